@@ -1,0 +1,66 @@
+/**
+ * The sound-card boundary. Everything above it speaks 48 kHz mono signed 16-bit frames; the
+ * adapter below it (naudiodon in a child process, or the in-memory double in tests) deals with
+ * the device.
+ */
+
+export interface AudioDeviceInfo {
+  /** Backend-specific index, stable only for one run. */
+  id: number;
+  /** Name as the system reports it, e.g. "USB Audio Device: - (hw:1,0)" or "default". */
+  name: string;
+  hostApi: string;
+  maxInputChannels: number;
+  maxOutputChannels: number;
+  defaultSampleRate: number;
+}
+
+export interface CaptureOptions {
+  /** An ALSA name ("default", "plughw:CARD=Device") or a case-insensitive substring of a device name. */
+  device: string;
+  frameSamples: number;
+  /** Called with exactly `frameSamples` samples per call, paced by the device's clock. */
+  onFrame(pcm: Int16Array): void;
+  /** The device failed or went away after opening. */
+  onError?(error: Error): void;
+}
+
+export interface PlaybackOptions {
+  device: string;
+  frameSamples: number;
+  /**
+   * Called by the device's clock each time it needs `frameSamples` more samples; must return
+   * exactly that many. The playback device's clock therefore drives playout.
+   */
+  nextFrame(): Int16Array;
+  onError?(error: Error): void;
+}
+
+export interface AudioStream {
+  /** The device actually opened (after resolving a substring). */
+  readonly deviceName: string;
+  close(): Promise<void>;
+}
+
+export interface AudioBackend {
+  listDevices(): Promise<AudioDeviceInfo[]>;
+  openCapture(options: CaptureOptions): Promise<AudioStream>;
+  openPlayback(options: PlaybackOptions): Promise<AudioStream>;
+  /** Closes every stream and releases the backend (e.g. ends its helper process). */
+  close(): Promise<void>;
+}
+
+/** No device matched what was asked for; the message says what was looked for and what exists. */
+export class AudioDeviceNotFoundError extends Error {
+  constructor(
+    readonly wanted: string,
+    readonly direction: 'capture' | 'playback',
+    readonly available: string[],
+  ) {
+    super(
+      `no ${direction} device matches "${wanted}"; available ${direction} devices: ` +
+        (available.length > 0 ? available.map((name) => `"${name}"`).join(', ') : 'none'),
+    );
+    this.name = 'AudioDeviceNotFoundError';
+  }
+}

@@ -1,0 +1,79 @@
+import Value from 'typebox/value';
+import { ConfigSchema, type IntercomConfig } from './schema.js';
+
+/** A configuration value that is wrong; `key` is the dotted config key, e.g. "audio.udpPort". */
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    readonly problem: string,
+  ) {
+    super(`config key "${key}" ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function dotted(instancePath: string): string {
+  return instancePath.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+}
+
+function describeSchemaAt(path: string): string {
+  // Walks the schema so the message can say what *would* be accepted.
+  let node: any = ConfigSchema;
+  for (const part of path.split('.')) node = node?.properties?.[part];
+  if (!node) return '';
+  const choices = node.anyOf?.map((option: any) => JSON.stringify(option.const)).filter(Boolean);
+  if (choices?.length) return `one of ${choices.join(', ')}`;
+  const bits: string[] = [];
+  if (node.type) bits.push(`a ${node.type}`);
+  if (node.minimum !== undefined && node.maximum !== undefined) bits.push(`from ${node.minimum} to ${node.maximum}`);
+  if (node.minLength) bits.push('non-empty');
+  return bits.join(' ');
+}
+
+function valueAt(raw: unknown, path: string): unknown {
+  let node: any = raw;
+  for (const part of path.split('.')) node = node?.[part];
+  return node;
+}
+
+/**
+ * Checks a merged configuration object and returns it typed and frozen, or throws a ConfigError
+ * naming the first wrong key and what it expects.
+ */
+export function validateConfig(raw: unknown): IntercomConfig {
+  const plain = JSON.parse(JSON.stringify(raw ?? {}));
+  const errors = [...Value.Errors(ConfigSchema, plain)];
+  if (errors.length > 0) {
+    const unknown = errors.find((error) => error.keyword === 'additionalProperties');
+    if (unknown) {
+      const names = (unknown.params as { additionalProperties?: string[] }).additionalProperties ?? [];
+      const key = [dotted(unknown.instancePath), names[0]].filter((part) => part && part !== '(root)').join('.');
+      throw new ConfigError(key, 'is not a known setting (check its spelling)');
+    }
+    const first = errors.find((error) => error.keyword !== 'const') ?? errors[0];
+    const key = dotted(first.instancePath);
+    const missing = first.keyword === 'required';
+    if (missing) {
+      const name = (first.params as { requiredProperties?: string[] }).requiredProperties?.[0] ?? '';
+      const fullKey = [key, name].filter((part) => part && part !== '(root)').join('.');
+      throw new ConfigError(fullKey, `is missing; expected ${describeSchemaAt(fullKey) || 'a value'}`);
+    }
+    const expected = describeSchemaAt(key);
+    throw new ConfigError(
+      key,
+      `is ${JSON.stringify(valueAt(plain, key))}; expected ${expected || first.message}`,
+    );
+  }
+  if (plain.jitter.minMs > plain.jitter.maxMs) {
+    throw new ConfigError('jitter.minMs', `(${plain.jitter.minMs}) must not exceed jitter.maxMs (${plain.jitter.maxMs})`);
+  }
+  return deepFreeze(plain as IntercomConfig);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
