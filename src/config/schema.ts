@@ -39,6 +39,26 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false },
     ),
     dataDir: Type.String({ minLength: 1, description: 'directory for persistent state' }),
+    calls: Type.Object(
+      {
+        ringTimeoutMs: Type.Integer({ minimum: 1000, maximum: 600000, description: 'how long a call rings before it ends with ring-timeout' }),
+        peerLostMs: Type.Integer({ minimum: 1000, maximum: 60000, description: 'no audio and no signaling from the peer for this long ends an active call with peer-lost' }),
+      },
+      { additionalProperties: false },
+    ),
+    peers: Type.Array(
+      Type.String({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[^:\\s]+):[0-9]{1,5}$', description: 'host:port of another unit' }),
+      { maxItems: 64, description: 'units to poll over HTTP, for networks where multicast (DNS-SD) does not pass' },
+    ),
+    discovery: Type.Object(
+      {
+        dnsSd: Type.Boolean({ description: 'publish and browse _intercom._tcp with DNS-SD' }),
+        pollIntervalMs: Type.Integer({ minimum: 200, maximum: 60000, description: 'how often each peer is asked for its users and health' }),
+        offlineAfterMs: Type.Integer({ minimum: 500, maximum: 600000, description: 'a peer silent this long is shown offline' }),
+        requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 30000, description: 'timeout of one unit-to-unit request' }),
+      },
+      { additionalProperties: false },
+    ),
     log: Type.Object(
       {
         level: Type.Union(

@@ -19,7 +19,7 @@ function dotted(instancePath: string): string {
 function describeSchemaAt(path: string): string {
   // Walks the schema so the message can say what *would* be accepted.
   let node: any = ConfigSchema;
-  for (const part of path.split('.')) node = node?.properties?.[part];
+  for (const part of path.split('.')) node = node?.properties?.[part] ?? (/^\d+$/.test(part) ? node?.items : undefined);
   if (!node) return '';
   const choices = node.anyOf?.map((option: any) => JSON.stringify(option.const)).filter(Boolean);
   if (choices?.length) return `one of ${choices.join(', ')}`;
@@ -27,6 +27,7 @@ function describeSchemaAt(path: string): string {
   if (node.type) bits.push(`a ${node.type}`);
   if (node.minimum !== undefined && node.maximum !== undefined) bits.push(`from ${node.minimum} to ${node.maximum}`);
   if (node.minLength) bits.push('non-empty');
+  if (node.pattern && node.description) bits.push(`(${node.description})`);
   return bits.join(' ');
 }
 

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs everything pi-intercom needs on Debian or Raspberry Pi OS (run as root, from the
+# repository), builds it, and starts the service on its default configuration.
+#   sudo scripts/install.sh
+# INTERCOM_NO_START=1 skips starting the service.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install.sh: run as root (sudo scripts/install.sh)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt_packages=(
+  # build: native addons (our Opus addon, naudiodon, onoff, segfault-handler)
+  build-essential python3 pkg-config libopus-dev libasound2-dev portaudio19-dev
+  # run: ALSA tools and libraries
+  alsa-utils libopus0 libasound2-plugins
+  # tests: GStreamer interop, sound tools, network namespaces, systemd unit checks
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-alsa
+  sox iproute2 procps curl ca-certificates
+)
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  apt_packages+=(nodejs npm)
+fi
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "install.sh: Node.js 20 or newer is needed, found $(node --version) (Debian trixie ships 20)" >&2
+  exit 1
+fi
+
+# --ignore-scripts + an explicit native build: one path for npm 10 and 11 and for arm64, where
+# naudiodon's own build script links an x86-64 library (see scripts/build-naudiodon.mjs).
+npm ci --ignore-scripts --no-audit --no-fund
+node scripts/build-native.mjs
+npm run build
+
+if [ "${INTERCOM_NO_START:-}" = "1" ]; then
+  exit 0
+fi
+scripts/start-service.sh

@@ -1,0 +1,59 @@
+import type { WireFormatName } from '../config/schema.js';
+
+/** What one side of a call tells the other so audio can flow: sent in the accept/answer exchange. */
+export interface MediaEndpoint {
+  /** Address the other unit should send RTP to (as seen by the signaling peer, normally its IP). */
+  address: string;
+  udpPort: number;
+  format: WireFormatName;
+  /** SSRC this side will send with, so the receiver can reject strangers' streams. */
+  ssrc: number;
+  frameMs: number;
+  /**
+   * Reserved for encrypted media (SRTP keying, in the style of SDP's a=crypto: a suite name and
+   * key parameters). Absent means plain RTP; a side that does not support the offered suite refuses.
+   */
+  crypto?: MediaCrypto;
+}
+
+/** Keying material for SRTP, exchanged inside the (authenticated) signaling. Not used yet. */
+export interface MediaCrypto {
+  suite: string;
+  keyParams: string;
+}
+
+/** Live audio figures of the current call, as reported in /api/status and /api/events. */
+export interface CallMediaStats {
+  currentDelayMs: number;
+  targetDelayMs: number;
+  jitterMs: number;
+  packetsSent: number;
+  packetsReceived: number;
+  packetsLost: number;
+  packetsLate: number;
+  packetsDuplicated: number;
+  packetsReordered: number;
+  packetsMalformed: number;
+  concealedMs: number;
+  timeScaledMs: number;
+  underruns: number;
+  driftPpm: number;
+  /** Milliseconds since the last valid packet from the peer (for peer-lost detection), or null before any. */
+  msSinceLastPacket: number | null;
+}
+
+/**
+ * The media engine as the call service sees it: one active call at a time. Implemented by
+ * src/streaming/call-audio.ts over the real UDP socket and audio devices, and by a test double.
+ */
+export interface CallMedia {
+  /** Whether capture/playback devices are open; calls still work without them (silence). */
+  readonly audioAvailable: boolean;
+  /** Reserves local media for a call and returns what to tell the peer. */
+  prepare(callId: string): MediaEndpoint;
+  /** Starts audio both ways with the peer's endpoint. */
+  start(callId: string, remote: MediaEndpoint): void;
+  /** Stops audio for the call (idempotent); devices stay open for the next call. */
+  stop(callId: string): void;
+  stats(callId: string): CallMediaStats | null;
+}

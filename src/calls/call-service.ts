@@ -1,0 +1,589 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { CallMedia, CallMediaStats, MediaEndpoint } from './call-media.js';
+import {
+  answer,
+  decideOffer,
+  decideOutgoing,
+  end,
+  isLive,
+  localHangUpReason,
+  mutual,
+  newCall,
+  peerIsLost,
+  remoteParty,
+  type Call,
+  type CallParty,
+  type EndReason,
+} from './call-state.js';
+import type { Clock, TimerHandle } from '../system/clock.js';
+import type { Logger } from '../logging/logger.js';
+import { peerBaseUrl, type PeerResult } from '../peers/peer-client.js';
+import type { AcceptAnswer, CallOffer, CallStateAnswer, OfferAnswer } from '../peers/peer-protocol.js';
+import type { DirectoryEntry } from '../peers/peer-directory.js';
+
+/** Why a call request was refused; app.ts maps each code to an HTTP status. */
+export type CallErrorCode =
+  | 'unknown-user'
+  | 'unknown-call'
+  | 'busy'
+  | 'same-unit'
+  | 'not-callee'
+  | 'call-ended'
+  | 'media-failed';
+
+export class CallError extends Error {
+  constructor(
+    readonly code: CallErrorCode,
+    message: string,
+    /** The call concerned, when there is one (e.g. the ended call for `call-ended`). */
+    readonly call?: CallSnapshot,
+  ) {
+    super(message);
+    this.name = 'CallError';
+  }
+}
+
+/** A call as shown to API clients, the panel and the event stream. */
+export interface CallSnapshot {
+  id: string;
+  direction: Call['direction'];
+  phase: Call['phase'];
+  endReason: EndReason | null;
+  caller: CallParty & { unitName: string };
+  callee: CallParty & { unitName: string };
+  /** Wall-clock time the call was placed or offered (ISO 8601). */
+  createdAt: string;
+  /** How long it rang, then how long it was active (ms). */
+  ringingMs: number;
+  activeMs: number | null;
+  /** The call that replaced this one when both units called each other at once. */
+  supersededBy: string | null;
+  /** Live audio figures while active, else null. */
+  stats: CallMediaStats | null;
+}
+
+/** The unit-to-unit requests the call service makes (PeerClient implements them). */
+export interface CallPeerClient {
+  offer(baseUrl: string, offer: CallOffer): Promise<PeerResult<OfferAnswer>>;
+  accept(baseUrl: string, callId: string, media: MediaEndpoint): Promise<PeerResult<AcceptAnswer>>;
+  end(baseUrl: string, callId: string, reason: EndReason): Promise<PeerResult<CallStateAnswer>>;
+  callState(baseUrl: string, callId: string): Promise<PeerResult<CallStateAnswer>>;
+}
+
+/** What the call service needs from the site directory (PeerDirectory implements it). */
+export interface CallPeerLocator {
+  findUser(name: string): DirectoryEntry | null;
+  baseUrlOf(unitId: string): string | null;
+  lastHeardFrom(unitId: string): number | null;
+  noteHeardFrom(unitId: string): void;
+}
+
+export interface CallServiceOptions {
+  unitId: string;
+  unitName: string;
+  /** The port this unit's HTTP API listens on (known only after listen), sent with offers. */
+  httpPort: () => number;
+  media: CallMedia;
+  peers: CallPeerLocator;
+  /** This unit's users: returns the stored spelling of a name hosted here, or undefined. */
+  localUser: (name: string) => string | undefined;
+  client: CallPeerClient;
+  clock: Clock;
+  logger: Logger;
+  ringTimeoutMs: number;
+  peerLostMs: number;
+  /** How often an active call is supervised and its stats published. */
+  superviseIntervalMs?: number;
+  newCallId?: () => string;
+  wallClock?: () => Date;
+  historySize?: number;
+}
+
+export type CallServiceEvents = {
+  /** A call changed phase (or appeared). */
+  call: [call: CallSnapshot];
+  /** About once a second during an active call: its live stats. */
+  stats: [call: CallSnapshot];
+};
+
+interface CallEntry {
+  call: Call;
+  remoteUnitName: string;
+  localUnitName: string;
+  peerBaseUrl: string;
+  createdAtIso: string;
+  ringTimer: TimerHandle | null;
+  lastSignalingAt: number;
+  localEndpoint: MediaEndpoint | null;
+  answering: Promise<CallSnapshot> | null;
+  supersededBy: string | null;
+  probing: boolean;
+}
+
+const UNSPECIFIED_ADDRESSES = new Set(['', '0.0.0.0', '::']);
+
+/** Fills in a peer's media address from where its signaling came from, when it left that to us. */
+export function resolveEndpointAddress(endpoint: MediaEndpoint, signalingHost: string): MediaEndpoint {
+  if (!UNSPECIFIED_ADDRESSES.has(endpoint.address)) return endpoint;
+  const host = signalingHost.replace(/^\[|\]$/g, '').replace(/^::ffff:/, '');
+  return { ...endpoint, address: host };
+}
+
+function hostOf(baseUrl: string): string {
+  return new URL(baseUrl).hostname.replace(/^\[|\]$/g, '');
+}
+
+/**
+ * Binds signaling to media for this unit: places and answers calls, tells the other unit about
+ * every change, starts and stops the media engine, times out ringing and detects a lost peer.
+ * At most one call is live at a time (the unit has one microphone and one speaker).
+ */
+export class CallService extends EventEmitter<CallServiceEvents> {
+  private live: CallEntry | null = null;
+  private readonly history: CallEntry[] = [];
+  private supervisor: TimerHandle | null = null;
+  private readonly superviseIntervalMs: number;
+  private readonly newCallId: () => string;
+  private readonly wallClock: () => Date;
+  private readonly historySize: number;
+
+  constructor(private readonly options: CallServiceOptions) {
+    super();
+    this.superviseIntervalMs = options.superviseIntervalMs ?? 1000;
+    this.newCallId = options.newCallId ?? randomUUID;
+    this.wallClock = options.wallClock ?? (() => new Date());
+    this.historySize = options.historySize ?? 20;
+  }
+
+  // ---- queries ---------------------------------------------------------------------------------
+
+  /** The live call (ringing or active), if any. */
+  current(): CallSnapshot | null {
+    return this.live ? this.snapshot(this.live) : null;
+  }
+
+  /** The live call first, then recently ended calls, newest first. */
+  list(): CallSnapshot[] {
+    return [...(this.live ? [this.live] : []), ...this.history].map((entry) => this.snapshot(entry));
+  }
+
+  get(callId: string): CallSnapshot | null {
+    const entry = this.find(callId);
+    return entry ? this.snapshot(entry) : null;
+  }
+
+  /** Calls ringing for `user` on this unit (what the original GET /api/signal/incoming returned). */
+  incomingFor(user: string): CallSnapshot[] {
+    const key = user.toLowerCase();
+    const live = this.live;
+    if (!live || live.call.direction !== 'incoming' || live.call.phase !== 'ringing') return [];
+    return live.call.callee.user.toLowerCase() === key ? [this.snapshot(live)] : [];
+  }
+
+  get inCall(): boolean {
+    return isLive(this.live?.call);
+  }
+
+  // ---- requests from this unit's users ---------------------------------------------------------
+
+  /** `from` (a user on this unit) calls `to` (a user anywhere on the site). */
+  async initiate(from: string, to: string): Promise<CallSnapshot> {
+    const { options } = this;
+    const callerName = options.localUser(from);
+    if (!callerName) throw new CallError('unknown-user', `no user "${from}" on this unit`);
+    const target = options.peers.findUser(to);
+    if (!target) throw new CallError('unknown-user', `no user "${to}" in the site`);
+    if (target.local) throw new CallError('same-unit', `"${callerName}" and "${target.name}" are both on this unit`);
+    const caller: CallParty = { user: callerName, unitId: options.unitId };
+    const callee: CallParty = { user: target.name, unitId: target.unitId };
+
+    const decision = decideOutgoing(this.live?.call ?? null, { caller, callee });
+    if (decision.kind === 'busy') throw new CallError('busy', 'this unit is already in a call', this.get(decision.liveCallId) ?? undefined);
+    if (decision.kind === 'answer-existing') return this.accept(decision.callId);
+
+    const now = options.clock.now();
+    const entry = this.admit({
+      call: newCall({ id: this.newCallId(), direction: 'outgoing', caller, callee, now }),
+      remoteUnitName: target.unitName,
+      peerBaseUrl: options.peers.baseUrlOf(target.unitId) ?? '',
+    });
+    if (!target.online || !entry.peerBaseUrl) {
+      this.finish(entry, 'unreachable', { notifyPeer: false });
+      return this.snapshot(entry);
+    }
+
+    const result = await options.client.offer(entry.peerBaseUrl, {
+      callId: entry.call.id,
+      caller: { user: caller.user, unitId: caller.unitId, unitName: options.unitName, httpPort: options.httpPort() },
+      callee: { user: callee.user },
+    });
+    if (result.kind === 'ok') entry.lastSignalingAt = options.clock.now();
+
+    if (!isLive(entry.call)) {
+      // Ended (or superseded by glare) while the offer was on its way: make sure the peer stops ringing.
+      if (result.kind === 'ok' && result.value.result === 'ringing' && entry.call.endReason) {
+        void this.notifyPeer(entry, entry.call.endReason);
+      }
+      return this.afterGlare(entry);
+    }
+    if (result.kind === 'ok') {
+      if (result.value.result === 'busy') this.finish(entry, 'busy', { notifyPeer: false });
+      if (result.value.result === 'glare-lost') {
+        entry.supersededBy = result.value.winningCallId ?? null;
+        this.finish(entry, 'busy', { notifyPeer: false });
+        return this.afterGlare(entry);
+      }
+    } else if (result.kind === 'refused' && result.error === 'unknown-user') {
+      // Our directory was stale: the user has left that unit. Nothing rang, so forget the call.
+      this.discard(entry);
+      throw new CallError('unknown-user', `no user "${to}" on unit "${target.unitName}" any more`);
+    } else {
+      options.logger.warn({ callId: entry.call.id, result }, 'call offer failed');
+      this.finish(entry, 'unreachable', { notifyPeer: false });
+    }
+    return this.snapshot(entry);
+  }
+
+  /** Answers a call ringing on this unit: exchanges media endpoints with the caller and starts audio. */
+  accept(callId: string): Promise<CallSnapshot> {
+    const entry = this.requireLive(callId);
+    if (entry.call.direction !== 'incoming') {
+      throw new CallError('not-callee', 'only the unit being called can accept a call', this.snapshot(entry));
+    }
+    if (entry.call.phase === 'active') return Promise.resolve(this.snapshot(entry));
+    entry.answering ??= this.answerIncoming(entry).finally(() => {
+      entry.answering = null;
+    });
+    return entry.answering;
+  }
+
+  /** Hangs up (or rejects, or cancels) a call from this unit; ending an ended call is a no-op. */
+  end(callId: string): CallSnapshot {
+    const entry = this.find(callId);
+    if (!entry) throw new CallError('unknown-call', `no call "${callId}"`);
+    if (isLive(entry.call)) this.finish(entry, localHangUpReason(entry.call), { notifyPeer: true });
+    return this.snapshot(entry);
+  }
+
+  // ---- requests from other units (see src/signaling/unit-routes.ts) -----------------------------
+
+  /** Another unit offers a call to one of our users. `remoteHost` is the address the request came from. */
+  handleOffer(offer: CallOffer, remoteHost: string): OfferAnswer {
+    const { options } = this;
+    options.peers.noteHeardFrom(offer.caller.unitId);
+    const calleeName = options.localUser(offer.callee.user);
+    if (!calleeName) throw new CallError('unknown-user', `no user "${offer.callee.user}" on this unit`);
+    const caller: CallParty = { user: offer.caller.user, unitId: offer.caller.unitId };
+    const callee: CallParty = { user: calleeName, unitId: options.unitId };
+
+    const decision = decideOffer(this.live?.call ?? null, { callId: offer.callId, caller, callee });
+    let autoAnswer = false;
+    switch (decision.kind) {
+      case 'duplicate':
+        return { result: 'ringing' };
+      case 'busy':
+        return { result: 'busy' };
+      case 'glare-lost':
+        return { result: 'glare-lost', winningCallId: decision.winningCallId };
+      case 'glare-won': {
+        const superseded = this.live!;
+        superseded.supersededBy = offer.callId;
+        this.finish(superseded, 'busy', { notifyPeer: false });
+        autoAnswer = decision.autoAnswer;
+        break;
+      }
+      case 'ring': {
+        // Our own offer may already have been refused as the glare loser, naming this call the winner.
+        const superseded = this.history.find((entry) => entry.supersededBy === offer.callId);
+        autoAnswer = !!superseded && mutual(superseded.call, { caller, callee });
+        break;
+      }
+    }
+    const now = options.clock.now();
+    const entry = this.admit({
+      call: newCall({ id: offer.callId, direction: 'incoming', caller, callee, now }),
+      remoteUnitName: offer.caller.unitName,
+      peerBaseUrl: options.peers.baseUrlOf(offer.caller.unitId) ?? peerBaseUrl(remoteHost, offer.caller.httpPort),
+    });
+    if (autoAnswer) {
+      // Both people asked to talk to each other: connect at once rather than ring back.
+      setImmediate(() => {
+        if (this.live === entry) this.accept(entry.call.id).catch((error) => options.logger.warn({ err: error }, 'auto-answer after glare failed'));
+      });
+    }
+    return { result: 'ringing' };
+  }
+
+  /** The unit we called has accepted: start media towards it and answer with our endpoint. */
+  handleRemoteAccept(callId: string, remoteMedia: MediaEndpoint, remoteHost: string): AcceptAnswer {
+    const entry = this.find(callId);
+    if (!entry) throw new CallError('unknown-call', `no call "${callId}"`);
+    if (entry.call.direction !== 'outgoing') throw new CallError('not-callee', 'this unit is the one being called');
+    if (!isLive(entry.call)) throw new CallError('call-ended', `call already ended (${entry.call.endReason})`, this.snapshot(entry));
+    this.heardFromPeer(entry);
+    if (entry.call.phase === 'active' && entry.localEndpoint) return { media: entry.localEndpoint };
+    const local = this.options.media.prepare(callId);
+    entry.localEndpoint = local;
+    try {
+      this.goActive(entry, resolveEndpointAddress(remoteMedia, remoteHost));
+    } catch (error) {
+      this.options.logger.error({ err: error, callId }, 'media failed to start');
+      this.finish(entry, 'hung-up', { notifyPeer: false });
+      throw new CallError('media-failed', 'this unit could not start audio', this.snapshot(entry));
+    }
+    return { media: local };
+  }
+
+  /** The other unit ended the call. */
+  handleRemoteEnd(callId: string, reason: EndReason): CallStateAnswer {
+    const entry = this.find(callId);
+    if (!entry) throw new CallError('unknown-call', `no call "${callId}"`);
+    this.heardFromPeer(entry);
+    if (isLive(entry.call)) this.finish(entry, reason, { notifyPeer: false });
+    return this.stateOf(entry);
+  }
+
+  /** The other unit asks whether we still have the call (its peer-lost probe). */
+  handleStateQuery(callId: string): CallStateAnswer {
+    const entry = this.find(callId);
+    if (!entry) throw new CallError('unknown-call', `no call "${callId}"`);
+    this.heardFromPeer(entry);
+    return this.stateOf(entry);
+  }
+
+  /** Ends any live call (as hung up, telling the peer) and stops the timers; for shutdown. */
+  stop(): void {
+    if (this.live) this.finish(this.live, 'hung-up', { notifyPeer: true });
+    this.stopSupervisor();
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private async answerIncoming(entry: CallEntry): Promise<CallSnapshot> {
+    const { options } = this;
+    const callId = entry.call.id;
+    let local: MediaEndpoint;
+    try {
+      local = options.media.prepare(callId);
+    } catch (error) {
+      options.logger.error({ err: error, callId }, 'media could not be prepared');
+      throw new CallError('media-failed', 'this unit could not prepare audio', this.snapshot(entry));
+    }
+    entry.localEndpoint = local;
+    const result = await options.client.accept(entry.peerBaseUrl, callId, local);
+    if (!isLive(entry.call)) {
+      // Hung up, or the caller gave up, while the accept was on its way.
+      options.media.stop(callId);
+      return this.snapshot(entry);
+    }
+    if (result.kind === 'ok') {
+      this.heardFromPeer(entry);
+      try {
+        this.goActive(entry, resolveEndpointAddress(result.value.media, hostOf(entry.peerBaseUrl)));
+      } catch (error) {
+        options.logger.error({ err: error, callId }, 'media failed to start');
+        this.finish(entry, 'hung-up', { notifyPeer: true });
+        throw new CallError('media-failed', 'this unit could not start audio', this.snapshot(entry));
+      }
+      return this.snapshot(entry);
+    }
+    if (result.kind === 'refused' && result.error === 'call-ended') {
+      const reason = (result.body as { call?: { endReason?: EndReason } })?.call?.endReason;
+      this.finish(entry, reason ?? 'unreachable', { notifyPeer: false });
+    } else {
+      options.logger.warn({ callId, result }, 'accept did not reach the caller');
+      this.finish(entry, 'unreachable', { notifyPeer: result.kind === 'refused' });
+    }
+    return this.snapshot(entry);
+  }
+
+  private admit(fields: Pick<CallEntry, 'call' | 'remoteUnitName' | 'peerBaseUrl'>): CallEntry {
+    const { options } = this;
+    const entry: CallEntry = {
+      ...fields,
+      localUnitName: options.unitName,
+      createdAtIso: this.wallClock().toISOString(),
+      ringTimer: null,
+      lastSignalingAt: options.clock.now(),
+      localEndpoint: null,
+      answering: null,
+      supersededBy: null,
+      probing: false,
+    };
+    entry.ringTimer = options.clock.setTimeout(() => {
+      entry.ringTimer = null;
+      if (entry.call.phase === 'ringing') this.finish(entry, 'ring-timeout', { notifyPeer: true });
+    }, options.ringTimeoutMs);
+    this.live = entry;
+    options.logger.info(
+      { callId: entry.call.id, direction: entry.call.direction, caller: entry.call.caller, callee: entry.call.callee },
+      'call ringing',
+    );
+    this.emit('call', this.snapshot(entry));
+    return entry;
+  }
+
+  private goActive(entry: CallEntry, remote: MediaEndpoint): void {
+    const transition = answer(entry.call, this.options.clock.now());
+    if (!transition.ok) throw new CallError('call-ended', transition.problem, this.snapshot(entry));
+    this.options.media.start(entry.call.id, remote);
+    entry.call = transition.call;
+    this.clearRingTimer(entry);
+    this.options.logger.info({ callId: entry.call.id, remote }, 'call active');
+    this.emit('call', this.snapshot(entry));
+    this.startSupervisor();
+  }
+
+  private finish(entry: CallEntry, reason: EndReason, how: { notifyPeer: boolean }): void {
+    const transition = end(entry.call, reason, this.options.clock.now());
+    if (!transition.ok || !transition.changed) return;
+    entry.call = transition.call;
+    this.clearRingTimer(entry);
+    if (entry.localEndpoint) this.options.media.stop(entry.call.id);
+    if (this.live === entry) {
+      this.live = null;
+      this.stopSupervisor();
+    }
+    this.history.unshift(entry);
+    this.history.length = Math.min(this.history.length, this.historySize);
+    this.options.logger.info({ callId: entry.call.id, reason }, 'call ended');
+    this.emit('call', this.snapshot(entry));
+    if (how.notifyPeer) void this.notifyPeer(entry, reason);
+  }
+
+  /** Removes a call that never really existed (the callee was not where the directory said). */
+  private discard(entry: CallEntry): void {
+    this.clearRingTimer(entry);
+    if (this.live === entry) this.live = null;
+    const ended = end(entry.call, 'unreachable', this.options.clock.now());
+    if (ended.ok) entry.call = ended.call;
+    this.emit('call', this.snapshot(entry));
+  }
+
+  private async notifyPeer(entry: CallEntry, reason: EndReason): Promise<void> {
+    if (!entry.peerBaseUrl) return;
+    const result = await this.options.client.end(entry.peerBaseUrl, entry.call.id, reason);
+    if (result.kind === 'unreachable') {
+      this.options.logger.warn({ callId: entry.call.id, message: result.message }, 'could not tell the peer the call ended');
+    }
+  }
+
+  /** After our own call was superseded by glare, the caller wants to see the call that survived. */
+  private async afterGlare(entry: CallEntry): Promise<CallSnapshot> {
+    const winner = entry.supersededBy;
+    if (!winner) return this.snapshot(entry);
+    const already = this.find(winner);
+    if (already) return this.snapshot(already);
+    // The winning offer is on its way to us; wait for it briefly rather than report a lost call.
+    return new Promise((resolve) => {
+      const timer = this.options.clock.setTimeout(() => {
+        this.off('call', onCall);
+        resolve(this.snapshot(entry));
+      }, this.options.ringTimeoutMs);
+      const onCall = (call: CallSnapshot) => {
+        if (call.id !== winner) return;
+        this.options.clock.clearTimeout(timer);
+        this.off('call', onCall);
+        resolve(call);
+      };
+      this.on('call', onCall);
+    });
+  }
+
+  private heardFromPeer(entry: CallEntry): void {
+    entry.lastSignalingAt = this.options.clock.now();
+    this.options.peers.noteHeardFrom(remoteParty(entry.call).unitId);
+  }
+
+  private clearRingTimer(entry: CallEntry): void {
+    if (entry.ringTimer) this.options.clock.clearTimeout(entry.ringTimer);
+    entry.ringTimer = null;
+  }
+
+  private startSupervisor(): void {
+    if (this.supervisor) return;
+    this.supervisor = this.options.clock.setInterval(() => this.supervise(), this.superviseIntervalMs);
+  }
+
+  private stopSupervisor(): void {
+    if (this.supervisor) this.options.clock.clearInterval(this.supervisor);
+    this.supervisor = null;
+  }
+
+  /** Once a second during an active call: publish stats, probe a silent peer, end a lost one. */
+  private supervise(): void {
+    const entry = this.live;
+    if (!entry || entry.call.phase !== 'active') return this.stopSupervisor();
+    const { options } = this;
+    const now = options.clock.now();
+    const stats = options.media.stats(entry.call.id);
+    const remoteUnitId = remoteParty(entry.call).unitId;
+    const lastSignalingAt = Math.max(entry.lastSignalingAt, options.peers.lastHeardFrom(remoteUnitId) ?? -Infinity);
+    if (peerIsLost({ call: entry.call, now, msSinceLastPacket: stats?.msSinceLastPacket ?? null, lastSignalingAt, peerLostMs: options.peerLostMs })) {
+      options.logger.warn({ callId: entry.call.id }, 'no audio and no signaling from the peer: ending the call');
+      this.finish(entry, 'peer-lost', { notifyPeer: true });
+      return;
+    }
+    this.emit('stats', this.snapshot(entry));
+    const audioSilentMs = stats?.msSinceLastPacket ?? now - (entry.call.answeredAt ?? now);
+    if (audioSilentMs >= Math.min(1000, options.peerLostMs / 2)) void this.probe(entry);
+  }
+
+  /**
+   * Asks a silent peer whether it still has the call. A peer that restarted answers "unknown call"
+   * even though it is reachable; that ends the call at once instead of never.
+   */
+  private async probe(entry: CallEntry): Promise<void> {
+    if (entry.probing) return;
+    entry.probing = true;
+    const result = await this.options.client.callState(entry.peerBaseUrl, entry.call.id);
+    entry.probing = false;
+    if (!isLive(entry.call)) return;
+    if (result.kind === 'ok') {
+      this.heardFromPeer(entry);
+      if (result.value.phase === 'ended') this.finish(entry, result.value.endReason ?? 'peer-lost', { notifyPeer: false });
+    } else if (result.kind === 'refused' && result.error === 'unknown-call') {
+      this.finish(entry, 'peer-lost', { notifyPeer: false });
+    }
+  }
+
+  private requireLive(callId: string): CallEntry {
+    const entry = this.find(callId);
+    if (!entry) throw new CallError('unknown-call', `no call "${callId}"`);
+    if (!isLive(entry.call)) throw new CallError('call-ended', `call already ended (${entry.call.endReason})`, this.snapshot(entry));
+    return entry;
+  }
+
+  private find(callId: string): CallEntry | undefined {
+    if (this.live?.call.id === callId) return this.live;
+    return this.history.find((entry) => entry.call.id === callId);
+  }
+
+  private stateOf(entry: CallEntry): CallStateAnswer {
+    return { callId: entry.call.id, phase: entry.call.phase, endReason: entry.call.endReason };
+  }
+
+  private snapshot(entry: CallEntry): CallSnapshot {
+    const { call } = entry;
+    const now = this.options.clock.now();
+    const names =
+      call.direction === 'outgoing'
+        ? { caller: entry.localUnitName, callee: entry.remoteUnitName }
+        : { caller: entry.remoteUnitName, callee: entry.localUnitName };
+    const ringEnd = call.answeredAt ?? call.endedAt ?? now;
+    return {
+      id: call.id,
+      direction: call.direction,
+      phase: call.phase,
+      endReason: call.endReason,
+      caller: { ...call.caller, unitName: names.caller },
+      callee: { ...call.callee, unitName: names.callee },
+      createdAt: entry.createdAtIso,
+      ringingMs: Math.round(ringEnd - call.createdAt),
+      activeMs: call.answeredAt === null ? null : Math.round((call.endedAt ?? now) - call.answeredAt),
+      supersededBy: entry.supersededBy,
+      stats: call.phase === 'active' ? this.options.media.stats(call.id) : null,
+    };
+  }
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { WIRE_FORMATS, type WireFormatName } from '../config/schema.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { runSend } from './send-command.js';
+import { runRecv } from './recv-command.js';
+import { runDevices } from './devices-command.js';
+import { logFatal } from './command-runtime.js';
+
+const DEFAULT_PORT = 40000;
+
+function integer(name: string, min: number, max: number) {
+  return (raw: string): number => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
+    }
+    return value;
+  };
+}
+
+function positive(name: string) {
+  return (raw: string): number => {
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+    return value;
+  };
+}
+
+const formatOption = () =>
+  new Option('--format <format>', 'wire format').choices([...WIRE_FORMATS]).default('rtp-opus' satisfies WireFormatName);
+const frameOption = () =>
+  new Option('--frame-ms <ms>', 'frame duration').choices(['10', '20']).default('20').argParser((raw) => {
+    if (raw !== '10' && raw !== '20') throw new InvalidArgumentError('--frame-ms must be 10 or 20');
+    return Number(raw);
+  });
+
+function commandLogger(verbose: boolean): Logger {
+  // stdout carries the command's output, so logs go to stderr.
+  return createLogger({ level: verbose ? 'debug' : 'warn', name: 'intercom', destination: 2 });
+}
+
+async function guarded(action: (logger: Logger) => Promise<void>, verbose: boolean): Promise<void> {
+  const logger = commandLogger(verbose);
+  try {
+    await action(logger);
+    logger.flush();
+  } catch (error) {
+    logFatal(logger, error);
+    logger.flush();
+    process.exitCode = 1;
+  }
+}
+
+const program = new Command('intercom')
+  .description(
+    'pi-intercom: LAN intercom unit. Test commands for use over ssh; the service itself runs under systemd (intercom serve).',
+  )
+  .showHelpAfterError();
+
+program
+  .command('send')
+  .description('send audio to a unit or to `intercom recv`: a 440 Hz tone by default, a WAV file, or a microphone')
+  .argument('[host]', 'destination address', '127.0.0.1')
+  .argument('[port]', 'destination UDP port', integer('port', 1, 65535), DEFAULT_PORT)
+  .addOption(formatOption())
+  .addOption(frameOption())
+  .option('--bitrate <bit/s>', 'Opus bitrate', integer('--bitrate', 6000, 510000), 32000)
+  .option('--wav <file>', 'send this WAV file once (any rate, depth and channel count)')
+  .option('--mic [device]', 'send from a capture device (ALSA name or part of its name; default: the default device)')
+  .option('--tone <Hz>', 'frequency of the test tone', positive('--tone'), 440)
+  .option('--seconds <n>', 'stop after n seconds (default: until interrupted)', positive('--seconds'))
+  .option('--json', 'print one JSON object per second instead of a status line', false)
+  .option('-v, --verbose', 'log details to stderr', false)
+  .addHelpText(
+    'after',
+    '\nPrints a status line every second and a summary when stopped (Ctrl-C, --seconds, or the end of --wav).\n' +
+      'Examples:\n  intercom send 192.168.1.100\n  intercom send 192.168.1.100 40000 --wav hello.wav\n  intercom send 10.0.0.7 --mic USB --seconds 30',
+  )
+  .action(async (host: string, port: number, flags) => {
+    if (flags.wav && flags.mic !== undefined) program.error('error: use either --wav or --mic, not both');
+    await guarded((logger) => runSend({ host, port, ...flags }, logger), flags.verbose);
+  });
+
+program
+  .command('recv')
+  .description('receive audio on a UDP port and play it, or write it to a WAV file')
+  .argument('[port]', 'UDP port to listen on (0: any free port)', integer('port', 0, 65535), DEFAULT_PORT)
+  .addOption(formatOption())
+  .addOption(frameOption())
+  .option('--bitrate <bit/s>', 'Opus bitrate (decoder hint)', integer('--bitrate', 6000, 510000), 32000)
+  .option('--device <device>', 'playback device (ALSA name or part of its name)')
+  .option('--wav <file>', 'write what is received to this WAV file instead of playing it')
+  .option('--host <address>', 'address to listen on', '0.0.0.0')
+  .option('--min-delay <ms>', 'lowest playout delay', integer('--min-delay', 0, 1000), 20)
+  .option('--max-delay <ms>', 'highest playout delay', integer('--max-delay', 20, 2000), 400)
+  .option('--seconds <n>', 'stop after n seconds (default: until interrupted)', positive('--seconds'))
+  .option('--json', 'print one JSON object per second instead of a status line', false)
+  .option('-v, --verbose', 'log details to stderr', false)
+  .addHelpText(
+    'after',
+    '\nPrints packets, loss, jitter and playout delay every second and a summary when stopped.\n' +
+      'Examples:\n  intercom recv\n  intercom recv 40000 --device USB\n  intercom recv 40000 --wav received.wav --seconds 10',
+  )
+  .action(async (port: number, flags) => {
+    await guarded(
+      (logger) =>
+        runRecv({ port, ...flags, minDelayMs: flags.minDelay, maxDelayMs: flags.maxDelay }, logger),
+      flags.verbose,
+    );
+  });
+
+program
+  .command('devices')
+  .description('list the audio devices this machine offers')
+  .option('--json', 'print JSON', false)
+  .option('-v, --verbose', 'log details to stderr', false)
+  .action(async (flags) => {
+    await guarded((logger) => runDevices({ json: flags.json }, logger), flags.verbose);
+  });
+
+program
+  .command('serve')
+  .description('run the intercom service (what systemd starts): HTTP API, signaling, audio, GPIO')
+  .action(async () => {
+    await import('../main.js');
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,97 @@
+import type { WireFormatName } from '../config/schema.js';
+import { frameSamplesFor } from '../codec/codec.js';
+import { UdpTransport } from '../net/udp-transport.js';
+import { createMediaSender } from '../streaming/stream-setup.js';
+import { bufferSource, readWavAsMono48k, toneSource, type FrameSource } from '../streaming/signal-sources.js';
+import { startFrameClock } from '../streaming/frame-clock.js';
+import { openAudioBackend } from '../streaming/audio-backend-loader.js';
+import type { AudioStream } from '../audio/audio-backend.js';
+import { formatSendLine, formatSendSummary, type SendFigures } from './status-line.js';
+import { printer, runUntilStopped } from './command-runtime.js';
+import type { Logger } from '../logging/logger.js';
+
+export interface SendOptions {
+  host: string;
+  port: number;
+  format: WireFormatName;
+  frameMs: 10 | 20;
+  bitrate: number;
+  wav?: string;
+  /** true: the default capture device; a string: that device. */
+  mic?: string | true;
+  tone: number;
+  seconds?: number;
+  json: boolean;
+}
+
+/** `intercom send`: streams a tone, a WAV file or the microphone to host:port until stopped. */
+export async function runSend(options: SendOptions, logger: Logger): Promise<void> {
+  const frameSamples = frameSamplesFor(options.frameMs);
+  const sender = await createMediaSender(options);
+  const transport = await UdpTransport.bind({
+    port: 0,
+    host: options.host.includes(':') ? '::' : '0.0.0.0',
+    onDatagram: () => undefined,
+    onError: (error: Error) => logger.warn({ err: error }, 'UDP send error'),
+  });
+  const out = printer(options.json);
+  const startedAt = performance.now();
+  let bytesSent = 0;
+  const figures = (): SendFigures => ({
+    seconds: (performance.now() - startedAt) / 1000,
+    packetsSent: sender.packetsSent,
+    bytesSent,
+    format: options.format,
+    destination: `${options.host}:${options.port}`,
+  });
+  const run = runUntilStopped({
+    seconds: options.seconds,
+    startedAt,
+    everySecond: () => out.status(formatSendLine(figures()), figures()),
+  });
+  const sendFrame = (pcm: Int16Array) => {
+    const datagram = sender.sendFrame(pcm);
+    bytesSent += datagram.length;
+    transport.send(datagram, options.port, options.host);
+  };
+
+  let stopSource: () => Promise<void>;
+  if (options.mic !== undefined) {
+    const backend = await openAudioBackend(logger);
+    let capture: AudioStream;
+    try {
+      capture = await backend.openCapture({
+        device: options.mic === true ? 'default' : options.mic,
+        frameSamples,
+        onFrame: sendFrame,
+        onError: (error: Error) => run.stop(`capture failed: ${error.message}`),
+      });
+    } catch (error) {
+      run.dispose();
+      await Promise.all([backend.close(), transport.close()]);
+      throw error;
+    }
+    logger.info({ device: capture.deviceName }, 'capturing');
+    stopSource = async () => {
+      await capture.close();
+      await backend.close();
+    };
+  } else {
+    const source: FrameSource = options.wav
+      ? bufferSource(await readWavAsMono48k(options.wav), frameSamples)
+      : toneSource({ frequencyHz: options.tone, frameSamples });
+    const clock = startFrameClock(options.frameMs, () => {
+      const frame = source.nextFrame();
+      if (frame === null) run.stop('end of file');
+      else sendFrame(frame);
+    });
+    stopSource = async () => clock.stop();
+  }
+
+  const reason = await run.stopped;
+  run.dispose();
+  await stopSource();
+  await transport.close();
+  logger.debug({ reason }, 'send stopped');
+  out.summary(formatSendSummary(figures()), { ...figures(), reason });
+}

@@ -1,0 +1,374 @@
+import { SAMPLE_RATE, type Decoder } from '../codec/codec.js';
+import { DelayManager, type DelayManagerOptions } from './delay-manager.js';
+import { DriftEstimator } from './drift-estimator.js';
+import { InterarrivalJitter } from './interarrival-jitter.js';
+import type { MediaPacket } from './media-packet.js';
+import { PcmFifo } from './pcm-fifo.js';
+import { emptyReceiveStats, type ReceiveStats } from './receive-stats.js';
+import { WrapUnwrapper } from './sequence-unwrap.js';
+import { accelerate, expand, type TimeScaleResult } from './time-scaler.js';
+
+/** RFC 3550 A.1: a jump of more than this many packets ahead, or ... */
+const MAX_DROPOUT = 3000;
+/** ... more than this many behind, is only believed when the next packet continues it. */
+const MAX_MISORDER = 100;
+/** Only late packets for this long means the sender restarted with lower numbers. */
+const RESTART_AFTER_LATE_PACKETS = 25;
+/** Accelerating by a whole frame needs this much excess beyond one frame, against flip-flopping. */
+const ACCELERATE_HYSTERESIS_MS = 2;
+/** Pitch correlation needed to time-scale loud audio when there is no hurry, and when there is. */
+const RELAXED_CORRELATION = 0.9;
+const URGENT_CORRELATION = 0.5;
+const DUPLICATE_MEMORY_PACKETS = 1024;
+/** Fade from the last played sample to the silence of a pause, so a stream's end does not click. */
+const SILENCE_RAMP_SAMPLES = 96;
+
+export interface JitterBufferOptions {
+  decoder: Decoder;
+  frameSamples: number;
+  /** Playout delay bounds (config jitter.minMs / jitter.maxMs). */
+  minMs: number;
+  maxMs: number;
+  sampleRate?: number;
+  /** Tuning of the target-delay estimator; defaults suit a LAN or Wi-Fi intercom. */
+  delay?: Pick<DelayManagerOptions, 'quantile' | 'forgetFactor' | 'baseCreepMsPerSecond'>;
+  /** Called for every packet when it is taken for playout; for measurements and benchmarks. */
+  onPlayout?: (event: PlayoutEvent) => void;
+}
+
+export interface PlayoutEvent {
+  /** Extended (unwrapped) sequence number and RTP timestamp of the packet. */
+  sequence: number;
+  timestamp: number;
+  arrivalMs: number;
+  /** When its first sample plays: `nowMs` of the readFrame that returns it, plus its offset in that frame. */
+  playoutMs: number;
+}
+
+interface BufferedPacket {
+  payload: Uint8Array;
+  timestamp: number;
+  arrivalMs: number;
+}
+
+/**
+ * Adaptive jitter buffer pulled by the playback clock: `insert` packets as they arrive, call
+ * `readFrame(now)` once per playback period and get exactly `frameSamples` samples back.
+ *
+ * Timeline: packets are played in sequence order. A packet due for playout that is missing while a
+ * later one has arrived is lost: the decoder rebuilds it from the next packet's FEC or conceals it,
+ * one frame per missing packet. When nothing at all has arrived (an underrun: the network is
+ * slower than our delay), the buffer plays concealment *without* moving the timeline on, which
+ * adds one frame of delay instead of losing the packet that is still on its way; if that packet
+ * turns out to be lost, the next one follows without a second concealment.
+ *
+ * Delay: "fetch delay" is how long after its fastest-path arrival time (see DelayManager) a packet
+ * is taken for playout; a packet arrives in time exactly when its relative delay does not exceed
+ * the fetch delay. The buffer steers the fetch delay to the DelayManager's target by time-scaling
+ * decoded frames (TimeScaler), never by skipping or repeating frames, and also keeps the few
+ * samples left over in its output FIFO small, since they add delay without protecting anything.
+ * The playout delay the listener hears is fetch delay + leftover.
+ */
+export class JitterBuffer {
+  private readonly decoder: Decoder;
+  private readonly frameSamples: number;
+  private readonly sampleRate: number;
+  private readonly frameMs: number;
+  private readonly maxMs: number;
+  private readonly onPlayout?: (event: PlayoutEvent) => void;
+
+  private readonly counters: ReceiveStats = emptyReceiveStats();
+  private readonly delay: DelayManager;
+  private readonly jitter: InterarrivalJitter;
+  private readonly senderClock = new DriftEstimator();
+  private readonly playbackClock = new DriftEstimator();
+  private readonly fifo = new PcmFifo();
+
+  private ssrc: number | null = null;
+  private readonly previousSsrcs: number[] = [];
+  private readonly sequences = new WrapUnwrapper(16);
+  private readonly timestamps = new WrapUnwrapper(32);
+  private readonly packets = new Map<number, BufferedPacket>();
+  private readonly seen = new Set<number>();
+  /** Slots played as lost whose packet may still turn up late. */
+  private readonly missed = new Set<number>();
+  private highestSequence: number | null = null;
+  private nextSequence: number | null = null;
+  private playing = false;
+  private underrunFrames = 0;
+  /** Frames of underrun concealment that stand in for packets which may turn out lost. */
+  private concealedAhead = 0;
+  private probationSequence: number | null = null;
+  private consecutiveLate = 0;
+  private lastOutputSample = 0;
+  private playedSamples = 0;
+
+  constructor(options: JitterBufferOptions) {
+    this.decoder = options.decoder;
+    this.frameSamples = options.frameSamples;
+    this.sampleRate = options.sampleRate ?? SAMPLE_RATE;
+    this.frameMs = (this.frameSamples * 1000) / this.sampleRate;
+    this.maxMs = options.maxMs;
+    this.onPlayout = options.onPlayout;
+    this.delay = new DelayManager({ minMs: options.minMs, maxMs: options.maxMs, ...options.delay });
+    this.jitter = new InterarrivalJitter(this.sampleRate);
+  }
+
+  /** Takes one parsed packet; never throws. `arrivalMs` on the same clock as readFrame's `nowMs`. */
+  insert(packet: MediaPacket, arrivalMs: number): void {
+    this.counters.packetsReceived++;
+    if (this.ssrc === null) {
+      this.ssrc = packet.ssrc;
+    } else if (packet.ssrc !== this.ssrc) {
+      if (this.previousSsrcs.includes(packet.ssrc)) {
+        this.counters.packetsFromOldStream++;
+        return;
+      }
+      this.previousSsrcs.push(this.ssrc);
+      if (this.previousSsrcs.length > 4) this.previousSsrcs.shift();
+      this.startNewStream();
+      this.ssrc = packet.ssrc;
+    }
+
+    if (this.highestSequence !== null) {
+      const jump = this.sequences.extend(packet.sequence) - this.highestSequence;
+      if (jump > MAX_DROPOUT || jump < -MAX_MISORDER) {
+        if (packet.sequence !== this.probationSequence) {
+          this.probationSequence = (packet.sequence + 1) & 0xffff;
+          this.counters.packetsDiscarded++;
+          return;
+        }
+        this.startNewStream();
+      }
+    }
+    this.probationSequence = null;
+
+    const sequence = this.sequences.unwrap(packet.sequence);
+    const timestamp = this.timestamps.unwrap(packet.timestamp);
+    if (this.seen.has(sequence)) {
+      this.counters.packetsDuplicated++;
+      return;
+    }
+    this.remember(sequence);
+    const mediaMs = this.toMs(timestamp);
+    this.jitter.update(arrivalMs, timestamp);
+    this.delay.update(arrivalMs, mediaMs);
+    this.senderClock.add(mediaMs, arrivalMs);
+
+    if (this.nextSequence !== null && sequence < this.nextSequence) {
+      this.counters.packetsLate++;
+      if (this.missed.delete(sequence)) this.counters.packetsLost--;
+      if (++this.consecutiveLate >= RESTART_AFTER_LATE_PACKETS) this.startNewStream();
+      return;
+    }
+    this.consecutiveLate = 0;
+    if (this.highestSequence !== null && sequence < this.highestSequence) this.counters.packetsReordered++;
+    if (this.highestSequence === null || sequence > this.highestSequence) this.highestSequence = sequence;
+    this.packets.set(sequence, { payload: packet.payload, timestamp, arrivalMs });
+  }
+
+  /** Returns exactly `frameSamples` samples to play now. */
+  readFrame(nowMs: number): Int16Array {
+    while (this.fifo.length < this.frameSamples) this.produce(nowMs);
+    const frame = this.fifo.take(this.frameSamples);
+    this.lastOutputSample = frame[frame.length - 1];
+    this.playedSamples += this.frameSamples;
+    this.playbackClock.add(this.toMs(this.playedSamples), nowMs);
+    return frame;
+  }
+
+  /** Counts a datagram that never became a packet (the receiver's parser rejected it). */
+  recordMalformed(): void {
+    this.counters.packetsMalformed++;
+  }
+
+  stats(): ReceiveStats {
+    return {
+      ...this.counters,
+      targetDelayMs: this.delay.targetMs,
+      jitterMs: this.jitter.jitterMs,
+      driftPpm: this.senderClock.ppm - this.playbackClock.ppm,
+    };
+  }
+
+  private produce(nowMs: number): void {
+    if (!this.playing && !this.tryStart(nowMs)) {
+      this.pushSilence();
+      return;
+    }
+    const sequence = this.nextSequence!;
+    const packet = this.packets.get(sequence);
+    if (packet) this.playPacket(sequence, packet, nowMs);
+    else if (this.packets.size > 0) this.playMissing(sequence);
+    else this.playUnderrun();
+  }
+
+  /** Starts (or resumes after a pause) once the earliest buffered packet has waited the target delay. */
+  private tryStart(nowMs: number): boolean {
+    if (this.packets.size === 0) return false;
+    let first = Infinity;
+    for (const sequence of this.packets.keys()) first = Math.min(first, sequence);
+    const packet = this.packets.get(first)!;
+    if (this.fetchDelayMs(packet, nowMs) < this.delay.targetMs) return false;
+    if (this.nextSequence !== null) {
+      for (let sequence = this.nextSequence; sequence < first; sequence++) this.markMissed(sequence);
+    }
+    this.nextSequence = first;
+    this.playing = true;
+    this.underrunFrames = 0;
+    this.concealedAhead = 0;
+    return true;
+  }
+
+  private playPacket(sequence: number, packet: BufferedPacket, nowMs: number): void {
+    this.packets.delete(sequence);
+    this.nextSequence = sequence + 1;
+    this.underrunFrames = 0;
+    this.concealedAhead = 0;
+    const fetchDelayMs = this.fetchDelayMs(packet, nowMs);
+    if (fetchDelayMs > this.maxMs + 2 * this.frameMs && this.packets.has(sequence + 1)) {
+      // Far beyond the configured maximum (a flood after a long stall): catch up by dropping.
+      this.counters.packetsDiscarded++;
+      return;
+    }
+    let pcm: Int16Array;
+    try {
+      pcm = this.decoder.decode(packet.payload);
+      if (pcm.length === 0) throw new RangeError('decoder returned no samples');
+    } catch {
+      this.counters.packetsMalformed++;
+      this.fifo.push(this.conceal());
+      return;
+    }
+    const leftoverMs = this.toMs(this.fifo.length);
+    this.counters.currentDelayMs = fetchDelayMs + leftoverMs;
+    this.onPlayout?.({ sequence, timestamp: packet.timestamp, arrivalMs: packet.arrivalMs, playoutMs: nowMs + leftoverMs });
+    this.fifo.push(this.scaleTowardTarget(pcm, fetchDelayMs));
+  }
+
+  private playMissing(sequence: number): void {
+    this.nextSequence = sequence + 1;
+    this.markMissed(sequence);
+    if (this.concealedAhead > 0) {
+      // An underrun already played concealment in this packet's place.
+      this.concealedAhead--;
+      return;
+    }
+    const next = this.packets.get(sequence + 1);
+    if (next && this.decoder.canRecoverFromNext) {
+      let recovered: Int16Array | null = null;
+      try {
+        recovered = this.decoder.recoverFromNext(next.payload, this.frameSamples);
+      } catch {
+        recovered = null;
+      }
+      if (recovered && recovered.length > 0) {
+        this.counters.packetsRecovered++;
+        this.fifo.push(recovered);
+        return;
+      }
+    }
+    this.fifo.push(this.conceal());
+  }
+
+  private playUnderrun(): void {
+    if (this.underrunFrames === 0) this.counters.underruns++;
+    this.underrunFrames++;
+    this.concealedAhead++;
+    this.fifo.push(this.conceal());
+    if (this.underrunFrames * this.frameMs > this.maxMs) {
+      // The sender has stopped or the path is down: wait for it like at the start of a stream.
+      this.playing = false;
+      this.concealedAhead = 0;
+    }
+  }
+
+  private scaleTowardTarget(pcm: Int16Array, fetchDelayMs: number): Int16Array {
+    const excess = fetchDelayMs - this.delay.targetMs;
+    let result: TimeScaleResult | null = null;
+    if (excess >= this.frameMs + ACCELERATE_HYSTERESIS_MS) {
+      const urgent = excess > 3 * this.frameMs;
+      result = accelerate(pcm, {
+        maxSamples: pcm.length >> 1,
+        minCorrelation: urgent ? URGENT_CORRELATION : RELAXED_CORRELATION,
+      });
+    } else if (excess >= 0 && this.fifo.length > 0) {
+      // In time, but samples wait in the FIFO: shorten this frame by up to that much.
+      result = accelerate(pcm, { maxSamples: this.fifo.length, minCorrelation: RELAXED_CORRELATION });
+    } else if (excess < 0) {
+      result = expand(pcm, {
+        maxSamples: pcm.length >> 1,
+        minCorrelation: excess < -this.frameMs ? URGENT_CORRELATION : RELAXED_CORRELATION,
+      });
+    }
+    if (!result) return pcm;
+    this.counters.timeScaledMs += this.toMs(Math.abs(result.changedSamples));
+    return result.pcm;
+  }
+
+  private conceal(): Int16Array {
+    this.counters.concealedMs += this.frameMs;
+    try {
+      const pcm = this.decoder.conceal(this.frameSamples);
+      if (pcm.length > 0) return pcm;
+    } catch {
+      // A decoder that cannot conceal gets silence instead.
+    }
+    return new Int16Array(this.frameSamples);
+  }
+
+  private pushSilence(): void {
+    const silence = new Int16Array(this.frameSamples);
+    const from = this.fifo.length > 0 ? this.fifo.last : this.lastOutputSample;
+    if (from !== 0) {
+      const ramp = Math.min(SILENCE_RAMP_SAMPLES, this.frameSamples);
+      for (let i = 0; i < ramp; i++) silence[i] = Math.round(from * (1 - (i + 1) / ramp));
+    }
+    this.fifo.push(silence);
+  }
+
+  private markMissed(sequence: number): void {
+    this.counters.packetsLost++;
+    this.missed.add(sequence);
+    if (this.missed.size > DUPLICATE_MEMORY_PACKETS) this.prune(this.missed);
+  }
+
+  private remember(sequence: number): void {
+    this.seen.add(sequence);
+    if (this.seen.size > 2 * DUPLICATE_MEMORY_PACKETS) this.prune(this.seen);
+  }
+
+  private prune(set: Set<number>): void {
+    const newest = this.highestSequence ?? 0;
+    for (const sequence of set) if (sequence < newest - DUPLICATE_MEMORY_PACKETS) set.delete(sequence);
+  }
+
+  /** How long after its fastest-path arrival time a packet is being taken for playout. */
+  private fetchDelayMs(packet: BufferedPacket, nowMs: number): number {
+    const mediaMs = this.toMs(packet.timestamp);
+    return nowMs - (this.delay.baseOffsetMs ?? packet.arrivalMs - mediaMs) - mediaMs;
+  }
+
+  private toMs(samples: number): number {
+    return (samples * 1000) / this.sampleRate;
+  }
+
+  private startNewStream(): void {
+    if (this.highestSequence !== null) this.counters.streamResets++;
+    this.packets.clear();
+    this.seen.clear();
+    this.missed.clear();
+    this.sequences.reset();
+    this.timestamps.reset();
+    this.highestSequence = null;
+    this.nextSequence = null;
+    this.playing = false;
+    this.underrunFrames = 0;
+    this.concealedAhead = 0;
+    this.probationSequence = null;
+    this.consecutiveLate = 0;
+    this.delay.rebase();
+    this.jitter.restartStream();
+    this.senderClock.reset();
+  }
+}

@@ -1,0 +1,73 @@
+import type { Decoder } from '../codec/codec.js';
+import { JitterBuffer, type JitterBufferOptions } from './jitter-buffer.js';
+import type { PacketFormat } from './packet-format.js';
+import type { ReceiveStats } from './receive-stats.js';
+
+export interface MediaReceiverOptions {
+  decoder: Decoder;
+  packetFormat: PacketFormat;
+  frameSamples: number;
+  /** Playout delay bounds (config jitter.minMs / jitter.maxMs). */
+  minMs: number;
+  maxMs: number;
+  /**
+   * When set, only this SSRC is played (the one announced in signaling); others are counted as
+   * malformed. When unset, the newest stream wins and a new SSRC restarts playout.
+   */
+  expectedSsrc?: number;
+  delay?: JitterBufferOptions['delay'];
+  onPlayout?: JitterBufferOptions['onPlayout'];
+}
+
+/**
+ * The receive path without I/O: datagram in, PCM frames out. Nothing a peer sends can make it
+ * throw; bad datagrams are counted in packetsMalformed and bad payloads are also concealed.
+ */
+export class MediaReceiver {
+  private readonly buffer: JitterBuffer;
+  private readonly packetFormat: PacketFormat;
+  private readonly expectedSsrc?: number;
+  private lastArrivalMs: number | null = null;
+
+  constructor(options: MediaReceiverOptions) {
+    this.packetFormat = options.packetFormat;
+    this.expectedSsrc = options.expectedSsrc;
+    this.buffer = new JitterBuffer({
+      decoder: options.decoder,
+      frameSamples: options.frameSamples,
+      minMs: options.minMs,
+      maxMs: options.maxMs,
+      delay: options.delay,
+      onPlayout: options.onPlayout,
+    });
+  }
+
+  /** Takes one datagram as it arrived from the network; `arrivalMs` on the clock readFrame uses. */
+  receiveDatagram(datagram: Uint8Array, arrivalMs: number): void {
+    const parsed = this.packetFormat.parse(datagram);
+    if (!parsed.ok) {
+      this.buffer.recordMalformed();
+      return;
+    }
+    if (this.expectedSsrc !== undefined && parsed.packet.ssrc !== this.expectedSsrc >>> 0) {
+      this.buffer.recordMalformed();
+      return;
+    }
+    this.lastArrivalMs = arrivalMs;
+    this.buffer.insert(parsed.packet, arrivalMs);
+  }
+
+  /** Exactly one frame of audio to play now (silence before the first packet). */
+  readFrame(nowMs: number): Int16Array {
+    return this.buffer.readFrame(nowMs);
+  }
+
+  stats(): ReceiveStats {
+    return this.buffer.stats();
+  }
+
+  /** Arrival time of the last valid packet, or null before any (for peer-lost detection). */
+  get lastPacketArrivalMs(): number | null {
+    return this.lastArrivalMs;
+  }
+}

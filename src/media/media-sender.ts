@@ -1,0 +1,50 @@
+import type { Encoder } from '../codec/codec.js';
+import type { PacketFormat } from './packet-format.js';
+
+export interface MediaSenderOptions {
+  encoder: Encoder;
+  packetFormat: PacketFormat;
+  frameSamples: number;
+  /** Random per stream (RFC 3550 8.1); the caller draws it so this class stays deterministic. */
+  ssrc: number;
+  /** Random initial values make known-plaintext attacks on later SRTP harder (RFC 3550 5.1). */
+  initialSequence: number;
+  initialTimestamp: number;
+}
+
+/** Turns captured frames into datagrams: encode, number, timestamp, serialise. No I/O. */
+export class MediaSender {
+  private sequence: number;
+  private timestamp: number;
+  private sent = 0;
+
+  constructor(private readonly options: MediaSenderOptions) {
+    this.sequence = options.initialSequence & 0xffff;
+    this.timestamp = options.initialTimestamp >>> 0;
+  }
+
+  get packetsSent(): number {
+    return this.sent;
+  }
+
+  /** Encodes one frame of exactly `frameSamples` samples and returns the datagram to send. */
+  sendFrame(pcm: Int16Array): Buffer {
+    if (pcm.length !== this.options.frameSamples) {
+      throw new RangeError(`sendFrame expects ${this.options.frameSamples} samples, got ${pcm.length}`);
+    }
+    const payload = this.options.encoder.encode(pcm);
+    const datagram = this.options.packetFormat.serialize({
+      ssrc: this.options.ssrc >>> 0,
+      sequence: this.sequence,
+      timestamp: this.timestamp,
+      payloadType: this.options.packetFormat.payloadType,
+      // RFC 3551 4.1: the marker flags the first packet of a talkspurt; a stream start is one.
+      marker: this.sent === 0,
+      payload,
+    });
+    this.sequence = (this.sequence + 1) & 0xffff;
+    this.timestamp = (this.timestamp + this.options.frameSamples) >>> 0;
+    this.sent++;
+    return datagram;
+  }
+}

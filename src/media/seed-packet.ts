@@ -1,0 +1,59 @@
+import type { MediaPacket, ParseResult } from './media-packet.js';
+import { WrapUnwrapper } from './sequence-unwrap.js';
+
+/**
+ * The original system's datagram: `[sequence: u16][frameSamples x i16]`, no other header.
+ *
+ * Byte order: the original README does not say; we use little-endian for the sequence number as
+ * well as the samples, because the samples are little-endian (native on x86 and ARM) and the
+ * original wrote the whole packet the same way.
+ */
+export const SEED_SEQUENCE_BYTES = 2;
+/** The seed format has no payload type; this marks its packets inside the process. */
+export const SEED_PAYLOAD_TYPE = -1;
+
+export function seedDatagramBytes(frameSamples: number): number {
+  return SEED_SEQUENCE_BYTES + frameSamples * 2;
+}
+
+/**
+ * Parses seed datagrams into MediaPackets. Stateful: the seed header has no timestamp, so one is
+ * derived from the sequence number extended across its 16-bit wrap (`extended * frameSamples`,
+ * wrapped to 32 bits like an RTP timestamp), which keeps timestamps increasing across the wrap.
+ * The SSRC is always 0 (the format has none); a restarted sender shows up as a sequence jump,
+ * which the jitter buffer treats like RTP's restart detection.
+ */
+export class SeedPacketParser {
+  private readonly sequences = new WrapUnwrapper(16);
+
+  constructor(private readonly frameSamples: number) {}
+
+  parse(datagram: Uint8Array): ParseResult {
+    const expected = seedDatagramBytes(this.frameSamples);
+    if (datagram.byteLength !== expected) {
+      return { ok: false, reason: `seed datagram of ${datagram.byteLength} bytes, expected ${expected}` };
+    }
+    const sequence = datagram[0] | (datagram[1] << 8);
+    const extended = this.sequences.unwrap(sequence);
+    const timestamp = (extended * this.frameSamples) % 2 ** 32;
+    return {
+      ok: true,
+      packet: {
+        ssrc: 0,
+        sequence,
+        timestamp,
+        payloadType: SEED_PAYLOAD_TYPE,
+        marker: false,
+        payload: new Uint8Array(datagram.subarray(SEED_SEQUENCE_BYTES)),
+      },
+    };
+  }
+}
+
+/** Serialises a packet in the seed format; the payload must already be little-endian PCM. */
+export function serializeSeed(packet: MediaPacket): Buffer {
+  const datagram = Buffer.allocUnsafe(SEED_SEQUENCE_BYTES + packet.payload.byteLength);
+  datagram.writeUInt16LE(packet.sequence & 0xffff, 0);
+  datagram.set(packet.payload, SEED_SEQUENCE_BYTES);
+  return datagram;
+}

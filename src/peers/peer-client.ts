@@ -1,0 +1,119 @@
+import Value from 'typebox/value';
+import type { TSchema, Static } from 'typebox';
+import {
+  AcceptAnswerSchema,
+  CallStateAnswerSchema,
+  OfferAnswerSchema,
+  SENDER_HEADER,
+  UNIT_API_PREFIX,
+  UnitInfoSchema,
+  type AcceptAnswer,
+  type CallOffer,
+  type CallStateAnswer,
+  type OfferAnswer,
+  type UnitInfo,
+} from './peer-protocol.js';
+import type { MediaEndpoint } from '../calls/call-media.js';
+import type { EndReason } from '../calls/call-state.js';
+
+/** What a signer sees of an outgoing request: exactly the bytes that will be sent. */
+export interface OutgoingPeerRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  body: string;
+}
+
+/** Adds authentication headers to a unit-to-unit request (the authentication issue plugs in here). */
+export type PeerRequestSigner = (request: OutgoingPeerRequest) => Record<string, string> | Promise<Record<string, string>>;
+
+/** The outcome of one unit-to-unit request. `unreachable` covers timeouts, refused connections and garbage answers. */
+export type PeerResult<T> =
+  | { kind: 'ok'; value: T }
+  | { kind: 'refused'; status: number; error: string; message: string; body: unknown }
+  | { kind: 'unreachable'; message: string };
+
+/** "host:port" of a peer's HTTP API, IPv6 hosts in brackets. */
+export function peerBaseUrl(host: string, port: number): string {
+  const bare = host.startsWith('::ffff:') ? host.slice(7) : host;
+  return bare.includes(':') ? `http://[${bare}]:${port}` : `http://${bare}:${port}`;
+}
+
+export interface PeerClientOptions {
+  /** This unit's id, sent with every request so the receiver knows who is asking. */
+  unitId: string;
+  timeoutMs: number;
+  sign?: PeerRequestSigner;
+}
+
+/** Makes the requests one unit sends to another (see peer-protocol.ts for the routes). */
+export class PeerClient {
+  constructor(private readonly options: PeerClientOptions) {}
+
+  info(baseUrl: string): Promise<PeerResult<UnitInfo>> {
+    return this.request(baseUrl, 'GET', '/info', undefined, UnitInfoSchema);
+  }
+
+  offer(baseUrl: string, offer: CallOffer): Promise<PeerResult<OfferAnswer>> {
+    return this.request(baseUrl, 'POST', '/calls', offer, OfferAnswerSchema);
+  }
+
+  accept(baseUrl: string, callId: string, media: MediaEndpoint): Promise<PeerResult<AcceptAnswer>> {
+    return this.request(baseUrl, 'POST', `/calls/${encodeURIComponent(callId)}/accept`, { media }, AcceptAnswerSchema);
+  }
+
+  end(baseUrl: string, callId: string, reason: EndReason): Promise<PeerResult<CallStateAnswer>> {
+    return this.request(baseUrl, 'POST', `/calls/${encodeURIComponent(callId)}/end`, { reason }, CallStateAnswerSchema);
+  }
+
+  callState(baseUrl: string, callId: string): Promise<PeerResult<CallStateAnswer>> {
+    return this.request(baseUrl, 'GET', `/calls/${encodeURIComponent(callId)}`, undefined, CallStateAnswerSchema);
+  }
+
+  private async request<S extends TSchema>(
+    baseUrl: string,
+    method: 'GET' | 'POST',
+    subPath: string,
+    payload: unknown,
+    answerSchema: S,
+  ): Promise<PeerResult<Static<S>>> {
+    const path = `${UNIT_API_PREFIX}${subPath}`;
+    const body = payload === undefined ? '' : JSON.stringify(payload);
+    const headers: Record<string, string> = { [SENDER_HEADER]: this.options.unitId, accept: 'application/json' };
+    if (payload !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    let text: string;
+    try {
+      Object.assign(headers, await this.options.sign?.({ method, path, body }));
+      response = await fetch(`${baseUrl}${path}`, {
+        method,
+        headers,
+        body: payload === undefined ? undefined : body,
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+      text = await response.text();
+    } catch (error) {
+      return { kind: 'unreachable', message: (error as Error).message };
+    }
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      return { kind: 'unreachable', message: `peer answered ${response.status} with a body that is not JSON` };
+    }
+    if (!response.ok) {
+      const error = (parsed as { error?: unknown })?.error;
+      const message = (parsed as { message?: unknown })?.message;
+      return {
+        kind: 'refused',
+        status: response.status,
+        error: typeof error === 'string' ? error : `http-${response.status}`,
+        message: typeof message === 'string' ? message : '',
+        body: parsed,
+      };
+    }
+    if (!Value.Check(answerSchema, parsed)) {
+      return { kind: 'unreachable', message: `peer's answer to ${method} ${path} does not match the protocol` };
+    }
+    return { kind: 'ok', value: parsed as Static<S> };
+  }
+}

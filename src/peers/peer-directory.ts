@@ -1,0 +1,241 @@
+import { EventEmitter } from 'node:events';
+import type { Clock, TimerHandle } from '../system/clock.js';
+import type { Logger } from '../logging/logger.js';
+import { peerBaseUrl, type PeerResult } from './peer-client.js';
+import type { UnitInfo } from './peer-protocol.js';
+import { userKey } from '../users/user-store.js';
+
+/** An address where a unit may be answering, from DNS-SD or the static `peers` list. */
+export interface PeerCandidate {
+  host: string;
+  port: number;
+  source: 'dns-sd' | 'static';
+}
+
+/** Another unit of the site as this unit knows it. */
+export interface PeerView {
+  unitId: string;
+  name: string;
+  version: string;
+  /** "host:port" it was last reached at. */
+  address: string;
+  online: boolean;
+  inCall: boolean;
+  users: string[];
+  source: PeerCandidate['source'];
+  /** Milliseconds since it last answered (null when never). */
+  msSinceSeen: number | null;
+}
+
+/** Where a user of the site lives. */
+export interface DirectoryEntry {
+  name: string;
+  unitId: string;
+  unitName: string;
+  local: boolean;
+  online: boolean;
+}
+
+interface CandidateState extends PeerCandidate {
+  polling: boolean;
+  /** The unit answering here is this unit itself (seen via its own DNS-SD record or a static entry). */
+  isSelf: boolean;
+}
+
+interface PeerState {
+  info: UnitInfo;
+  address: string;
+  baseUrl: string;
+  source: PeerCandidate['source'];
+  online: boolean;
+  lastSeenAt: number;
+}
+
+export interface PeerDirectoryOptions {
+  selfUnitId: string;
+  selfName: string;
+  client: { info(baseUrl: string): Promise<PeerResult<UnitInfo>> };
+  /** This unit's own users, for the site-wide directory. */
+  localUsers: () => string[];
+  clock: Clock;
+  /** How often each candidate is asked for its info (its users and health). */
+  pollIntervalMs: number;
+  /** A peer that has not answered for this long is shown offline. */
+  offlineAfterMs: number;
+  logger?: Logger;
+}
+
+export type PeerDirectoryEvents = { changed: [peers: PeerView[]] };
+
+/**
+ * The site's directory: which units exist, whether they are online, and which users each hosts.
+ * Every candidate address is polled on a short interval, so a user added on a peer appears here,
+ * and a peer that goes away is shown offline, within about `offlineAfterMs`.
+ */
+export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
+  private readonly candidates = new Map<string, CandidateState>();
+  private readonly peersById = new Map<string, PeerState>();
+  private timer: TimerHandle | null = null;
+  private lastPublished = '';
+
+  constructor(private readonly options: PeerDirectoryOptions) {
+    super();
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = this.options.clock.setInterval(() => void this.tick(), this.options.pollIntervalMs);
+    void this.tick();
+  }
+
+  stop(): void {
+    if (this.timer) this.options.clock.clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  addCandidate(candidate: PeerCandidate): void {
+    const key = `${candidate.host}|${candidate.port}`;
+    const existing = this.candidates.get(key);
+    // A static entry stays static even when DNS-SD also reports it.
+    if (existing) return;
+    this.candidates.set(key, { ...candidate, polling: false, isSelf: false });
+    if (this.timer) void this.poll(key);
+  }
+
+  removeCandidate(candidate: Pick<PeerCandidate, 'host' | 'port'>): void {
+    this.candidates.delete(`${candidate.host}|${candidate.port}`);
+  }
+
+  /** Polls every candidate now and resolves when all have answered or failed. */
+  async refresh(): Promise<void> {
+    await Promise.all([...this.candidates.keys()].map((key) => this.poll(key, true)));
+    this.sweep();
+  }
+
+  /** Another unit just spoke to us (a call request): it is evidently online. */
+  noteHeardFrom(unitId: string): void {
+    const peer = this.peersById.get(unitId);
+    if (!peer) return;
+    peer.lastSeenAt = this.options.clock.now();
+    if (!peer.online) {
+      peer.online = true;
+      this.publish();
+    }
+  }
+
+  /** When this unit last heard from `unitId` (clock time), or null. */
+  lastHeardFrom(unitId: string): number | null {
+    return this.peersById.get(unitId)?.lastSeenAt ?? null;
+  }
+
+  /** HTTP base URL for `unitId`, e.g. "http://10.0.0.5:5000", or null when unknown. */
+  baseUrlOf(unitId: string): string | null {
+    return this.peersById.get(unitId)?.baseUrl ?? null;
+  }
+
+  peer(unitId: string): PeerView | null {
+    const peer = this.peersById.get(unitId);
+    return peer ? this.view(peer) : null;
+  }
+
+  peers(): PeerView[] {
+    return [...this.peersById.values()].map((peer) => this.view(peer)).sort((a, b) => a.name.localeCompare(b.name) || a.unitId.localeCompare(b.unitId));
+  }
+
+  /** Every user of the site: this unit's and every known peer's (offline peers' users shown offline). */
+  entries(): DirectoryEntry[] {
+    const entries: DirectoryEntry[] = this.options.localUsers().map((name) => ({
+      name,
+      unitId: this.options.selfUnitId,
+      unitName: this.options.selfName,
+      local: true,
+      online: true,
+    }));
+    for (const peer of this.peersById.values()) {
+      for (const name of peer.info.users) {
+        entries.push({ name, unitId: peer.info.unitId, unitName: peer.info.name, local: false, online: peer.online });
+      }
+    }
+    return entries.sort((a, b) => a.name.localeCompare(b.name) || a.unitId.localeCompare(b.unitId));
+  }
+
+  /**
+   * Where `name` lives. Should two units claim one name (registered on both while they could not see
+   * each other), this unit's own user wins, then an online unit, then the lowest unit id, so every
+   * unit resolves the name the same way.
+   */
+  findUser(name: string): DirectoryEntry | null {
+    const key = userKey(name);
+    const matches = this.entries().filter((entry) => userKey(entry.name) === key);
+    matches.sort((a, b) => Number(b.local) - Number(a.local) || Number(b.online) - Number(a.online) || a.unitId.localeCompare(b.unitId));
+    return matches[0] ?? null;
+  }
+
+  private view(peer: PeerState): PeerView {
+    return {
+      unitId: peer.info.unitId,
+      name: peer.info.name,
+      version: peer.info.version,
+      address: peer.address,
+      online: peer.online,
+      inCall: peer.info.inCall,
+      users: [...peer.info.users],
+      source: peer.source,
+      msSinceSeen: Math.max(0, Math.round(this.options.clock.now() - peer.lastSeenAt)),
+    };
+  }
+
+  private async tick(): Promise<void> {
+    for (const key of this.candidates.keys()) void this.poll(key);
+    this.sweep();
+  }
+
+  private async poll(key: string, force = false): Promise<void> {
+    const candidate = this.candidates.get(key);
+    if (!candidate || candidate.isSelf || (candidate.polling && !force)) return;
+    candidate.polling = true;
+    const baseUrl = peerBaseUrl(candidate.host, candidate.port);
+    const result = await this.options.client.info(baseUrl);
+    candidate.polling = false;
+    if (result.kind !== 'ok') return;
+    const info = result.value;
+    if (info.unitId === this.options.selfUnitId) {
+      candidate.isSelf = true;
+      return;
+    }
+    const address = baseUrl.replace(/^http:\/\//, '');
+    const existing = this.peersById.get(info.unitId);
+    const now = this.options.clock.now();
+    if (existing) {
+      existing.info = info;
+      existing.lastSeenAt = now;
+      existing.online = true;
+      existing.address = address;
+      existing.baseUrl = baseUrl;
+      if (candidate.source === 'static') existing.source = 'static';
+    } else {
+      this.peersById.set(info.unitId, { info, address, baseUrl, source: candidate.source, online: true, lastSeenAt: now });
+      this.options.logger?.info({ unitId: info.unitId, name: info.name, address }, 'peer found');
+    }
+    this.publish();
+  }
+
+  private sweep(): void {
+    const now = this.options.clock.now();
+    for (const peer of this.peersById.values()) {
+      if (peer.online && now - peer.lastSeenAt >= this.options.offlineAfterMs) {
+        peer.online = false;
+        this.options.logger?.warn({ unitId: peer.info.unitId, name: peer.info.name }, 'peer offline');
+      }
+    }
+    this.publish();
+  }
+
+  /** Emits `changed` only when something a viewer would see has changed (not merely time passing). */
+  private publish(): void {
+    const visible = JSON.stringify(this.peers().map(({ msSinceSeen: _ignored, ...rest }) => rest));
+    if (visible === this.lastPublished) return;
+    this.lastPublished = visible;
+    this.emit('changed', this.peers());
+  }
+}

@@ -1,0 +1,152 @@
+import { existsSync } from 'node:fs';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import swagger from '@fastify/swagger';
+import fastifyStatic from '@fastify/static';
+import type { Logger } from '../logging/logger.js';
+import { CallError, type CallErrorCode, type CallService } from '../calls/call-service.js';
+import type { UserStore } from '../users/user-store.js';
+import { NameTakenError } from '../users/registration.js';
+import type { PeerDirectory } from '../peers/peer-directory.js';
+import type { StatusReport } from './schemas.js';
+import { registerPublicRoutes } from './public-routes.js';
+import { registerUnitRoutes, type PeerRequestVerifier } from './unit-routes.js';
+import { registerEventsRoute } from './events-route.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The exact JSON text received, kept for request signature checks. */
+    rawBody?: string;
+  }
+}
+
+export type IntercomApp = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  Logger,
+  TypeBoxTypeProvider
+>;
+
+/** A plugin scope routes are registered in. */
+export type ApiScope = FastifyInstance<
+  RawServerDefault,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** Everything the HTTP API talks to; createUnitServices() builds these. */
+export interface AppDeps {
+  unit: { unitId: string; name: string; version: string };
+  calls: CallService;
+  users: UserStore;
+  directory: PeerDirectory;
+  status: () => StatusReport;
+  /** The HTTP port the unit is reachable on (after listen). */
+  httpPort: () => number;
+  logger: Logger;
+  /** Checks unit-to-unit requests (the authentication issue plugs in here); default: accept all. */
+  verifyPeerRequest?: PeerRequestVerifier;
+  /** Directory with the web panel; served at / when it exists. */
+  webRoot?: string | null;
+  /** Largest accepted request body in bytes (default 16 KiB: every request here is small). */
+  bodyLimit?: number;
+  /** Interval of live call statistics and keep-alive comments on /api/events. */
+  eventsHeartbeatMs?: number;
+}
+
+const CALL_ERROR_STATUS: Record<CallErrorCode, number> = {
+  'unknown-user': 404,
+  'unknown-call': 404,
+  busy: 409,
+  'same-unit': 409,
+  'not-callee': 409,
+  'call-ended': 409,
+  'media-failed': 503,
+};
+
+/** Fastify's own client-error codes, named the way the rest of the API names its reasons. */
+const FASTIFY_ERROR_NAMES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'bad-json',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'bad-json',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad-request',
+};
+
+/** Builds the unit's HTTP API (not listening; main.ts or a test calls listen()/inject()). */
+export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
+  const bodyLimit = deps.bodyLimit ?? 16 * 1024;
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // Peers poll every second; one log line per request would drown everything else.
+    disableRequestLogging: true,
+    bodyLimit,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Keep the raw JSON text beside the parsed body, so a signature can be checked over exact bytes.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (request, body, done) => {
+    request.rawBody = body as string;
+    parseJson(request, body as string, done);
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof CallError) {
+      return reply.code(CALL_ERROR_STATUS[error.code]).send({ error: error.code, message: error.message, ...(error.call ? { call: error.call } : {}) });
+    }
+    if (error instanceof NameTakenError) {
+      return reply.code(409).send({ error: 'name-taken', message: error.message });
+    }
+    if (error.validation) {
+      const where = error.validationContext ?? 'request';
+      return reply.code(400).send({ error: 'bad-request', message: `${where}: ${error.message.replace(/^(body|querystring|params|headers)\/?\s*/, '')}` });
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      return reply.code(status).send({ error: FASTIFY_ERROR_NAMES[error.code] ?? 'bad-request', message: error.message });
+    }
+    request.log.error({ err: error, method: request.method, url: request.url }, 'request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error (see the unit log)' });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'not-found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'pi-intercom unit API',
+        version: deps.unit.version,
+        description: 'Signaling, users, peers and status of one intercom unit. Routes under /api/unit/ are spoken between units.',
+      },
+      tags: [
+        { name: 'signal', description: 'calls (the original API)' },
+        { name: 'users', description: 'users of this unit and the site' },
+        { name: 'unit', description: 'state of this unit' },
+        { name: 'unit-to-unit', description: 'requests units make to each other' },
+      ],
+    },
+  });
+
+  await app.register(async (api) => {
+    const typed = api.withTypeProvider<TypeBoxTypeProvider>();
+    registerPublicRoutes(typed, deps);
+    registerEventsRoute(typed, deps);
+    registerUnitRoutes(typed, deps);
+  });
+
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  if (deps.webRoot && existsSync(deps.webRoot)) {
+    await app.register(fastifyStatic, { root: deps.webRoot, prefix: '/', index: ['index.html'] });
+  }
+  return app;
+}

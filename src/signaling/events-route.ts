@@ -1,0 +1,72 @@
+import type { ServerResponse } from 'node:http';
+import type { AppDeps, ApiScope } from './app.js';
+
+/**
+ * GET /api/events: server-sent events for the panel.
+ *   hello  - on connect: { unit, current call, peers, users }
+ *   call   - a call changed phase (CallSnapshot)
+ *   stats  - about once a second during an active call (CallSnapshot with stats)
+ *   peers  - the peer list changed ({ peers })
+ *   users  - the site's directory changed ({ users })
+ */
+export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
+  const { calls, directory, users } = deps;
+  const open = new Set<ServerResponse>();
+  const heartbeatMs = deps.eventsHeartbeatMs ?? 15_000;
+
+  app.addHook('preClose', async () => {
+    for (const response of open) response.end();
+    open.clear();
+  });
+
+  app.get(
+    '/api/events',
+    {
+      schema: {
+        tags: ['unit'],
+        summary: 'Server-sent events: hello, call, stats (about 1/s in a call), peers, users',
+        produces: ['text/event-stream'],
+      },
+    },
+    (request, reply) => {
+      reply.hijack();
+      const response = reply.raw;
+      response.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      const send = (event: string, data: unknown) => {
+        if (!response.writableEnded) response.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      };
+      send('hello', { unit: deps.unit, call: calls.current(), peers: directory.peers(), users: directory.entries() });
+
+      const onCall = (call: unknown) => send('call', call);
+      const onStats = (call: unknown) => send('stats', call);
+      const onPeers = () => {
+        send('peers', { peers: directory.peers() });
+        send('users', { users: directory.entries() });
+      };
+      const onUsers = () => send('users', { users: directory.entries() });
+      calls.on('call', onCall);
+      calls.on('stats', onStats);
+      directory.on('changed', onPeers);
+      users.on('changed', onUsers);
+      const heartbeat = setInterval(() => {
+        if (!response.writableEnded) response.write(': keep-alive\n\n');
+      }, heartbeatMs);
+      heartbeat.unref();
+      open.add(response);
+
+      request.raw.on('close', () => {
+        clearInterval(heartbeat);
+        calls.off('call', onCall);
+        calls.off('stats', onStats);
+        directory.off('changed', onPeers);
+        users.off('changed', onUsers);
+        open.delete(response);
+      });
+    },
+  );
+}

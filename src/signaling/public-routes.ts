@@ -1,0 +1,175 @@
+import Type from 'typebox';
+import type { AppDeps, ApiScope } from './app.js';
+import {
+  CallErrorSchema,
+  CallIdBodySchema,
+  CallResponseSchema,
+  CallSchema,
+  DirectoryEntrySchema,
+  ErrorSchema,
+  HealthSchema,
+  IncomingQuerySchema,
+  InitiateBodySchema,
+  PeerSchema,
+  RegisterBodySchema,
+  RegisterResponseSchema,
+  StatusSchema,
+} from './schemas.js';
+import { registerUser } from '../users/registration.js';
+import { CallIdSchema } from '../peers/peer-protocol.js';
+import { CallError } from '../calls/call-service.js';
+
+/** The API people, panels and scripts use: the original endpoints first, then the newer ones. */
+export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
+  const { calls, users, directory, unit } = deps;
+  const startedAt = Date.now();
+
+  app.post(
+    '/api/users/register',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Register a user (room or person) on this unit; names are unique across the site',
+        body: RegisterBodySchema,
+        response: { 200: RegisterResponseSchema, 201: RegisterResponseSchema, 400: ErrorSchema, 409: ErrorSchema },
+      },
+    },
+    async (request, reply) => {
+      const { name, created } = await registerUser(request.body.name, { store: users, directory });
+      const entry = directory.findUser(name)!;
+      return reply.code(created ? 201 : 200).send({ user: entry, created });
+    },
+  );
+
+  app.post(
+    '/api/signal/initiate',
+    {
+      schema: {
+        tags: ['signal'],
+        summary: 'Call a user: `from` is on this unit, `to` anywhere in the site. The call rings at the callee, or ends at once (busy, unreachable).',
+        body: InitiateBodySchema,
+        response: { 200: CallResponseSchema, 400: ErrorSchema, 404: ErrorSchema, 409: CallErrorSchema },
+      },
+    },
+    async (request) => ({ call: await calls.initiate(request.body.from, request.body.to) }),
+  );
+
+  app.post(
+    '/api/signal/accept',
+    {
+      schema: {
+        tags: ['signal'],
+        summary: 'Accept a call ringing on this unit; audio starts both ways',
+        body: CallIdBodySchema,
+        response: { 200: CallResponseSchema, 400: ErrorSchema, 404: ErrorSchema, 409: CallErrorSchema, 503: CallErrorSchema },
+      },
+    },
+    async (request) => ({ call: await calls.accept(request.body.callId) }),
+  );
+
+  app.post(
+    '/api/signal/end',
+    {
+      schema: {
+        tags: ['signal'],
+        summary: 'Hang up, reject (ringing here) or cancel (ringing there) a call; ending an ended call changes nothing',
+        body: CallIdBodySchema,
+        response: { 200: CallResponseSchema, 400: ErrorSchema, 404: ErrorSchema },
+      },
+    },
+    async (request) => ({ call: calls.end(request.body.callId) }),
+  );
+
+  app.get(
+    '/api/signal/incoming',
+    {
+      schema: {
+        tags: ['signal'],
+        summary: 'Calls ringing for a user of this unit',
+        querystring: IncomingQuerySchema,
+        response: { 200: Type.Object({ calls: Type.Array(CallSchema) }), 400: ErrorSchema, 404: ErrorSchema },
+      },
+    },
+    async (request) => {
+      if (!users.get(request.query.user)) throw new CallError('unknown-user', `no user "${request.query.user}" on this unit`);
+      return { calls: calls.incomingFor(request.query.user) };
+    },
+  );
+
+  app.get(
+    '/api/users',
+    {
+      schema: {
+        tags: ['users'],
+        summary: "The site's directory: every unit's users, with where they are and whether that unit is online",
+        response: { 200: Type.Object({ users: Type.Array(DirectoryEntrySchema) }) },
+      },
+    },
+    async () => ({ users: directory.entries() }),
+  );
+
+  app.get(
+    '/api/peers',
+    {
+      schema: {
+        tags: ['unit'],
+        summary: 'Other units of the site, found by DNS-SD or the static peers list',
+        response: { 200: Type.Object({ peers: Type.Array(PeerSchema) }) },
+      },
+    },
+    async () => ({ peers: directory.peers() }),
+  );
+
+  app.get(
+    '/api/calls',
+    {
+      schema: {
+        tags: ['signal'],
+        summary: 'The live call (with audio statistics) and recently ended calls, newest first',
+        response: { 200: Type.Object({ current: Type.Union([CallSchema, Type.Null()]), calls: Type.Array(CallSchema) }) },
+      },
+    },
+    async () => ({ current: calls.current(), calls: calls.list() }),
+  );
+
+  app.get(
+    '/api/calls/:callId',
+    {
+      schema: {
+        tags: ['signal'],
+        summary: 'One call (live or recently ended)',
+        params: Type.Object({ callId: CallIdSchema }),
+        response: { 200: CallResponseSchema, 400: ErrorSchema, 404: ErrorSchema },
+      },
+    },
+    async (request) => {
+      const call = calls.get(request.params.callId);
+      if (!call) throw new CallError('unknown-call', `no call "${request.params.callId}"`);
+      return { call };
+    },
+  );
+
+  app.get(
+    '/api/status',
+    {
+      schema: {
+        tags: ['unit'],
+        summary: 'Unit name, version, uptime, audio devices, live call statistics, CPU, temperature, memory',
+        response: { 200: StatusSchema },
+      },
+    },
+    async () => deps.status(),
+  );
+
+  app.get(
+    '/api/health',
+    { schema: { tags: ['unit'], summary: 'Liveness: answers while the service runs', response: { 200: HealthSchema } } },
+    async () => ({
+      ok: true,
+      unitId: unit.unitId,
+      name: unit.name,
+      version: unit.version,
+      uptimeS: Math.floor((Date.now() - startedAt) / 1000),
+    }),
+  );
+}

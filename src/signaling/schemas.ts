@@ -1,0 +1,114 @@
+import Type, { type Static } from 'typebox';
+import { CallIdSchema, CallPhaseSchema, EndReasonSchema, UnitIdSchema } from '../peers/peer-protocol.js';
+import { USER_NAME_PATTERN } from '../users/user-store.js';
+
+/**
+ * Schemas of the public HTTP API: they validate requests, type the handlers and generate the
+ * OpenAPI document, so the three never disagree.
+ */
+
+export const UserNameSchema = Type.String({ minLength: 1, maxLength: 40, pattern: USER_NAME_PATTERN, description: 'user (room or person) name' });
+
+export const ErrorSchema = Type.Object({
+  error: Type.String({ description: 'machine-readable reason, e.g. unknown-user, busy, bad-request' }),
+  message: Type.String({ description: 'what was wrong, for people' }),
+});
+
+export const CallMediaStatsSchema = Type.Object({
+  currentDelayMs: Type.Number(),
+  targetDelayMs: Type.Number(),
+  jitterMs: Type.Number(),
+  packetsSent: Type.Number(),
+  packetsReceived: Type.Number(),
+  packetsLost: Type.Number(),
+  packetsLate: Type.Number(),
+  packetsDuplicated: Type.Number(),
+  packetsReordered: Type.Number(),
+  packetsMalformed: Type.Number(),
+  concealedMs: Type.Number(),
+  timeScaledMs: Type.Number(),
+  underruns: Type.Number(),
+  driftPpm: Type.Number(),
+  msSinceLastPacket: Type.Union([Type.Number(), Type.Null()]),
+});
+
+const PartySchema = Type.Object({ user: Type.String(), unitId: Type.String(), unitName: Type.String() });
+
+export const CallSchema = Type.Object({
+  id: CallIdSchema,
+  direction: Type.Enum(['outgoing', 'incoming']),
+  phase: CallPhaseSchema,
+  endReason: Type.Union([EndReasonSchema, Type.Null()]),
+  caller: PartySchema,
+  callee: PartySchema,
+  createdAt: Type.String({ description: 'ISO 8601' }),
+  ringingMs: Type.Integer(),
+  activeMs: Type.Union([Type.Integer(), Type.Null()]),
+  supersededBy: Type.Union([CallIdSchema, Type.Null()], { description: 'the call that replaced this one when both units called each other at once' }),
+  stats: Type.Union([CallMediaStatsSchema, Type.Null()]),
+});
+
+export const CallResponseSchema = Type.Object({ call: CallSchema });
+export const CallErrorSchema = Type.Object({
+  error: Type.String(),
+  message: Type.String(),
+  call: Type.Optional(CallSchema),
+});
+
+export const DirectoryEntrySchema = Type.Object({
+  name: Type.String(),
+  unitId: Type.String(),
+  unitName: Type.String(),
+  local: Type.Boolean({ description: 'hosted by this unit' }),
+  online: Type.Boolean(),
+});
+
+export const PeerSchema = Type.Object({
+  unitId: UnitIdSchema,
+  name: Type.String(),
+  version: Type.String(),
+  address: Type.String({ description: 'host:port it was last reached at' }),
+  online: Type.Boolean(),
+  inCall: Type.Boolean(),
+  users: Type.Array(Type.String()),
+  source: Type.Enum(['dns-sd', 'static']),
+  msSinceSeen: Type.Union([Type.Integer(), Type.Null()]),
+});
+
+export const RegisterBodySchema = Type.Object({ name: UserNameSchema });
+export const RegisterResponseSchema = Type.Object({ user: DirectoryEntrySchema, created: Type.Boolean() });
+export const InitiateBodySchema = Type.Object({
+  from: Type.String({ minLength: 1, maxLength: 40, description: 'calling user, hosted by this unit' }),
+  to: Type.String({ minLength: 1, maxLength: 40, description: 'called user, anywhere in the site' }),
+});
+export const CallIdBodySchema = Type.Object({ callId: CallIdSchema });
+export const IncomingQuerySchema = Type.Object({ user: Type.String({ minLength: 1, maxLength: 40 }) });
+
+export const SystemFiguresSchema = Type.Object({
+  cpuLoadPercent: Type.Union([Type.Number(), Type.Null()]),
+  loadAverage: Type.Array(Type.Number()),
+  temperatureC: Type.Union([Type.Number(), Type.Null()]),
+  memory: Type.Union([
+    Type.Object({ totalBytes: Type.Number(), availableBytes: Type.Number(), usedPercent: Type.Number() }),
+    Type.Null(),
+  ]),
+});
+
+export const StatusSchema = Type.Object({
+  unit: Type.Object({ id: Type.String(), name: Type.String(), version: Type.String() }),
+  uptimeS: Type.Integer(),
+  audio: Type.Object({ available: Type.Boolean({ description: 'capture and playback devices are open' }) }),
+  call: Type.Union([CallSchema, Type.Null()], { description: 'the live call with its audio statistics' }),
+  users: Type.Array(Type.String(), { description: 'users hosted by this unit' }),
+  peers: Type.Object({ known: Type.Integer(), online: Type.Integer() }),
+  system: SystemFiguresSchema,
+});
+export type StatusReport = Static<typeof StatusSchema>;
+
+export const HealthSchema = Type.Object({
+  ok: Type.Boolean(),
+  unitId: Type.String(),
+  name: Type.String(),
+  version: Type.String(),
+  uptimeS: Type.Integer(),
+});

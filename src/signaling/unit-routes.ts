@@ -1,0 +1,112 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { AppDeps, ApiScope } from './app.js';
+import {
+  AcceptAnswerSchema,
+  AcceptRequestSchema,
+  CallIdParamsSchema,
+  CallOfferSchema,
+  CallStateAnswerSchema,
+  EndRequestSchema,
+  OfferAnswerSchema,
+  SENDER_HEADER,
+  UNIT_API_PREFIX,
+  UnitInfoSchema,
+} from '../peers/peer-protocol.js';
+import { CallErrorSchema, ErrorSchema } from './schemas.js';
+
+/** What a verifier sees of an incoming unit-to-unit request: method, path, headers, exact body. */
+export interface IncomingPeerRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  rawBody: string;
+}
+
+/** Accepts or refuses a unit-to-unit request (the authentication issue plugs in here). */
+export type PeerRequestVerifier = (request: IncomingPeerRequest) => boolean | Promise<boolean>;
+
+/** Routes other units call on this one (see src/peers/peer-protocol.ts). */
+export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
+  const { calls, users, unit } = deps;
+  const verify = deps.verifyPeerRequest;
+
+  app.register(async (plainUnitApi) => {
+    const unitApi = plainUnitApi.withTypeProvider<TypeBoxTypeProvider>();
+    unitApi.addHook('preHandler', async (request, reply) => {
+      if (!verify) return;
+      const accepted = await verify({ method: request.method, url: request.url, headers: request.headers, rawBody: request.rawBody ?? '' });
+      if (!accepted) return reply.code(401).send({ error: 'unauthorized', message: 'unit-to-unit request refused' });
+    });
+
+    unitApi.get(
+      '/info',
+      {
+        schema: { tags: ['unit-to-unit'], summary: "This unit's identity, users and whether it is in a call (polled by peers)", response: { 200: UnitInfoSchema } },
+      },
+      async () => ({
+        unitId: unit.unitId,
+        name: unit.name,
+        version: unit.version,
+        httpPort: deps.httpPort(),
+        users: users.list().map((user) => user.name),
+        inCall: calls.inCall,
+      }),
+    );
+
+    unitApi.post(
+      '/calls',
+      {
+        schema: {
+          tags: ['unit-to-unit'],
+          summary: 'Offer a call to a user of this unit: it rings, or the answer is busy or glare-lost',
+          body: CallOfferSchema,
+          headers: { type: 'object', properties: { [SENDER_HEADER]: { type: 'string' } } },
+          response: { 200: OfferAnswerSchema, 400: ErrorSchema, 404: ErrorSchema },
+        },
+      },
+      async (request) => calls.handleOffer(request.body, request.ip),
+    );
+
+    unitApi.post(
+      '/calls/:callId/accept',
+      {
+        schema: {
+          tags: ['unit-to-unit'],
+          summary: "The callee accepted: here is its media endpoint; the answer carries the caller's",
+          params: CallIdParamsSchema,
+          body: AcceptRequestSchema,
+          response: { 200: AcceptAnswerSchema, 400: ErrorSchema, 404: ErrorSchema, 409: CallErrorSchema, 503: CallErrorSchema },
+        },
+      },
+      async (request) => calls.handleRemoteAccept(request.params.callId, request.body.media, request.ip),
+    );
+
+    unitApi.post(
+      '/calls/:callId/end',
+      {
+        schema: {
+          tags: ['unit-to-unit'],
+          summary: 'The other unit ended the call, with its reason',
+          params: CallIdParamsSchema,
+          body: EndRequestSchema,
+          response: { 200: CallStateAnswerSchema, 400: ErrorSchema, 404: ErrorSchema },
+        },
+      },
+      async (request) => calls.handleRemoteEnd(request.params.callId, request.body.reason),
+    );
+
+    unitApi.get(
+      '/calls/:callId',
+      {
+        schema: {
+          tags: ['unit-to-unit'],
+          summary: "A call's phase here (the peer-lost probe)",
+          params: CallIdParamsSchema,
+          response: { 200: CallStateAnswerSchema, 400: ErrorSchema, 404: ErrorSchema },
+        },
+      },
+      async (request) => calls.handleStateQuery(request.params.callId),
+    );
+  }, { prefix: UNIT_API_PREFIX });
+}

@@ -1,0 +1,230 @@
+import { randomInt } from 'node:crypto';
+import type { CallMedia, CallMediaStats, MediaEndpoint } from '../calls/call-media.js';
+import type { AudioBackend, AudioStream } from '../audio/audio-backend.js';
+import { frameSamplesFor } from '../codec/codec.js';
+import type { MediaSender } from '../media/media-sender.js';
+import type { MediaReceiver } from '../media/media-receiver.js';
+import type { UdpTransport, DatagramSource } from '../net/udp-transport.js';
+import type { Logger } from '../logging/logger.js';
+import { createMediaReceiver, createMediaSender, type ReceiveSettings } from './stream-setup.js';
+import { startFrameClock, type FrameClock } from './frame-clock.js';
+
+interface ActiveCall {
+  callId: string;
+  localSsrc: number;
+  remote?: MediaEndpoint;
+  sender?: MediaSender;
+  receiver?: MediaReceiver;
+  lastPacketAt?: number;
+  strayDatagrams: number;
+}
+
+export interface CallAudioOptions {
+  settings: ReceiveSettings;
+  captureDevice: string;
+  playbackDevice: string;
+  /** Null when no audio backend could be loaded at all. */
+  backend: AudioBackend | null;
+  logger: Logger;
+  now?: () => number;
+}
+
+/**
+ * The media engine of a running unit. The sound card is opened once, when the service starts,
+ * and kept running for the life of the process (opening and closing PortAudio streams per call
+ * leaks memory in naudiodon); between calls the microphone is discarded and the speaker plays
+ * silence. During a call, captured frames go out as packets to the peer and the playback
+ * device's clock pulls frames from the call's jitter buffer.
+ *
+ * Without a sound card the unit still takes calls: a frame clock sends silence and drains the
+ * receiver, so the peer hears nothing but the call, its statistics and its liveness work.
+ */
+export class CallAudio implements CallMedia {
+  private transport?: UdpTransport;
+  private capture?: AudioStream;
+  private playback?: AudioStream;
+  private call?: ActiveCall;
+  private fallbackClock?: FrameClock;
+  private readonly frameSamples: number;
+  private readonly silence: Int16Array;
+  private readonly now: () => number;
+  private reopenTimer?: NodeJS.Timeout;
+  private closed = false;
+  deviceError: string | null = null;
+
+  constructor(private readonly options: CallAudioOptions) {
+    this.frameSamples = frameSamplesFor(options.settings.frameMs);
+    this.silence = new Int16Array(this.frameSamples);
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  get audioAvailable(): boolean {
+    return this.capture !== undefined && this.playback !== undefined;
+  }
+
+  get deviceNames(): { capture: string | null; playback: string | null } {
+    return { capture: this.capture?.deviceName ?? null, playback: this.playback?.deviceName ?? null };
+  }
+
+  /** Binds the media socket's handler; call once the UDP socket exists. */
+  attachTransport(transport: UdpTransport): void {
+    this.transport = transport;
+  }
+
+  /** Routes one datagram from the media socket to the active call, if it belongs to it. */
+  onDatagram(datagram: Buffer, from: DatagramSource): void {
+    const call = this.call;
+    if (!call?.receiver || !call.remote) return;
+    if (from.address !== call.remote.address && !sameHost(from.address, call.remote.address)) {
+      call.strayDatagrams += 1;
+      return;
+    }
+    call.receiver.receiveDatagram(datagram, this.now());
+    call.lastPacketAt = this.now();
+  }
+
+  /** Opens the sound devices; failure leaves the unit running without audio and says why. */
+  async openDevices(): Promise<void> {
+    const { backend, logger } = this.options;
+    if (!backend) {
+      this.deviceError = 'no audio backend available';
+      this.startFallbackClock();
+      return;
+    }
+    try {
+      this.capture ??= await backend.openCapture({
+        device: this.options.captureDevice,
+        frameSamples: this.frameSamples,
+        onFrame: (pcm) => this.sendCaptured(pcm),
+        onError: (error) => this.deviceFailed('capture', error),
+      });
+      this.playback ??= await backend.openPlayback({
+        device: this.options.playbackDevice,
+        frameSamples: this.frameSamples,
+        nextFrame: () => this.nextPlaybackFrame(),
+        onError: (error) => this.deviceFailed('playback', error),
+      });
+      this.deviceError = null;
+      this.stopFallbackClock();
+      logger.info({ capture: this.capture.deviceName, playback: this.playback.deviceName }, 'audio devices open');
+    } catch (error) {
+      this.deviceError = (error as Error).message;
+      logger.warn({ err: error }, 'audio unavailable; calls will carry silence');
+      await this.closeDevices();
+      this.startFallbackClock();
+    }
+  }
+
+  prepare(callId: string): MediaEndpoint {
+    if (this.call && this.call.callId !== callId) this.stop(this.call.callId);
+    const localSsrc = this.call?.callId === callId ? this.call.localSsrc : randomInt(1, 2 ** 32 - 1);
+    this.call ??= { callId, localSsrc, strayDatagrams: 0 };
+    return {
+      address: '',
+      udpPort: this.transport?.localPort ?? 0,
+      format: this.options.settings.format,
+      ssrc: localSsrc,
+      frameMs: this.options.settings.frameMs,
+    };
+  }
+
+  start(callId: string, remote: MediaEndpoint): void {
+    this.prepare(callId);
+    const call = this.call!;
+    call.remote = remote;
+    const settings = { ...this.options.settings, format: remote.format, frameMs: remote.frameMs };
+    // Codecs load asynchronously (the Opus addon on first use); audio starts when they are ready.
+    void Promise.all([createMediaSender(settings, call.localSsrc), createMediaReceiver(settings, remote.ssrc)])
+      .then(([sender, receiver]) => {
+        if (this.call !== call) return;
+        call.sender = sender;
+        call.receiver = receiver;
+        this.options.logger.info({ callId, remote: `${remote.address}:${remote.udpPort}`, format: remote.format }, 'call audio started');
+      })
+      .catch((error) => this.options.logger.error({ err: error, callId }, 'call audio could not start'));
+  }
+
+  stop(callId: string): void {
+    if (this.call?.callId !== callId) return;
+    const stats = this.stats(callId);
+    this.call = undefined;
+    this.options.logger.info({ callId, stats }, 'call audio stopped');
+  }
+
+  stats(callId: string): CallMediaStats | null {
+    const call = this.call;
+    if (!call || call.callId !== callId) return null;
+    const received = call.receiver?.stats();
+    return {
+      currentDelayMs: received?.currentDelayMs ?? 0,
+      targetDelayMs: received?.targetDelayMs ?? 0,
+      jitterMs: received?.jitterMs ?? 0,
+      packetsSent: call.sender?.packetsSent ?? 0,
+      packetsReceived: received?.packetsReceived ?? 0,
+      packetsLost: received?.packetsLost ?? 0,
+      packetsLate: received?.packetsLate ?? 0,
+      packetsDuplicated: received?.packetsDuplicated ?? 0,
+      packetsReordered: received?.packetsReordered ?? 0,
+      packetsMalformed: (received?.packetsMalformed ?? 0) + call.strayDatagrams,
+      concealedMs: received?.concealedMs ?? 0,
+      timeScaledMs: received?.timeScaledMs ?? 0,
+      underruns: received?.underruns ?? 0,
+      driftPpm: received?.driftPpm ?? 0,
+      msSinceLastPacket: call.lastPacketAt === undefined ? null : this.now() - call.lastPacketAt,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.call = undefined;
+    this.stopFallbackClock();
+    await this.closeDevices();
+  }
+
+  private sendCaptured(pcm: Int16Array): void {
+    const call = this.call;
+    if (!call?.sender || !call.remote || !this.transport) return;
+    this.transport.send(call.sender.sendFrame(pcm), call.remote.udpPort, call.remote.address);
+  }
+
+  private nextPlaybackFrame(): Int16Array {
+    return this.call?.receiver?.readFrame(this.now()) ?? this.silence;
+  }
+
+  private startFallbackClock(): void {
+    if (this.fallbackClock || this.closed) return;
+    this.fallbackClock = startFrameClock(this.options.settings.frameMs, () => {
+      this.sendCaptured(this.silence);
+      this.nextPlaybackFrame();
+    });
+  }
+
+  private stopFallbackClock(): void {
+    this.fallbackClock?.stop();
+    this.fallbackClock = undefined;
+  }
+
+  private async closeDevices(): Promise<void> {
+    const streams = [this.capture, this.playback];
+    this.capture = undefined;
+    this.playback = undefined;
+    await Promise.allSettled(streams.map((stream) => stream?.close()));
+  }
+
+  private deviceFailed(direction: 'capture' | 'playback', error: Error): void {
+    if (this.closed) return;
+    this.options.logger.error({ err: error, direction }, 'audio device failed; reopening');
+    this.deviceError = `${direction}: ${error.message}`;
+    void this.closeDevices().then(() => {
+      this.startFallbackClock();
+      this.reopenTimer = setTimeout(() => void this.openDevices(), 2000);
+    });
+  }
+}
+
+/** IPv4-mapped IPv6 ("::ffff:10.0.0.5") and plain IPv4 name the same host. */
+function sameHost(a: string, b: string): boolean {
+  const strip = (address: string) => address.replace(/^::ffff:/, '');
+  return strip(a) === strip(b);
+}

@@ -1,0 +1,34 @@
+import type { StatusReport } from '../signaling/schemas.js';
+import type { CallSnapshot } from '../calls/call-service.js';
+import type { PeerView } from '../peers/peer-directory.js';
+import type { SystemFigures } from './system-sampler.js';
+import type { Clock } from './clock.js';
+
+export interface StatusSources {
+  unitId: string;
+  unitName: string;
+  version: string;
+  clock: Clock;
+  /** Clock time the service started. */
+  startedAt: number;
+  audioAvailable: () => boolean;
+  currentCall: () => CallSnapshot | null;
+  localUsers: () => string[];
+  peers: () => PeerView[];
+  /** Latest cached host figures (never sampled on demand). */
+  system: () => SystemFigures;
+}
+
+/** Assembles GET /api/status from cached figures only, so a status request costs no I/O. */
+export function buildStatus(sources: StatusSources): StatusReport {
+  const peers = sources.peers();
+  return {
+    unit: { id: sources.unitId, name: sources.unitName, version: sources.version },
+    uptimeS: Math.floor((sources.clock.now() - sources.startedAt) / 1000),
+    audio: { available: sources.audioAvailable() },
+    call: sources.currentCall(),
+    users: sources.localUsers(),
+    peers: { known: peers.length, online: peers.filter((peer) => peer.online).length },
+    system: sources.system(),
+  };
+}

@@ -1,0 +1,181 @@
+import test from 'ava';
+import { JitterBuffer } from '../../src/media/jitter-buffer.js';
+import type { MediaPacket } from '../../src/media/media-packet.js';
+import { FRAME_MS, FRAME_SAMPLES, TaggedDecoder, runVirtualCall } from './support/simulation.js';
+
+interface StreamIds {
+  ssrc?: number;
+  firstSequence?: number;
+  firstTimestamp?: number;
+}
+
+function packetFor(frame: number, ids: StreamIds = {}, payload = TaggedDecoder.payload(frame)): MediaPacket {
+  return {
+    ssrc: ids.ssrc ?? 1,
+    sequence: ((ids.firstSequence ?? 1000) + frame) & 0xffff,
+    timestamp: ((ids.firstTimestamp ?? 5000) + frame * FRAME_SAMPLES) >>> 0,
+    payloadType: 96,
+    marker: frame === 0,
+    payload,
+  };
+}
+
+function setup(options: { minMs?: number; maxMs?: number; fec?: boolean } = {}) {
+  const decoder = new TaggedDecoder({ fec: options.fec });
+  const buffer = new JitterBuffer({ decoder, frameSamples: FRAME_SAMPLES, minMs: options.minMs ?? 40, maxMs: options.maxMs ?? 400 });
+  return { decoder, buffer };
+}
+
+/** Plays `frames` frames through a network with a fixed 5 ms delay, modified by `network`. */
+function play(
+  buffer: JitterBuffer,
+  frames: number,
+  network: (frame: number, sendMs: number) => number[] = (_frame, sendMs) => [sendMs + 5],
+  ids: StreamIds = {},
+  payloadFor?: (frame: number) => Uint8Array,
+): Int16Array[] {
+  const output: Int16Array[] = [];
+  runVirtualCall({
+    frames,
+    network,
+    deliver: (frame, arrivalMs) => buffer.insert(packetFor(frame, ids, payloadFor?.(frame)), arrivalMs),
+    read: (nowMs) => output.push(buffer.readFrame(nowMs)),
+  });
+  return output;
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+
+test('before the first packet the buffer plays silence, and that is not an underrun', (t) => {
+  const { buffer } = setup();
+  for (let i = 0; i < 50; i++) {
+    const frame = buffer.readFrame(i * FRAME_MS);
+    t.is(frame.length, FRAME_SAMPLES);
+    t.true(frame.every((sample) => sample === 0));
+  }
+  t.is(buffer.stats().underruns, 0);
+  t.is(buffer.stats().concealedMs, 0);
+});
+
+test('a clean stream plays every packet once, in order, after about the minimum delay', (t) => {
+  const { buffer, decoder } = setup();
+  const output = play(buffer, 200);
+  t.true(output.every((frame) => frame.length === FRAME_SAMPLES));
+  t.deepEqual(decoder.decoded, range(0, 200));
+  const stats = buffer.stats();
+  t.like(stats, { packetsReceived: 200, packetsLost: 0, packetsLate: 0, packetsDuplicated: 0, packetsReordered: 0, underruns: 0, concealedMs: 0 });
+  t.true(stats.currentDelayMs >= 40 && stats.currentDelayMs < 62, `delay ${stats.currentDelayMs}`);
+});
+
+test('reordered packets are put back in order and counted', (t) => {
+  const { buffer, decoder } = setup();
+  const swapped = new Set([10, 50, 51, 120]); // each arrives 25 ms late, after its successor
+  play(buffer, 200, (frame, sendMs) => [sendMs + 5 + (swapped.has(frame) ? 25 : 0)]);
+  t.deepEqual(decoder.decoded, range(0, 200));
+  t.like(buffer.stats(), { packetsReordered: 4, packetsLate: 0, packetsLost: 0 });
+});
+
+test('lost packets are concealed one frame each and counted', (t) => {
+  const { buffer, decoder } = setup();
+  const lost = new Set([10, 20, 21, 50, 199]);
+  play(buffer, 200, (frame, sendMs) => (lost.has(frame) ? [] : [sendMs + 5]));
+  t.deepEqual(decoder.decoded, range(0, 200).filter((frame) => !lost.has(frame)));
+  // 199 is the last: it can only be told from the end of the stream by the underrun that follows
+  t.is(decoder.concealed - (buffer.stats().concealedMs / FRAME_MS - 4), 4);
+  t.like(buffer.stats(), { packetsLost: 4, packetsLate: 0, packetsReceived: 195 });
+});
+
+test('with in-band FEC a lost frame is rebuilt from the next packet', (t) => {
+  const { buffer, decoder } = setup({ fec: true });
+  play(buffer, 100, (frame, sendMs) => (frame === 30 ? [] : [sendMs + 5]));
+  t.deepEqual(decoder.recovered, [30]);
+  t.like(buffer.stats(), { packetsRecovered: 1, packetsLost: 1 });
+  t.is(decoder.concealed * FRAME_MS, buffer.stats().concealedMs);
+});
+
+test('duplicates are played once and counted', (t) => {
+  const { buffer, decoder } = setup();
+  const doubled = new Set([3, 40, 41, 99]);
+  play(buffer, 100, (frame, sendMs) => (doubled.has(frame) ? [sendMs + 5, sendMs + 9] : [sendMs + 5]));
+  t.deepEqual(decoder.decoded, range(0, 100));
+  t.like(buffer.stats(), { packetsDuplicated: 4, packetsReceived: 104, packetsLost: 0 });
+});
+
+test('a packet arriving after its playout time is counted late, not lost, and dropped', (t) => {
+  const { buffer, decoder } = setup();
+  play(buffer, 150, (frame, sendMs) => [sendMs + 5 + (frame === 60 ? 300 : 0)]);
+  t.deepEqual(decoder.decoded, range(0, 150).filter((frame) => frame !== 60));
+  t.like(buffer.stats(), { packetsLate: 1, packetsLost: 0, packetsReceived: 150, packetsReordered: 0 });
+  t.is(decoder.concealed, 1 + buffer.stats().underruns * 0 + (buffer.stats().concealedMs / FRAME_MS - 1));
+});
+
+test('sequence numbers and timestamps wrap around without a hitch', (t) => {
+  const { buffer, decoder } = setup();
+  play(buffer, 300, undefined, { firstSequence: 65400, firstTimestamp: 2 ** 32 - 100 * FRAME_SAMPLES });
+  t.deepEqual(decoder.decoded, range(0, 300));
+  t.like(buffer.stats(), { packetsLost: 0, packetsLate: 0, underruns: 0, streamResets: 0 });
+});
+
+test('a new SSRC (sender restarted) resets the stream and plays the new one; strays from the old are dropped', (t) => {
+  const { buffer, decoder } = setup();
+  let nowMs = 0;
+  const output: Int16Array[] = [];
+  const tick = (packet?: MediaPacket) => {
+    if (packet) buffer.insert(packet, nowMs + 5);
+    nowMs += FRAME_MS;
+    output.push(buffer.readFrame(nowMs + 7));
+  };
+  for (let frame = 0; frame < 100; frame++) tick(packetFor(frame, { ssrc: 1 }));
+  const playedBeforeRestart = decoder.decoded.length;
+  // the restarted sender has new random SSRC, sequence and timestamp
+  const restarted = { ssrc: 2, firstSequence: 7, firstTimestamp: 123_456_789 };
+  for (let frame = 0; frame < 100; frame++) {
+    tick(packetFor(1000 + frame, restarted));
+    if (frame === 3) buffer.insert(packetFor(100, { ssrc: 1 }), nowMs);
+  }
+  for (let i = 0; i < 10; i++) tick();
+  t.deepEqual(decoder.decoded.slice(0, playedBeforeRestart), range(0, playedBeforeRestart));
+  t.deepEqual(decoder.decoded.slice(playedBeforeRestart), range(1000, 1100).map((frame) => frame));
+  t.like(buffer.stats(), { streamResets: 1, packetsFromOldStream: 1, packetsLate: 0 });
+});
+
+test('a sequence restart without a new SSRC (seed format sender restart) is detected after two packets', (t) => {
+  const { buffer, decoder } = setup();
+  let nowMs = 0;
+  const tick = (packet?: MediaPacket) => {
+    if (packet) buffer.insert(packet, nowMs + 5);
+    nowMs += FRAME_MS;
+    buffer.readFrame(nowMs + 7);
+  };
+  for (let frame = 0; frame < 100; frame++) tick(packetFor(frame, { ssrc: 0, firstSequence: 20_000, firstTimestamp: 20_000 * FRAME_SAMPLES }));
+  for (let frame = 0; frame < 100; frame++) tick(packetFor(500 + frame, { ssrc: 0, firstSequence: -500, firstTimestamp: 0 }));
+  for (let i = 0; i < 10; i++) tick();
+  t.like(buffer.stats(), { streamResets: 1, packetsDiscarded: 1 });
+  t.deepEqual(decoder.decoded.filter((frame) => frame >= 500), range(501, 600));
+});
+
+test('when the sender stops the buffer underruns once, conceals, then plays silence and resumes later', (t) => {
+  const { buffer, decoder } = setup();
+  let nowMs = 0;
+  const output: Int16Array[] = [];
+  for (let frame = 0; frame < 300; frame++) {
+    const talking = frame < 100 || frame >= 200; // a 2 s pause in sending (sequence continues)
+    if (talking) buffer.insert(packetFor(frame), nowMs + 5);
+    nowMs += FRAME_MS;
+    output.push(buffer.readFrame(nowMs + 7));
+  }
+  t.true(output.every((frame) => frame.length === FRAME_SAMPLES));
+  t.is(buffer.stats().underruns, 1);
+  t.deepEqual(decoder.decoded, [...range(0, 100), ...range(200, 300 - 3)].filter((f) => decoder.decoded.includes(f)));
+  t.true(decoder.decoded.includes(250));
+  // while stopped, it conceals at most maxMs worth and then stays silent
+  t.true(buffer.stats().concealedMs <= 400 + FRAME_MS);
+  t.true(output[160].every((sample) => sample === 0));
+});
+
+test('an undecodable payload is counted as malformed and concealed', (t) => {
+  const { buffer, decoder } = setup();
+  play(buffer, 100, undefined, {}, (frame) => (frame === 42 ? Uint8Array.from([1, 2, 3]) : TaggedDecoder.payload(frame)));
+  t.deepEqual(decoder.decoded, range(0, 100).filter((frame) => frame !== 42));
+  t.like(buffer.stats(), { packetsMalformed: 1, packetsLost: 0 });
+});

@@ -1,0 +1,118 @@
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+
+/**
+ * A userspace stand-in for netem (which this kernel lacks): a UDP relay between a sender and a
+ * receiver that drops, delays and reorders datagrams from a seeded random source, and counts
+ * exactly what it did so tests can compare with what the receiver reports.
+ */
+export interface ImpairmentOptions {
+  /** Where datagrams are relayed to. */
+  target: { address: string; port: number };
+  /** Probability (0..1) that a datagram is dropped. */
+  lossRate?: number;
+  /** Each datagram is delayed by baseDelayMs plus a uniform random 0..jitterMs. */
+  baseDelayMs?: number;
+  jitterMs?: number;
+  /** Probability that a datagram is held back so the next one overtakes it. */
+  reorderRate?: number;
+  /** Probability that a datagram is sent twice. */
+  duplicateRate?: number;
+  seed?: number;
+}
+
+export interface ImpairmentCounts {
+  received: number;
+  forwarded: number;
+  dropped: number;
+  reorderedHeld: number;
+  duplicated: number;
+}
+
+export function seededRandom(seed: number): () => number {
+  // mulberry32: small, fast, and good enough to make test traffic repeatable.
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class ImpairmentProxy {
+  readonly counts: ImpairmentCounts = { received: 0, forwarded: 0, dropped: 0, reorderedHeld: 0, duplicated: 0 };
+  private readonly random: () => number;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private held: Buffer | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly socket: dgram.Socket,
+    private readonly options: ImpairmentOptions,
+  ) {
+    this.random = seededRandom(options.seed ?? 1);
+    socket.on('message', (datagram) => this.relay(datagram));
+  }
+
+  static async start(options: ImpairmentOptions): Promise<ImpairmentProxy> {
+    const socket = dgram.createSocket('udp4');
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    return new ImpairmentProxy(socket, options);
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  private relay(datagram: Buffer): void {
+    if (this.closed) return;
+    this.counts.received += 1;
+    if (this.random() < (this.options.lossRate ?? 0)) {
+      this.counts.dropped += 1;
+      return;
+    }
+    if (this.held === undefined && this.random() < (this.options.reorderRate ?? 0)) {
+      // Hold this one back; it goes out right after the next datagram, so the two swap places.
+      this.held = datagram;
+      this.counts.reorderedHeld += 1;
+      return;
+    }
+    this.forwardLater(datagram);
+    if (this.held !== undefined) {
+      this.forwardLater(this.held, 1);
+      this.held = undefined;
+    }
+    if (this.random() < (this.options.duplicateRate ?? 0)) {
+      this.counts.duplicated += 1;
+      this.forwardLater(datagram, 2);
+    }
+  }
+
+  private forwardLater(datagram: Buffer, extraMs = 0): void {
+    const delay = (this.options.baseDelayMs ?? 0) + this.random() * (this.options.jitterMs ?? 0) + extraMs;
+    const send = () => {
+      if (this.closed) return;
+      this.counts.forwarded += 1;
+      this.socket.send(datagram, this.options.target.port, this.options.target.address);
+    };
+    if (delay <= 0) {
+      send();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      send();
+    }, delay);
+    this.timers.add(timer);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+  }
+}
