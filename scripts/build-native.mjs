@@ -25,8 +25,15 @@ function nodeGyp() {
   return found;
 }
 
+// Build against the headers of the Node that runs us (Debian's nodejs puts them in
+// /usr/include/node): node-gyp would otherwise try to download them, and units have no internet.
+function nodedirArgs() {
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  return existsSync(path.join(prefix, 'include/node/node_api.h')) ? [`--nodedir=${prefix}`] : [];
+}
+
 export function runNodeGyp(directory, args = ['rebuild']) {
-  execFileSync(process.execPath, [nodeGyp(), ...args, `--directory=${directory}`], {
+  execFileSync(process.execPath, [nodeGyp(), ...args, ...nodedirArgs(), `--directory=${directory}`], {
     stdio: ['ignore', 'inherit', 'inherit'],
     cwd: root,
   });

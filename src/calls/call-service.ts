@@ -353,9 +353,12 @@ export class CallService extends EventEmitter<CallServiceEvents> {
   }
 
   /** Ends any live call (as hung up, telling the peer) and stops the timers; for shutdown. */
-  stop(): void {
-    if (this.live) this.finish(this.live, 'hung-up', { notifyPeer: true });
+  async stop(): Promise<void> {
+    const entry = this.live;
     this.stopSupervisor();
+    if (!entry) return;
+    this.finish(entry, 'hung-up', { notifyPeer: false });
+    await this.notifyPeer(entry, 'hung-up');
   }
 
   // ---- internals -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ export interface SendOptions {
   format: WireFormatName;
   frameMs: 10 | 20;
   bitrate: number;
+  complexity: number;
   wav?: string;
   /** true: the default capture device; a string: that device. */
   mic?: string | true;

@@ -35,6 +35,10 @@ export interface CodecOptions {
   frameSamples: number;
   /** Bits per second, for codecs that compress. */
   bitrate: number;
+  /** Encoder effort 0-10 for codecs that have one (Opus): CPU against quality. */
+  complexity?: number;
+  /** Highest audio bandwidth the encoder may use, in Hz (Opus: 4000, 6000, 8000, 12000, 20000). */
+  maxBandwidthHz?: number;
   /** Expected packet loss in percent, which tunes the encoder's in-band FEC. */
   expectedLossPercent?: number;
 }

@@ -20,6 +20,7 @@ const ADDON_PATH_IN_PACKAGE = join('src', 'codec', 'opus-native', 'build', 'Rele
 const BUILD_COMMAND = 'npx node-gyp rebuild --directory=src/codec/opus-native';
 
 interface NativeEncoderOptions {
+  maxBandwidthHz?: number;
   bitrate: number;
   packetLossPercent?: number;
   complexity?: number;
@@ -154,7 +155,8 @@ export function createOpusCodec(settings: OpusCodecSettings = {}): Codec {
       const native = new (loadAddon().OpusEncoder)({
         bitrate: options.bitrate,
         packetLossPercent: options.expectedLossPercent ?? DEFAULT_EXPECTED_LOSS_PERCENT,
-        complexity: settings.complexity,
+        complexity: options.complexity ?? settings.complexity,
+        maxBandwidthHz: options.maxBandwidthHz,
         inbandFec: true,
       });
       return new OpusFrameEncoder(native, options.frameSamples);

@@ -28,6 +28,7 @@ export const ConfigSchema = Type.Object(
         format: Type.Union(WIRE_FORMATS.map((name) => Type.Literal(name)), { description: 'wire format' }),
         frameMs: Type.Union([Type.Literal(10), Type.Literal(20)], { description: 'frame duration in ms' }),
         bitrate: Type.Integer({ minimum: 6000, maximum: 510000, description: 'Opus bitrate in bit/s' }),
+        complexity: Type.Integer({ minimum: 0, maximum: 10, description: 'Opus encoder complexity (CPU against quality)' }),
       },
       { additionalProperties: false },
     ),

@@ -45,7 +45,7 @@ export class DelayManager {
     this.maxMs = Math.max(options.minMs, options.maxMs);
     this.quantile = options.quantile ?? 0.99;
     this.forgetFactor = options.forgetFactor ?? 0.9995;
-    this.bucketMs = options.bucketMs ?? 1;
+    this.bucketMs = options.bucketMs ?? 0.25;
     this.creepPerMs = (options.baseCreepMsPerSecond ?? 1) / 1000;
     this.histogram = new Float64Array(Math.ceil(this.maxMs / this.bucketMs) + 1);
   }
@@ -73,11 +73,12 @@ export class DelayManager {
 
   /** Playout delay to aim for (relative to the fastest path), within [minMs, maxMs]. */
   get targetMs(): number {
-    if (this.cachedTarget === null) {
-      const delay = this.totalWeight === 0 ? this.minMs : this.quantileMs();
-      this.cachedTarget = Math.min(this.maxMs, Math.max(this.minMs, delay));
-    }
+    this.cachedTarget ??= this.clamp(this.quantileMs(this.quantile));
     return this.cachedTarget;
+  }
+
+  private clamp(delayMs: number): number {
+    return Math.min(this.maxMs, Math.max(this.minMs, delayMs));
   }
 
   /**
@@ -97,6 +98,7 @@ export class DelayManager {
     this.histogram[index] += this.weight;
     this.totalWeight += this.weight;
     this.cachedTarget = null;
+
   }
 
   private renormalise(): void {
@@ -106,8 +108,9 @@ export class DelayManager {
     this.weight = 1;
   }
 
-  private quantileMs(): number {
-    const wanted = this.quantile * this.totalWeight;
+  private quantileMs(quantile: number): number {
+    if (this.totalWeight === 0) return this.minMs;
+    const wanted = quantile * this.totalWeight;
     let cumulative = 0;
     for (let i = 0; i < this.histogram.length; i++) {
       cumulative += this.histogram[i];

@@ -14,12 +14,20 @@ const MAX_DROPOUT = 3000;
 const MAX_MISORDER = 100;
 /** Only late packets for this long means the sender restarted with lower numbers. */
 const RESTART_AFTER_LATE_PACKETS = 25;
-/** Accelerating by a whole frame needs this much excess beyond one frame, against flip-flopping. */
+/**
+ * Accelerating needs some excess over the target, so the noise of the delay estimate does not
+ * flip-flop between accelerate and expand: when only leftover samples are trimmed, 2 ms; when the
+ * fetch point moves a whole frame earlier, it must land at least a quarter millisecond (one
+ * histogram bucket) above the target; more would keep the delay a frame too high whenever the
+ * playback clock's phase puts a fetch point just above the target.
+ */
 const ACCELERATE_HYSTERESIS_MS = 2;
+const STEP_DOWN_HYSTERESIS_MS = 0.25;
 /** Pitch correlation needed to time-scale loud audio when there is no hurry, and when there is. */
 const RELAXED_CORRELATION = 0.9;
 const URGENT_CORRELATION = 0.5;
 const DUPLICATE_MEMORY_PACKETS = 1024;
+const UNDERRUN_CONCEAL_MS = 100;
 /** Fade from the last played sample to the silence of a pause, so a stream's end does not click. */
 const SILENCE_RAMP_SAMPLES = 96;
 
@@ -37,7 +45,7 @@ export interface JitterBufferOptions {
 }
 
 export interface PlayoutEvent {
-  /** Extended (unwrapped) sequence number and RTP timestamp of the packet. */
+  /** The packet's sequence number and RTP timestamp as sent. */
   sequence: number;
   timestamp: number;
   arrivalMs: number;
@@ -75,6 +83,7 @@ export class JitterBuffer {
   private readonly sampleRate: number;
   private readonly frameMs: number;
   private readonly maxMs: number;
+  private readonly maxGapFrames: number;
   private readonly onPlayout?: (event: PlayoutEvent) => void;
 
   private readonly counters: ReceiveStats = emptyReceiveStats();
@@ -109,6 +118,7 @@ export class JitterBuffer {
     this.sampleRate = options.sampleRate ?? SAMPLE_RATE;
     this.frameMs = (this.frameSamples * 1000) / this.sampleRate;
     this.maxMs = options.maxMs;
+    this.maxGapFrames = Math.max(2, Math.ceil(options.maxMs / this.frameMs));
     this.onPlayout = options.onPlayout;
     this.delay = new DelayManager({ minMs: options.minMs, maxMs: options.maxMs, ...options.delay });
     this.jitter = new InterarrivalJitter(this.sampleRate);
@@ -199,15 +209,33 @@ export class JitterBuffer {
     const sequence = this.nextSequence!;
     const packet = this.packets.get(sequence);
     if (packet) this.playPacket(sequence, packet, nowMs);
-    else if (this.packets.size > 0) this.playMissing(sequence);
-    else this.playUnderrun();
+    else if (this.packets.size === 0) this.playUnderrun();
+    else if (this.earliestBuffered() - sequence > this.maxGapFrames) this.skipGap();
+    else this.playMissing(sequence);
+  }
+
+  private earliestBuffered(): number {
+    let first = Infinity;
+    for (const sequence of this.packets.keys()) first = Math.min(first, sequence);
+    return first;
+  }
+
+  /**
+   * More packets missing than the maximum delay could hold (the sender skipped ahead): concealing
+   * each would play seconds of filler, so count them lost and continue at the next packet.
+   */
+  private skipGap(): void {
+    const first = this.earliestBuffered();
+    for (let sequence = this.nextSequence!; sequence < first; sequence++) this.markMissed(sequence);
+    this.nextSequence = first;
+    this.endUnderrun();
+    this.concealedAhead = 0;
   }
 
   /** Starts (or resumes after a pause) once the earliest buffered packet has waited the target delay. */
   private tryStart(nowMs: number): boolean {
     if (this.packets.size === 0) return false;
-    let first = Infinity;
-    for (const sequence of this.packets.keys()) first = Math.min(first, sequence);
+    const first = this.earliestBuffered();
     const packet = this.packets.get(first)!;
     if (this.fetchDelayMs(packet, nowMs) < this.delay.targetMs) return false;
     if (this.nextSequence !== null) {
@@ -223,7 +251,7 @@ export class JitterBuffer {
   private playPacket(sequence: number, packet: BufferedPacket, nowMs: number): void {
     this.packets.delete(sequence);
     this.nextSequence = sequence + 1;
-    this.underrunFrames = 0;
+    this.endUnderrun();
     this.concealedAhead = 0;
     const fetchDelayMs = this.fetchDelayMs(packet, nowMs);
     if (fetchDelayMs > this.maxMs + 2 * this.frameMs && this.packets.has(sequence + 1)) {
@@ -242,12 +270,13 @@ export class JitterBuffer {
     }
     const leftoverMs = this.toMs(this.fifo.length);
     this.counters.currentDelayMs = fetchDelayMs + leftoverMs;
-    this.onPlayout?.({ sequence, timestamp: packet.timestamp, arrivalMs: packet.arrivalMs, playoutMs: nowMs + leftoverMs });
+    this.onPlayout?.({ sequence: sequence % 0x10000, timestamp: packet.timestamp % 2 ** 32, arrivalMs: packet.arrivalMs, playoutMs: nowMs + leftoverMs });
     this.fifo.push(this.scaleTowardTarget(pcm, fetchDelayMs));
   }
 
   private playMissing(sequence: number): void {
     this.nextSequence = sequence + 1;
+    this.endUnderrun();
     this.markMissed(sequence);
     if (this.concealedAhead > 0) {
       // An underrun already played concealment in this packet's place.
@@ -272,10 +301,11 @@ export class JitterBuffer {
   }
 
   private playUnderrun(): void {
-    if (this.underrunFrames === 0) this.counters.underruns++;
     this.underrunFrames++;
     this.concealedAhead++;
-    this.fifo.push(this.conceal());
+    // Concealment beyond ~100 ms only buzzes or hisses; silence stands in for the rest of the wait.
+    if (this.underrunFrames * this.frameMs <= UNDERRUN_CONCEAL_MS) this.fifo.push(this.conceal());
+    else this.pushSilence();
     if (this.underrunFrames * this.frameMs > this.maxMs) {
       // The sender has stopped or the path is down: wait for it like at the start of a stream.
       this.playing = false;
@@ -286,13 +316,13 @@ export class JitterBuffer {
   private scaleTowardTarget(pcm: Int16Array, fetchDelayMs: number): Int16Array {
     const excess = fetchDelayMs - this.delay.targetMs;
     let result: TimeScaleResult | null = null;
-    if (excess >= this.frameMs + ACCELERATE_HYSTERESIS_MS) {
+    if (excess >= this.frameMs + STEP_DOWN_HYSTERESIS_MS) {
       const urgent = excess > 3 * this.frameMs;
       result = accelerate(pcm, {
         maxSamples: pcm.length >> 1,
         minCorrelation: urgent ? URGENT_CORRELATION : RELAXED_CORRELATION,
       });
-    } else if (excess >= 0 && this.fifo.length > 0) {
+    } else if (excess >= ACCELERATE_HYSTERESIS_MS && this.fifo.length > 0) {
       // In time, but samples wait in the FIFO: shorten this frame by up to that much.
       result = accelerate(pcm, { maxSamples: this.fifo.length, minCorrelation: RELAXED_CORRELATION });
     } else if (excess < 0) {
@@ -304,6 +334,15 @@ export class JitterBuffer {
     if (!result) return pcm;
     this.counters.timeScaledMs += this.toMs(Math.abs(result.changedSamples));
     return result.pcm;
+  }
+
+  /**
+   * An underrun is counted when playback resumes after running dry, so a stream that simply ends
+   * (the sender stopped) is not reported as one.
+   */
+  private endUnderrun(): void {
+    if (this.underrunFrames > 0) this.counters.underruns++;
+    this.underrunFrames = 0;
   }
 
   private conceal(): Int16Array {

@@ -29,7 +29,10 @@ export interface ReceiveStats {
   concealedMs: number;
   /** Audio removed plus audio inserted by time-scaling. */
   timeScaledMs: number;
-  /** Times playback ran dry while playing (the packet due had not arrived and none after it had). */
+  /**
+   * Times playback ran dry while playing (the packet due had not arrived and none after it had) and
+   * then resumed; a stream that ends, or pauses for longer than the maximum delay, is not counted.
+   */
   underruns: number;
   /** Sender clock rate relative to the playback clock, in ppm (positive: the sender is faster). */
   driftPpm: number;

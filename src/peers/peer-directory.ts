@@ -76,7 +76,7 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
   private readonly candidates = new Map<string, CandidateState>();
   private readonly peersById = new Map<string, PeerState>();
   private timer: TimerHandle | null = null;
-  private lastPublished = '';
+  private lastPublished = '[]';
 
   constructor(private readonly options: PeerDirectoryOptions) {
     super();

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
@@ -82,7 +82,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
   const app = Fastify({
     loggerInstance: deps.logger,
     // Peers poll every second; one log line per request would drown everything else.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
@@ -105,7 +105,13 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     }
     if (error.validation) {
       const where = error.validationContext ?? 'request';
-      return reply.code(400).send({ error: 'bad-request', message: `${where}: ${error.message.replace(/^(body|querystring|params|headers)\/?\s*/, '')}` });
+      const first = error.validation[0];
+      const field = first?.instancePath.replace(/^\//, '').replaceAll('/', '.');
+      const detail =
+        first?.keyword === 'pattern'
+          ? `${field} is not in the accepted form (names: letters, digits, spaces and . _ ' -, starting with a letter or digit; ids: letters, digits and -)`
+          : error.message.replace(/^(body|querystring|params|headers)\/?\s*/, '');
+      return reply.code(400).send({ error: 'bad-request', message: `${where}: ${detail}` });
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {

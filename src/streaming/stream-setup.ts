@@ -10,6 +10,10 @@ export interface StreamSettings {
   format: WireFormatName;
   frameMs: number;
   bitrate: number;
+  /** Opus encoder complexity 0-10; libopus's default (10) when absent. */
+  complexity?: number;
+  /** Highest Opus audio bandwidth in Hz; unlimited when absent. */
+  maxBandwidthHz?: number;
 }
 
 export interface ReceiveSettings extends StreamSettings {
@@ -36,7 +40,7 @@ export async function createMediaSender(settings: StreamSettings, ssrc = random3
   const codec = await loadCodec(settings.format);
   const frameSamples = frameSamplesFor(settings.frameMs);
   return new MediaSender({
-    encoder: codec.createEncoder({ frameSamples, bitrate: settings.bitrate }),
+    encoder: codec.createEncoder({ frameSamples, bitrate: settings.bitrate, complexity: settings.complexity, maxBandwidthHz: settings.maxBandwidthHz }),
     packetFormat: packetFormatFor(settings.format, frameSamples),
     frameSamples,
     ssrc,

@@ -1,4 +1,4 @@
-import { open, rename, unlink, readFile } from 'node:fs/promises';
+import { open, rename, unlink, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -73,4 +73,13 @@ export async function readJsonFile(
   const keptAs = `${filePath}.corrupt-${new Date().toISOString().replaceAll(':', '-')}`;
   await rename(filePath, keptAs);
   return { kind: 'corrupt', reason, keptAs };
+}
+
+/** Deletes temp files a crash left beside `filePath` (they never replaced it, so they are not state). */
+export async function removeStaleTempFiles(filePath: string): Promise<number> {
+  const directory = path.dirname(filePath);
+  const prefix = `.${path.basename(filePath)}.`;
+  const stale = (await readdir(directory)).filter((name) => name.startsWith(prefix) && name.endsWith('.tmp'));
+  await Promise.all(stale.map((name) => unlink(path.join(directory, name)).catch(() => {})));
+  return stale.length;
 }

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
-import { readJsonFile, writeFileAtomic } from '../system/atomic-file.js';
+import { readJsonFile, removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
 import type { Logger } from '../logging/logger.js';
 
 /** A user (room or person) hosted by this unit. */
@@ -61,6 +61,7 @@ export class UserStore extends EventEmitter<UserStoreEvents> {
   /** Loads the saved users; a corrupt file is kept aside (and logged), and the unit starts with none. */
   async load(): Promise<void> {
     await mkdir(this.dataDir, { recursive: true });
+    await removeStaleTempFiles(this.filePath);
     const read = await readJsonFile(this.filePath, checkUserFile);
     this.users.clear();
     if (read.kind === 'corrupt') {

@@ -33,11 +33,13 @@ function play(
   network: (frame: number, sendMs: number) => number[] = (_frame, sendMs) => [sendMs + 5],
   ids: StreamIds = {},
   payloadFor?: (frame: number) => Uint8Array,
+  stopWhen?: () => boolean,
 ): Int16Array[] {
   const output: Int16Array[] = [];
   runVirtualCall({
     frames,
     network,
+    stopWhen,
     deliver: (frame, arrivalMs) => buffer.insert(packetFor(frame, ids, payloadFor?.(frame)), arrivalMs),
     read: (nowMs) => output.push(buffer.readFrame(nowMs)),
   });
@@ -59,7 +61,7 @@ test('before the first packet the buffer plays silence, and that is not an under
 
 test('a clean stream plays every packet once, in order, after about the minimum delay', (t) => {
   const { buffer, decoder } = setup();
-  const output = play(buffer, 200);
+  const output = play(buffer, 200, undefined, {}, undefined, () => decoder.decoded.length === 200);
   t.true(output.every((frame) => frame.length === FRAME_SAMPLES));
   t.deepEqual(decoder.decoded, range(0, 200));
   const stats = buffer.stats();
@@ -69,7 +71,7 @@ test('a clean stream plays every packet once, in order, after about the minimum 
 
 test('reordered packets are put back in order and counted', (t) => {
   const { buffer, decoder } = setup();
-  const swapped = new Set([10, 50, 51, 120]); // each arrives 25 ms late, after its successor
+  const swapped = new Set([10, 50, 52, 120]); // each arrives 25 ms late, after its successor
   play(buffer, 200, (frame, sendMs) => [sendMs + 5 + (swapped.has(frame) ? 25 : 0)]);
   t.deepEqual(decoder.decoded, range(0, 200));
   t.like(buffer.stats(), { packetsReordered: 4, packetsLate: 0, packetsLost: 0 });
@@ -77,12 +79,12 @@ test('reordered packets are put back in order and counted', (t) => {
 
 test('lost packets are concealed one frame each and counted', (t) => {
   const { buffer, decoder } = setup();
-  const lost = new Set([10, 20, 21, 50, 199]);
-  play(buffer, 200, (frame, sendMs) => (lost.has(frame) ? [] : [sendMs + 5]));
+  const lost = new Set([10, 20, 21, 50, 150]);
+  const done = () => decoder.decoded.at(-1) === 199;
+  play(buffer, 200, (frame, sendMs) => (lost.has(frame) ? [] : [sendMs + 5]), {}, undefined, done);
   t.deepEqual(decoder.decoded, range(0, 200).filter((frame) => !lost.has(frame)));
-  // 199 is the last: it can only be told from the end of the stream by the underrun that follows
-  t.is(decoder.concealed - (buffer.stats().concealedMs / FRAME_MS - 4), 4);
-  t.like(buffer.stats(), { packetsLost: 4, packetsLate: 0, packetsReceived: 195 });
+  t.is(decoder.concealed, 5);
+  t.like(buffer.stats(), { packetsLost: 5, packetsLate: 0, packetsReceived: 195, concealedMs: 5 * FRAME_MS, underruns: 0 });
 });
 
 test('with in-band FEC a lost frame is rebuilt from the next packet', (t) => {
@@ -103,15 +105,16 @@ test('duplicates are played once and counted', (t) => {
 
 test('a packet arriving after its playout time is counted late, not lost, and dropped', (t) => {
   const { buffer, decoder } = setup();
-  play(buffer, 150, (frame, sendMs) => [sendMs + 5 + (frame === 60 ? 300 : 0)]);
+  const done = () => decoder.decoded.at(-1) === 149;
+  play(buffer, 150, (frame, sendMs) => [sendMs + 5 + (frame === 60 ? 300 : 0)], {}, undefined, done);
   t.deepEqual(decoder.decoded, range(0, 150).filter((frame) => frame !== 60));
-  t.like(buffer.stats(), { packetsLate: 1, packetsLost: 0, packetsReceived: 150, packetsReordered: 0 });
-  t.is(decoder.concealed, 1 + buffer.stats().underruns * 0 + (buffer.stats().concealedMs / FRAME_MS - 1));
+  t.like(buffer.stats(), { packetsLate: 1, packetsLost: 0, packetsReceived: 150, packetsReordered: 0, underruns: 0 });
+  t.is(decoder.concealed, 1);
 });
 
 test('sequence numbers and timestamps wrap around without a hitch', (t) => {
   const { buffer, decoder } = setup();
-  play(buffer, 300, undefined, { firstSequence: 65400, firstTimestamp: 2 ** 32 - 100 * FRAME_SAMPLES });
+  play(buffer, 300, undefined, { firstSequence: 65400, firstTimestamp: 2 ** 32 - 100 * FRAME_SAMPLES }, undefined, () => decoder.decoded.length === 300);
   t.deepEqual(decoder.decoded, range(0, 300));
   t.like(buffer.stats(), { packetsLost: 0, packetsLate: 0, underruns: 0, streamResets: 0 });
 });
@@ -154,23 +157,38 @@ test('a sequence restart without a new SSRC (seed format sender restart) is dete
   t.deepEqual(decoder.decoded.filter((frame) => frame >= 500), range(501, 600));
 });
 
-test('when the sender stops the buffer underruns once, conceals, then plays silence and resumes later', (t) => {
+test('a sender that pauses is not an underrun: the buffer conceals briefly, plays silence, and resumes', (t) => {
   const { buffer, decoder } = setup();
   let nowMs = 0;
   const output: Int16Array[] = [];
-  for (let frame = 0; frame < 300; frame++) {
-    const talking = frame < 100 || frame >= 200; // a 2 s pause in sending (sequence continues)
-    if (talking) buffer.insert(packetFor(frame), nowMs + 5);
+  const pauseFrames = 100; // 2 s without packets; RTP timestamps keep counting, sequence numbers do not
+  for (let tick = 0; tick < 200 + pauseFrames + 10; tick++) {
+    const frame = tick < 100 ? tick : tick >= 100 + pauseFrames && tick < 200 + pauseFrames ? tick - pauseFrames : null;
+    if (frame !== null) {
+      buffer.insert({ ...packetFor(frame), timestamp: (5000 + tick * FRAME_SAMPLES) >>> 0 }, nowMs + 5);
+    }
     nowMs += FRAME_MS;
     output.push(buffer.readFrame(nowMs + 7));
   }
   t.true(output.every((frame) => frame.length === FRAME_SAMPLES));
-  t.is(buffer.stats().underruns, 1);
-  t.deepEqual(decoder.decoded, [...range(0, 100), ...range(200, 300 - 3)].filter((f) => decoder.decoded.includes(f)));
-  t.true(decoder.decoded.includes(250));
-  // while stopped, it conceals at most maxMs worth and then stays silent
-  t.true(buffer.stats().concealedMs <= 400 + FRAME_MS);
-  t.true(output[160].every((sample) => sample === 0));
+  t.deepEqual(decoder.decoded, range(0, 200));
+  t.like(buffer.stats(), { underruns: 0, packetsLost: 0, packetsLate: 0, streamResets: 0 });
+  // at most ~100 ms of concealment each time it runs dry: in the pause and after the last packet
+  t.true(buffer.stats().concealedMs <= 2 * (100 + FRAME_MS), `concealed ${buffer.stats().concealedMs} ms`);
+  t.true(output.slice(120, 180).every((frame) => frame.every((sample) => sample === 0)));
+});
+
+test('a gap in arrivals while playing is one underrun, and the delayed packets still play', (t) => {
+  const { buffer, decoder } = setup();
+  // frames 50..54 are stuck for 100 ms in a queue and then arrive together
+  play(buffer, 150, (frame, sendMs) => [frame >= 50 && frame < 55 ? Math.max(sendMs + 5, 50 * FRAME_MS + 105) : sendMs + 5]);
+  t.deepEqual(decoder.decoded, range(0, 150));
+  t.like(buffer.stats(), { underruns: 1, packetsLost: 0, packetsLate: 0 });
+  // the stall taught the buffer a higher target; any delay beyond it is removed by time-scaling
+  const { currentDelayMs, targetDelayMs, timeScaledMs } = buffer.stats();
+  t.true(timeScaledMs > 0);
+  t.true(targetDelayMs > 60, `target ${targetDelayMs}`);
+  t.true(currentDelayMs >= targetDelayMs && currentDelayMs < targetDelayMs + FRAME_MS + 3, `delay ${currentDelayMs}, target ${targetDelayMs}`);
 });
 
 test('an undecodable payload is counted as malformed and concealed', (t) => {
@@ -178,4 +196,19 @@ test('an undecodable payload is counted as malformed and concealed', (t) => {
   play(buffer, 100, undefined, {}, (frame) => (frame === 42 ? Uint8Array.from([1, 2, 3]) : TaggedDecoder.payload(frame)));
   t.deepEqual(decoder.decoded, range(0, 100).filter((frame) => frame !== 42));
   t.like(buffer.stats(), { packetsMalformed: 1, packetsLost: 0 });
+});
+
+test('a sender that skips far ahead in sequence is followed without seconds of concealment', (t) => {
+  const { buffer, decoder } = setup();
+  let nowMs = 0;
+  for (let tick = 0; tick < 200; tick++) {
+    // after frame 99 the sender's sequence numbers jump by 500 (within RFC 3550's dropout limit)
+    const frame = tick < 100 ? tick : tick + 500;
+    buffer.insert(packetFor(frame), nowMs + 5);
+    nowMs += FRAME_MS;
+    buffer.readFrame(nowMs + 7);
+  }
+  t.true(decoder.decoded.includes(600) && decoder.decoded.at(-1)! >= 695);
+  t.is(buffer.stats().packetsLost, 500);
+  t.true(decoder.concealed <= 2, `${decoder.concealed} frames concealed`);
 });

@@ -337,6 +337,26 @@ static bool configure_encoder(napi_env env, OpusEncoder *encoder, napi_value opt
     if (!read_optional_integer_option(env, options, "complexity", 0, 10, &present, &complexity)) return false;
     if (present) error = opus_encoder_ctl(encoder, OPUS_SET_COMPLEXITY(complexity));
   }
+  if (error == OPUS_OK) {
+    /* Audio bandwidth in Hz (4000, 6000, 8000, 12000 or 20000): capping it keeps the encoder in
+       SILK-only mode, which costs a fraction of hybrid SILK+CELT on small CPUs. */
+    int bandwidth_hz;
+    if (!read_optional_integer_option(env, options, "maxBandwidthHz", 4000, 20000, &present, &bandwidth_hz)) return false;
+    if (present) {
+      int bandwidth;
+      switch (bandwidth_hz) {
+        case 4000: bandwidth = OPUS_BANDWIDTH_NARROWBAND; break;
+        case 6000: bandwidth = OPUS_BANDWIDTH_MEDIUMBAND; break;
+        case 8000: bandwidth = OPUS_BANDWIDTH_WIDEBAND; break;
+        case 12000: bandwidth = OPUS_BANDWIDTH_SUPERWIDEBAND; break;
+        case 20000: bandwidth = OPUS_BANDWIDTH_FULLBAND; break;
+        default:
+          napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "options.maxBandwidthHz must be 4000, 6000, 8000, 12000 or 20000");
+          return false;
+      }
+      error = opus_encoder_ctl(encoder, OPUS_SET_MAX_BANDWIDTH(bandwidth));
+    }
+  }
   if (error != OPUS_OK) {
     throw_opus_error(env, "opus_encoder_ctl", error);
     return false;

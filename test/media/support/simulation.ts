@@ -86,6 +86,8 @@ export interface VirtualCallOptions {
   tailMs?: number;
   deliver: (frame: number, arrivalMs: number) => void;
   read: (nowMs: number, readIndex: number) => void;
+  /** Checked after each read: stop when it returns true. */
+  stopWhen?: () => boolean;
 }
 
 /** Runs sender, network and receiver against one virtual clock, in time order. */
@@ -107,6 +109,7 @@ export function runVirtualCall(options: VirtualCallOptions): void {
       next++;
     }
     options.read(nowMs, readIndex);
+    if (options.stopWhen?.()) break;
   }
 }
 

@@ -1,0 +1,245 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../logging/logger.js';
+import { systemClock, type Clock } from '../system/clock.js';
+import { Button } from './button.js';
+import { CallButtons, type CallControl } from './call-buttons.js';
+import { GpioMappingError, mapPins, type PinMap } from './chip-map.js';
+import { DoorRelay } from './door-relay.js';
+import { gpioPinProblem, gpioPins, type GpioConfig } from './gpio-config.js';
+import type { GpioStatus } from './gpio-status.js';
+import { DEFAULT_BLINK_PERIOD_MS, Led, type LedMode } from './led.js';
+import { ONOFF_SYSFS_ROOT, type OnoffPortsResult } from './onoff-ports.js';
+import type { GpioPortOpener, InputPort, OutputPort } from './ports.js';
+
+export interface GpioServiceOptions {
+  config: GpioConfig;
+  calls: CallControl;
+  logger: Logger;
+  clock?: Clock;
+  /** Where sysfs is mounted; tests point it at a fake tree. Must be /sys with the real (onoff) ports. */
+  sysfsRoot?: string;
+  /** Labels of the chip that carries the pins; default: the Raspberry Pi header chips. */
+  chipLabels?: readonly string[];
+  /** Provides the pin opener; default loads onoff (only called once GPIO is known to exist). */
+  loadPorts?: (logger: Logger) => Promise<OnoffPortsResult>;
+}
+
+export type DoorPulseRefusal = 'gpio-unavailable' | 'no-relay' | 'no-active-call' | 'already-open';
+export type DoorPulseResult = { ok: true; pulseMs: number } | { ok: false; code: DoorPulseRefusal; reason: string };
+
+export type GpioServiceEvents = {
+  /** Something shown in the status changed (availability, a button, the LED mode, the relay). */
+  status: [status: GpioStatus];
+};
+
+type PinRole = 'callButton' | 'answerButton' | 'ringLed' | 'doorRelay';
+
+interface OpenedPorts {
+  inputs: Record<'callButton' | 'answerButton', InputPort>;
+  outputs: Partial<Record<'ringLed' | 'doorRelay', OutputPort>>;
+  /** Every port opened, to close them all. */
+  all: Array<InputPort | OutputPort>;
+}
+
+interface Running {
+  pinMap: PinMap<PinRole>;
+  ports: Array<InputPort | OutputPort>;
+  callButton: Button;
+  answerButton: Button;
+  led: Led;
+  relay: DoorRelay | null;
+  panel: CallButtons;
+}
+
+/**
+ * The unit's front panel: CALL and ANSWER buttons, the ring LED and the optional door relay.
+ * When GPIO cannot be used (no sysfs GPIO, no permission, a pin taken) it says why in the log
+ * and in status(), and stays out of the way: the rest of the unit works without it.
+ */
+export class GpioService extends EventEmitter<GpioServiceEvents> {
+  private running: Running | null = null;
+  private current: GpioStatus;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: GpioServiceOptions) {
+    super();
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger;
+    this.current = { available: false, enabled: options.config.enabled, reason: 'GPIO has not been started yet' };
+  }
+
+  status(): GpioStatus {
+    if (!this.running) return this.current;
+    const { pinMap, callButton, answerButton, led, relay } = this.running;
+    const pins: Record<string, { bcm: number; sysfs: number }> = {};
+    for (const [role, bcm] of Object.entries(gpioPins(this.options.config))) pins[role] = { bcm, sysfs: pinMap.sysfs[role as PinRole] };
+    return {
+      available: true,
+      enabled: true,
+      board: pinMap.board,
+      chip: { name: pinMap.chip.name, label: pinMap.chip.label, base: pinMap.chip.base },
+      pins,
+      buttons: { call: callButton.pressed, answer: answerButton.pressed },
+      led: led.mode,
+      doorRelay: relay ? { energised: relay.energised, pulseMs: relay.pulseMs } : null,
+    };
+  }
+
+  /** Sets everything up, or finds out why it cannot. Never throws; the result is also status(). */
+  async start(): Promise<GpioStatus> {
+    if (this.running) return this.status();
+    const { config } = this.options;
+    if (!config.enabled) return this.unavailable('GPIO is disabled in the configuration (gpio.enabled is false)', 'info');
+
+    const pinProblem = gpioPinProblem(config);
+    if (pinProblem) return this.unavailable(pinProblem);
+
+    let pinMap: PinMap<PinRole>;
+    try {
+      pinMap = await mapPins(this.options.sysfsRoot ?? ONOFF_SYSFS_ROOT, gpioPins(config) as Record<PinRole, number>, this.options.chipLabels);
+    } catch (error) {
+      if (error instanceof GpioMappingError) return this.unavailable(error.message);
+      throw error;
+    }
+
+    const loadPorts = this.options.loadPorts ?? (async (logger: Logger) => (await import('./onoff-ports.js')).loadOnoffPorts(logger));
+    const loaded = await loadPorts(this.logger);
+    if (!loaded.ok) return this.unavailable(loaded.reason);
+
+    const opened = this.openPorts(loaded.ports, pinMap);
+    if ('reason' in opened) return this.unavailable(opened.reason);
+    this.running = this.assemble(pinMap, opened);
+    this.running.callButton.start();
+    this.running.answerButton.start();
+    this.running.panel.start();
+
+    const pinText = Object.entries(gpioPins(config))
+      .map(([role, bcm]) => `${role} BCM ${bcm} = gpio${pinMap.sysfs[role as PinRole]}`)
+      .join(', ');
+    const status = this.publish();
+    this.logger.info({ gpio: status }, `GPIO ready on ${pinMap.board} (${pinMap.chip.name} "${pinMap.chip.label}", base ${pinMap.chip.base}): ${pinText}`);
+    return status;
+  }
+
+  /** Turns the LED and relay off and releases (unexports) every pin. */
+  async stop(): Promise<void> {
+    const running = this.running;
+    if (!running) return;
+    this.running = null;
+    running.panel.stop();
+    running.callButton.stop();
+    running.answerButton.stop();
+    running.led.stop();
+    running.relay?.stop();
+    for (const port of running.ports) port.close();
+    this.current = { available: false, enabled: this.options.config.enabled, reason: 'GPIO has been stopped' };
+    this.logger.info('GPIO stopped; pins released');
+    this.emit('status', this.current);
+  }
+
+  /**
+   * Opens the door (pulses the relay for gpio.doorPulseMs). Only during an active call: the
+   * person at the door is let in by someone who is talking to them.
+   */
+  pulseDoor(): DoorPulseResult {
+    const running = this.running;
+    const refuse = (code: DoorPulseRefusal, reason: string): DoorPulseResult => {
+      this.logger.info({ code }, `door not opened: ${reason}`);
+      return { ok: false, code, reason };
+    };
+    if (!running) return refuse('gpio-unavailable', `GPIO is not available (${this.current.available ? '' : this.current.reason})`);
+    if (!running.relay) return refuse('no-relay', 'no door relay is configured (gpio.doorRelay)');
+    const state = this.options.calls.state();
+    if (state !== 'active') return refuse('no-active-call', `the door opens only during an active call (the call is ${state})`);
+    if (!running.relay.pulse()) return refuse('already-open', 'the door relay is already on');
+    this.logger.info({ pulseMs: running.relay.pulseMs }, `door relay on for ${running.relay.pulseMs} ms`);
+    return { ok: true, pulseMs: running.relay.pulseMs };
+  }
+
+  private openPorts(opener: GpioPortOpener, pinMap: PinMap<PinRole>): OpenedPorts | { reason: string } {
+    const { config } = this.options;
+    const all: Array<InputPort | OutputPort> = [];
+    const open = <Port extends InputPort | OutputPort>(role: PinRole, what: string, openOne: (sysfs: number) => Port): Port => {
+      const sysfs = pinMap.sysfs[role];
+      try {
+        const port = openOne(sysfs);
+        all.push(port);
+        return port;
+      } catch (error) {
+        throw new Error(`could not open the ${what} pin (gpio.${role}: BCM ${gpioPins(config)[role]}, gpio${sysfs}): ${(error as Error).message}`);
+      }
+    };
+    try {
+      const inputs = {
+        callButton: open('callButton', 'CALL button', (sysfs) => opener.openInput(sysfs, 'CALL button')),
+        answerButton: open('answerButton', 'ANSWER button', (sysfs) => opener.openInput(sysfs, 'ANSWER button')),
+      };
+      const outputs: Partial<Record<'ringLed' | 'doorRelay', OutputPort>> = {
+        ringLed: open('ringLed', 'ring LED', (sysfs) => opener.openOutput(sysfs, Led.offLevel(), 'ring LED')),
+      };
+      if (pinMap.sysfs.doorRelay !== undefined) {
+        const rest = DoorRelay.restLevel({ activeLow: config.doorRelayActiveLow });
+        outputs.doorRelay = open('doorRelay', 'door relay', (sysfs) => opener.openOutput(sysfs, rest, 'door relay'));
+      }
+      return { inputs, outputs, all };
+    } catch (error) {
+      for (const port of all) port.close();
+      return { reason: (error as Error).message };
+    }
+  }
+
+  private assemble(pinMap: PinMap<PinRole>, opened: OpenedPorts): Running {
+    const { config, calls } = this.options;
+    const buttonOptions = { debounceMs: config.debounceMs, longPressMs: config.longPressMs, activeLow: config.activeLow };
+    const callButton = new Button(opened.inputs.callButton, this.clock, { ...buttonOptions, name: 'call' });
+    const answerButton = new Button(opened.inputs.answerButton, this.clock, { ...buttonOptions, name: 'answer' });
+    for (const button of [callButton, answerButton]) {
+      button.on('press', () => this.publish());
+      button.on('release', () => this.publish());
+    }
+    const led = new Led(opened.outputs.ringLed!, this.clock, { blinkPeriodMs: config.ledBlinkPeriodMs ?? DEFAULT_BLINK_PERIOD_MS });
+    const relayPort = opened.outputs.doorRelay;
+    const relay = relayPort
+      ? new DoorRelay(relayPort, this.clock, {
+          pulseMs: config.doorPulseMs,
+          activeLow: config.doorRelayActiveLow,
+          onChange: (energised) => {
+            if (!energised) this.logger.info('door relay off');
+            this.publish();
+          },
+        })
+      : null;
+    const panel = new CallButtons({
+      calls,
+      callButton,
+      answerButton,
+      led: {
+        set: (mode: LedMode) => {
+          if (mode === led.mode) return;
+          led.set(mode);
+          this.logger.debug({ led: mode }, `ring LED ${mode}`);
+          this.publish();
+        },
+      },
+      callTarget: config.callTarget,
+      logger: this.logger,
+    });
+    return { pinMap, ports: opened.all, callButton, answerButton, led, relay, panel };
+  }
+
+  private unavailable(reason: string, level: 'info' | 'warn' = 'warn'): GpioStatus {
+    this.current = { available: false, enabled: this.options.config.enabled, reason };
+    const consequence = 'the CALL/ANSWER buttons, ring LED and door relay are off; the rest of the unit keeps working';
+    this.logger[level]({ gpio: this.current }, `GPIO unavailable: ${reason}; ${consequence}`);
+    this.emit('status', this.current);
+    return this.current;
+  }
+
+  private publish(): GpioStatus {
+    const status = this.status();
+    // Before running is set (during assembly), there is nothing new to tell.
+    if (this.running) this.emit('status', status);
+    return status;
+  }
+}

@@ -1,0 +1,29 @@
+import Type, { type Static } from 'typebox';
+
+/**
+ * The GPIO part of GET /api/status and the panel. When GPIO is not in use, `reason` says why in
+ * words a person can act on; the rest of the unit works either way.
+ */
+export const GpioStatusSchema = Type.Union([
+  Type.Object({
+    available: Type.Literal(false),
+    /** Whether the config asks for GPIO at all. */
+    enabled: Type.Boolean(),
+    reason: Type.String(),
+  }),
+  Type.Object({
+    available: Type.Literal(true),
+    enabled: Type.Literal(true),
+    /** e.g. "Raspberry Pi 4/400/CM4", from the chip label. */
+    board: Type.String(),
+    chip: Type.Object({ name: Type.String(), label: Type.String(), base: Type.Integer() }),
+    /** BCM number and kernel (sysfs) number of every pin in use. */
+    pins: Type.Record(Type.String(), Type.Object({ bcm: Type.Integer(), sysfs: Type.Integer() })),
+    buttons: Type.Object({ call: Type.Boolean({ description: 'pressed' }), answer: Type.Boolean({ description: 'pressed' }) }),
+    led: Type.Union([Type.Literal('off'), Type.Literal('steady'), Type.Literal('blinking')]),
+    /** null when no relay is configured. */
+    doorRelay: Type.Union([Type.Object({ energised: Type.Boolean(), pulseMs: Type.Integer() }), Type.Null()]),
+  }),
+]);
+
+export type GpioStatus = Static<typeof GpioStatusSchema>;

@@ -1,0 +1,141 @@
+import type { IntercomConfig } from '../config/schema.js';
+import type { Logger } from '../logging/logger.js';
+import type { CallMedia } from '../calls/call-media.js';
+import { CallService } from '../calls/call-service.js';
+import { UserStore } from '../users/user-store.js';
+import { PeerClient, type PeerRequestSigner } from '../peers/peer-client.js';
+import { PeerDirectory } from '../peers/peer-directory.js';
+import { DnsSdDiscovery, parseStaticPeer } from '../discovery/dns-sd.js';
+import { SystemSampler } from '../system/system-sampler.js';
+import { buildStatus } from '../system/status.js';
+import { loadOrCreateUnitId } from '../system/unit-identity.js';
+import { readPackageVersion } from '../system/version.js';
+import { systemClock, type Clock } from '../system/clock.js';
+import type { AppDeps } from './app.js';
+import type { PeerRequestVerifier } from './unit-routes.js';
+
+export interface UnitServiceDeps {
+  callMedia: CallMedia;
+  logger: Logger;
+  clock?: Clock;
+  version?: string;
+  /** Authentication hooks for unit-to-unit requests (none yet: every request is accepted). */
+  signPeerRequest?: PeerRequestSigner;
+  verifyPeerRequest?: PeerRequestVerifier;
+  /** The web panel's directory, served at / when it exists. */
+  webRoot?: string | null;
+  /** How often CPU, memory and temperature are sampled for /api/status. */
+  systemSampleIntervalMs?: number;
+}
+
+export interface UnitServices {
+  unitId: string;
+  calls: CallService;
+  users: UserStore;
+  directory: PeerDirectory;
+  /** Hand these to buildApp(). */
+  appDeps: AppDeps;
+  /** Call after the HTTP server listens: starts polling, sampling and DNS-SD with the real port. */
+  start(listening: { httpPort: number }): Promise<void>;
+  /** Hangs up a live call (telling the peer) and stops every timer and DNS-SD. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds the unit's signaling side from config: identity, users, peer directory and discovery,
+ * the call service bound to the media engine, and status. Nothing listens until start().
+ */
+export async function createUnitServices(config: IntercomConfig, deps: UnitServiceDeps): Promise<UnitServices> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger;
+  const version = deps.version ?? readPackageVersion();
+  const unitId = await loadOrCreateUnitId(config.dataDir, logger);
+  const unitName = config.unit.name;
+  let httpPort = 0;
+  const startedAt = clock.now();
+
+  const users = new UserStore(config.dataDir, logger);
+  await users.load();
+  const client = new PeerClient({ unitId, timeoutMs: config.discovery.requestTimeoutMs, sign: deps.signPeerRequest });
+  const directory = new PeerDirectory({
+    selfUnitId: unitId,
+    selfName: unitName,
+    client,
+    localUsers: () => users.list().map((user) => user.name),
+    clock,
+    pollIntervalMs: config.discovery.pollIntervalMs,
+    offlineAfterMs: config.discovery.offlineAfterMs,
+    logger,
+  });
+  for (const entry of config.peers) directory.addCandidate(parseStaticPeer(entry));
+
+  const calls = new CallService({
+    unitId,
+    unitName,
+    httpPort: () => httpPort,
+    media: deps.callMedia,
+    peers: directory,
+    localUser: (name) => users.get(name)?.name,
+    client,
+    clock,
+    logger,
+    ringTimeoutMs: config.calls.ringTimeoutMs,
+    peerLostMs: config.calls.peerLostMs,
+  });
+  const sampler = new SystemSampler({ clock, intervalMs: deps.systemSampleIntervalMs ?? 5000, logger });
+  let discovery: DnsSdDiscovery | null = null;
+
+  const appDeps: AppDeps = {
+    unit: { unitId, name: unitName, version },
+    calls,
+    users,
+    directory,
+    httpPort: () => httpPort,
+    logger,
+    verifyPeerRequest: deps.verifyPeerRequest,
+    webRoot: deps.webRoot,
+    status: () =>
+      buildStatus({
+        unitId,
+        unitName,
+        version,
+        clock,
+        startedAt,
+        audioAvailable: () => deps.callMedia.audioAvailable,
+        currentCall: () => calls.current(),
+        localUsers: () => users.list().map((user) => user.name),
+        peers: () => directory.peers(),
+        system: () => sampler.latest(),
+      }),
+  };
+
+  return {
+    unitId,
+    calls,
+    users,
+    directory,
+    appDeps,
+    async start(listening) {
+      httpPort = listening.httpPort;
+      await sampler.start();
+      directory.start();
+      if (config.discovery.dnsSd) {
+        discovery = new DnsSdDiscovery({ unitId, unitName, version, httpPort, sink: directory, clock, logger });
+        try {
+          discovery.start();
+        } catch (error) {
+          logger.warn({ err: error }, 'DNS-SD could not start; static peers still work');
+          discovery = null;
+        }
+      }
+      logger.info({ unitId, unitName, httpPort, staticPeers: config.peers.length, dnsSd: config.discovery.dnsSd }, 'unit services started');
+    },
+    async stop() {
+      await calls.stop();
+      directory.stop();
+      sampler.stop();
+      await discovery?.stop();
+      discovery = null;
+    },
+  };
+}

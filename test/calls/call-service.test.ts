@@ -1,0 +1,234 @@
+import test from 'ava';
+import { pino } from 'pino';
+import { CallError, CallService, type CallPeerClient, type CallPeerLocator } from '../../src/calls/call-service.js';
+import type { PeerResult } from '../../src/peers/peer-client.js';
+import type { DirectoryEntry } from '../../src/peers/peer-directory.js';
+import { FakeClock, settle } from './fake-clock.js';
+import { FakeCallMedia } from './fake-call-media.js';
+
+// Two call services joined in-process: each one's peer client calls the other's handlers directly,
+// and time is a fake clock, so ring timeouts and peer-lost run in microseconds and exactly.
+
+const logger = pino({ level: 'silent' });
+
+interface Unit {
+  id: string;
+  name: string;
+  url: string;
+  user: string;
+  calls: CallService;
+  media: FakeCallMedia;
+}
+
+class InProcessNetwork {
+  readonly units = new Map<string, Unit>();
+  readonly down = new Set<string>();
+  /** While set, offers wait for this promise before being delivered (to make glare happen). */
+  holdOffers: Promise<void> | null = null;
+
+  clientFor(): CallPeerClient {
+    const deliver = async <T>(url: string, handle: (unit: Unit) => T): Promise<PeerResult<T>> => {
+      await Promise.resolve();
+      const unit = this.units.get(url);
+      if (!unit || this.down.has(url)) return { kind: 'unreachable', message: 'connection refused' };
+      try {
+        return { kind: 'ok', value: handle(unit) };
+      } catch (error) {
+        if (!(error instanceof CallError)) throw error;
+        return { kind: 'refused', status: 409, error: error.code, message: error.message, body: { error: error.code, call: error.call } };
+      }
+    };
+    return {
+      offer: async (url, offer) => {
+        if (this.holdOffers) await this.holdOffers;
+        return deliver(url, (unit) => unit.calls.handleOffer(offer, '127.0.0.1'));
+      },
+      accept: (url, callId, media) => deliver(url, (unit) => unit.calls.handleRemoteAccept(callId, media, '127.0.0.1')),
+      end: (url, callId, reason) => deliver(url, (unit) => unit.calls.handleRemoteEnd(callId, reason)),
+      callState: (url, callId) => deliver(url, (unit) => unit.calls.handleStateQuery(callId)),
+    };
+  }
+
+  locatorFor(self: () => Unit): CallPeerLocator {
+    return {
+      findUser: (name): DirectoryEntry | null => {
+        const unit = [...this.units.values()].find((candidate) => candidate.user.toLowerCase() === name.toLowerCase());
+        if (!unit) return null;
+        return { name: unit.user, unitId: unit.id, unitName: unit.name, local: unit === self(), online: !this.down.has(unit.url) };
+      },
+      baseUrlOf: (unitId) => [...this.units.values()].find((unit) => unit.id === unitId)?.url ?? null,
+      lastHeardFrom: () => null,
+      noteHeardFrom: () => {},
+    };
+  }
+}
+
+function pair(options: { ringTimeoutMs?: number; peerLostMs?: number } = {}) {
+  const clock = new FakeClock();
+  const network = new InProcessNetwork();
+  const make = (id: string, name: string, user: string, port: number, callIds: string[]): Unit => {
+    const media = new FakeCallMedia(port, port);
+    let self: Unit;
+    const calls = new CallService({
+      unitId: id,
+      unitName: name,
+      httpPort: () => 5000,
+      media,
+      peers: network.locatorFor(() => self),
+      localUser: (candidate) => (candidate.toLowerCase() === user.toLowerCase() ? user : undefined),
+      client: network.clientFor(),
+      clock,
+      logger,
+      ringTimeoutMs: options.ringTimeoutMs ?? 30_000,
+      peerLostMs: options.peerLostMs ?? 4000,
+      newCallId: () => callIds.shift() ?? `${id}-call-${Math.random()}`,
+    });
+    self = { id, name, url: `http://${name}`, user, calls, media };
+    network.units.set(self.url, self);
+    return self;
+  };
+  const a = make('aaaaaaaa-unit', 'A', 'Kitchen', 40001, ['zzzzzzzz-from-a']);
+  const b = make('bbbbbbbb-unit', 'B', 'Door', 40002, ['aaaaaaaa-from-b']);
+  return { clock, network, a, b };
+}
+
+test('ring timeout: after exactly ringTimeoutMs both sides end with ring-timeout', async (t) => {
+  const { clock, a, b } = pair({ ringTimeoutMs: 30_000 });
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  t.is(call.phase, 'ringing');
+  await clock.advance(29_999);
+  t.is(a.calls.current()?.phase, 'ringing');
+  t.is(b.calls.current()?.phase, 'ringing');
+  await clock.advance(1);
+  t.like(a.calls.get(call.id), { phase: 'ended', endReason: 'ring-timeout', ringingMs: 30_000 });
+  t.like(b.calls.get(call.id), { phase: 'ended', endReason: 'ring-timeout' });
+  t.deepEqual(a.media.log, []);
+  t.is(clock.pendingTimers, 0, 'no timers left behind');
+});
+
+test('accepting stops the ring timer', async (t) => {
+  const { clock, a, b } = pair({ ringTimeoutMs: 30_000 });
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  await clock.advance(10_000);
+  await b.calls.accept(call.id);
+  await clock.advance(60_000);
+  t.is(a.calls.current()?.phase, 'active');
+  t.is(b.calls.current()?.phase, 'active');
+  t.like(a.calls.current(), { ringingMs: 10_000, activeMs: 60_000 });
+});
+
+test('peer-lost: no audio and no signaling for peerLostMs ends the call on the surviving side', async (t) => {
+  const { clock, network, a, b } = pair({ peerLostMs: 4000 });
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  await b.calls.accept(call.id);
+  a.media.msSinceLastPacket = 0;
+  await clock.advance(10_000);
+  t.is(a.calls.current()?.phase, 'active', 'audio flowing keeps the call up');
+
+  network.down.add(b.url); // B's process is gone
+  const silentSince = clock.now();
+  const advanceSilence = async (ms: number) => {
+    for (let i = 0; i < ms / 500; i++) {
+      a.media.msSinceLastPacket = clock.now() - silentSince + 500;
+      await clock.advance(500);
+    }
+  };
+  await advanceSilence(3000);
+  t.is(a.calls.current()?.phase, 'active', 'not yet: silence shorter than peerLostMs');
+  await advanceSilence(2000);
+  t.like(a.calls.get(call.id), { phase: 'ended', endReason: 'peer-lost' });
+  t.true(a.media.log.includes(`stop ${call.id}`));
+});
+
+test('peer-lost probe: a peer that restarted and forgot the call ends it at once', async (t) => {
+  const { clock, network, a, b } = pair({ peerLostMs: 4000 });
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  await b.calls.accept(call.id);
+  // B restarts: same address, no memory of the call; its audio stops.
+  network.units.delete(b.url);
+  const { b: fresh } = pair();
+  network.units.set(b.url, { ...fresh, url: b.url });
+  a.media.msSinceLastPacket = 2000;
+  await clock.advance(1000);
+  await settle();
+  t.like(a.calls.get(call.id), { phase: 'ended', endReason: 'peer-lost' });
+});
+
+test('stats are published about once a second during an active call', async (t) => {
+  const { clock, a, b } = pair();
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  await b.calls.accept(call.id);
+  const seen: number[] = [];
+  a.calls.on('stats', (snapshot) => seen.push(snapshot.stats?.packetsReceived ?? -1));
+  await clock.advance(5000);
+  t.deepEqual(seen, [99, 99, 99, 99, 99]);
+  a.calls.end(call.id);
+  await clock.advance(5000);
+  t.is(seen.length, 5, 'no stats after the call ended');
+});
+
+test('true glare: offers cross in flight; both units settle on the same single call, connected', async (t) => {
+  const { clock, network, a, b } = pair();
+  let release!: () => void;
+  network.holdOffers = new Promise<void>((resolve) => (release = resolve));
+  const fromA = a.calls.initiate('Kitchen', 'Door');
+  const fromB = b.calls.initiate('Door', 'Kitchen');
+  await settle();
+  t.is(a.calls.current()?.direction, 'outgoing');
+  t.is(b.calls.current()?.direction, 'outgoing');
+  network.holdOffers = null;
+  release();
+  const [resultA, resultB] = await Promise.all([fromA, fromB]);
+  await clock.advance(0);
+  await settle();
+  // Unit ids decide: aaaaaaaa-unit < bbbbbbbb-unit, so A's call wins although its call id sorts last.
+  t.is(resultA.id, 'zzzzzzzz-from-a');
+  t.is(resultB.id, 'zzzzzzzz-from-a', "B's initiate reports the call that survived");
+  t.like(a.calls.current(), { id: 'zzzzzzzz-from-a', phase: 'active' });
+  t.like(b.calls.current(), { id: 'zzzzzzzz-from-a', phase: 'active', direction: 'incoming' });
+  t.like(b.calls.get('aaaaaaaa-from-b'), { phase: 'ended', endReason: 'busy', supersededBy: 'zzzzzzzz-from-a' });
+  t.deepEqual([...a.media.started.keys()], ['zzzzzzzz-from-a']);
+  t.deepEqual([...b.media.started.keys()], ['zzzzzzzz-from-a']);
+});
+
+test('calling back a unit that is ringing us answers its call instead of glaring', async (t) => {
+  const { a, b } = pair();
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  const back = await b.calls.initiate('Door', 'Kitchen');
+  t.is(back.id, call.id);
+  t.is(back.phase, 'active');
+  t.is(a.calls.current()?.phase, 'active');
+});
+
+test('accept is only for the callee; concurrent accepts share one exchange', async (t) => {
+  const { a, b } = pair();
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  t.throws(() => a.calls.accept(call.id), { instanceOf: CallError, message: /only the unit being called/ });
+  const [first, second] = await Promise.all([b.calls.accept(call.id), b.calls.accept(call.id)]);
+  t.is(first.phase, 'active');
+  t.is(second.phase, 'active');
+  t.is(b.media.log.filter((line) => line.startsWith('prepare')).length, 1);
+});
+
+test('accepting after the caller vanished ends the call unreachable and releases media', async (t) => {
+  const { network, a, b } = pair();
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  network.down.add(a.url);
+  const result = await b.calls.accept(call.id);
+  t.like(result, { phase: 'ended', endReason: 'unreachable' });
+  t.deepEqual(b.media.log, [`prepare ${call.id}`, `stop ${call.id}`]);
+});
+
+test("accepting a call the caller already ended (its notice was lost) ends it with the caller's reason", async (t) => {
+  const { network, a, b } = pair();
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  network.down.add(b.url);
+  a.calls.end(call.id);
+  await settle();
+  network.down.delete(b.url);
+  t.is(b.calls.current()?.phase, 'ringing', 'B never heard the cancel');
+  const result = await b.calls.accept(call.id);
+  t.like(result, { phase: 'ended', endReason: 'hung-up' });
+  t.deepEqual(b.media.log, [`prepare ${call.id}`, `stop ${call.id}`]);
+  t.deepEqual(a.media.log, []);
+});

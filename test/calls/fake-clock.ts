@@ -1,0 +1,66 @@
+import type { Clock, TimerHandle } from '../../src/system/clock.js';
+
+interface FakeTimer {
+  id: number;
+  due: number;
+  every: number | null;
+  callback: () => void;
+}
+
+/** A clock that only moves when a test says so; timers fire in due order during advance(). */
+export class FakeClock implements Clock {
+  private time = 0;
+  private nextId = 1;
+  private readonly timers = new Map<number, FakeTimer>();
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimeout(callback: () => void, ms: number): TimerHandle {
+    return this.add(callback, ms, null);
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    this.timers.delete((handle as { id: number }).id);
+  }
+
+  setInterval(callback: () => void, ms: number): TimerHandle {
+    return this.add(callback, ms, ms);
+  }
+
+  clearInterval(handle: TimerHandle): void {
+    this.clearTimeout(handle);
+  }
+
+  get pendingTimers(): number {
+    return this.timers.size;
+  }
+
+  /** Moves time forward by `ms`, firing every timer that falls due, and lets promises settle in between. */
+  async advance(ms: number): Promise<void> {
+    const end = this.time + ms;
+    for (;;) {
+      const next = [...this.timers.values()].filter((timer) => timer.due <= end).sort((a, b) => a.due - b.due || a.id - b.id)[0];
+      if (!next) break;
+      this.time = next.due;
+      if (next.every === null) this.timers.delete(next.id);
+      else next.due += next.every;
+      next.callback();
+      await settle();
+    }
+    this.time = end;
+    await settle();
+  }
+
+  private add(callback: () => void, ms: number, every: number | null): TimerHandle {
+    const timer: FakeTimer = { id: this.nextId++, due: this.time + Math.max(0, ms), every: every === null ? null : Math.max(1, every), callback };
+    this.timers.set(timer.id, timer);
+    return { id: timer.id };
+  }
+}
+
+/** Lets pending promise callbacks and immediates run. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,133 @@
+import test from 'ava';
+import { PeerDirectory, type PeerView } from '../../src/peers/peer-directory.js';
+import type { PeerResult } from '../../src/peers/peer-client.js';
+import type { UnitInfo } from '../../src/peers/peer-protocol.js';
+import { FakeClock } from '../calls/fake-clock.js';
+import { parseStaticPeer } from '../../src/discovery/dns-sd.js';
+
+/** Peers as a table of base URL -> info (or null when that unit does not answer). */
+function fakeNetwork() {
+  const answers = new Map<string, UnitInfo | null>();
+  const asked: string[] = [];
+  return {
+    answers,
+    asked,
+    client: {
+      async info(baseUrl: string): Promise<PeerResult<UnitInfo>> {
+        asked.push(baseUrl);
+        const info = answers.get(baseUrl);
+        return info ? { kind: 'ok', value: structuredClone(info) } : { kind: 'unreachable', message: 'timeout' };
+      },
+    },
+  };
+}
+
+const info = (unitId: string, name: string, users: string[]): UnitInfo => ({ unitId, name, version: '1', httpPort: 5000, users, inCall: false });
+
+function directory(network: ReturnType<typeof fakeNetwork>, clock: FakeClock, localUsers: string[] = []) {
+  return new PeerDirectory({
+    selfUnitId: 'self-unit-0000',
+    selfName: 'Self',
+    client: network.client,
+    localUsers: () => localUsers,
+    clock,
+    pollIntervalMs: 1000,
+    offlineAfterMs: 3000,
+  });
+}
+
+test('a polled peer appears with its users; one that stops answering is offline within offlineAfterMs', async (t) => {
+  const clock = new FakeClock();
+  const network = fakeNetwork();
+  network.answers.set('http://10.0.0.5:5000', info('peer-unit-0001', 'Garage', ['Workshop']));
+  const peers = directory(network, clock, ['Kitchen']);
+  const changes: PeerView[][] = [];
+  peers.on('changed', (list) => changes.push(list));
+  peers.addCandidate(parseStaticPeer('10.0.0.5:5000'));
+  peers.start();
+  await clock.advance(0);
+  t.like(peers.peers()[0], { unitId: 'peer-unit-0001', name: 'Garage', online: true, address: '10.0.0.5:5000', source: 'static', users: ['Workshop'] });
+  t.deepEqual(
+    peers.entries().map((entry) => [entry.name, entry.unitName, entry.local, entry.online]),
+    [
+      ['Kitchen', 'Self', true, true],
+      ['Workshop', 'Garage', false, true],
+    ],
+  );
+  t.is(changes.length, 1);
+
+  network.answers.set('http://10.0.0.5:5000', null);
+  await clock.advance(2000);
+  t.true(peers.peers()[0].online, 'still online inside the grace period');
+  await clock.advance(1000);
+  t.false(peers.peers()[0].online);
+  t.false(peers.findUser('workshop')!.online);
+  t.is(changes.length, 2);
+  t.false(changes[1][0].online);
+
+  network.answers.set('http://10.0.0.5:5000', info('peer-unit-0001', 'Garage', ['Workshop', 'Yard']));
+  await clock.advance(1000);
+  t.true(peers.peers()[0].online);
+  t.deepEqual(peers.peers()[0].users, ['Workshop', 'Yard'], 'users kept current');
+  t.is(changes.length, 3);
+  peers.stop();
+  t.is(clock.pendingTimers, 0);
+});
+
+test('this unit seen through its own record is ignored and no longer polled', async (t) => {
+  const clock = new FakeClock();
+  const network = fakeNetwork();
+  network.answers.set('http://10.0.0.9:5000', info('self-unit-0000', 'Self', ['Kitchen']));
+  const peers = directory(network, clock);
+  peers.addCandidate({ host: '10.0.0.9', port: 5000, source: 'dns-sd' });
+  peers.start();
+  await clock.advance(5000);
+  t.deepEqual(peers.peers(), []);
+  t.is(network.asked.length, 1);
+  peers.stop();
+});
+
+test('one unit reached at two addresses is one peer; a name on two units resolves the same way everywhere', async (t) => {
+  const clock = new FakeClock();
+  const network = fakeNetwork();
+  network.answers.set('http://10.0.0.5:5000', info('peer-unit-0002', 'Garage', ['Hall']));
+  network.answers.set('http://garage.local:5000', info('peer-unit-0002', 'Garage', ['Hall']));
+  network.answers.set('http://10.0.0.6:5000', info('peer-unit-0001', 'Attic', ['hall']));
+  const peers = directory(network, clock);
+  peers.addCandidate({ host: '10.0.0.5', port: 5000, source: 'dns-sd' });
+  peers.addCandidate({ host: 'garage.local', port: 5000, source: 'static' });
+  peers.addCandidate({ host: '10.0.0.6', port: 5000, source: 'static' });
+  await peers.refresh();
+  t.is(peers.peers().length, 2);
+  t.is(peers.findUser('HALL')!.unitId, 'peer-unit-0001', 'lowest unit id wins among equals');
+  network.answers.set('http://10.0.0.6:5000', null);
+  await clock.advance(3000);
+  await peers.refresh();
+  t.is(peers.findUser('hall')!.unitId, 'peer-unit-0002', 'an online holder beats an offline one');
+});
+
+test('hearing from a peer (a call request) marks it online at once', async (t) => {
+  const clock = new FakeClock();
+  const network = fakeNetwork();
+  network.answers.set('http://10.0.0.5:5000', info('peer-unit-0001', 'Garage', []));
+  const peers = directory(network, clock);
+  peers.addCandidate({ host: '10.0.0.5', port: 5000, source: 'static' });
+  await peers.refresh();
+  network.answers.set('http://10.0.0.5:5000', null);
+  peers.start();
+  await clock.advance(3000);
+  t.false(peers.peer('peer-unit-0001')!.online);
+  peers.noteHeardFrom('peer-unit-0001');
+  t.true(peers.peer('peer-unit-0001')!.online);
+  t.is(peers.lastHeardFrom('peer-unit-0001'), clock.now());
+  peers.stop();
+});
+
+test('static peer entries: host:port, bracketed IPv6, names; anything else is refused', (t) => {
+  t.deepEqual(parseStaticPeer('10.0.0.5:5000'), { host: '10.0.0.5', port: 5000, source: 'static' });
+  t.deepEqual(parseStaticPeer('[fd00::5]:5001'), { host: 'fd00::5', port: 5001, source: 'static' });
+  t.deepEqual(parseStaticPeer('garage.local:80'), { host: 'garage.local', port: 80, source: 'static' });
+  for (const bad of ['10.0.0.5', '10.0.0.5:0', '10.0.0.5:70000', 'fd00::5:5000', '']) {
+    t.throws(() => parseStaticPeer(bad), { instanceOf: RangeError }, bad);
+  }
+});

@@ -1,0 +1,106 @@
+import test from 'ava';
+import { startUnit, connectUnits, api } from './unit-harness.js';
+
+interface ServerEvent {
+  event: string;
+  data: any;
+}
+
+/** Reads server-sent events from a URL, and lets a test wait for the next one matching a predicate. */
+async function openEvents(url: string) {
+  const controller = new AbortController();
+  const response = await fetch(url, { signal: controller.signal });
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const received: ServerEvent[] = [];
+  let buffer = '';
+  let waiter = null as (() => void) | null;
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let boundary: number;
+        while ((boundary = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, boundary);
+          buffer = buffer.slice(boundary + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) received.push({ event, data: JSON.parse(data) });
+          waiter?.();
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  let cursor = 0;
+  return {
+    response,
+    received,
+    async next(match: (event: ServerEvent) => boolean, timeoutMs = 5000): Promise<ServerEvent> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        while (cursor < received.length) {
+          const event = received[cursor++];
+          if (match(event)) return event;
+        }
+        if (Date.now() > deadline) throw new Error(`no matching event; got ${received.map((event) => event.event).join(',')}`);
+        await new Promise<void>((resolve) => {
+          waiter = resolve;
+          setTimeout(resolve, 100);
+        });
+      }
+    },
+    close: () => controller.abort(),
+  };
+}
+
+test('GET /api/events streams hello, users, call changes, live stats about once a second, and peer changes', async (t) => {
+  const a = await startUnit('A');
+  const b = await startUnit('B');
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
+  const events = await openEvents(`${a.baseUrl}/api/events`);
+  t.teardown(events.close);
+  t.is(events.response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  const hello = await events.next((event) => event.event === 'hello');
+  t.like(hello.data, { unit: { unitId: a.services.unitId, name: 'A' }, call: null, peers: [] });
+
+  await api(a, 'POST', '/api/users/register', { name: 'Kitchen' });
+  const users = await events.next((event) => event.event === 'users');
+  t.deepEqual(users.data.users.map((user: { name: string }) => user.name), ['Kitchen']);
+
+  await api(b, 'POST', '/api/users/register', { name: 'Door' });
+  await connectUnits(a, b);
+  const peers = await events.next((event) => event.event === 'peers');
+  t.like(peers.data.peers[0], { name: 'B', online: true, users: ['Door'] });
+
+  const { body } = await api(a, 'POST', '/api/signal/initiate', { from: 'Kitchen', to: 'Door' });
+  t.like((await events.next((event) => event.event === 'call')).data, { id: body.call.id, phase: 'ringing' });
+  await api(b, 'POST', '/api/signal/accept', { callId: body.call.id });
+  t.like((await events.next((event) => event.event === 'call')).data, { id: body.call.id, phase: 'active' });
+  const firstStats = await events.next((event) => event.event === 'stats');
+  const secondStats = await events.next((event) => event.event === 'stats');
+  t.is(firstStats.data.stats.packetsReceived, 99);
+  t.is(secondStats.data.id, body.call.id);
+
+  await api(a, 'POST', '/api/signal/end', { callId: body.call.id });
+  t.like((await events.next((event) => event.event === 'call')).data, { id: body.call.id, phase: 'ended', endReason: 'hung-up' });
+
+  await b.app.close();
+  const offline = await events.next((event) => event.event === 'peers' && event.data.peers[0]?.online === false);
+  t.is(offline.data.peers[0].name, 'B');
+});
+
+test('closing the app ends open event streams instead of hanging', async (t) => {
+  const unit = await startUnit('Solo');
+  const events = await openEvents(`${unit.baseUrl}/api/events`);
+  await events.next((event) => event.event === 'hello');
+  const started = Date.now();
+  await unit.close();
+  t.true(Date.now() - started < 2000);
+  events.close();
+});
