@@ -7,7 +7,20 @@ app_dir=$(pwd)
 port=$(node -e "process.env.SUPPRESS_NO_CONFIG_WARNING='y'; process.env.NODE_CONFIG_DIR='$app_dir/config:/etc/intercom'; console.log(require('config').get('http.port'))")
 
 if [ -d /run/systemd/system ]; then
+  # The unit runs as the system user intercom (groups audio, gpio), as the Debian package sets it up.
+  systemd-sysusers systemd/intercom.sysusers
+  install -m 0644 systemd/60-intercom-gpio.rules /etc/udev/rules.d/60-intercom-gpio.rules
+  udevadm control --reload-rules 2>/dev/null && udevadm trigger --subsystem-match=gpio 2>/dev/null || true
   sed "s#@APP_DIR@#$app_dir#g" systemd/intercom.service > /etc/systemd/system/intercom.service
+  mkdir -p /etc/systemd/system/intercom.service.d
+  case "$app_dir" in
+    # ProtectHome= would hide a checkout under /home or /root from the service.
+    /home/*|/root/*) printf '[Service]\nProtectHome=read-only\n' > /etc/systemd/system/intercom.service.d/checkout.conf ;;
+    *) rm -f /etc/systemd/system/intercom.service.d/checkout.conf ;;
+  esac
+  if ! runuser -u intercom -- test -r "$app_dir/dist/main.js"; then
+    echo "start-service.sh: the intercom user cannot read $app_dir (make it world-readable, or install the .deb: npm run deb)" >&2
+  fi
   systemctl daemon-reload
   systemctl enable --now intercom.service
   systemctl restart intercom.service

@@ -43,7 +43,7 @@ cp -a "$repo"/src/codec/opus-native/binding.gyp "$repo"/src/codec/opus-native/*.
 (cd "$stage$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
 
 # Every package with a binding.gyp is compiled with node-gyp, except naudiodon, which
-# scripts/build-naudiodon.mjs (run by build-native.mjs) relinks against the system PortAudio.
+# scripts/build-naudiodon.mjs (run by build-native.mjs) links to the system PortAudio.
 native_build='set -e
 cd "$1"
 # Headers of the Node that will run the addons, never a download (node-gyp reads npm_config_nodedir).
@@ -55,6 +55,11 @@ for gypfile in $(find node_modules -name binding.gyp -not -path "*/naudiodon/*" 
   echo "node-gyp: $dir" >&2
   (cd "$dir" && node "$gyp" rebuild --release >/dev/null)
 done
+if [ ! -f scripts/build-naudiodon.mjs ] && [ -d node_modules/naudiodon ]; then
+  echo "node-gyp: node_modules/naudiodon (its bundled build; scripts/build-naudiodon.mjs is missing)" >&2
+  (cd node_modules/naudiodon && node "$gyp" rebuild --release >/dev/null) ||
+    echo "WARNING: naudiodon did not build: this package will run without sound" >&2
+fi
 node scripts/build-native.mjs --force'
 
 if [ "$arch" = "$host_arch" ]; then

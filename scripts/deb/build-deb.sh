@@ -42,20 +42,24 @@ cp -a "$repo"/src/codec/opus-native/binding.gyp "$repo"/src/codec/opus-native/*.
 # Pure download: no install scripts run here, whatever the target architecture.
 (cd "$stage$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
 
-# Every package with a binding.gyp is compiled with node-gyp, except naudiodon when
-# scripts/build-naudiodon.mjs (run by build-native.mjs) is there to link it to the system PortAudio.
+# Every package with a binding.gyp is compiled with node-gyp, except naudiodon, which
+# scripts/build-naudiodon.mjs (run by build-native.mjs) links to the system PortAudio.
 native_build='set -e
 cd "$1"
 # Headers of the Node that will run the addons, never a download (node-gyp reads npm_config_nodedir).
 prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 [ -f "$prefix/include/node/node_api.h" ] && export npm_config_nodedir="$prefix"
 gyp=$(node -e "for (const c of [\"/usr/share/nodejs/node-gyp/bin/node-gyp.js\", require(\"path\").join(require(\"path\").dirname(process.execPath), \"../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js\")]) if (require(\"fs\").existsSync(c)) { console.log(c); break }")
-skip_naudiodon=$([ -f scripts/build-naudiodon.mjs ] && echo "*/naudiodon/*" || echo "-")
-for gypfile in $(find node_modules -name binding.gyp -not -path "$skip_naudiodon" -not -path "*/node-addon-api/*" -not -path "*/nan/*"); do
+for gypfile in $(find node_modules -name binding.gyp -not -path "*/naudiodon/*" -not -path "*/node-addon-api/*" -not -path "*/nan/*"); do
   dir=$(dirname "$gypfile")
   echo "node-gyp: $dir" >&2
   (cd "$dir" && node "$gyp" rebuild --release >/dev/null)
 done
+if [ ! -f scripts/build-naudiodon.mjs ] && [ -d node_modules/naudiodon ]; then
+  echo "node-gyp: node_modules/naudiodon (its bundled build; scripts/build-naudiodon.mjs is missing)" >&2
+  (cd node_modules/naudiodon && node "$gyp" rebuild --release >/dev/null) ||
+    echo "WARNING: naudiodon did not build: this package will run without sound" >&2
+fi
 node scripts/build-native.mjs --force'
 
 if [ "$arch" = "$host_arch" ]; then

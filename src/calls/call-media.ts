@@ -42,6 +42,15 @@ export interface CallMediaStats {
   msSinceLastPacket: number | null;
 }
 
+/** The sound devices as /api/status reports them. */
+export interface AudioDeviceState {
+  available: boolean;
+  captureDevice: string | null;
+  playbackDevice: string | null;
+  /** Why audio is unavailable (device missing, backend failed), or null. */
+  error: string | null;
+}
+
 /**
  * The media engine as the call service sees it: one active call at a time. Implemented by
  * src/streaming/call-audio.ts over the real UDP socket and audio devices, and by a test double.
@@ -49,6 +58,7 @@ export interface CallMediaStats {
 export interface CallMedia {
   /** Whether capture/playback devices are open; calls still work without them (silence). */
   readonly audioAvailable: boolean;
+  audioState(): AudioDeviceState;
   /** Reserves local media for a call and returns what to tell the peer. */
   prepare(callId: string): MediaEndpoint;
   /** Starts audio both ways with the peer's endpoint. */

@@ -1,8 +1,15 @@
 import type { CallService, CallSnapshot } from '../calls/call-service.js';
 import type { CallControl, PanelCallState } from './call-buttons.js';
 
-/** The parts of CallService the front panel uses. */
-export type PanelCallService = Pick<CallService, 'current' | 'initiate' | 'accept' | 'end' | 'on' | 'off'>;
+/** The parts of CallService the front panel uses (CallService itself fits: see callControlForService). */
+export interface PanelCallService {
+  current(): CallSnapshot | null;
+  initiate(from: string, to: string): Promise<CallSnapshot>;
+  accept(callId: string): Promise<CallSnapshot>;
+  end(callId: string): CallSnapshot;
+  on(event: 'call', listener: (call: CallSnapshot) => void): unknown;
+  off(event: 'call', listener: (call: CallSnapshot) => void): unknown;
+}
 
 /** How the panel sees a call snapshot. */
 export function panelStateOf(call: CallSnapshot | null): PanelCallState {
@@ -46,4 +53,9 @@ export function callControlFor(service: PanelCallService, caller: () => string |
       };
     },
   };
+}
+
+/** callControlFor the real CallService (and the compile-time proof that it fits PanelCallService). */
+export function callControlForService(service: CallService, caller: () => string | undefined): CallControl {
+  return callControlFor(service, caller);
 }

@@ -58,6 +58,7 @@ interface Running {
  */
 export class GpioService extends EventEmitter<GpioServiceEvents> {
   private running: Running | null = null;
+  private starting: Promise<GpioStatus> | null = null;
   private current: GpioStatus;
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -87,8 +88,16 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
   }
 
   /** Sets everything up, or finds out why it cannot. Never throws; the result is also status(). */
-  async start(): Promise<GpioStatus> {
-    if (this.running) return this.status();
+  start(): Promise<GpioStatus> {
+    if (this.running) return Promise.resolve(this.status());
+    // A second start() while the first is still looking at sysfs gets the same answer.
+    this.starting ??= this.setUp().finally(() => {
+      this.starting = null;
+    });
+    return this.starting;
+  }
+
+  private async setUp(): Promise<GpioStatus> {
     const { config } = this.options;
     if (!config.enabled) return this.unavailable('GPIO is disabled in the configuration (gpio.enabled is false)', 'info');
 
@@ -99,8 +108,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
     try {
       pinMap = await mapPins(this.options.sysfsRoot ?? ONOFF_SYSFS_ROOT, gpioPins(config) as Record<PinRole, number>, this.options.chipLabels);
     } catch (error) {
-      if (error instanceof GpioMappingError) return this.unavailable(error.message);
-      throw error;
+      return this.unavailable(error instanceof GpioMappingError ? error.message : `cannot map the GPIO pins: ${(error as Error).message}`);
     }
 
     const loadPorts = this.options.loadPorts ?? (async (logger: Logger) => (await import('./onoff-ports.js')).loadOnoffPorts(logger));
@@ -124,6 +132,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
 
   /** Turns the LED and relay off and releases (unexports) every pin. */
   async stop(): Promise<void> {
+    await this.starting;
     const running = this.running;
     if (!running) return;
     this.running = null;

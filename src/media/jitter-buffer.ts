@@ -1,4 +1,5 @@
 import { SAMPLE_RATE, type Decoder } from '../codec/codec.js';
+import { PlayoutClock } from './playout-clock.js';
 import { DelayManager, type DelayManagerOptions } from './delay-manager.js';
 import { DriftEstimator } from './drift-estimator.js';
 import { InterarrivalJitter } from './interarrival-jitter.js';
@@ -91,6 +92,7 @@ export class JitterBuffer {
   private readonly jitter: InterarrivalJitter;
   private readonly senderClock = new DriftEstimator();
   private readonly playbackClock = new DriftEstimator();
+  private readonly playoutClock: PlayoutClock;
   private readonly fifo = new PcmFifo();
 
   private ssrc: number | null = null;
@@ -122,6 +124,7 @@ export class JitterBuffer {
     this.onPlayout = options.onPlayout;
     this.delay = new DelayManager({ minMs: options.minMs, maxMs: options.maxMs, ...options.delay });
     this.jitter = new InterarrivalJitter(this.sampleRate);
+    this.playoutClock = new PlayoutClock(this.frameMs);
   }
 
   /** Takes one parsed packet; never throws. `arrivalMs` on the same clock as readFrame's `nowMs`. */
@@ -178,7 +181,8 @@ export class JitterBuffer {
   }
 
   /** Returns exactly `frameSamples` samples to play now. */
-  readFrame(nowMs: number): Int16Array {
+  readFrame(requestedAtMs: number): Int16Array {
+    const nowMs = this.playoutClock.next(requestedAtMs);
     while (this.fifo.length < this.frameSamples) this.produce(nowMs);
     const frame = this.fifo.take(this.frameSamples);
     this.lastOutputSample = frame[frame.length - 1];

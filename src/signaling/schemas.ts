@@ -97,7 +97,12 @@ export const SystemFiguresSchema = Type.Object({
 export const StatusSchema = Type.Object({
   unit: Type.Object({ id: Type.String(), name: Type.String(), version: Type.String() }),
   uptimeS: Type.Integer(),
-  audio: Type.Object({ available: Type.Boolean({ description: 'capture and playback devices are open' }) }),
+  audio: Type.Object({
+    available: Type.Boolean({ description: 'capture and playback devices are open' }),
+    captureDevice: Type.Union([Type.String(), Type.Null()], { description: 'the capture device in use' }),
+    playbackDevice: Type.Union([Type.String(), Type.Null()], { description: 'the playback device in use' }),
+    error: Type.Union([Type.String(), Type.Null()], { description: 'why audio is unavailable' }),
+  }),
   call: Type.Union([CallSchema, Type.Null()], { description: 'the live call with its audio statistics' }),
   users: Type.Array(Type.String(), { description: 'users hosted by this unit' }),
   peers: Type.Object({ known: Type.Integer(), online: Type.Integer() }),

@@ -101,7 +101,7 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
         version,
         clock,
         startedAt,
-        audioAvailable: () => deps.callMedia.audioAvailable,
+        audio: () => deps.callMedia.audioState(),
         currentCall: () => calls.current(),
         localUsers: () => users.list().map((user) => user.name),
         peers: () => directory.peers(),

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { CallMedia, CallMediaStats, MediaEndpoint } from '../calls/call-media.js';
+import type { AudioDeviceState, CallMedia, CallMediaStats, MediaEndpoint } from '../calls/call-media.js';
 import type { AudioBackend, AudioStream } from '../audio/audio-backend.js';
 import { frameSamplesFor } from '../codec/codec.js';
 import type { MediaSender } from '../media/media-sender.js';
@@ -62,8 +62,13 @@ export class CallAudio implements CallMedia {
     return this.capture !== undefined && this.playback !== undefined;
   }
 
-  get deviceNames(): { capture: string | null; playback: string | null } {
-    return { capture: this.capture?.deviceName ?? null, playback: this.playback?.deviceName ?? null };
+  audioState(): AudioDeviceState {
+    return {
+      available: this.audioAvailable,
+      captureDevice: this.capture?.deviceName ?? null,
+      playbackDevice: this.playback?.deviceName ?? null,
+      error: this.deviceError,
+    };
   }
 
   /** Binds the media socket's handler; call once the UDP socket exists. */

@@ -1,3 +1,4 @@
+import type { AudioDeviceState } from '../calls/call-media.js';
 import type { StatusReport } from '../signaling/schemas.js';
 import type { CallSnapshot } from '../calls/call-service.js';
 import type { PeerView } from '../peers/peer-directory.js';
@@ -11,7 +12,7 @@ export interface StatusSources {
   clock: Clock;
   /** Clock time the service started. */
   startedAt: number;
-  audioAvailable: () => boolean;
+  audio: () => AudioDeviceState;
   currentCall: () => CallSnapshot | null;
   localUsers: () => string[];
   peers: () => PeerView[];
@@ -25,7 +26,7 @@ export function buildStatus(sources: StatusSources): StatusReport {
   return {
     unit: { id: sources.unitId, name: sources.unitName, version: sources.version },
     uptimeS: Math.floor((sources.clock.now() - sources.startedAt) / 1000),
-    audio: { available: sources.audioAvailable() },
+    audio: sources.audio(),
     call: sources.currentCall(),
     users: sources.localUsers(),
     peers: { known: peers.length, online: peers.filter((peer) => peer.online).length },

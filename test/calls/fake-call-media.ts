@@ -1,4 +1,4 @@
-import type { CallMedia, CallMediaStats, MediaEndpoint } from '../../src/calls/call-media.js';
+import type { AudioDeviceState, CallMedia, CallMediaStats, MediaEndpoint } from '../../src/calls/call-media.js';
 
 /**
  * A media engine stand-in that records what the call service asks of it. `msSinceLastPacket`
@@ -6,6 +6,7 @@ import type { CallMedia, CallMediaStats, MediaEndpoint } from '../../src/calls/c
  */
 export class FakeCallMedia implements CallMedia {
   audioAvailable = true;
+  audioError: string | null = null;
   readonly log: string[] = [];
   readonly started = new Map<string, MediaEndpoint>();
   msSinceLastPacket: number | null = 0;
@@ -16,6 +17,11 @@ export class FakeCallMedia implements CallMedia {
     readonly ssrc: number,
     readonly address = '0.0.0.0',
   ) {}
+
+  audioState(): AudioDeviceState {
+    const device = this.audioAvailable ? 'fake' : null;
+    return { available: this.audioAvailable, captureDevice: device, playbackDevice: device, error: this.audioError };
+  }
 
   prepare(callId: string): MediaEndpoint {
     this.log.push(`prepare ${callId}`);

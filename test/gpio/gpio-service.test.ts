@@ -191,3 +191,13 @@ test('Pi 5 numbering reaches the ports (BCM 5 -> gpio576)', async (t) => {
   t.truthy(ports.outputs.get(571 + 13));
   await gpio.stop();
 });
+
+test('two start() calls at once set up the pins once', async (t) => {
+  const { sysfs, gpio, portsLoaded } = await service();
+  t.teardown(sysfs.cleanup);
+  const [first, second] = await Promise.all([gpio.start(), gpio.start()]);
+  t.deepEqual(first, second);
+  t.is(first.available, true);
+  t.is(portsLoaded(), 1);
+  await gpio.stop();
+});

@@ -152,11 +152,12 @@ test('GET /api/status and /api/health describe the unit', async (t) => {
   await withUnit(async (unit) => {
     await post(unit, '/api/users/register', { name: 'Kitchen' });
     unit.media.audioAvailable = false;
+    unit.media.audioError = 'no playback device matches "USB"';
     const status = await get(unit, '/api/status');
     t.is(status.status, 200);
     t.like(status.body, {
       unit: { id: unit.services.unitId, name: 'Hall', version: '0.0.0-test' },
-      audio: { available: false },
+      audio: { available: false, captureDevice: null, playbackDevice: null, error: 'no playback device matches "USB"' },
       call: null,
       users: ['Kitchen'],
       peers: { known: 0, online: 0 },

@@ -26,8 +26,9 @@ export function rms(samples: Int16Array): number {
 
 /**
  * Finds the lag (in samples, output behind input) at which `output` best matches `reference`,
- * and the normalised correlation there (1 = identical shape). Compares a window of the
- * reference against the output shifted by 0..maxLag, on a decimated copy first for speed.
+ * and the normalised correlation there (1 = identical shape). A waveform's correlation peak is
+ * only a few samples wide, so the search runs in two stages: the energy envelopes (2.5 ms
+ * blocks) find the lag to within a block, then every lag around it is tried on the waveform.
  */
 export function bestAlignment(
   reference: Int16Array,
@@ -37,28 +38,51 @@ export function bestAlignment(
 ): { lag: number; correlation: number } {
   const start = options.start ?? 0;
   const window = Math.min(options.window ?? reference.length - start, reference.length - start);
-  const correlateAt = (lag: number, step: number) => {
-    let dot = 0;
-    let energyRef = 0;
-    let energyOut = 0;
-    for (let i = start; i < start + window; i += step) {
-      const j = i + lag;
-      if (j < 0 || j >= output.length) continue;
-      dot += reference[i] * output[j];
-      energyRef += reference[i] * reference[i];
-      energyOut += output[j] * output[j];
+  const block = 120;
+  const envelope = (signal: Int16Array, from: number, blocks: number) => {
+    const result = new Float64Array(blocks);
+    for (let b = 0; b < blocks; b += 1) {
+      let sum = 0;
+      for (let i = from + b * block; i < from + (b + 1) * block && i < signal.length; i += 1) sum += Math.abs(signal[i]);
+      result[b] = sum;
     }
-    return energyRef === 0 || energyOut === 0 ? 0 : dot / Math.sqrt(energyRef * energyOut);
+    return result;
   };
-  let best = { lag: 0, correlation: -Infinity };
-  for (let lag = 0; lag <= maxLag; lag += 8) {
-    const correlation = correlateAt(lag, 4);
-    if (correlation > best.correlation) best = { lag, correlation };
+  const referenceEnvelope = envelope(reference, start, Math.floor(window / block));
+  const outputEnvelope = envelope(output, start, Math.floor((window + maxLag) / block) + 1);
+  const normalisedDot = (a: ArrayLike<number>, b: ArrayLike<number>, offset: number, length: number) => {
+    let dot = 0;
+    let energyA = 0;
+    let energyB = 0;
+    for (let i = 0; i < length; i += 1) {
+      const x = a[i];
+      const y = b[i + offset] ?? 0;
+      dot += x * y;
+      energyA += x * x;
+      energyB += y * y;
+    }
+    return energyA === 0 || energyB === 0 ? 0 : dot / Math.sqrt(energyA * energyB);
+  };
+  // Envelopes are all positive, so remove their means before correlating.
+  const centre = (values: Float64Array) => {
+    const mean = values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
+    return values.map((value) => value - mean);
+  };
+  const ref = centre(referenceEnvelope);
+  const out = centre(outputEnvelope);
+  let coarseBlock = 0;
+  let coarseBest = -Infinity;
+  for (let lagBlocks = 0; lagBlocks * block <= maxLag; lagBlocks += 1) {
+    const score = normalisedDot(ref, out, lagBlocks, ref.length);
+    if (score > coarseBest) {
+      coarseBest = score;
+      coarseBlock = lagBlocks;
+    }
   }
-  const coarse = best.lag;
-  best = { lag: coarse, correlation: correlateAt(coarse, 1) };
-  for (let lag = Math.max(0, coarse - 8); lag <= coarse + 8; lag += 1) {
-    const correlation = correlateAt(lag, 1);
+  const waveform = reference.subarray(start, start + window);
+  let best = { lag: 0, correlation: -Infinity };
+  for (let lag = Math.max(0, (coarseBlock - 2) * block); lag <= Math.min(maxLag, (coarseBlock + 2) * block); lag += 1) {
+    const correlation = normalisedDot(waveform, output.subarray(start), lag, waveform.length);
     if (correlation > best.correlation) best = { lag, correlation };
   }
   return best;

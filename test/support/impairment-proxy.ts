@@ -50,7 +50,7 @@ export class ImpairmentProxy {
 
   private constructor(
     private readonly socket: dgram.Socket,
-    private readonly options: ImpairmentOptions,
+    private options: ImpairmentOptions,
   ) {
     this.random = seededRandom(options.seed ?? 1);
     socket.on('message', (datagram) => this.relay(datagram));
@@ -61,6 +61,11 @@ export class ImpairmentProxy {
     socket.bind(0, '127.0.0.1');
     await once(socket, 'listening');
     return new ImpairmentProxy(socket, options);
+  }
+
+  /** Changes the impairment from now on (e.g. a clean tail, so nothing is lost unseen at the end). */
+  impair(changes: Omit<ImpairmentOptions, 'target' | 'seed'>): void {
+    this.options = { ...this.options, ...changes };
   }
 
   get port(): number {
@@ -80,19 +85,20 @@ export class ImpairmentProxy {
       this.counts.reorderedHeld += 1;
       return;
     }
-    this.forwardLater(datagram);
+    const delay = (this.options.baseDelayMs ?? 0) + this.random() * (this.options.jitterMs ?? 0);
+    this.forwardAfter(datagram, delay);
     if (this.held !== undefined) {
-      this.forwardLater(this.held, 1);
+      // Right behind the one that overtook it, whatever the jitter, so it really arrives out of order.
+      this.forwardAfter(this.held, delay + 1);
       this.held = undefined;
     }
     if (this.random() < (this.options.duplicateRate ?? 0)) {
       this.counts.duplicated += 1;
-      this.forwardLater(datagram, 2);
+      this.forwardAfter(datagram, delay + 2);
     }
   }
 
-  private forwardLater(datagram: Buffer, extraMs = 0): void {
-    const delay = (this.options.baseDelayMs ?? 0) + this.random() * (this.options.jitterMs ?? 0) + extraMs;
+  private forwardAfter(datagram: Buffer, delay: number): void {
     const send = () => {
       if (this.closed) return;
       this.counts.forwarded += 1;

@@ -1,0 +1,78 @@
+// The harness itself, checked with alsa-utils (arecord/aplay) so that a harness fault is not
+// mistaken for a backend fault.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createVirtualAlsa } from '../support/virtual-alsa.js';
+import { findSignal, testSignal } from '../support/alsa-signal.js';
+
+const RAW = ['-t', 'raw', '-f', 'S16_LE', '-r', '48000', '-c', '1', '-q'];
+// The file plugin reads the mic FIFO cleanly only in 20 ms-friendly periods (ENVIRONMENT.md).
+const PERIODS = ['--period-size=960', '--buffer-size=3840'];
+
+test('aplay into a virtual speaker comes out byte-exact, at the real-time rate', async (t) => {
+  const alsa = await createVirtualAlsa({ mics: ['mic_a'], speakers: ['spk_a'] });
+  t.teardown(() => alsa.dispose());
+  const signal = testSignal(48_000, 7); // 1 s
+  const aplay = spawn('aplay', ['-D', 'spk_a', ...PERIODS, ...RAW, '-'], { env: { ...process.env, ...alsa.env }, stdio: ['pipe', 'ignore', 'ignore'] });
+  t.teardown(() => aplay.kill('SIGKILL'));
+  const exited = once(aplay, 'exit');
+  const started = performance.now();
+  aplay.stdin.end(Buffer.from(signal.buffer));
+  const heard = await alsa.speaker('spk_a').waitForSignal(signal, { timeoutMs: 5_000 });
+  const elapsed = performance.now() - started;
+  t.true(heard.index >= 0);
+  // Paced by the harness: 1 s of audio cannot come out much faster than 1 s.
+  const lastSampleAt = alsa.speaker('spk_a').timeOfSample(heard.index + signal.length - 1)!;
+  t.true(lastSampleAt - alsa.speaker('spk_a').timeOfSample(heard.index)! > 850, `1 s of audio took ${lastSampleAt - heard.time} ms`);
+  t.true(elapsed < 3_000);
+  await exited;
+});
+
+test('a signal played into a virtual mic is captured byte-exact by arecord', async (t) => {
+  const alsa = await createVirtualAlsa({ mics: ['mic_a'], speakers: ['spk_a'] });
+  t.teardown(() => alsa.dispose());
+  const arecord = spawn('arecord', ['-D', 'mic_a', ...PERIODS, ...RAW, '-d', '2', '-'], { env: { ...process.env, ...alsa.env }, stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => arecord.kill('SIGKILL'));
+  const exited = once(arecord, 'exit');
+  const started = performance.now();
+  const chunks: Buffer[] = [];
+  arecord.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const signal = testSignal(24_000, 3);
+  await alsa.mic('mic_a').play(signal);
+  await exited;
+  t.true(performance.now() - started > 1_800, 'the mic runs in real time: 2 s of capture take 2 s');
+  const bytes = Buffer.concat(chunks);
+  const captured = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1);
+  t.true(findSignal(captured, signal) >= 0);
+  t.is(alsa.mic('mic_a').framesDropped, 0);
+});
+
+test('two independent pairs do not leak into each other, and dispose removes everything', async (t) => {
+  const alsa = await createVirtualAlsa({ mics: ['mic_a', 'mic_b'], speakers: ['spk_a', 'spk_b'] });
+  const config = readFileSync(alsa.configPath, 'utf8');
+  t.regex(config, /pcm\.mic_b \{ type plug/);
+  t.regex(config, /pcm\.!default \{ type asym {2}playback\.pcm "spk_a" {2}capture\.pcm "mic_a" \}/);
+  const signal = testSignal(9_600, 11);
+  const aplay = spawn('aplay', ['-D', 'spk_b', ...PERIODS, ...RAW, '-'], { env: { ...process.env, ...alsa.env }, stdio: ['pipe', 'ignore', 'ignore'] });
+  const exited = once(aplay, 'exit');
+  aplay.stdin.end(Buffer.from(signal.buffer));
+  await alsa.speaker('spk_b').waitForSignal(signal);
+  await exited;
+  t.is(alsa.speaker('spk_a').sampleCount, 0);
+  t.throws(() => alsa.mic('nope'), { message: /no virtual mic "nope" \(have: mic_a, mic_b\)/ });
+  await alsa.dispose();
+  t.false(existsSync(alsa.dir));
+  await alsa.dispose();
+});
+
+test('a mic nothing captures from reports its queued signal as lost rather than pretending', async (t) => {
+  const alsa = await createVirtualAlsa({ mics: ['mic_a'], speakers: [] });
+  t.teardown(() => alsa.dispose());
+  // 64 KiB of pipe fill up after ~0.7 s of unread frames.
+  await new Promise((resolve) => setTimeout(resolve, 900));
+  await t.throwsAsync(alsa.mic('mic_a').play(testSignal(960)), { message: /FIFO full, nothing is capturing/ });
+  t.true(alsa.mic('mic_a').framesDropped > 0);
+});

@@ -1,0 +1,74 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { TeardownHost } from '../support/unit-process.js';
+
+/**
+ * Headless Chromium for the panel tests: Debian's `chromium` package driven by playwright-core
+ * (no browser download; the machine may have no internet). Playwright gives every launch a
+ * fresh temporary profile and removes it on close.
+ */
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const ARTIFACT_DIR = fileURLToPath(new URL('../../test-artifacts/panel/', import.meta.url));
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  // The incoming-call ring must be audible without a click first, as on a wall-mounted tablet.
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+export async function launchChromium(t: TeardownHost): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`no Chromium at ${CHROMIUM_PATH}: install Debian's "chromium" package (or set CHROMIUM_PATH)`);
+  }
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+  t.teardown(async () => {
+    await browser.close();
+  });
+  return browser;
+}
+
+/** Everything a page reports as going wrong (script errors, failed loads), to assert there was none. */
+export function collectPageProblems(page: Page, label: string): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`${label}: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() !== 'error') return;
+    // Chromium logs every 4xx answer; the API's refusals (name taken, busy) are shown by the panel, not faults.
+    if (message.text().startsWith('Failed to load resource') && new URL(message.location().url, 'http://x').pathname.startsWith('/api/')) return;
+    problems.push(`${label}: console: ${message.text()}`);
+  });
+  page.on('response', (response) => {
+    if (response.status() >= 400 && !new URL(response.url()).pathname.startsWith('/api/')) {
+      problems.push(`${label}: ${response.status()} for ${response.url()}`);
+    }
+  });
+  page.on('requestfailed', (request) => {
+    // An EventSource or poll cut off by the unit stopping at the end of a test is not a fault.
+    if (!request.url().includes('/api/')) problems.push(`${label}: request failed: ${request.url()}`);
+  });
+  return problems;
+}
+
+/** Saves a full-page screenshot under test-artifacts/panel/ and returns its path. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  await mkdir(ARTIFACT_DIR, { recursive: true });
+  const file = path.join(ARTIFACT_DIR, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true, animations: 'disabled' });
+  return file;
+}
+
+/** How far the page is wider than its viewport, in CSS pixels (0 when nothing overflows sideways). */
+export function horizontalOverflow(page: Page): Promise<number> {
+  return page.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - window.innerWidth);
+}

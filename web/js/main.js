@@ -1,0 +1,235 @@
+import { api, whenLoginRequired } from './api.js';
+import { connectEvents } from './events.js';
+import { byId, setText } from './dom.js';
+import { Ringer } from './ringer.js';
+import { StatsChart } from './stats-chart.js';
+import { CallView, applyCallSnapshot, panelPhase } from './call-view.js';
+import { DirectoryView } from './directory-view.js';
+import { UnitView } from './unit-view.js';
+
+/**
+ * The panel: one state object, fed by the event stream (/api/events), the answers to the
+ * panel's own requests and a slow /api/status poll; every change re-renders the parts it touches.
+ */
+
+const STATUS_POLL_MS = 5000;
+const TOAST_MS = 6000;
+const SOUND_SETTING = 'intercom.ringSound';
+
+const state = {
+  unit: null,
+  status: null,
+  statusReceivedAt: 0,
+  users: [],
+  peers: [],
+  /** The live call (ringing or active), or null. */
+  call: null,
+  callReceivedAt: 0,
+  /** The last call that ended, for the idle card. */
+  lastEnded: null,
+};
+
+const chart = new StatsChart(byId('stats-chart'), {
+  series: [
+    { key: 'delayMs', label: 'playout delay', colorVar: '--chart-delay' },
+    { key: 'jitterMs', label: 'jitter', colorVar: '--chart-jitter' },
+  ],
+});
+
+const ringer = new Ringer(() => renderRing());
+const unitView = new UnitView();
+const callView = new CallView({
+  onAnswer: (callId) => callRequest(() => api.accept(callId)),
+  onReject: (callId) => callRequest(() => api.end(callId)),
+  onHangUp: (callId) => callRequest(() => api.end(callId)),
+});
+const directoryView = new DirectoryView({ onDial: (to) => dial(to) });
+
+// ---- rendering -----------------------------------------------------------------------------
+
+function renderCall() {
+  callView.render(state);
+  if (panelPhase(state.call) === 'ringing-in') ringer.start();
+  else ringer.stop();
+  renderRing();
+}
+
+function renderRing() {
+  const ringState = ringer.state;
+  byId('call-banner').dataset.ring = ringState;
+  byId('sound-hint').hidden = ringState !== 'blocked';
+  const sound = byId('sound-button');
+  sound.setAttribute('aria-pressed', String(ringer.enabled));
+  setText(byId('sound-state'), ringer.enabled ? 'on' : 'off');
+}
+
+function recordStats(call) {
+  if (call?.phase !== 'active' || !call.stats || call.id !== state.call?.id) return;
+  chart.push(performance.now(), { delayMs: call.stats.currentDelayMs, jitterMs: call.stats.jitterMs });
+  byId('stats-chart').dataset.samples = String(chart.sampleCount);
+}
+
+function takeCall(snapshot) {
+  const previousId = state.call?.id ?? null;
+  if (!applyCallSnapshot(state, snapshot, performance.now())) return;
+  const currentId = state.call?.id ?? null;
+  if (currentId !== previousId) {
+    chart.clear();
+    byId('stats-chart').dataset.samples = '0';
+  }
+  recordStats(state.call);
+  renderCall();
+  // The Call buttons are enabled only while no call is live.
+  if (Boolean(currentId) !== Boolean(previousId)) directoryView.renderUsers(state);
+}
+
+let toastTimer = null;
+function toast(message) {
+  const element = byId('toast');
+  setText(element, message);
+  element.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    element.hidden = true;
+  }, TOAST_MS);
+}
+
+// ---- actions -------------------------------------------------------------------------------
+
+async function callRequest(send) {
+  callView.setBusy(true);
+  try {
+    const answer = await send();
+    takeCall(answer.call);
+  } catch (error) {
+    if (error.body?.call) takeCall(error.body.call);
+    toast(error.message);
+  } finally {
+    callView.setBusy(false);
+  }
+}
+
+async function dial(to) {
+  const from = directoryView.fromUser;
+  if (!from) {
+    toast('Register a user on this unit first: calls are made as one of its users.');
+    return;
+  }
+  try {
+    const answer = await api.initiate(from, to);
+    takeCall(answer.call);
+  } catch (error) {
+    if (error.body?.call) takeCall(error.body.call);
+    toast(error.message);
+  }
+}
+
+let registering = false;
+byId('register-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  if (registering) return;
+  const input = byId('register-name');
+  const result = byId('register-result');
+  const name = input.value.trim();
+  if (!name) {
+    result.dataset.state = 'error';
+    setText(result, 'Type a name first.');
+    input.focus();
+    return;
+  }
+  // aria-busy rather than disabled: a disabled button would drop the keyboard focus.
+  const form = event.currentTarget;
+  registering = true;
+  form.setAttribute('aria-busy', 'true');
+  try {
+    const answer = await api.register(name);
+    result.dataset.state = 'ok';
+    setText(result, answer.created ? `${answer.user.name} is now a user of this unit.` : `${answer.user.name} was already a user of this unit.`);
+    input.value = '';
+    // The event stream reports it too; asking directly shows it at once even if the stream lags.
+    state.users = (await api.users()).users;
+    directoryView.renderUsers(state);
+    directoryView.fromSelect.value = answer.user.name;
+  } catch (error) {
+    result.dataset.state = 'error';
+    setText(result, error.message);
+    input.focus();
+  } finally {
+    registering = false;
+    form.removeAttribute('aria-busy');
+  }
+});
+
+const savedSound = localStorage.getItem(SOUND_SETTING);
+if (savedSound === 'off') ringer.setEnabled(false);
+byId('sound-button').addEventListener('click', () => {
+  ringer.setEnabled(!ringer.enabled);
+  localStorage.setItem(SOUND_SETTING, ringer.enabled ? 'on' : 'off');
+  renderRing();
+});
+// Browsers let a page make sound only after the person has interacted with it.
+for (const type of ['pointerdown', 'keydown']) document.addEventListener(type, () => ringer.unlock(), { capture: true, passive: true });
+
+whenLoginRequired((message) => {
+  byId('login').hidden = false;
+  if (message) setText(byId('login-message'), message);
+});
+
+// ---- live data -----------------------------------------------------------------------------
+
+connectEvents(
+  '/api/events',
+  {
+    hello(data) {
+      state.unit = data.unit;
+      state.users = data.users;
+      state.peers = data.peers;
+      // Whatever happened while disconnected, the hello's call is the truth now.
+      if (!data.call || data.call.phase === 'ended') {
+        if (state.call) state.lastEnded = { ...state.call, phase: 'ended', endReason: null };
+        state.call = null;
+      }
+      takeCall(data.call);
+      unitView.render(state);
+      directoryView.renderPeers(state);
+      directoryView.renderUsers(state);
+      renderCall();
+    },
+    call: (call) => takeCall(call),
+    stats: (call) => takeCall(call),
+    peers(data) {
+      state.peers = data.peers;
+      directoryView.renderPeers(state);
+    },
+    users(data) {
+      state.users = data.users;
+      directoryView.renderUsers(state);
+    },
+  },
+  (connection) => {
+    const element = byId('connection');
+    element.dataset.state = connection;
+    setText(element, connection === 'live' ? 'Live' : 'Reconnecting…');
+  },
+);
+
+async function pollStatus() {
+  try {
+    state.status = await api.status();
+    state.statusReceivedAt = performance.now();
+    unitView.render(state);
+  } catch {
+    // The connection indicator already tells; the next poll tries again.
+  }
+  setTimeout(pollStatus, STATUS_POLL_MS);
+}
+void pollStatus();
+
+setInterval(() => {
+  callView.tick(state);
+  unitView.tick(state);
+}, 1000);
+
+unitView.render(state);
+directoryView.renderUsers(state);
+renderCall();

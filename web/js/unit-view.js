@@ -1,0 +1,65 @@
+import { byId, setText } from './dom.js';
+import { formatBytes, formatDuration, formatPercent } from './format.js';
+
+/** "This unit": figures from /api/status, which the panel polls (they change slowly). */
+
+function describeGpio(gpio) {
+  if (!gpio.available) return gpio.enabled ? `not available: ${gpio.reason}` : `not in use (${gpio.reason})`;
+  const pressed = Object.entries(gpio.buttons)
+    .filter(([, down]) => down)
+    .map(([name]) => name.toUpperCase());
+  const parts = [gpio.board, `LED ${gpio.led}`, pressed.length ? `pressed: ${pressed.join(', ')}` : 'buttons up'];
+  if (gpio.doorRelay) parts.push(gpio.doorRelay.energised ? 'door relay open' : 'door relay closed');
+  return parts.join(' · ');
+}
+
+function describeAudio(audio) {
+  if (audio.available) {
+    const devices = [audio.captureDevice && `microphone ${audio.captureDevice}`, audio.playbackDevice && `speaker ${audio.playbackDevice}`].filter(Boolean);
+    return devices.length ? devices.join(' · ') : 'microphone and speaker open';
+  }
+  return `no sound device: calls carry silence${audio.error ? ` (${audio.error})` : ''}`;
+}
+
+export class UnitView {
+  render(state) {
+    const status = state.status;
+    const name = status?.unit.name ?? state.unit?.name;
+    if (name) {
+      setText(byId('unit-title'), name);
+      setText(byId('unit-name'), name);
+      document.title = `${name} · Intercom`;
+    }
+    setText(byId('unit-address'), location.host);
+    const version = status?.unit.version ?? state.unit?.version;
+    if (version) setText(byId('unit-version'), version);
+    if (!status) return;
+
+    const system = status.system;
+    const load = system.loadAverage.length ? ` (load ${system.loadAverage.map((value) => value.toFixed(2)).join(' ')})` : '';
+    setText(byId('unit-cpu'), `${formatPercent(system.cpuLoadPercent, 0)}${load}`);
+    setText(byId('unit-temperature'), system.temperatureC === null ? 'not reported by this machine' : `${system.temperatureC.toFixed(1)} °C`);
+    setText(
+      byId('unit-memory'),
+      system.memory ? `${formatPercent(system.memory.usedPercent, 0)} of ${formatBytes(system.memory.totalBytes)} in use` : '–',
+    );
+    const audio = byId('unit-audio');
+    setText(audio, describeAudio(status.audio));
+    audio.dataset.state = status.audio.available ? 'ok' : 'warn';
+
+    const gpioRow = byId('unit-gpio-row');
+    gpioRow.hidden = !status.gpio;
+    if (status.gpio) {
+      const gpio = byId('unit-gpio');
+      setText(gpio, describeGpio(status.gpio));
+      gpio.dataset.state = status.gpio.available ? 'ok' : 'warn';
+    }
+    this.tick(state);
+  }
+
+  /** Once a second: uptime counted on from the last status. */
+  tick(state) {
+    if (!state.status) return;
+    setText(byId('unit-uptime'), formatDuration(state.status.uptimeS + (performance.now() - state.statusReceivedAt) / 1000));
+  }
+}
