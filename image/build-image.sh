@@ -66,6 +66,9 @@ unshare --mount --propagation private bash -c '
 # Each unit makes its own identity at first boot: no shared machine id, no shared ssh host keys.
 rm -f "$root"/etc/ssh/ssh_host_*
 echo uninitialized > "$root/etc/machine-id"
+# A first boot must not stop at systemd-firstboot's console questions (locale, root password):
+# nobody is at the console; intercom.txt is the first-boot configuration.
+ln -sf /dev/null "$root/etc/systemd/system/systemd-firstboot.service"
 rm -f "$root/var/lib/dbus/machine-id"
 echo intercom > "$root/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tintercom\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"

@@ -15,11 +15,11 @@ export DEBIAN_FRONTEND=noninteractive
 apt_packages=(
   # build: native addons (our Opus addon, naudiodon, onoff, segfault-handler)
   build-essential python3 pkg-config libopus-dev libasound2-dev portaudio19-dev
-  # run: ALSA tools and libraries
-  alsa-utils libopus0 libasound2-plugins
-  # tests: GStreamer interop, sound tools, network namespaces, systemd unit checks
+  # run: ALSA tools and libraries, the system PortAudio (naudiodon links it on arm64)
+  alsa-utils libopus0 libportaudio2 curl ca-certificates
+  # tests: GStreamer interop, headless Chromium for the panel, network namespaces (DNS-SD)
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-alsa
-  sox iproute2 procps curl ca-certificates
+  chromium fonts-dejavu-core iproute2 procps
 )
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   apt_packages+=(nodejs npm)

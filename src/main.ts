@@ -11,6 +11,8 @@ import { openAudioBackend } from './streaming/audio-backend-loader.js';
 import type { AudioBackend } from './audio/audio-backend.js';
 import { createUnitServices } from './signaling/unit-services.js';
 import { buildApp } from './signaling/app.js';
+import { GpioService } from './gpio/gpio-service.js';
+import { callControlForService } from './gpio/call-service-control.js';
 
 /**
  * The composition root: config -> logger -> audio devices -> media socket -> calls, peers and
@@ -62,10 +64,19 @@ export async function startService(config: IntercomConfig, logger: Logger) {
   callAudio.attachTransport(transport);
   await callAudio.openDevices();
 
+  let gpio: GpioService | undefined;
   const services = await createUnitServices(config, {
     callMedia: callAudio,
     logger,
     webRoot: existsSync(WEB_ROOT) ? WEB_ROOT : null,
+    gpioStatus: () => gpio?.status() ?? null,
+    openDoor: () => gpio?.pulseDoor() ?? { ok: false, code: 'gpio-unavailable', reason: 'GPIO is not set up' },
+  });
+  // The CALL button calls from the first user registered on this unit (a door unit has one).
+  gpio = new GpioService({
+    config: config.gpio,
+    calls: callControlForService(services.calls, () => services.users.list()[0]?.name),
+    logger: logger.child({ module: 'gpio' }),
   });
   const app = await buildApp(services.appDeps);
   await app.listen({ host: config.http.host, port: config.http.port }).catch((error: Error) => {
@@ -73,8 +84,9 @@ export async function startService(config: IntercomConfig, logger: Logger) {
   });
   const httpPort = (app.server.address() as AddressInfo).port;
   await services.start({ httpPort });
+  const gpioStatus = await gpio.start();
   logger.info(
-    { unit: config.unit.name, httpPort, udpPort: transport.localPort, audio: callAudio.audioAvailable, format: config.audio.format },
+    { unit: config.unit.name, httpPort, udpPort: transport.localPort, audio: callAudio.audioAvailable, gpio: gpioStatus.available, format: config.audio.format },
     'intercom ready',
   );
 
@@ -83,6 +95,7 @@ export async function startService(config: IntercomConfig, logger: Logger) {
     (stopping ??= (async () => {
       logger.info('stopping: ending any call, closing devices');
       await services.stop();
+      await gpio?.stop();
       await app.close();
       await callAudio.close();
       await transport.close();

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { GpioConfigSchema } from '../gpio/gpio-config.js';
 
 /** Wire formats a unit can send and receive; see src/media/wire-format.ts. */
 export const WIRE_FORMATS = ['rtp-opus', 'rtp-l16', 'seed'] as const;
@@ -39,6 +40,7 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    gpio: GpioConfigSchema,
     dataDir: Type.String({ minLength: 1, description: 'directory for persistent state' }),
     calls: Type.Object(
       {

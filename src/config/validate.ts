@@ -1,5 +1,6 @@
 import Value from 'typebox/value';
 import { ConfigSchema, type IntercomConfig } from './schema.js';
+import { gpioPinProblem } from '../gpio/gpio-config.js';
 
 /** A configuration value that is wrong; `key` is the dotted config key, e.g. "audio.udpPort". */
 export class ConfigError extends Error {
@@ -68,6 +69,8 @@ export function validateConfig(raw: unknown): IntercomConfig {
   if (plain.jitter.minMs > plain.jitter.maxMs) {
     throw new ConfigError('jitter.minMs', `(${plain.jitter.minMs}) must not exceed jitter.maxMs (${plain.jitter.maxMs})`);
   }
+  const pinProblem = gpioPinProblem(plain.gpio);
+  if (pinProblem) throw new ConfigError('gpio', pinProblem);
   return deepFreeze(plain as IntercomConfig);
 }
 

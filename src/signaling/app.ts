@@ -1,3 +1,4 @@
+import type { DoorPulseResult } from '../gpio/gpio-service.js';
 import { existsSync } from 'node:fs';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -49,6 +50,8 @@ export interface AppDeps {
   logger: Logger;
   /** Checks unit-to-unit requests (the authentication issue plugs in here); default: accept all. */
   verifyPeerRequest?: PeerRequestVerifier;
+  /** Pulses this unit's door relay (only during a call); absent: the route answers 404. */
+  openDoor?: () => DoorPulseResult;
   /** Directory with the web panel; served at / when it exists. */
   webRoot?: string | null;
   /** Largest accepted request body in bytes (default 16 KiB: every request here is small). */

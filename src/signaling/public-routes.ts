@@ -8,6 +8,7 @@ import {
   DirectoryEntrySchema,
   ErrorSchema,
   HealthSchema,
+  DoorOpenResponseSchema,
   IncomingQuerySchema,
   InitiateBodySchema,
   PeerSchema,
@@ -159,6 +160,24 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
       },
     },
     async () => deps.status(),
+  );
+
+  app.post(
+    '/api/door/open',
+    {
+      schema: {
+        tags: ['unit'],
+        summary: "Pulse this unit's door relay (only while a call is active)",
+        response: { 200: DoorOpenResponseSchema, 404: ErrorSchema, 409: ErrorSchema },
+      },
+    },
+    async (_request, reply) => {
+      if (!deps.openDoor) return reply.code(404).send({ error: 'no-relay', message: 'this unit has no door relay' });
+      const result = deps.openDoor();
+      if (result.ok) return result;
+      const status = result.code === 'no-relay' || result.code === 'gpio-unavailable' ? 404 : 409;
+      return reply.code(status).send({ error: result.code, message: result.reason });
+    },
   );
 
   app.get(

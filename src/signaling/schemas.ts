@@ -1,3 +1,4 @@
+import { GpioStatusSchema } from '../gpio/gpio-status.js';
 import Type, { type Static } from 'typebox';
 import { CallIdSchema, CallPhaseSchema, EndReasonSchema, UnitIdSchema } from '../peers/peer-protocol.js';
 import { USER_NAME_PATTERN } from '../users/user-store.js';
@@ -92,6 +93,9 @@ export const SystemFiguresSchema = Type.Object({
     Type.Object({ totalBytes: Type.Number(), availableBytes: Type.Number(), usedPercent: Type.Number() }),
     Type.Null(),
   ]),
+  eventLoopDelayMs: Type.Union([Type.Object({ p99: Type.Number(), max: Type.Number() }), Type.Null()], {
+    description: 'how late the event loop (which also moves the audio) ran over the last sampling interval',
+  }),
 });
 
 export const StatusSchema = Type.Object({
@@ -107,8 +111,11 @@ export const StatusSchema = Type.Object({
   users: Type.Array(Type.String(), { description: 'users hosted by this unit' }),
   peers: Type.Object({ known: Type.Integer(), online: Type.Integer() }),
   system: SystemFiguresSchema,
+  gpio: Type.Union([GpioStatusSchema, Type.Null()], { description: 'buttons, ring LED and door relay, or null when not set up' }),
 });
 export type StatusReport = Static<typeof StatusSchema>;
+
+export const DoorOpenResponseSchema = Type.Object({ ok: Type.Literal(true), pulseMs: Type.Integer() });
 
 export const HealthSchema = Type.Object({
   ok: Type.Boolean(),

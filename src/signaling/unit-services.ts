@@ -1,3 +1,5 @@
+import type { GpioStatus } from '../gpio/gpio-status.js';
+import type { DoorPulseResult } from '../gpio/gpio-service.js';
 import type { IntercomConfig } from '../config/schema.js';
 import type { Logger } from '../logging/logger.js';
 import type { CallMedia } from '../calls/call-media.js';
@@ -24,6 +26,10 @@ export interface UnitServiceDeps {
   verifyPeerRequest?: PeerRequestVerifier;
   /** The web panel's directory, served at / when it exists. */
   webRoot?: string | null;
+  /** The front-panel GPIO's state for /api/status (set up after the call service exists). */
+  gpioStatus?: () => GpioStatus | null;
+  /** Pulses the door relay; refuses outside a call. */
+  openDoor?: () => DoorPulseResult;
   /** How often CPU, memory and temperature are sampled for /api/status. */
   systemSampleIntervalMs?: number;
 }
@@ -94,6 +100,7 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
     logger,
     verifyPeerRequest: deps.verifyPeerRequest,
     webRoot: deps.webRoot,
+    openDoor: deps.openDoor,
     status: () =>
       buildStatus({
         unitId,
@@ -106,6 +113,7 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
         localUsers: () => users.list().map((user) => user.name),
         peers: () => directory.peers(),
         system: () => sampler.latest(),
+        gpio: () => deps.gpioStatus?.() ?? null,
       }),
   };
 

@@ -1,3 +1,4 @@
+import type { GpioStatus } from '../gpio/gpio-status.js';
 import type { AudioDeviceState } from '../calls/call-media.js';
 import type { StatusReport } from '../signaling/schemas.js';
 import type { CallSnapshot } from '../calls/call-service.js';
@@ -18,6 +19,7 @@ export interface StatusSources {
   peers: () => PeerView[];
   /** Latest cached host figures (never sampled on demand). */
   system: () => SystemFigures;
+  gpio: () => GpioStatus | null;
 }
 
 /** Assembles GET /api/status from cached figures only, so a status request costs no I/O. */
@@ -31,5 +33,6 @@ export function buildStatus(sources: StatusSources): StatusReport {
     users: sources.localUsers(),
     peers: { known: peers.length, online: peers.filter((peer) => peer.online).length },
     system: sources.system(),
+    gpio: sources.gpio(),
   };
 }

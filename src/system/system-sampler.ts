@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readFile } from 'node:fs/promises';
 import si from 'systeminformation';
 import type { Clock, TimerHandle } from './clock.js';
@@ -12,6 +13,11 @@ export interface SystemFigures {
   /** SoC temperature in °C, null where the machine exposes none. */
   temperatureC: number | null;
   memory: { totalBytes: number; availableBytes: number; usedPercent: number } | null;
+  /**
+   * How late the event loop ran timers over the last interval (p99 and worst, ms): audio shares
+   * this loop, so a stall here is heard as a jitter spike at the peer.
+   */
+  eventLoopDelayMs: { p99: number; max: number } | null;
 }
 
 export const THERMAL_ZONE_PATH = '/sys/class/thermal/thermal_zone0/temp';
@@ -64,7 +70,8 @@ export interface SystemSamplerOptions {
 
 /** Samples CPU, memory and temperature every `intervalMs` and keeps the latest figures. */
 export class SystemSampler {
-  private figures: SystemFigures = { cpuLoadPercent: null, loadAverage: os.loadavg(), temperatureC: null, memory: null };
+  private figures: SystemFigures = { cpuLoadPercent: null, loadAverage: os.loadavg(), temperatureC: null, memory: null, eventLoopDelayMs: null };
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private previousCpu: CpuTotals | null = null;
   private timer: TimerHandle | null = null;
   private sampling: Promise<void> | null = null;
@@ -72,11 +79,13 @@ export class SystemSampler {
   constructor(private readonly options: SystemSamplerOptions) {}
 
   start(): Promise<void> {
+    this.loopDelay.enable();
     if (!this.timer) this.timer = this.options.clock.setInterval(() => void this.sample(), this.options.intervalMs);
     return this.sample();
   }
 
   stop(): void {
+    this.loopDelay.disable();
     if (this.timer) this.options.clock.clearInterval(this.timer);
     this.timer = null;
   }
@@ -107,6 +116,11 @@ export class SystemSampler {
         return null;
       }),
     ]);
-    this.figures = { cpuLoadPercent, loadAverage: os.loadavg().map((value) => Math.round(value * 100) / 100), temperatureC, memory };
+    const eventLoopDelayMs =
+      this.loopDelay.count > 0
+        ? { p99: Math.round(this.loopDelay.percentile(99) / 1e4) / 100, max: Math.round(this.loopDelay.max / 1e4) / 100 }
+        : this.figures.eventLoopDelayMs;
+    this.loopDelay.reset();
+    this.figures = { cpuLoadPercent, loadAverage: os.loadavg().map((value) => Math.round(value * 100) / 100), temperatureC, memory, eventLoopDelayMs };
   }
 }

@@ -2,7 +2,7 @@ import test from 'ava';
 import { createVirtualAlsa } from '../support/virtual-alsa.js';
 import { ImpairmentProxy } from '../support/impairment-proxy.js';
 import { runCli, type CliRun } from '../support/cli.js';
-import { speechLikeSignal, bestAlignment, rms } from '../support/audio-analysis.js';
+import { speechLikeSignal, bestAlignment, windowedCorrelation } from '../support/audio-analysis.js';
 
 // The real path end to end: speech-like audio into a virtual ALSA microphone -> `intercom send`
 // (naudiodon capture, Opus, RTP) -> a lossy, jittery, reordering UDP proxy -> `intercom recv`
@@ -19,24 +19,6 @@ async function until(run: CliRun, condition: (line: Record<string, unknown>) => 
       run.exited.then(({ code, stderr }) => reject(new Error(`exited (${code}): ${stderr}`)), reject);
     });
   }
-}
-
-/**
- * Compares output with input window by window (the adaptive buffer may shift the delay a little
- * during the call), each window at its best lag near the overall one; returns the median
- * correlation of windows where the input is not silent.
- */
-function windowedCorrelation(input: Int16Array, output: Int16Array, approximateLag: number): number[] {
-  const window = 4_800; // 100 ms
-  const correlations: number[] = [];
-  for (let start = 0; start + window <= input.length; start += window) {
-    const piece = input.subarray(start, start + window);
-    if (rms(piece) < 500) continue;
-    const from = Math.max(0, start + approximateLag - 2_400);
-    const search = output.subarray(from, from + window + 4_800);
-    correlations.push(bestAlignment(piece, search, 4_800).correlation);
-  }
-  return correlations.sort((a, b) => a - b);
 }
 
 test('speech goes mic -> intercom send -> lossy network -> intercom recv -> speaker, and the stats count what the network did', async (t) => {
@@ -99,10 +81,8 @@ test('speech goes mic -> intercom send -> lossy network -> intercom recv -> spea
   const overall = bestAlignment(speech, output, 48_000, { start: 48_000, window: 96_000 });
   t.log(`mic-to-speaker delay ${(overall.lag / 48).toFixed(1)} ms, overall correlation ${overall.correlation.toFixed(3)}`);
   t.true(overall.lag / 48 < 300, `mic-to-speaker delay ${overall.lag / 48} ms`);
-  const correlations = windowedCorrelation(speech, output, overall.lag);
-  const median = correlations[Math.floor(correlations.length / 2)];
-  const tenth = correlations[Math.floor(correlations.length / 10)];
-  t.log(`windowed correlation: median ${median.toFixed(3)}, 10th percentile ${tenth.toFixed(3)}, ${correlations.length} windows`);
+  const { median, tenth, windows } = windowedCorrelation(speech, output, overall.lag);
+  t.log(`windowed correlation: median ${median.toFixed(3)}, 10th percentile ${tenth.toFixed(3)}, ${windows} windows`);
   t.true(median > 0.85, `median correlation ${median}`);
   t.true(tenth > 0.5, `10th percentile correlation ${tenth}`);
 });

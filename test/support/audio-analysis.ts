@@ -88,6 +88,28 @@ export function bestAlignment(
   return best;
 }
 
+/**
+ * Compares output with input in 100 ms windows, each at its best lag within ±50 ms of the
+ * overall one (an adaptive buffer may shift the delay a little during a call), skipping quiet
+ * input; returns the median and 10th-percentile correlation of the windows.
+ */
+export function windowedCorrelation(input: Int16Array, output: Int16Array, approximateLag: number): { median: number; tenth: number; windows: number } {
+  const window = 4_800;
+  const correlations: number[] = [];
+  for (let start = 0; start + window <= input.length; start += window) {
+    const piece = input.subarray(start, start + window);
+    if (rms(piece) < 500) continue;
+    const from = Math.max(0, start + approximateLag - 2_400);
+    correlations.push(bestAlignment(piece, output.subarray(from, from + window + 4_800), 4_800).correlation);
+  }
+  correlations.sort((a, b) => a - b);
+  return {
+    median: correlations[Math.floor(correlations.length / 2)] ?? 0,
+    tenth: correlations[Math.floor(correlations.length / 10)] ?? 0,
+    windows: correlations.length,
+  };
+}
+
 /** Reads raw little-endian 16-bit samples. */
 export function samplesFromS16le(bytes: Buffer): Int16Array {
   const samples = new Int16Array(Math.floor(bytes.length / 2));

@@ -1,0 +1,166 @@
+import test from 'ava';
+import { createVirtualAlsa, type VirtualAlsa } from '../support/virtual-alsa.js';
+import { launchSite, type UnitProcess } from '../support/unit-process.js';
+import { speechLikeSignal, bestAlignment, rms, windowedCorrelation } from '../support/audio-analysis.js';
+
+// Two real unit processes on one machine, each with its own virtual microphone and speaker,
+// finding each other through their static peer lists, calling, talking both ways, hanging up.
+
+const SPEECH_SECONDS = 4;
+
+/** Waits for an API condition, checking after every response (no fixed sleeps). */
+async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const result = await probe();
+    if (result) return result;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const currentPhase = async (unit: UnitProcess) => (await unit.api('GET', '/api/calls')).body.current?.phase ?? 'idle';
+const lastCall = async (unit: UnitProcess, callId: string) => (await unit.api('GET', `/api/calls/${callId}`)).body.call;
+
+async function site(t: Parameters<Parameters<typeof test>[1]>[0], alsa: VirtualAlsa | null, config: Record<string, unknown> = {}) {
+  const units = await launchSite(t, [
+    { name: 'A', env: alsa?.env, config: { ...config, audio: { captureDevice: 'mic_a', playbackDevice: 'spk_a' } } },
+    { name: 'B', env: alsa?.env, config: { ...config, audio: { captureDevice: 'mic_b', playbackDevice: 'spk_b' } } },
+  ]);
+  const [a, b] = units;
+  t.is((await a.api('POST', '/api/users/register', { name: 'Kitchen' })).status, 201);
+  t.is((await b.api('POST', '/api/users/register', { name: 'Front door' })).status, 201);
+  await eventually('each unit to see the other unit\'s user', async () => {
+    const [onA, onB] = await Promise.all([a.api('GET', '/api/users'), b.api('GET', '/api/users')]);
+    const sees = (list: { name: string; online: boolean }[], name: string) => list.some((user) => user.name === name && user.online);
+    return sees(onA.body.users, 'Front door') && sees(onB.body.users, 'Kitchen');
+  });
+  return { a, b };
+}
+
+async function ringAndAnswer(a: UnitProcess, b: UnitProcess) {
+  const initiated = await a.api('POST', '/api/signal/initiate', { from: 'Kitchen', to: 'Front door' });
+  const callId: string = initiated.body.call.id;
+  const incoming = await eventually('B to ring', async () => {
+    const ringing = await b.api('GET', `/api/signal/incoming?user=${encodeURIComponent('Front door')}`);
+    return ringing.body.calls.length > 0 && ringing.body.calls;
+  });
+  return { callId, initiated, incoming };
+}
+
+test.serial('a call between two units: ring, answer, speech both ways, hang up, both idle', async (t) => {
+  const speechA = speechLikeSignal(SPEECH_SECONDS, 48_000, 1);
+  const speechB = speechLikeSignal(SPEECH_SECONDS, 48_000, 4);
+  const alsa = await createVirtualAlsa({ mics: ['mic_a', 'mic_b'], speakers: ['spk_a', 'spk_b'], defaultMic: null, defaultSpeaker: null });
+  t.teardown(() => alsa.dispose());
+  const { a, b } = await site(t, alsa);
+  const audioState = (await a.api('GET', '/api/status')).body.audio;
+  t.like(audioState, { available: true, captureDevice: 'mic_a', playbackDevice: 'spk_a', error: null });
+
+  const { callId, initiated, incoming } = await ringAndAnswer(a, b);
+  t.is(initiated.status, 200);
+  t.is(initiated.body.call.phase, 'ringing');
+  t.is(incoming[0].id, callId);
+  t.is((await b.api('POST', '/api/signal/accept', { callId })).status, 200);
+  await eventually('both units active', async () => (await currentPhase(a)) === 'active' && (await currentPhase(b)) === 'active');
+
+  // Speak into both microphones at once; each speaker must play the other side.
+  const speakerA = alsa.speaker('spk_a');
+  const speakerB = alsa.speaker('spk_b');
+  const [playedA, playedB] = await Promise.all([alsa.mic('mic_a').play(speechA), alsa.mic('mic_b').play(speechB)]);
+  const startA = speakerA.reads.find((read) => read.at >= playedB)?.firstSample ?? speakerA.sampleCount;
+  const startB = speakerB.reads.find((read) => read.at >= playedA)?.firstSample ?? speakerB.sampleCount;
+  await Promise.all([
+    speakerA.waitForSamples(startA + (SPEECH_SECONDS + 1) * 48_000, 30_000),
+    speakerB.waitForSamples(startB + (SPEECH_SECONDS + 1) * 48_000, 30_000),
+  ]);
+  const heardOnB = bestAlignment(speechA, speakerB.samples().subarray(startB), 24_000, { start: 24_000, window: 96_000 });
+  const heardOnA = bestAlignment(speechB, speakerA.samples().subarray(startA), 24_000, { start: 24_000, window: 96_000 });
+  t.log(`A -> B: ${(heardOnB.lag / 48).toFixed(0)} ms, correlation ${heardOnB.correlation.toFixed(3)}; B -> A: ${(heardOnA.lag / 48).toFixed(0)} ms, correlation ${heardOnA.correlation.toFixed(3)}`);
+  const onB = windowedCorrelation(speechA, speakerB.samples().subarray(startB), heardOnB.lag);
+  const onA = windowedCorrelation(speechB, speakerA.samples().subarray(startA), heardOnA.lag);
+  t.log(`windowed: A -> B median ${onB.median.toFixed(3)} (10th percentile ${onB.tenth.toFixed(3)}), B -> A median ${onA.median.toFixed(3)} (${onA.tenth.toFixed(3)})`);
+  for (const unit of [a, b]) {
+    const { body } = await unit.api('GET', '/api/status');
+    t.log(`${unit.name}: event loop delay ${JSON.stringify(body.system.eventLoopDelayMs)}, call ${JSON.stringify(body.call?.stats)}`);
+  }
+  t.true(onB.median > 0.8, `B's speaker plays A's speech (median correlation ${onB.median})`);
+  t.true(onA.median > 0.8, `A's speaker plays B's speech (median correlation ${onA.median})`);
+  t.true(heardOnB.lag / 48 < 400 && heardOnA.lag / 48 < 400, 'mouth-to-ear delay under 400 ms');
+  // ... and not its own side's speech.
+  const echoOnA = windowedCorrelation(speechA, speakerA.samples().subarray(startA), heardOnA.lag);
+  t.true(echoOnA.median < 0.5, `A's speaker does not play A's own speech (${echoOnA.median})`);
+
+  const stats = (await a.api('GET', '/api/calls')).body.current.stats;
+  t.true(stats.packetsReceived > 200 && stats.packetsSent > 200, JSON.stringify(stats));
+  t.is(stats.packetsMalformed, 0);
+
+  t.is((await b.api('POST', '/api/signal/end', { callId })).status, 200);
+  await eventually('both idle', async () => (await currentPhase(a)) === 'idle' && (await currentPhase(b)) === 'idle');
+  t.like(await lastCall(a, callId), { phase: 'ended', endReason: 'hung-up' });
+  t.like(await lastCall(b, callId), { phase: 'ended', endReason: 'hung-up' });
+  // The speakers fall silent once the call has ended; the devices stay open for the next call.
+  const quietFrom = speakerA.sampleCount + 48_000 / 2;
+  await speakerA.waitForSamples(quietFrom + 48_000 / 2, 10_000);
+  t.true(rms(speakerA.samples().subarray(quietFrom)) < 50);
+  t.like((await a.api('GET', '/api/status')).body.audio, { available: true });
+});
+
+test.serial('the callee rejects; an unknown user and malformed JSON get 4xx with a reason', async (t) => {
+  const { a, b } = await site(t, null);
+  const { callId } = await ringAndAnswer(a, b);
+  t.is((await b.api('POST', '/api/signal/end', { callId })).status, 200);
+  await eventually('both ended', async () => (await lastCall(a, callId)).phase === 'ended');
+  t.like(await lastCall(a, callId), { endReason: 'rejected' });
+  t.like(await lastCall(b, callId), { endReason: 'rejected' });
+
+  const unknown = await a.api('POST', '/api/signal/initiate', { from: 'Kitchen', to: 'Nobody' });
+  t.is(unknown.status, 404);
+  t.is(unknown.body.error, 'unknown-user');
+  const malformed = await fetch(`${a.baseUrl}/api/signal/initiate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"from": "Kitchen",' });
+  t.is(malformed.status, 400);
+  t.is((await malformed.json()).error, 'bad-json');
+});
+
+test.serial('nobody answers: ring-timeout on both', async (t) => {
+  const { a, b } = await site(t, null, { calls: { ringTimeoutMs: 2000 } });
+  const { callId } = await ringAndAnswer(a, b);
+  await eventually('ring timeout', async () => (await lastCall(a, callId)).phase === 'ended' && (await lastCall(b, callId)).phase === 'ended');
+  t.like(await lastCall(a, callId), { endReason: 'ring-timeout' });
+  t.like(await lastCall(b, callId), { endReason: 'ring-timeout' });
+});
+
+test.serial('a unit already in a call answers busy', async (t) => {
+  const [a, b, c] = await launchSite(t, [{ name: 'A' }, { name: 'B' }, { name: 'C' }]);
+  await a.api('POST', '/api/users/register', { name: 'Kitchen' });
+  await b.api('POST', '/api/users/register', { name: 'Front door' });
+  await c.api('POST', '/api/users/register', { name: 'Garage' });
+  await eventually('C to see Front door', async () => (await c.api('GET', '/api/users')).body.users.some((user: { name: string; online: boolean }) => user.name === 'Front door' && user.online));
+  await eventually('A to see Front door', async () => (await a.api('GET', '/api/users')).body.users.some((user: { name: string; online: boolean }) => user.name === 'Front door' && user.online));
+  const { callId } = await ringAndAnswer(a, b);
+  t.is((await b.api('POST', '/api/signal/accept', { callId })).status, 200);
+  await eventually('active', async () => (await currentPhase(a)) === 'active' && (await currentPhase(b)) === 'active');
+  const second = await c.api('POST', '/api/signal/initiate', { from: 'Garage', to: 'Front door' });
+  t.true(second.status === 200 || second.status === 409, `status ${second.status}`);
+  const refused = await eventually('C\'s call to end', async () => {
+    const call = second.body.call ?? (await c.api('GET', '/api/calls')).body.calls?.[0];
+    return call && call.phase === 'ended' && call;
+  });
+  t.is(refused.endReason, 'busy');
+  t.is(await currentPhase(b), 'active', 'the call in progress goes on');
+});
+
+test.serial('the callee\'s process is killed mid-call: the caller ends with peer-lost', async (t) => {
+  const { a, b } = await site(t, null);
+  const { callId } = await ringAndAnswer(a, b);
+  t.is((await b.api('POST', '/api/signal/accept', { callId })).status, 200);
+  await eventually('active on A', async () => (await currentPhase(a)) === 'active');
+  b.child.kill('SIGKILL');
+  const ended = await eventually('A to notice', async () => {
+    const call = await lastCall(a, callId);
+    return call.phase === 'ended' && call;
+  });
+  t.is(ended.endReason, 'peer-lost');
+  t.is(await currentPhase(a), 'idle');
+});
