@@ -26,11 +26,13 @@ export interface MediaReceiverOptions {
 export class MediaReceiver {
   private readonly buffer: JitterBuffer;
   private readonly packetFormat: PacketFormat;
+  private readonly decoder: Decoder;
   private readonly expectedSsrc?: number;
   private lastArrivalMs: number | null = null;
 
   constructor(options: MediaReceiverOptions) {
     this.packetFormat = options.packetFormat;
+    this.decoder = options.decoder;
     this.expectedSsrc = options.expectedSsrc;
     this.buffer = new JitterBuffer({
       decoder: options.decoder,
@@ -40,6 +42,11 @@ export class MediaReceiver {
       delay: options.delay,
       onPlayout: options.onPlayout,
     });
+  }
+
+  /** Frees the decoder (native state for Opus); the receiver is unusable afterwards. */
+  close(): void {
+    this.decoder.close();
   }
 
   /** Takes one datagram as it arrived from the network; `arrivalMs` on the clock readFrame uses. */

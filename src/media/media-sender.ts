@@ -27,6 +27,11 @@ export class MediaSender {
     return this.sent;
   }
 
+  /** Frees the encoder (native state for Opus); the sender is unusable afterwards. */
+  close(): void {
+    this.options.encoder.close();
+  }
+
   /** Encodes one frame of exactly `frameSamples` samples and returns the datagram to send. */
   sendFrame(pcm: Int16Array): Buffer {
     if (pcm.length !== this.options.frameSamples) {

@@ -11,6 +11,8 @@ import { startFrameClock, type FrameClock } from './frame-clock.js';
 
 interface ActiveCall {
   callId: string;
+  /** Settles once the codecs are loaded and audio flows (or could not start). */
+  started?: Promise<void>;
   localSsrc: number;
   remote?: MediaEndpoint;
   sender?: MediaSender;
@@ -139,9 +141,13 @@ export class CallAudio implements CallMedia {
     call.remote = remote;
     const settings = { ...this.options.settings, format: remote.format, frameMs: remote.frameMs };
     // Codecs load asynchronously (the Opus addon on first use); audio starts when they are ready.
-    void Promise.all([createMediaSender(settings, call.localSsrc), createMediaReceiver(settings, remote.ssrc)])
+    call.started = Promise.all([createMediaSender(settings, call.localSsrc), createMediaReceiver(settings, remote.ssrc)])
       .then(([sender, receiver]) => {
-        if (this.call !== call) return;
+        if (this.call !== call) {
+          sender.close();
+          receiver.close();
+          return;
+        }
         call.sender = sender;
         call.receiver = receiver;
         this.options.logger.info({ callId, remote: `${remote.address}:${remote.udpPort}`, format: remote.format }, 'call audio started');
@@ -149,10 +155,18 @@ export class CallAudio implements CallMedia {
       .catch((error) => this.options.logger.error({ err: error, callId }, 'call audio could not start'));
   }
 
+  /** Resolves when the call's audio has started (or failed to; the log says why). */
+  async whenStarted(callId: string): Promise<void> {
+    if (this.call?.callId === callId) await this.call.started;
+  }
+
   stop(callId: string): void {
     if (this.call?.callId !== callId) return;
     const stats = this.stats(callId);
+    const { sender, receiver } = this.call;
     this.call = undefined;
+    sender?.close();
+    receiver?.close();
     this.options.logger.info({ callId, stats }, 'call audio stopped');
   }
 
@@ -182,7 +196,7 @@ export class CallAudio implements CallMedia {
   async close(): Promise<void> {
     this.closed = true;
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
-    this.call = undefined;
+    if (this.call) this.stop(this.call.callId);
     this.stopFallbackClock();
     await this.closeDevices();
   }
