@@ -39,6 +39,13 @@ npm ci --ignore-scripts --no-audit --no-fund
 node scripts/build-native.mjs
 npm run build
 
+# `intercom send|recv|devices` on the PATH, for use over ssh.
+cat > /usr/local/bin/intercom <<WRAPPER
+#!/bin/sh
+exec node "$(pwd)/dist/cli/intercom.js" "\$@"
+WRAPPER
+chmod 755 /usr/local/bin/intercom
+
 if [ "${INTERCOM_NO_START:-}" = "1" ]; then
   exit 0
 fi

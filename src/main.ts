@@ -12,6 +12,8 @@ import type { AudioBackend } from './audio/audio-backend.js';
 import { createUnitServices } from './signaling/unit-services.js';
 import { buildApp } from './signaling/app.js';
 import { GpioService } from './gpio/gpio-service.js';
+import { notifyReady, notifyStopping } from './system/sd-notify.js';
+import { startWatchdog } from './system/watchdog.js';
 import { callControlForService } from './gpio/call-service-control.js';
 
 /**
@@ -90,10 +92,18 @@ export async function startService(config: IntercomConfig, logger: Logger) {
     'intercom ready',
   );
 
+  // READY=1 only now: HTTP and UDP listen, and audio is open or known absent.
+  await notifyReady(`${config.unit.name}: audio ${callAudio.audioAvailable ? 'on' : 'unavailable'}, HTTP ${httpPort}`).catch((error) =>
+    logger.warn({ err: error }, 'could not notify systemd'),
+  );
+  const watchdog = startWatchdog({ onError: (error) => logger.warn({ err: error }, 'watchdog ping failed') });
+
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       logger.info('stopping: ending any call, closing devices');
+      await notifyStopping().catch(() => undefined);
+      watchdog.stop();
       await services.stop();
       await gpio?.stop();
       await app.close();
