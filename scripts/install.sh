@@ -21,6 +21,10 @@ apt_packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-alsa
   chromium fonts-dejavu-core iproute2 procps
 )
+if [ "$(dpkg --print-architecture)" = amd64 ]; then
+  # tests on x86-64 build machines: the GPIO adapter on a real kernel (gpio-sim in QEMU)
+  apt_packages+=(qemu-system-x86)
+fi
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   apt_packages+=(nodejs npm)
 fi

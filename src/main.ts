@@ -15,6 +15,7 @@ import { GpioService } from './gpio/gpio-service.js';
 import { notifyReady, notifyStopping } from './system/sd-notify.js';
 import { startWatchdog } from './system/watchdog.js';
 import { callControlForService } from './gpio/call-service-control.js';
+import { loadSiteSecret } from './security/site-secret.js';
 
 /**
  * The composition root: config -> logger -> audio devices -> media socket -> calls, peers and
@@ -47,6 +48,8 @@ async function loadAudioBackend(logger: Logger): Promise<AudioBackend | null> {
 }
 
 export async function startService(config: IntercomConfig, logger: Logger) {
+  // First, so an unusable secret stops the start before any device or port is opened.
+  const siteSecret = await loadSiteSecret({ configured: config.site.secret, dataDir: config.dataDir, logger });
   const backend = await loadAudioBackend(logger);
   const callAudio = new CallAudio({
     settings: { ...config.audio, minDelayMs: config.jitter.minMs, maxDelayMs: config.jitter.maxMs },
@@ -70,6 +73,7 @@ export async function startService(config: IntercomConfig, logger: Logger) {
   const services = await createUnitServices(config, {
     callMedia: callAudio,
     logger,
+    siteSecret,
     webRoot: existsSync(WEB_ROOT) ? WEB_ROOT : null,
     gpioStatus: () => gpio?.status() ?? null,
     openDoor: () => gpio?.pulseDoor() ?? { ok: false, code: 'gpio-unavailable', reason: 'GPIO is not set up' },

@@ -62,6 +62,16 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    site: Type.Object(
+      {
+        secret: Type.Union(
+          [Type.String({ minLength: 16, maxLength: 256, pattern: '^\\S+$' }), Type.Null()],
+          { description: 'secret shared by every unit of the site (16 to 256 characters, no spaces), or null to use <dataDir>/site-secret (made on first start)' },
+        ),
+        maxClockSkewMs: Type.Integer({ minimum: 1000, maximum: 600000, description: 'how far a peer\'s clock may differ from this unit\'s before its requests are refused' }),
+      },
+      { additionalProperties: false },
+    ),
     log: Type.Object(
       {
         level: Type.Union(

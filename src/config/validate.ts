@@ -32,6 +32,14 @@ function describeSchemaAt(path: string): string {
   return bits.join(' ');
 }
 
+/** Keys whose values never appear in an error message (it goes to the log). */
+const SECRET_KEYS = new Set(['site.secret']);
+
+function shownValue(key: string, value: unknown): string {
+  if (SECRET_KEYS.has(key) && typeof value === 'string') return `a hidden string of ${value.length} characters`;
+  return JSON.stringify(value);
+}
+
 function valueAt(raw: unknown, path: string): unknown {
   let node: any = raw;
   for (const part of path.split('.')) node = node?.[part];
@@ -63,7 +71,7 @@ export function validateConfig(raw: unknown): IntercomConfig {
     const expected = describeSchemaAt(key);
     throw new ConfigError(
       key,
-      `is ${JSON.stringify(valueAt(plain, key))}; expected ${expected || first.message}`,
+      `is ${shownValue(key, valueAt(plain, key))}; expected ${expected || first.message}`,
     );
   }
   if (plain.jitter.minMs > plain.jitter.maxMs) {

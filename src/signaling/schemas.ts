@@ -2,6 +2,7 @@ import { GpioStatusSchema } from '../gpio/gpio-status.js';
 import Type, { type Static } from 'typebox';
 import { CallIdSchema, CallPhaseSchema, EndReasonSchema, UnitIdSchema } from '../peers/peer-protocol.js';
 import { USER_NAME_PATTERN } from '../users/user-store.js';
+import { REJECTION_REASONS, type RejectionReason } from '../security/peer-auth.js';
 
 /**
  * Schemas of the public HTTP API: they validate requests, type the handlers and generate the
@@ -98,6 +99,24 @@ export const SystemFiguresSchema = Type.Object({
   }),
 });
 
+export const PeerRequestsStatusSchema = Type.Object(
+  {
+    secretSource: Type.Union([Type.Literal('config'), Type.Literal('file'), Type.Literal('generated')], {
+      description: 'where the site secret came from: site.secret, <dataDir>/site-secret, or made at first start',
+    }),
+    maxClockSkewMs: Type.Integer(),
+    accepted: Type.Integer({ description: 'unit-to-unit requests with a valid signature' }),
+    rejected: Type.Integer({ description: 'unit-to-unit requests answered 401' }),
+    rejectedByReason: Type.Object(Object.fromEntries(REJECTION_REASONS.map((reason) => [reason, Type.Integer()])) as Record<RejectionReason, ReturnType<typeof Type.Integer>>),
+  },
+  { description: 'authentication of requests from other units with the site secret' },
+);
+
+export const SecurityStatusSchema = Type.Object({
+  peerRequests: Type.Union([PeerRequestsStatusSchema, Type.Null()], { description: 'null when this unit does not authenticate unit-to-unit requests' }),
+});
+export type SecurityStatus = Static<typeof SecurityStatusSchema>;
+
 export const StatusSchema = Type.Object({
   unit: Type.Object({ id: Type.String(), name: Type.String(), version: Type.String() }),
   uptimeS: Type.Integer(),
@@ -112,6 +131,7 @@ export const StatusSchema = Type.Object({
   peers: Type.Object({ known: Type.Integer(), online: Type.Integer() }),
   system: SystemFiguresSchema,
   gpio: Type.Union([GpioStatusSchema, Type.Null()], { description: 'buttons, ring LED and door relay, or null when not set up' }),
+  security: SecurityStatusSchema,
 });
 export type StatusReport = Static<typeof StatusSchema>;
 

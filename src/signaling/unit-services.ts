@@ -15,13 +15,21 @@ import { readPackageVersion } from '../system/version.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import type { AppDeps } from './app.js';
 import type { PeerRequestVerifier } from './unit-routes.js';
+import { PeerRequestAuthenticator, createPeerRequestSigner } from '../security/peer-auth.js';
+import type { SiteSecret } from '../security/site-secret.js';
 
 export interface UnitServiceDeps {
   callMedia: CallMedia;
   logger: Logger;
   clock?: Clock;
   version?: string;
-  /** Authentication hooks for unit-to-unit requests (none yet: every request is accepted). */
+  /**
+   * The site secret (see src/security/site-secret.ts): unit-to-unit requests are signed with it and
+   * requests from other units must be signed with it. Without it, and without the hooks below,
+   * every unit-to-unit request is accepted (test doubles only; main.ts always passes one).
+   */
+  siteSecret?: SiteSecret;
+  /** Authentication hooks for unit-to-unit requests; override the site-secret ones when given. */
   signPeerRequest?: PeerRequestSigner;
   verifyPeerRequest?: PeerRequestVerifier;
   /** The web panel's directory, served at / when it exists. */
@@ -62,7 +70,13 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
 
   const users = new UserStore(config.dataDir, logger);
   await users.load();
-  const client = new PeerClient({ unitId, timeoutMs: config.discovery.requestTimeoutMs, sign: deps.signPeerRequest });
+  const siteSecret = deps.siteSecret;
+  const peerAuth = siteSecret
+    ? new PeerRequestAuthenticator({ secret: siteSecret.secret, maxClockSkewMs: config.site.maxClockSkewMs, logger: logger.child({ module: 'peer-auth' }) })
+    : null;
+  const signPeerRequest = deps.signPeerRequest ?? (siteSecret ? createPeerRequestSigner({ secret: siteSecret.secret, unitId }) : undefined);
+  const verifyPeerRequest = deps.verifyPeerRequest ?? peerAuth?.verifier;
+  const client = new PeerClient({ unitId, timeoutMs: config.discovery.requestTimeoutMs, sign: signPeerRequest });
   const directory = new PeerDirectory({
     selfUnitId: unitId,
     selfName: unitName,
@@ -98,7 +112,7 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
     directory,
     httpPort: () => httpPort,
     logger,
-    verifyPeerRequest: deps.verifyPeerRequest,
+    verifyPeerRequest,
     webRoot: deps.webRoot,
     openDoor: deps.openDoor,
     status: () =>
@@ -114,6 +128,10 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
         peers: () => directory.peers(),
         system: () => sampler.latest(),
         gpio: () => deps.gpioStatus?.() ?? null,
+        security: () => ({
+          peerRequests:
+            peerAuth && siteSecret ? { secretSource: siteSecret.source, maxClockSkewMs: config.site.maxClockSkewMs, ...peerAuth.counters() } : null,
+        }),
       }),
   };
 

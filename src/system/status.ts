@@ -1,6 +1,6 @@
 import type { GpioStatus } from '../gpio/gpio-status.js';
 import type { AudioDeviceState } from '../calls/call-media.js';
-import type { StatusReport } from '../signaling/schemas.js';
+import type { SecurityStatus, StatusReport } from '../signaling/schemas.js';
 import type { CallSnapshot } from '../calls/call-service.js';
 import type { PeerView } from '../peers/peer-directory.js';
 import type { SystemFigures } from './system-sampler.js';
@@ -20,6 +20,8 @@ export interface StatusSources {
   /** Latest cached host figures (never sampled on demand). */
   system: () => SystemFigures;
   gpio: () => GpioStatus | null;
+  /** Unit-to-unit authentication figures (absent: the unit does not authenticate peers). */
+  security?: () => SecurityStatus;
 }
 
 /** Assembles GET /api/status from cached figures only, so a status request costs no I/O. */
@@ -34,5 +36,6 @@ export function buildStatus(sources: StatusSources): StatusReport {
     peers: { known: peers.length, online: peers.filter((peer) => peer.online).length },
     system: sources.system(),
     gpio: sources.gpio(),
+    security: sources.security?.() ?? { peerRequests: null },
   };
 }

@@ -25,6 +25,9 @@ const MAIN = path.join(REPO_ROOT, 'src', 'main.ts');
 const SHIPPED_CONFIG_DIR = path.join(REPO_ROOT, 'config');
 const TSX_LOADER = import.meta.resolve('tsx');
 
+/** The site secret every launched unit gets unless its options say otherwise (units only talk within one site). */
+export const TEST_SITE_SECRET = 'test-site-secret-shared-by-all-units';
+
 /** One pino log line of the unit (the service prints nothing else on stdout). */
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 
@@ -45,6 +48,11 @@ export interface UnitProcessOptions {
    * `{ audio: { format: 'rtp-l16' }, calls: { ringTimeoutMs: 5000 } }`.
    */
   config?: Record<string, unknown>;
+  /**
+   * site.secret: default TEST_SITE_SECRET, so the units of one test form one site. Give one unit
+   * another secret to make it a stranger; null leaves it to the stored or generated one.
+   */
+  siteSecret?: string | null;
   /** Extra environment, e.g. ALSA_CONFIG_PATH for virtual sound devices. */
   env?: NodeJS.ProcessEnv;
   /** Data dir to use (kept afterwards); default: a fresh temp dir, removed on stop(). */
@@ -122,6 +130,7 @@ export async function startUnitProcess(options: UnitProcessOptions): Promise<Uni
       dataDir,
       peers: options.peers ?? [],
       discovery: { dnsSd: false },
+      site: { secret: options.siteSecret === undefined ? TEST_SITE_SECRET : options.siteSecret },
     },
     options.config ?? {},
   );

@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../logging/logger.js';
+import { removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
+
+/**
+ * The site secret: shared by every unit of a site, it authenticates their requests to each other
+ * (see peer-auth.ts). It comes from `site.secret` in the config when set, otherwise from
+ * `<dataDir>/site-secret` (written by the first-boot file, the panel, or the first start).
+ */
+
+export const SITE_SECRET_FILE = 'site-secret';
+export const SITE_SECRET_MIN_LENGTH = 16;
+export const SITE_SECRET_MAX_LENGTH = 256;
+
+export type SiteSecretSource = 'config' | 'file' | 'generated';
+
+export interface SiteSecret {
+  secret: string;
+  source: SiteSecretSource;
+  /** The file it was read from or written to; null when it came from the config. */
+  file: string | null;
+}
+
+/** Why `secret` cannot be a site secret, or null when it can. */
+export function siteSecretProblem(secret: string): string | null {
+  if (secret.length < SITE_SECRET_MIN_LENGTH) return `is ${secret.length} characters long; at least ${SITE_SECRET_MIN_LENGTH} are needed`;
+  if (secret.length > SITE_SECRET_MAX_LENGTH) return `is ${secret.length} characters long; at most ${SITE_SECRET_MAX_LENGTH} are allowed`;
+  if (/[\s]/.test(secret)) return 'contains white space (it would not survive being copied between units)';
+  return null;
+}
+
+/** A new random secret: 32 bytes, base64url (43 characters). */
+export function generateSiteSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function siteSecretPath(dataDir: string): string {
+  return path.join(dataDir, SITE_SECRET_FILE);
+}
+
+/** The secret stored in `<dataDir>/site-secret`, or null when there is none. Throws when the file holds no usable secret. */
+export async function readStoredSiteSecret(dataDir: string): Promise<string | null> {
+  const file = siteSecretPath(dataDir);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  // Trailing newlines come from editors and `echo`; they are not part of the secret.
+  const secret = text.replace(/[\r\n]+$/, '');
+  const problem = siteSecretProblem(secret);
+  if (problem) throw new Error(`the site secret in ${file} ${problem}; fix or delete the file`);
+  return secret;
+}
+
+/**
+ * Stores `secret` in `<dataDir>/site-secret`, atomically and readable by the service's user only
+ * (for the panel and the first-boot file, which set the secret when a unit joins a site).
+ */
+export async function storeSiteSecret(dataDir: string, secret: string): Promise<string> {
+  const problem = siteSecretProblem(secret);
+  if (problem) throw new Error(`the site secret ${problem}`);
+  await mkdir(dataDir, { recursive: true });
+  const file = siteSecretPath(dataDir);
+  await removeStaleTempFiles(file);
+  await writeFileAtomic(file, `${secret}\n`, { beforeRename: (tempPath) => chmod(tempPath, 0o600) });
+  return file;
+}
+
+/**
+ * The secret this unit uses: `configured` (site.secret) when set, else the stored one, else a new
+ * random one stored for the next start. Throws when the configured or stored secret is unusable.
+ */
+export async function loadSiteSecret(options: { configured: string | null; dataDir: string; logger?: Logger }): Promise<SiteSecret> {
+  const { configured, dataDir, logger } = options;
+  if (configured !== null) {
+    const problem = siteSecretProblem(configured);
+    if (problem) throw new Error(`site.secret ${problem}`);
+    logger?.info({ source: 'config' }, 'site secret from site.secret in the config');
+    return { secret: configured, source: 'config', file: null };
+  }
+  const file = siteSecretPath(dataDir);
+  // An unusable stored secret stops the start (naming the file): replacing it would silently take
+  // the unit out of its site.
+  const stored = await readStoredSiteSecret(dataDir);
+  if (stored !== null) {
+    logger?.info({ source: 'file', file }, 'site secret from the data directory');
+    return { secret: stored, source: 'file', file };
+  }
+  const secret = generateSiteSecret();
+  await storeSiteSecret(dataDir, secret);
+  logger?.warn(
+    { source: 'generated', file },
+    `no site secret was configured, so this unit made a new one in ${file}. Units only talk to units with the same secret: ` +
+      `copy this file to the data directory of every other unit of the site (e.g. scp it, keep it mode 0600), ` +
+      `or set the same "site.secret" in each unit's config (/etc/intercom/local.json), then restart them.`,
+  );
+  return { secret, source: 'generated', file };
+}

@@ -1,0 +1,256 @@
+import test from 'ava';
+import fc from 'fast-check';
+import type { WireFormatName } from '../../src/config/schema.js';
+import type { Codec, Decoder } from '../../src/codec/codec.js';
+import { opusCodec } from '../../src/codec/opus.js';
+import { l16Codec } from '../../src/codec/l16.js';
+import { pcmLeCodec } from '../../src/codec/pcm-le.js';
+import { MediaReceiver } from '../../src/media/media-receiver.js';
+import { MediaSender } from '../../src/media/media-sender.js';
+import { packetFormatFor } from '../../src/media/wire-format.js';
+import type { ReceiveStats } from '../../src/media/receive-stats.js';
+import {
+  badDatagramArbitrary,
+  fuzzRuns,
+  fuzzSeed,
+  materialize,
+  rtpVerdict,
+  seedVerdict,
+  type BadDatagram,
+  type Verdict,
+} from '../support/fuzz-datagrams.js';
+
+// Property-based tests of the pure receive path (parser, SSRC filter, jitter buffer, decoder):
+// random and mutated datagrams, interleaved with a real sender's stream and with readFrame calls,
+// for every wire format. Reproduce a failure with FUZZ_SEED=<seed printed below>.
+
+const FRAME_SAMPLES = 960;
+const FRAME_MS = 20;
+const STREAM_SSRC = 0x1234_5678;
+const CODECS: Record<WireFormatName, Codec> = { 'rtp-opus': opusCodec, 'rtp-l16': l16Codec, seed: pcmLeCodec };
+const PAYLOAD_TYPES: Record<WireFormatName, number> = { 'rtp-opus': 111, 'rtp-l16': 96, seed: -1 };
+
+/** Passes everything through to a real decoder and counts the payloads it rejects. */
+class CountingDecoder implements Decoder {
+  rejected = 0;
+  readonly decodedPayloads: Uint8Array[] = [];
+  constructor(private readonly inner: Decoder) {}
+  get canRecoverFromNext(): boolean {
+    return this.inner.canRecoverFromNext;
+  }
+  decode(payload: Uint8Array): Int16Array {
+    this.decodedPayloads.push(payload);
+    let pcm: Int16Array;
+    try {
+      pcm = this.inner.decode(payload);
+    } catch (error) {
+      this.rejected++;
+      throw error;
+    }
+    // The jitter buffer also treats an empty result as a rejected payload.
+    if (pcm.length === 0) this.rejected++;
+    return pcm;
+  }
+  recoverFromNext(nextPayload: Uint8Array, frameSamples: number): Int16Array | null {
+    return this.inner.recoverFromNext(nextPayload, frameSamples);
+  }
+  conceal(frameSamples: number): Int16Array {
+    return this.inner.conceal(frameSamples);
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+function verdictFor(format: WireFormatName, datagram: Uint8Array): Verdict {
+  return format === 'seed' ? seedVerdict(datagram, FRAME_SAMPLES) : rtpVerdict(datagram, PAYLOAD_TYPES[format]);
+}
+
+/** Would the receiver hand this datagram to its jitter buffer as part of the expected stream? */
+function joinsStream(format: WireFormatName, datagram: Uint8Array): boolean {
+  const verdict = verdictFor(format, datagram);
+  return verdict.accepted && (format === 'seed' || verdict.ssrc === STREAM_SSRC);
+}
+
+/** One distinct frame per index (a 300 Hz tone whose level and first sample carry the index). */
+function sourceFrame(index: number): Int16Array {
+  const frame = new Int16Array(FRAME_SAMPLES);
+  const amplitude = 4000 + (index % 17) * 300;
+  for (let i = 0; i < FRAME_SAMPLES; i++) frame[i] = Math.round(amplitude * Math.sin((2 * Math.PI * 300 * (index * FRAME_SAMPLES + i)) / 48_000));
+  frame[0] = index;
+  return frame;
+}
+
+/** A valid stream from a real MediaSender, as the peer would send it. */
+function validStream(format: WireFormatName, frames: number, initialSequence: number, initialTimestamp: number): Uint8Array[] {
+  const codec = CODECS[format];
+  const sender = new MediaSender({
+    encoder: codec.createEncoder({ frameSamples: FRAME_SAMPLES, bitrate: 32_000, complexity: 2 }),
+    packetFormat: packetFormatFor(format, FRAME_SAMPLES),
+    frameSamples: FRAME_SAMPLES,
+    ssrc: STREAM_SSRC,
+    initialSequence,
+    initialTimestamp,
+  });
+  try {
+    return Array.from({ length: frames }, (_, index) => Uint8Array.from(sender.sendFrame(sourceFrame(index))));
+  } finally {
+    sender.close();
+  }
+}
+
+function newReceiver(format: WireFormatName): { receiver: MediaReceiver; decoder: CountingDecoder } {
+  const decoder = new CountingDecoder(CODECS[format].createDecoder({ frameSamples: FRAME_SAMPLES, bitrate: 32_000 }));
+  const receiver = new MediaReceiver({
+    decoder,
+    packetFormat: packetFormatFor(format, FRAME_SAMPLES),
+    frameSamples: FRAME_SAMPLES,
+    minMs: 20,
+    maxMs: 400,
+    // As in a call: the SSRC announced in signaling (the seed format has none).
+    expectedSsrc: format === 'seed' ? undefined : STREAM_SSRC,
+  });
+  return { receiver, decoder };
+}
+
+interface Step {
+  /** Bad datagrams arriving just after this frame's valid one. */
+  garbage: BadDatagram[];
+  /** The valid packet of this frame is lost on the way (the stream goes on). */
+  validLost: boolean;
+  /** The sound card asks for a second frame this period (bursty devices do). */
+  extraRead: boolean;
+}
+
+const stepArbitrary: fc.Arbitrary<Step> = fc.record({
+  garbage: fc.array(badDatagramArbitrary, { maxLength: 4 }),
+  validLost: fc.integer({ min: 0, max: 9 }).map((draw) => draw === 0),
+  extraRead: fc.integer({ min: 0, max: 7 }).map((draw) => draw === 0),
+});
+
+const scenarioArbitrary = fc.record({
+  steps: fc.array(stepArbitrary, { minLength: 5, maxLength: 50 }),
+  // Near the wraps too, where sequence and timestamp arithmetic goes wrong if it is going to.
+  initialSequence: fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0xffc0, max: 0xffff })),
+  initialTimestamp: fc.oneof(fc.nat({ max: 0xffffffff }), fc.integer({ min: 0xffff0000, max: 0xffffffff })),
+});
+type Scenario = typeof scenarioArbitrary extends fc.Arbitrary<infer T> ? T : never;
+
+/** Clean frames after the garbage stops, and reads after the stream ends. */
+const CLEAN_TAIL_FRAMES = 50;
+const DRAIN_READS = 20;
+
+interface Playback {
+  frames: Int16Array[];
+  stats: ReceiveStats;
+  decoder: CountingDecoder;
+  /** Datagrams the receiver must count as malformed without looking further (bad header, other SSRC). */
+  mustReject: number;
+  /** Bad datagrams that carry the stream's SSRC (or fit the seed format) and so reach the jitter buffer. */
+  joinedStream: number;
+  validDelivered: number;
+  badDelivered: number;
+}
+
+/**
+ * Plays one scenario on a virtual clock: each 20 ms the valid packet arrives (unless lost), then
+ * the bad datagrams, then the sound card reads a frame. `transform` decides what becomes of each
+ * bad datagram (null: not sent).
+ */
+function play(format: WireFormatName, stream: readonly Uint8Array[], scenario: Scenario, transform: (bad: Uint8Array) => Uint8Array | null): Playback {
+  const { receiver, decoder } = newReceiver(format);
+  const frames: Int16Array[] = [];
+  const sent: Uint8Array[] = [];
+  let mustReject = 0;
+  let joinedStream = 0;
+  let validDelivered = 0;
+  let badDelivered = 0;
+  const read = (nowMs: number) => frames.push(receiver.readFrame(nowMs));
+  try {
+    for (let index = 0; index < stream.length; index++) {
+      const step: Step | undefined = scenario.steps[index];
+      const frameStartMs = index * FRAME_MS;
+      if (!step?.validLost) {
+        receiver.receiveDatagram(stream[index], frameStartMs + 3);
+        validDelivered++;
+      }
+      sent.push(stream[index]);
+      for (const [position, bad] of (step?.garbage ?? []).entries()) {
+        const datagram = transform(materialize(bad, sent));
+        if (!datagram) continue;
+        if (joinsStream(format, datagram)) joinedStream++;
+        else mustReject++;
+        badDelivered++;
+        receiver.receiveDatagram(datagram, frameStartMs + 4 + position * 0.5);
+      }
+      read(frameStartMs + 7);
+      if (step?.extraRead) read(frameStartMs + 9);
+    }
+    for (let drain = 0; drain < DRAIN_READS; drain++) read((stream.length + drain) * FRAME_MS + 7);
+    return { frames, stats: receiver.stats(), decoder, mustReject, joinedStream, validDelivered, badDelivered };
+  } finally {
+    receiver.close();
+  }
+}
+
+/** Makes a bad datagram one the receiver must drop outright: another SSRC, or a size the seed format never has. */
+function foreign(format: WireFormatName, datagram: Uint8Array): Uint8Array {
+  if (!joinsStream(format, datagram)) return datagram;
+  if (format === 'seed') return Uint8Array.of(...datagram, 0);
+  const copy = Uint8Array.from(datagram);
+  copy[11] ^= 0x01;
+  return copy;
+}
+
+function checkInvariants(format: WireFormatName, run: Playback): void {
+  for (const frame of run.frames) {
+    if (!(frame instanceof Int16Array) || frame.length !== FRAME_SAMPLES) throw new Error(`readFrame returned ${frame?.length} samples`);
+  }
+  const { stats } = run;
+  if (stats.packetsMalformed !== run.mustReject + run.decoder.rejected) {
+    throw new Error(`${format}: packetsMalformed ${stats.packetsMalformed}, expected ${run.mustReject} rejected datagrams + ${run.decoder.rejected} rejected payloads`);
+  }
+  if (stats.packetsReceived !== run.validDelivered + run.joinedStream) {
+    throw new Error(`${format}: packetsReceived ${stats.packetsReceived}, expected ${run.validDelivered} valid + ${run.joinedStream} bad datagrams that parse`);
+  }
+  for (const [name, value] of Object.entries(stats)) {
+    if (!Number.isFinite(value)) throw new Error(`${format}: stats.${name} is ${value}`);
+  }
+}
+
+const FORMATS: WireFormatName[] = ['rtp-opus', 'rtp-l16', 'seed'];
+
+for (const format of FORMATS) {
+  test(`${format}: datagrams that are not the stream are counted and change nothing the listener hears`, (t) => {
+    const seed = fuzzSeed();
+    t.log(`seed ${seed} (rerun with FUZZ_SEED=${seed})`);
+    let datagrams = 0;
+    fc.assert(
+      fc.property(scenarioArbitrary, (scenario) => {
+        const stream = validStream(format, scenario.steps.length + CLEAN_TAIL_FRAMES, scenario.initialSequence, scenario.initialTimestamp);
+        const clean = play(format, stream, scenario, () => null);
+        const dirty = play(format, stream, scenario, (bad) => foreign(format, bad));
+        datagrams += dirty.badDelivered;
+        checkInvariants(format, clean);
+        checkInvariants(format, dirty);
+        if (dirty.joinedStream !== 0) throw new Error('a foreign datagram joined the stream');
+        // Exactly the same audio as without the bad datagrams, and the same figures but one.
+        if (dirty.frames.length !== clean.frames.length) throw new Error('different number of frames');
+        for (const [index, frame] of dirty.frames.entries()) {
+          if (Buffer.compare(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), Buffer.from(clean.frames[index].buffer, clean.frames[index].byteOffset, clean.frames[index].byteLength)) !== 0) {
+            throw new Error(`frame ${index} differs from the clean run`);
+          }
+        }
+        const { packetsMalformed: dirtyMalformed, ...dirtyRest } = dirty.stats;
+        const { packetsMalformed: cleanMalformed, ...cleanRest } = clean.stats;
+        if (JSON.stringify(dirtyRest) !== JSON.stringify(cleanRest)) throw new Error(`stats differ: ${JSON.stringify(dirtyRest)} vs ${JSON.stringify(cleanRest)}`);
+        if (dirtyMalformed - cleanMalformed !== dirty.badDelivered) throw new Error(`malformed rose by ${dirtyMalformed - cleanMalformed}, not ${dirty.badDelivered}`);
+        // ... and that audio is the stream: its frames were decoded and played.
+        if (clean.decoder.decodedPayloads.length < stream.length / 2) throw new Error(`only ${clean.decoder.decodedPayloads.length} of ${stream.length} frames decoded`);
+      }),
+      { seed, numRuns: fuzzRuns(format === 'rtp-opus' ? 120 : 150) },
+    );
+    t.log(`${datagrams} bad datagrams`);
+    t.true(datagrams > 1000);
+  });
+}

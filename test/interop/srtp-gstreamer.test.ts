@@ -1,0 +1,151 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import dgram from 'node:dgram';
+import os from 'node:os';
+import path from 'node:path';
+import { opusCodec } from '../../src/codec/opus.js';
+import { MediaSender } from '../../src/media/media-sender.js';
+import { rtpPacketFormat } from '../../src/media/packet-format.js';
+import { OPUS_PAYLOAD_TYPE } from '../../src/media/wire-format.js';
+import { generateSrtpMasterKeys, srtpPacketFormat, type SrtpMasterKeys } from '../../src/media/srtp.js';
+import { samplesFromS16le, toneShare, rms } from '../support/audio-analysis.js';
+
+// The proof that our SRTP is the standard one: libsrtp, through GStreamer's srtpdec and srtpenc
+// (Debian gstreamer1.0-plugins-bad), decodes what we protect and produces what we unprotect.
+
+const FRAME_SAMPLES = 960;
+const FRAMES = 100; // 2 s of 20 ms frames
+const SSRC = 0x1badcafe;
+
+async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket('udp4');
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+function gstLaunch(pipeline: string) {
+  const child = spawn('gst-launch-1.0', ['-e', ...pipeline.split(/\s+/).filter(Boolean)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const playing = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', () => {
+      if (output.includes('Setting pipeline to PLAYING')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`gst-launch exited (${code}) before playing: ${output}`)));
+  });
+  const exited = once(child, 'exit').then(([code]) => ({ code: code as number | null, output }));
+  return { child, playing, exited, output: () => output };
+}
+
+/** GStreamer's key for srtpenc/srtpdec is the SDES key material: master key then master salt. */
+function gstKey(keys: SrtpMasterKeys): string {
+  return Buffer.concat([keys.masterKey, keys.masterSalt]).toString('hex');
+}
+
+function toneFrame(frame: number): Int16Array {
+  const pcm = new Int16Array(FRAME_SAMPLES);
+  for (let i = 0; i < FRAME_SAMPLES; i++) pcm[i] = Math.round(16_000 * Math.sin((2 * Math.PI * 440 * (frame * FRAME_SAMPLES + i)) / 48_000));
+  return pcm;
+}
+
+test.serial('GStreamer srtpdec (libsrtp) decodes the Opus-in-SRTP we send, across a sequence wrap', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'intercom-srtp-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const keys = generateSrtpMasterKeys();
+  const port = await freeUdpPort();
+  const out = path.join(dir, 'decoded.raw');
+  const caps =
+    `application/x-srtp,media=(string)audio,clock-rate=(int)48000,encoding-name=(string)OPUS,payload=(int)${OPUS_PAYLOAD_TYPE},` +
+    `ssrc=(uint)${SSRC},srtp-key=(buffer)${gstKey(keys)},srtp-cipher=(string)aes-128-icm,srtp-auth=(string)hmac-sha1-80,` +
+    'srtcp-cipher=(string)aes-128-icm,srtcp-auth=(string)hmac-sha1-80,roc=(uint)0';
+  const gst = gstLaunch(
+    `udpsrc address=127.0.0.1 port=${port} caps=${caps} ! srtpdec ! rtpjitterbuffer latency=60 ! rtpopusdepay ! opusdec ! ` +
+      `audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=48000,channels=1 ! filesink location=${out}`,
+  );
+  t.teardown(() => gst.child.kill('SIGKILL'));
+  await gst.playing;
+
+  const sender = new MediaSender({
+    encoder: opusCodec.createEncoder({ frameSamples: FRAME_SAMPLES, bitrate: 32_000 }),
+    packetFormat: srtpPacketFormat(rtpPacketFormat(OPUS_PAYLOAD_TYPE), keys),
+    frameSamples: FRAME_SAMPLES,
+    ssrc: SSRC,
+    initialSequence: 65_500, // the rollover counter becomes 1 after 36 packets
+    initialTimestamp: 123_456,
+  });
+  t.teardown(() => sender.close());
+  const socket = dgram.createSocket('udp4');
+  t.teardown(() => socket.close());
+  // Paced in real time, as a call sends, so the receiving jitter buffer sees an ordinary stream.
+  for (let frame = 0; frame < FRAMES; frame++) {
+    await new Promise<void>((resolve, reject) => socket.send(sender.sendFrame(toneFrame(frame)), port, '127.0.0.1', (error) => (error ? reject(error) : resolve())));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  t.is(sender.packetsSent, FRAMES);
+
+  gst.child.kill('SIGINT'); // -e turns this into an end-of-stream, so the file is complete
+  t.is((await gst.exited).code, 0, gst.output());
+  const decoded = samplesFromS16le(await readFile(out));
+  t.true(decoded.length >= 48_000 * 1.8, `decoded ${decoded.length / 48} ms of ${FRAMES * 20} ms sent`);
+  const middle = decoded.subarray(24_000, 24_000 + 48_000);
+  t.true(toneShare(middle, 440) > 0.9, `440 Hz share ${toneShare(middle, 440)}`);
+  t.true(rms(middle) > 5000, `rms ${rms(middle)}`);
+});
+
+test.serial('our unprotect decodes what GStreamer srtpenc (libsrtp) sends across a sequence wrap, and rejects it under another key', async (t) => {
+  const keys = generateSrtpMasterKeys();
+  const format = srtpPacketFormat(rtpPacketFormat(OPUS_PAYLOAD_TYPE), keys);
+  const wrongKeyFormat = srtpPacketFormat(rtpPacketFormat(OPUS_PAYLOAD_TYPE), generateSrtpMasterKeys());
+  const decoder = opusCodec.createDecoder({ frameSamples: FRAME_SAMPLES, bitrate: 32_000 });
+  t.teardown(() => decoder.close());
+
+  const socket = dgram.createSocket('udp4');
+  t.teardown(() => socket.close());
+  const packets: { sequence: number; pcm: Int16Array }[] = [];
+  const rejections: string[] = [];
+  let acceptedUnderWrongKey = 0;
+  socket.on('message', (datagram) => {
+    if (wrongKeyFormat.parse(datagram).ok) acceptedUnderWrongKey++;
+    const parsed = format.parse(datagram);
+    if (!parsed.ok) {
+      rejections.push(parsed.reason);
+      return;
+    }
+    packets.push({ sequence: parsed.packet.sequence, pcm: decoder.decode(parsed.packet.payload) });
+  });
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  const { port } = socket.address();
+
+  const gst = gstLaunch(
+    `audiotestsrc is-live=true num-buffers=${FRAMES} samplesperbuffer=${FRAME_SAMPLES} freq=440 volume=0.5 ! ` +
+      'audio/x-raw,format=S16LE,rate=48000,channels=1 ! opusenc bitrate=32000 frame-size=20 ! ' +
+      `rtpopuspay pt=${OPUS_PAYLOAD_TYPE} ssrc=${SSRC} seqnum-offset=65500 ! ` +
+      `srtpenc key=${gstKey(keys)} rtp-cipher=aes-128-icm rtp-auth=hmac-sha1-80 rtcp-cipher=aes-128-icm rtcp-auth=hmac-sha1-80 ! ` +
+      `udpsink host=127.0.0.1 port=${port}`,
+  );
+  t.teardown(() => gst.child.kill('SIGKILL'));
+  t.is((await gst.exited).code, 0, gst.output());
+  // The last datagrams may still be in the socket buffer when gst-launch exits.
+  await new Promise<void>((resolve) => {
+    const check = () => (packets.length + rejections.length >= FRAMES ? resolve() : setTimeout(check, 20));
+    check();
+  });
+
+  t.deepEqual(rejections, []);
+  t.is(acceptedUnderWrongKey, 0);
+  // opusenc flushes one extra packet at end of stream.
+  t.true(packets.length >= FRAMES && packets.length <= FRAMES + 1, `received ${packets.length}`);
+  // Loopback keeps the order; the sequence numbers must have wrapped (65500 + 100 packets).
+  t.true(packets.some((packet) => packet.sequence === 65_535) && packets.some((packet) => packet.sequence === 0));
+  const pcm = Int16Array.from(packets.flatMap((packet) => Array.from(packet.pcm)));
+  const middle = pcm.subarray(24_000, 24_000 + 48_000);
+  t.true(toneShare(middle, 440) > 0.9, `440 Hz share ${toneShare(middle, 440)}`);
+  t.true(rms(middle) > 5000, `rms ${rms(middle)}`);
+});
