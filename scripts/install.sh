@@ -18,7 +18,7 @@ apt_packages=(
   # run: ALSA tools and libraries, the system PortAudio (naudiodon links it on arm64)
   alsa-utils libopus0 libportaudio2 curl ca-certificates
   # tests: GStreamer interop, headless Chromium for the panel, network namespaces (DNS-SD)
-  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-alsa
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-alsa
   chromium fonts-dejavu-core iproute2 procps
 )
 if [ "$(dpkg --print-architecture)" = amd64 ]; then

@@ -46,6 +46,9 @@ cp -a "$repo"/src/codec/opus-native/binding.gyp "$repo"/src/codec/opus-native/*.
 # scripts/build-naudiodon.mjs (run by build-native.mjs) links to the system PortAudio.
 native_build='set -e
 cd "$1"
+# The package links Debian'"'"'s PortAudio (a Depends, security-updated) on every architecture,
+# not the x86-64 copy naudiodon bundles.
+export INTERCOM_NAUDIODON_SYSTEM_PORTAUDIO=1
 # Headers of the Node that will run the addons, never a download (node-gyp reads npm_config_nodedir).
 prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 [ -f "$prefix/include/node/node_api.h" ] && export npm_config_nodedir="$prefix"
@@ -93,7 +96,8 @@ done < <(find "$stage$app" -name '*.node' -path '*/Release/*')
 
 # Keep the compiled addons, drop compiler output, sources and the build helpers.
 find "$stage$app" -type d \( -name obj.target -o -name .deps \) -prune -exec rm -rf {} +
-find "$stage$app" -path '*/build/*' \( -name Makefile -o -name '*.mk' -o -name config.gypi -o -name '*.o' \) -delete
+find "$stage$app" -path '*/build/*' \( -name Makefile -o -name '*.mk' -o -name config.gypi -o -name '*.o' -o -name '*.d' \) -delete
+rm -rf "$stage$app/node_modules/naudiodon/portaudio/bin" "$stage$app/node_modules/naudiodon/portaudio/bin_armhf"
 rm -rf "$stage$app/scripts" "$stage$app/src/codec/opus-native"/*.c "$stage$app/src/codec/opus-native/binding.gyp"
 
 log "laying out the package"

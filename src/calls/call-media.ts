@@ -16,7 +16,11 @@ export interface MediaEndpoint {
   crypto?: MediaCrypto;
 }
 
-/** Keying material for SRTP, exchanged inside the (authenticated) signaling. Not used yet. */
+/**
+ * Keying material for SRTP, exchanged inside the (authenticated) signaling: suite
+ * AES_CM_128_HMAC_SHA1_80 and "inline:" key parameters for the keys the offering side sends with
+ * (src/media/srtp-negotiation.ts).
+ */
 export interface MediaCrypto {
   suite: string;
   keyParams: string;
@@ -49,6 +53,8 @@ export interface AudioDeviceState {
   playbackDevice: string | null;
   /** Why audio is unavailable (device missing, backend failed), or null. */
   error: string | null;
+  /** Whether call audio is SRTP-encrypted; false only when audio.srtp is set to false. */
+  encrypted: boolean;
 }
 
 /**

@@ -433,7 +433,9 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     this.options.media.start(entry.call.id, remote);
     entry.call = transition.call;
     this.clearRingTimer(entry);
-    this.options.logger.info({ callId: entry.call.id, remote }, 'call active');
+    // The endpoint's crypto carries the peer's SRTP key: log only which suite is in use.
+    const { crypto, ...endpoint } = remote;
+    this.options.logger.info({ callId: entry.call.id, remote: { ...endpoint, crypto: crypto?.suite ?? 'none' } }, 'call active');
     this.emit('call', this.snapshot(entry));
     this.startSupervisor();
   }

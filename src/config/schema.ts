@@ -30,6 +30,7 @@ export const ConfigSchema = Type.Object(
         frameMs: Type.Union([Type.Literal(10), Type.Literal(20)], { description: 'frame duration in ms' }),
         bitrate: Type.Integer({ minimum: 6000, maximum: 510000, description: 'Opus bitrate in bit/s' }),
         complexity: Type.Integer({ minimum: 0, maximum: 10, description: 'Opus encoder complexity (CPU against quality)' }),
+        srtp: Type.Boolean({ description: 'encrypt call audio with SRTP (fresh keys per call); false allows plain RTP, with peers set the same way only' }),
       },
       { additionalProperties: false },
     ),

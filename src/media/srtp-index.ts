@@ -63,6 +63,20 @@ export class SrtpIndexTracker {
     return { index: guess * SEQUENCE_SPAN + sequence, rolloverCounter: guess };
   }
 
+  /**
+   * The indices to try authenticating a packet with, most probable first. Normally one. Before
+   * the first packet the ROC is unknown; a stream whose sender started near 65535 and whose first
+   * packets never arrived (lost, or sent before this side was listening) shows a small sequence
+   * number already under ROC 1. RFC 3711 would then fail the whole stream, so ROC 1 is tried as
+   * well: the second HMAC costs little, and only happens for packets that fail the first.
+   */
+  candidates(sequence: number): IndexEstimate[] {
+    const likely = this.estimate(sequence);
+    if (this.highest >= 0 || sequence >= HALF_SEQUENCE_SPAN) return [likely];
+    const rolloverCounter = likely.rolloverCounter + 1;
+    return [likely, { index: rolloverCounter * SEQUENCE_SPAN + sequence, rolloverCounter }];
+  }
+
   /** Whether an index may still be accepted (checked before authentication, to save the work). */
   check(index: number): ReplayVerdict {
     if (index < 0) return 'too-old';

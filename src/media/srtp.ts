@@ -88,15 +88,24 @@ function unprotect(session: SrtpSessionKeys, streams: StreamTable, srtpPacket: U
   const sequence = packet.readUInt16BE(2);
   const ssrc = packet.readUInt32BE(8);
   const tracker = streams.get(ssrc) ?? streams.create();
-  const { index, rolloverCounter } = tracker.estimate(sequence);
-  // RFC 3711 3.3: replay check first (cheap), then authentication, then decryption.
-  const verdict = tracker.check(index);
-  if (verdict !== 'new') return { ok: false, reason: `${verdict} packet (index ${index}, sequence ${sequence})` };
   const authenticated = packet.subarray(0, authenticatedBytes);
-  const expectedTag = srtpAuthTag(session.authenticationKey, authenticated, rolloverCounter);
-  if (!timingSafeEqual(expectedTag, packet.subarray(authenticatedBytes))) {
-    return { ok: false, reason: `authentication failed (sequence ${sequence}, ssrc ${ssrc})` };
+  const tag = packet.subarray(authenticatedBytes);
+  let index = -1;
+  let rejection = '';
+  for (const candidate of tracker.candidates(sequence)) {
+    // RFC 3711 3.3: replay check first (cheap), then authentication, then decryption.
+    const verdict = tracker.check(candidate.index);
+    if (verdict !== 'new') {
+      rejection ||= `${verdict} packet (index ${candidate.index}, sequence ${sequence})`;
+      continue;
+    }
+    if (timingSafeEqual(srtpAuthTag(session.authenticationKey, authenticated, candidate.rolloverCounter), tag)) {
+      index = candidate.index;
+      break;
+    }
+    rejection ||= `authentication failed (sequence ${sequence}, ssrc ${ssrc})`;
   }
+  if (index < 0) return { ok: false, reason: rejection };
   tracker.commit(index);
   streams.remember(ssrc, tracker);
 

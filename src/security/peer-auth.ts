@@ -86,6 +86,58 @@ export function createPeerRequestSigner(options: PeerSignerOptions): PeerRequest
   return (request) => signPeerRequest(request, options);
 }
 
+/**
+ * Responses, signed too, so that a host on the LAN that was merely asked (it announced itself over
+ * DNS-SD, or an address was reused) cannot pose as a unit of the site: the answer's signature binds
+ * the request's nonce (it cannot be replayed to another request), the status and the exact body.
+ *   x-intercom-response-signature  "v1=" + hex HMAC-SHA256(site secret, canonical response string)
+ * with the lines intercom-peer-response-v1, request nonce, status code, hex SHA-256 of the body.
+ */
+export const RESPONSE_SIGNATURE_HEADER = 'x-intercom-response-signature';
+const RESPONSE_CANONICAL_TAG = 'intercom-peer-response-v1';
+
+export interface SignedResponseFields {
+  /** The x-intercom-nonce of the request this answers. */
+  requestNonce: string;
+  status: number;
+  body: string;
+}
+
+export function computeResponseSignature(secret: string, fields: SignedResponseFields): string {
+  const bodyHash = createHash('sha256').update(fields.body, 'utf8').digest('hex');
+  const canonical = [RESPONSE_CANONICAL_TAG, fields.requestNonce, String(fields.status), bodyHash].join('\n');
+  return `${SIGNATURE_VERSION}=${createHmac('sha256', secret).update(canonical, 'utf8').digest('hex')}`;
+}
+
+/** True when `signature` (the response header, possibly absent) proves the answer came from a unit with `secret`. */
+export function verifyPeerResponse(secret: string, fields: SignedResponseFields & { signature: string | null | undefined }): boolean {
+  if (typeof fields.signature !== 'string' || !SIGNATURE_PATTERN.test(fields.signature)) return false;
+  const expected = computeResponseSignature(secret, fields);
+  return timingSafeEqual(Buffer.from(expected, 'latin1'), Buffer.from(fields.signature, 'latin1'));
+}
+
+/** The unit routes' response-signing hook: signs every answer to a request that carried a nonce. */
+export function createPeerResponseSigner(
+  secret: string,
+): (answer: { requestHeaders: IncomingHttpHeaders; status: number; body: string }) => Record<string, string> {
+  return ({ requestHeaders, status, body }): Record<string, string> => {
+    const nonce = requestHeaders[NONCE_HEADER];
+    if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) return {};
+    return { [RESPONSE_SIGNATURE_HEADER]: computeResponseSignature(secret, { requestNonce: nonce, status, body }) };
+  };
+}
+
+/** The peer client's response check: the answer must be signed for the nonce this unit sent. */
+export function createPeerResponseVerifier(
+  secret: string,
+): (answer: { requestHeaders: Record<string, string>; status: number; headers: { get(name: string): string | null }; body: string }) => boolean {
+  return ({ requestHeaders, status, headers, body }) => {
+    const nonce = requestHeaders[NONCE_HEADER];
+    if (typeof nonce !== 'string') return false;
+    return verifyPeerResponse(secret, { requestNonce: nonce, status, body, signature: headers.get(RESPONSE_SIGNATURE_HEADER) });
+  };
+}
+
 export interface PeerVerifierOptions {
   secret: string;
   /** Accepted difference between the sender's timestamp and this unit's clock (both ways). */

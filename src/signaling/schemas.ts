@@ -125,6 +125,7 @@ export const StatusSchema = Type.Object({
     captureDevice: Type.Union([Type.String(), Type.Null()], { description: 'the capture device in use' }),
     playbackDevice: Type.Union([Type.String(), Type.Null()], { description: 'the playback device in use' }),
     error: Type.Union([Type.String(), Type.Null()], { description: 'why audio is unavailable' }),
+    encrypted: Type.Boolean({ description: 'call audio is encrypted with SRTP; false only when audio.srtp is false (plain RTP)' }),
   }),
   call: Type.Union([CallSchema, Type.Null()], { description: 'the live call with its audio statistics' }),
   users: Type.Array(Type.String(), { description: 'users hosted by this unit' }),

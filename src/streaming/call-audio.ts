@@ -7,6 +7,7 @@ import type { MediaReceiver } from '../media/media-receiver.js';
 import type { UdpTransport, DatagramSource } from '../net/udp-transport.js';
 import type { Logger } from '../logging/logger.js';
 import { createMediaReceiver, createMediaSender, type ReceiveSettings } from './stream-setup.js';
+import { agreeOnSrtp, createSrtpOffer, type SrtpOffer } from '../media/srtp-negotiation.js';
 import { startFrameClock, type FrameClock } from './frame-clock.js';
 
 interface ActiveCall {
@@ -14,6 +15,8 @@ interface ActiveCall {
   /** Settles once the codecs are loaded and audio flows (or could not start). */
   started?: Promise<void>;
   localSsrc: number;
+  /** The keys this side sends with, offered to the peer; absent when audio.srtp is false. */
+  localCrypto?: SrtpOffer;
   remote?: MediaEndpoint;
   sender?: MediaSender;
   receiver?: MediaReceiver;
@@ -21,8 +24,16 @@ interface ActiveCall {
   strayDatagrams: number;
 }
 
+export interface CallAudioSettings extends ReceiveSettings {
+  /**
+   * audio.srtp: encrypt and authenticate call audio with SRTP under fresh keys per call. Only an
+   * explicit false allows plain RTP, and then only with a peer that is configured the same way.
+   */
+  srtp?: boolean;
+}
+
 export interface CallAudioOptions {
-  settings: ReceiveSettings;
+  settings: CallAudioSettings;
   captureDevice: string;
   playbackDevice: string;
   /** Null when no audio backend could be loaded at all. */
@@ -60,6 +71,11 @@ export class CallAudio implements CallMedia {
     this.now = options.now ?? (() => performance.now());
   }
 
+  /** Whether calls' audio is SRTP-protected (everything but an explicit audio.srtp false). */
+  get encrypted(): boolean {
+    return this.options.settings.srtp !== false;
+  }
+
   get audioAvailable(): boolean {
     return this.capture !== undefined && this.playback !== undefined;
   }
@@ -70,6 +86,7 @@ export class CallAudio implements CallMedia {
       captureDevice: this.capture?.deviceName ?? null,
       playbackDevice: this.playback?.deviceName ?? null,
       error: this.deviceError,
+      encrypted: this.encrypted,
     };
   }
 
@@ -124,24 +141,36 @@ export class CallAudio implements CallMedia {
 
   prepare(callId: string): MediaEndpoint {
     if (this.call && this.call.callId !== callId) this.stop(this.call.callId);
-    const localSsrc = this.call?.callId === callId ? this.call.localSsrc : randomInt(1, 2 ** 32 - 1);
-    this.call ??= { callId, localSsrc, strayDatagrams: 0 };
+    // Asked again for the same call, it answers the same: same SSRC, same keys.
+    this.call ??= {
+      callId,
+      localSsrc: randomInt(1, 2 ** 32 - 1),
+      localCrypto: this.encrypted ? createSrtpOffer() : undefined,
+      strayDatagrams: 0,
+    };
+    const call = this.call;
     return {
       address: '',
       udpPort: this.transport?.localPort ?? 0,
       format: this.options.settings.format,
-      ssrc: localSsrc,
+      ssrc: call.localSsrc,
       frameMs: this.options.settings.frameMs,
+      ...(call.localCrypto ? { crypto: call.localCrypto } : {}),
     };
   }
 
   start(callId: string, remote: MediaEndpoint): void {
     this.prepare(callId);
     const call = this.call!;
+    // Thrown to the call service, which ends the call as media-failed on both sides.
+    const agreement = agreeOnSrtp(call.localCrypto, remote.crypto);
+    if (!agreement.ok) throw new Error(`call audio refused: ${agreement.reason}`);
+    const srtp = agreement.keys;
+    if (srtp && remote.format === 'seed') throw new Error('call audio refused: SRTP needs an RTP wire format, and the seed format is not one (set audio.srtp false for it)');
     call.remote = remote;
     const settings = { ...this.options.settings, format: remote.format, frameMs: remote.frameMs };
     // Codecs load asynchronously (the Opus addon on first use); audio starts when they are ready.
-    call.started = Promise.all([createMediaSender(settings, call.localSsrc), createMediaReceiver(settings, remote.ssrc)])
+    call.started = Promise.all([createMediaSender(settings, call.localSsrc, srtp?.send), createMediaReceiver(settings, remote.format === 'seed' ? undefined : remote.ssrc, srtp?.receive)])
       .then(([sender, receiver]) => {
         if (this.call !== call) {
           sender.close();
@@ -150,7 +179,7 @@ export class CallAudio implements CallMedia {
         }
         call.sender = sender;
         call.receiver = receiver;
-        this.options.logger.info({ callId, remote: `${remote.address}:${remote.udpPort}`, format: remote.format }, 'call audio started');
+        this.options.logger.info({ callId, remote: `${remote.address}:${remote.udpPort}`, format: remote.format, encrypted: srtp !== null }, 'call audio started');
       })
       .catch((error) => this.options.logger.error({ err: error, callId }, 'call audio could not start'));
   }

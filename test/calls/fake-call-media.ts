@@ -20,7 +20,7 @@ export class FakeCallMedia implements CallMedia {
 
   audioState(): AudioDeviceState {
     const device = this.audioAvailable ? 'fake' : null;
-    return { available: this.audioAvailable, captureDevice: device, playbackDevice: device, error: this.audioError };
+    return { available: this.audioAvailable, captureDevice: device, playbackDevice: device, error: this.audioError, encrypted: true };
   }
 
   prepare(callId: string): MediaEndpoint {

@@ -196,6 +196,24 @@ test('the rollover counter advances across 65535 -> 0 on both sides, also when p
   t.false(receiver.unprotect(staleSender.protect(rtp(65_000, new Uint8Array([0])))).ok);
 });
 
+test('a receiver whose first packets were lost just before the wrap still follows the stream (ROC 1 from the start)', (t) => {
+  const keys = generateSrtpMasterKeys();
+  const sender = createSrtpContext(keys);
+  const packets = Array.from({ length: 40 }, (_, n) => sender.protect(rtp((65_530 + n) & 0xffff, new Uint8Array([n]))));
+  // The first six (65530..65535) never arrive; the first one seen is sequence 0 under ROC 1.
+  const receiver = createSrtpContext(keys);
+  for (let n = 6; n < 40; n++) {
+    const result = receiver.unprotect(packets[n]);
+    t.true(result.ok && result.index === 65_530 + n, `packet ${n}`);
+  }
+  // Late arrivals from before the wrap are still placed correctly (ROC 0).
+  const late = receiver.unprotect(packets[5]);
+  t.true(late.ok && late.index === 65_535);
+  // A fresh stream at a small sequence number is still taken as ROC 0.
+  const fresh = createSrtpContext(keys).unprotect(createSrtpContext(keys).protect(rtp(7, new Uint8Array([1]), 0x1234)));
+  t.true(fresh.ok && fresh.index === 7);
+});
+
 test('packets under another key, or garbage of any shape, are rejected without throwing', (t) => {
   const sender = createSrtpContext(generateSrtpMasterKeys());
   const receiver = createSrtpContext(generateSrtpMasterKeys());

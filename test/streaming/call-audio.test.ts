@@ -1,6 +1,6 @@
 import test from 'ava';
 import { pino } from 'pino';
-import { CallAudio } from '../../src/streaming/call-audio.js';
+import { CallAudio, type CallAudioSettings } from '../../src/streaming/call-audio.js';
 import { UdpTransport } from '../../src/net/udp-transport.js';
 import { MemoryAudioBackend } from '../../src/audio/memory-backend.js';
 import { NaudiodonBackend } from '../../src/audio/naudiodon-backend.js';
@@ -8,12 +8,18 @@ import type { AudioBackend } from '../../src/audio/audio-backend.js';
 import type { MediaEndpoint } from '../../src/calls/call-media.js';
 import { createVirtualAlsa } from '../support/virtual-alsa.js';
 import { toneShare } from '../support/audio-analysis.js';
+import { createSrtpOffer } from '../../src/media/srtp-negotiation.js';
+import { SRTP_SUITE, createSrtpContext, parseSrtpKeyParams, srtpPacketFormat } from '../../src/media/srtp.js';
+import { MediaSender } from '../../src/media/media-sender.js';
+import { rtpPacketFormat } from '../../src/media/packet-format.js';
+import { parseRtp } from '../../src/media/rtp-packet.js';
+import { opusCodec } from '../../src/codec/opus.js';
 
 const logger = pino({ level: 'silent' });
 const settings = { format: 'rtp-opus', frameMs: 20, bitrate: 32_000, complexity: 3, minDelayMs: 20, maxDelayMs: 400 } as const;
 
-async function engine(backend: AudioBackend | null, device: string, now?: () => number) {
-  const audio = new CallAudio({ settings, captureDevice: device, playbackDevice: device, backend, logger, now });
+async function engine(backend: AudioBackend | null, device: string, now?: () => number, overrides: Partial<CallAudioSettings> = {}) {
+  const audio = new CallAudio({ settings: { ...settings, ...overrides }, captureDevice: device, playbackDevice: device, backend, logger, now });
   const transport = await UdpTransport.bind({ port: 0, host: '127.0.0.1', onDatagram: (datagram, from) => audio.onDatagram(datagram, from) });
   audio.attachTransport(transport);
   await audio.openDevices();
@@ -91,7 +97,7 @@ test('datagrams from anyone but the peer are counted and never reach the speaker
     await stranger.close();
   });
   unit.audio.prepare('c');
-  unit.audio.start('c', { address: '127.0.0.2', udpPort: 9, format: 'rtp-opus', ssrc: 1234, frameMs: 20 });
+  unit.audio.start('c', { address: '127.0.0.2', udpPort: 9, format: 'rtp-opus', ssrc: 1234, frameMs: 20, crypto: createSrtpOffer() });
   await unit.audio.whenStarted('c');
   for (let i = 0; i < 20; i += 1) stranger.send(Buffer.from(`not audio ${i}`), unit.transport.localPort, '127.0.0.1');
   while (unit.audio.stats('c')!.packetsMalformed < 20) await new Promise((resolve) => setImmediate(resolve));
@@ -124,7 +130,7 @@ test('a thousand calls on devices opened once: the audio hosts stay the same pro
     for (let call = offset; call < offset + count; call += 1) {
       const id = `call-${call}`;
       a.audio.prepare(id);
-      a.audio.start(id, { address: '127.0.0.1', udpPort: peer.localPort, format: 'rtp-opus', ssrc: call + 1, frameMs: 20 });
+      a.audio.start(id, { address: '127.0.0.1', udpPort: peer.localPort, format: 'rtp-opus', ssrc: call + 1, frameMs: 20, crypto: createSrtpOffer() });
       await a.audio.whenStarted(id);
       a.audio.stop(id);
     }
@@ -138,4 +144,108 @@ test('a thousand calls on devices opened once: the audio hosts stay the same pro
   t.true(growthMiB < 15, `RSS grew ${growthMiB.toFixed(1)} MiB`);
   t.is(backend.hostCount, hosts, 'no audio host was started or lost');
   t.true(a.audio.audioState().available);
+});
+
+const until = async (condition: () => boolean) => {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+};
+
+test('call audio is SRTP under the keys each side offered: plain, forged and replayed packets from the peer address are not played', async (t) => {
+  let nowMs = 0;
+  const backend = new MemoryAudioBackend({ now: () => nowMs });
+  const unit = await engine(backend, 'default', () => nowMs);
+  const onWire: Buffer[] = [];
+  const peer = await UdpTransport.bind({ port: 0, host: '127.0.0.1', onDatagram: (datagram) => onWire.push(datagram) });
+  t.teardown(async () => {
+    await unit.close();
+    await peer.close();
+  });
+  t.true(unit.audio.audioState().encrypted);
+  const local = unit.audio.prepare('c');
+  t.is(local.crypto?.suite, SRTP_SUITE);
+  t.deepEqual(unit.audio.prepare('c'), local, 'asked again, the same keys');
+  const peerOffer = createSrtpOffer();
+  const peerSsrc = 4321;
+  unit.audio.start('c', { address: '127.0.0.1', udpPort: peer.localPort, format: 'rtp-opus', ssrc: peerSsrc, frameMs: 20, crypto: peerOffer });
+  await unit.audio.whenStarted('c');
+
+  // What the unit sends authenticates and decrypts under the keys it offered, and only under those.
+  let frame = 0;
+  backend.setCaptureSource(() => tone(700, frame++));
+  backend.tick(10);
+  await until(() => onWire.length >= 10);
+  const localKeys = parseSrtpKeyParams(local.crypto!.keyParams);
+  if (!localKeys.ok) return t.fail(localKeys.reason);
+  const fromUnit = createSrtpContext(localKeys.keys);
+  for (const datagram of onWire) {
+    const unprotected = fromUnit.unprotect(datagram);
+    t.true(unprotected.ok && parseRtp(unprotected.packet, 111).ok && unprotected.packet.readUInt32BE(8) === local.ssrc);
+  }
+  const peerKeys = parseSrtpKeyParams(peerOffer.keyParams);
+  if (!peerKeys.ok) return t.fail(peerKeys.reason);
+  t.false(createSrtpContext(peerKeys.keys).unprotect(onWire[0]).ok);
+
+  const senderWith = (format: ReturnType<typeof rtpPacketFormat>) =>
+    new MediaSender({ encoder: opusCodec.createEncoder({ frameSamples: 960, bitrate: 32_000 }), packetFormat: format, frameSamples: 960, ssrc: peerSsrc, initialSequence: 100, initialTimestamp: 0 });
+  const plain = senderWith(rtpPacketFormat(111));
+  const secure = senderWith(srtpPacketFormat(rtpPacketFormat(111), peerKeys.keys));
+  t.teardown(() => {
+    plain.close();
+    secure.close();
+  });
+  const sendFrom = async (datagrams: Buffer[], expectedCounts: { packetsReceived: number; packetsMalformed: number }) => {
+    for (const datagram of datagrams) peer.send(datagram, unit.transport.localPort, '127.0.0.1');
+    await until(() => {
+      const stats = unit.audio.stats('c')!;
+      return stats.packetsReceived + stats.packetsMalformed >= expectedCounts.packetsReceived + expectedCounts.packetsMalformed;
+    });
+    t.like(unit.audio.stats('c'), expectedCounts);
+  };
+  // Plain RTP with the right SSRC from the peer's own address: what anyone on the LAN could forge.
+  await sendFrom(Array.from({ length: 20 }, (_, i) => plain.sendFrame(tone(300, i))), { packetsReceived: 0, packetsMalformed: 20 });
+  nowMs += 200;
+  backend.tick(10);
+  t.true(backend.played.every((played) => played.pcm.every((sample) => sample === 0)), 'nothing forged was played');
+  const genuine = Array.from({ length: 20 }, (_, i) => secure.sendFrame(tone(300, i)));
+  await sendFrom(genuine, { packetsReceived: 20, packetsMalformed: 20 });
+  await sendFrom(genuine, { packetsReceived: 20, packetsMalformed: 40 }); // replayed
+});
+
+test('plain RTP only when both units set audio.srtp false; a mismatch is refused on either side', async (t) => {
+  let nowMs = 0;
+  const backendA = new MemoryAudioBackend({ now: () => nowMs });
+  const backendB = new MemoryAudioBackend({ now: () => nowMs });
+  const plainA = await engine(backendA, 'default', () => nowMs, { srtp: false });
+  const plainB = await engine(backendB, 'default', () => nowMs, { srtp: false });
+  const encrypted = await engine(null, 'default', () => nowMs);
+  t.teardown(async () => {
+    await plainA.close();
+    await plainB.close();
+    await encrypted.close();
+  });
+  t.false(plainA.audio.audioState().encrypted);
+  t.true(encrypted.audio.audioState().encrypted);
+
+  const fromA = plainA.audio.prepare('plain');
+  const fromB = plainB.audio.prepare('plain');
+  t.is(fromA.crypto, undefined);
+  plainA.audio.start('plain', endpointOf(fromB));
+  plainB.audio.start('plain', endpointOf(fromA));
+  await Promise.all([plainA.audio.whenStarted('plain'), plainB.audio.whenStarted('plain')]);
+  backendA.setCaptureSource(() => tone(500, 0));
+  backendA.tick(10);
+  await until(() => plainB.audio.stats('plain')!.packetsReceived >= 10);
+  t.is(plainB.audio.stats('plain')!.packetsMalformed, 0);
+  plainA.audio.stop('plain');
+  plainB.audio.stop('plain');
+
+  const fromPlain = plainA.audio.prepare('mixed');
+  const fromEncrypted = encrypted.audio.prepare('mixed');
+  t.throws(() => encrypted.audio.start('mixed', endpointOf(fromPlain)), { message: /offers plain RTP but this unit requires SRTP/ });
+  t.throws(() => plainA.audio.start('mixed', endpointOf(fromEncrypted)), { message: /requires SRTP but this unit is configured for plain RTP/ });
+  t.throws(() => encrypted.audio.start('mixed', endpointOf({ ...fromEncrypted, crypto: { suite: 'AES_256_CM_HMAC_SHA1_80', keyParams: fromEncrypted.crypto!.keyParams } })), {
+    message: /suite/,
+  });
+  t.throws(() => encrypted.audio.start('mixed', endpointOf({ ...fromEncrypted, crypto: { suite: SRTP_SUITE, keyParams: 'inline:short' } })), { message: /keys/ });
+  t.throws(() => encrypted.audio.start('mixed', endpointOf(fromEncrypted)), { message: /reflected/ });
 });

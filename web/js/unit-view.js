@@ -14,11 +14,13 @@ function describeGpio(gpio) {
 }
 
 function describeAudio(audio) {
+  // Plain RTP is only ever used when configured; say so plainly, since anyone on the LAN could listen.
+  const privacy = audio.encrypted === false ? ' · NOT ENCRYPTED (audio.srtp is off)' : audio.encrypted ? ' · encrypted (SRTP)' : '';
   if (audio.available) {
     const devices = [audio.captureDevice && `microphone ${audio.captureDevice}`, audio.playbackDevice && `speaker ${audio.playbackDevice}`].filter(Boolean);
-    return devices.length ? devices.join(' · ') : 'microphone and speaker open';
+    return (devices.length ? devices.join(' · ') : 'microphone and speaker open') + privacy;
   }
-  return `no sound device: calls carry silence${audio.error ? ` (${audio.error})` : ''}`;
+  return `no sound device: calls carry silence${audio.error ? ` (${audio.error})` : ''}${privacy}`;
 }
 
 export class UnitView {
@@ -45,7 +47,7 @@ export class UnitView {
     );
     const audio = byId('unit-audio');
     setText(audio, describeAudio(status.audio));
-    audio.dataset.state = status.audio.available ? 'ok' : 'warn';
+    audio.dataset.state = status.audio.available && status.audio.encrypted !== false ? 'ok' : 'warn';
 
     const gpioRow = byId('unit-gpio-row');
     gpioRow.hidden = !status.gpio;

@@ -1,0 +1,355 @@
+import test from 'ava';
+import fc from 'fast-check';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { startUnit, type TestUnit } from '../signaling/unit-harness.js';
+import { fuzzRuns, fuzzSeed } from '../support/fuzz-datagrams.js';
+
+// Random and mutated requests at every route of the HTTP API (the public /api/* routes and the
+// unit-to-unit /api/unit/* ones) through inject(): methods, paths, query strings, headers,
+// content types and bodies. Whatever comes in, the answer is a 2xx or a 4xx, and a 4xx carries
+// the API's error body. Reproduce a failure with FUZZ_SEED=<seed printed in the test's log>.
+
+/** The API's error bodies name their reason in kebab case (schemas.ts ErrorSchema). */
+const ERROR_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+const BODY_LIMIT = 16 * 1024;
+const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'] as const;
+type Method = (typeof METHODS)[number];
+
+interface Route {
+  method: Method;
+  /** Fastify form: /api/calls/:callId */
+  path: string;
+}
+
+/** Every route the app documents, plus the OpenAPI document itself; the event stream never ends, so it is fuzzed only with other methods. */
+async function routesOf(unit: TestUnit): Promise<Route[]> {
+  await unit.app.ready();
+  const document = unit.app.swagger() as { paths: Record<string, Record<string, unknown>> };
+  const routes: Route[] = [{ method: 'GET', path: '/api/openapi.json' }];
+  for (const [path, operations] of Object.entries(document.paths)) {
+    for (const method of Object.keys(operations)) routes.push({ method: method.toUpperCase() as Method, path: path.replace(/\{(\w+)\}/g, ':$1') });
+  }
+  return routes;
+}
+
+/** inject() resolves URLs as a browser would (backslashes become slashes), so test the path it will request. */
+function isEventStream(method: string, url: string): boolean {
+  const path = new URL(url, 'http://unit.invalid').pathname;
+  return (method === 'GET' || method === 'HEAD') && path.startsWith('/api/events');
+}
+
+/** A valid body for each route that takes one, to mutate. */
+const CALL_ID = '0f0e0d0c-0b0a-4900-8800-000000000001';
+const VALID_BODIES: Record<string, unknown> = {
+  '/api/users/register': { name: 'Kitchen' },
+  '/api/signal/initiate': { from: 'Kitchen', to: 'Front door' },
+  '/api/signal/accept': { callId: CALL_ID },
+  '/api/signal/end': { callId: CALL_ID },
+  '/api/unit/calls': {
+    callId: CALL_ID,
+    caller: { user: 'Garage', unitId: 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee', unitName: 'Garage unit', httpPort: 5000 },
+    callee: { user: 'Kitchen' },
+  },
+  '/api/unit/calls/:callId/accept': {
+    media: { address: '127.0.0.1', udpPort: 40000, format: 'rtp-opus', ssrc: 1234, frameMs: 20, crypto: { suite: 'AES_CM_128_HMAC_SHA1_80', keyParams: `inline:${'A'.repeat(40)}` } },
+  },
+  '/api/unit/calls/:callId/end': { reason: 'hung-up' },
+};
+
+const paramArbitrary: fc.Arbitrary<string> = fc.oneof(
+  fc.constant(CALL_ID),
+  fc.uuid(),
+  fc.stringMatching(/^[A-Za-z0-9-]{1,70}$/),
+  fc.string({ maxLength: 30 }).map(encodeURIComponent),
+  fc.string({ unit: 'grapheme', maxLength: 20 }).map(encodeURIComponent),
+  fc.constantFrom('..', '.', '%2e%2e', '%2F', '%00', '%zz', '%', '%c0%af', '~', 'null', '__proto__', 'constructor'),
+  fc.integer({ min: 90, max: 5000 }).map((length) => 'a'.repeat(length)),
+);
+
+/** Ways a path gets mangled on its way (named, so a counterexample prints readably). */
+const PATH_MANGLERS = {
+  'trailing slash': (path: string) => `${path}/`,
+  'leading double slash': (path: string) => `/${path}`,
+  'inner double slash': (path: string) => path.replace('/api/', '/api//'),
+  'upper case': (path: string) => path.toUpperCase(),
+  'dot dot': (path: string) => `${path}/..`,
+  traversal: (path: string) => `${path}/../../etc/passwd`,
+  'encoded traversal': (path: string) => `${path}/%2e%2e/%2e%2e/etc/passwd`,
+  'lone percent': (path: string) => `${path}%`,
+  'nul byte': (path: string) => `${path}%00`,
+  'matrix parameter': (path: string) => `${path};a=b`,
+  fragment: (path: string) => `${path}#fragment`,
+  'last character cut': (path: string) => path.slice(0, -1),
+  'backslash': (path: string) => path.replaceAll('/', '\\'),
+} as const;
+const pathManglerArbitrary = fc.oneof(
+  fc.record({ kind: fc.constantFrom(...(Object.keys(PATH_MANGLERS) as (keyof typeof PATH_MANGLERS)[])), extra: fc.constant('') }),
+  fc.record({ kind: fc.constant('extra segment' as const), extra: fc.string({ maxLength: 12 }) }),
+  fc.record({ kind: fc.constant('raw suffix' as const), extra: fc.string({ unit: 'grapheme', maxLength: 12 }) }),
+);
+type PathMangler = typeof pathManglerArbitrary extends fc.Arbitrary<infer T> ? T : never;
+
+function mangle(path: string, mangler: PathMangler): string {
+  if (mangler.kind === 'extra segment') return `${path}/${encodeURIComponent(mangler.extra)}`;
+  if (mangler.kind === 'raw suffix') return `${path}${encodeURI(mangler.extra)}`;
+  return PATH_MANGLERS[mangler.kind](path);
+}
+
+const queryArbitrary: fc.Arbitrary<string> = fc.oneof(
+  fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 20 }), { maxKeys: 4 }).map((entries) => new URLSearchParams(entries).toString()),
+  fc.constantFrom('user=Kitchen', 'user=Kitchen&user=Hall', 'user=', 'user', 'user[]=a', 'user[a]=b', '__proto__[x]=1', 'constructor[prototype][x]=1', '%zz=1', 'a=%zz', '&&&', '=', '?'),
+  fc.integer({ min: 1000, max: 20_000 }).map((length) => `user=${'x'.repeat(length)}`),
+);
+
+const CONTENT_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/json; charset=latin1',
+  'application/json;charset=UTF-16',
+  'APPLICATION/JSON',
+  'application/json, text/plain',
+  'application/vnd.api+json',
+  'application/jsonp',
+  'text/plain',
+  'text/html',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/octet-stream',
+  '*/*',
+  '',
+  ';',
+  'application/json; boundary',
+  'json',
+] as const;
+
+const headerValueArbitrary = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength: 80 });
+const headersArbitrary: fc.Arbitrary<Record<string, string>> = fc.dictionary(
+  fc.oneof(
+    fc.constantFrom(
+      'x-intercom-unit-id',
+      'x-intercom-timestamp',
+      'x-intercom-nonce',
+      'x-intercom-signature',
+      'authorization',
+      'cookie',
+      'origin',
+      'referer',
+      'accept',
+      'accept-encoding',
+      'accept-language',
+      'x-forwarded-for',
+      'x-forwarded-proto',
+      'x-http-method-override',
+      'if-none-match',
+      'range',
+      'expect',
+    ),
+    fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/),
+  ),
+  headerValueArbitrary,
+  { maxKeys: 5 },
+);
+
+/** JSON-level mutations of a valid body: what a confused or hostile client sends. */
+function mutatedBodyArbitrary(valid: unknown): fc.Arbitrary<string> {
+  const anyJson = fc.jsonValue({ maxDepth: 4 });
+  return fc
+    .tuple(
+      fc.array(
+        fc.oneof(
+          fc.record({ op: fc.constant('drop' as const), key: fc.nat() }),
+          fc.record({ op: fc.constant('set' as const), key: fc.nat(), value: anyJson }),
+          fc.record({ op: fc.constant('add' as const), key: fc.oneof(fc.string({ maxLength: 10 }), fc.constantFrom('__proto__', 'constructor', 'prototype')), value: anyJson }),
+          fc.record({ op: fc.constant('deep' as const), key: fc.nat(), value: anyJson }),
+          fc.record({ op: fc.constant('wrap' as const) }),
+        ),
+        { minLength: 1, maxLength: 3 },
+      ),
+      fc.boolean(),
+    )
+    .map(([operations, truncate]) => {
+      let body: unknown = structuredClone(valid);
+      for (const operation of operations) {
+        if (operation.op === 'wrap') {
+          body = [body];
+          continue;
+        }
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) continue;
+        const record = body as Record<string, unknown>;
+        const keys = Object.keys(record);
+        const key = operation.op === 'add' ? operation.key : keys[operation.key % Math.max(1, keys.length)];
+        if (key === undefined) continue;
+        if (operation.op === 'drop') delete record[key];
+        else if (operation.op === 'deep' && typeof record[key] === 'object' && record[key] !== null) {
+          const inner = record[key] as Record<string, unknown>;
+          const innerKeys = Object.keys(inner);
+          inner[innerKeys[operation.key % Math.max(1, innerKeys.length)] ?? 'x'] = operation.value;
+        } else if (operation.op !== 'deep') {
+          // defineProperty, so "__proto__" becomes an own key that JSON.stringify writes out.
+          Object.defineProperty(record, key, { value: (operation as { value: unknown }).value, enumerable: true, configurable: true, writable: true });
+        }
+      }
+      const text = JSON.stringify(body) ?? 'null';
+      return truncate ? text.slice(0, Math.floor(text.length / 2)) : text;
+    });
+}
+
+const nestedArbitrary: fc.Arbitrary<string> = fc
+  .tuple(fc.integer({ min: 10, max: 6000 }), fc.constantFrom('[', '{"a":', '{"__proto__":', '{"name":'), fc.boolean())
+  .map(([depth, opener, closed]) => {
+    const closer = opener === '[' ? ']' : '}';
+    return opener.repeat(depth) + '1' + (closed ? closer.repeat(depth) : '');
+  });
+
+function bodyArbitrary(route: Route): fc.Arbitrary<string | Buffer | undefined> {
+  const valid = VALID_BODIES[route.path];
+  return fc.oneof(
+    { weight: 2, arbitrary: fc.constant(undefined) },
+    { weight: 4, arbitrary: valid === undefined ? fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value) ?? '') : mutatedBodyArbitrary(valid) },
+    { weight: 1, arbitrary: valid === undefined ? fc.constant('{}') : fc.constant(JSON.stringify(valid)) },
+    { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 5 }).map((value) => JSON.stringify(value) ?? '') },
+    { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes)) },
+    { weight: 1, arbitrary: nestedArbitrary },
+    { weight: 1, arbitrary: fc.integer({ min: 1000, max: 40_000 }).map((length) => JSON.stringify({ name: 'x'.repeat(length), callId: 'y'.repeat(length) })) },
+  );
+}
+
+const requestArbitrary = (routes: Route[]) =>
+  fc.constantFrom(...routes).chain((route) =>
+    fc.record({
+      route: fc.constant(route),
+      method: fc.oneof({ weight: 5, arbitrary: fc.constant(route.method) }, { weight: 1, arbitrary: fc.constantFrom(...METHODS) }),
+      param: paramArbitrary,
+      mangle: fc.option(pathManglerArbitrary, { freq: 8 }),
+      query: fc.option(queryArbitrary, { freq: 3 }),
+      contentType: fc.option(fc.constantFrom(...CONTENT_TYPES), { freq: 5 }),
+      headers: headersArbitrary,
+      body: bodyArbitrary(route),
+    }),
+  );
+type FuzzRequest = typeof requestArbitrary extends (routes: Route[]) => fc.Arbitrary<infer T> ? T : never;
+
+function toInject(request: FuzzRequest): InjectOptions & { url: string; method: Method } {
+  let url = request.route.path.replace(/:\w+/g, request.param);
+  if (request.mangle) url = mangle(url, request.mangle);
+  if (request.query !== null) url = `${url}?${request.query}`;
+  const headers: Record<string, string> = { ...request.headers };
+  if (request.contentType !== null) headers['content-type'] = request.contentType;
+  else if (request.body !== undefined && !('content-type' in headers)) headers['content-type'] = 'application/json';
+  return { method: request.method, url, headers, payload: request.body };
+}
+
+/** What every answer must look like; returns why not, or null. */
+function problemWith(method: string, response: LightMyRequestResponse): string | null {
+  const status = response.statusCode;
+  if (status >= 500) return `status ${status}: ${response.body.slice(0, 300)}`;
+  if (status < 200 || (status >= 300 && status < 400)) return `unexpected status ${status}`;
+  if (method === 'HEAD' || status === 204) return null;
+  if (status >= 400) {
+    let body: { error?: unknown; message?: unknown };
+    try {
+      body = response.json();
+    } catch {
+      return `status ${status} without a JSON body: ${response.body.slice(0, 200)}`;
+    }
+    if (typeof body.error !== 'string' || !ERROR_NAME.test(body.error)) return `status ${status}: error ${JSON.stringify(body.error)} is not a machine-readable reason (${response.body.slice(0, 200)})`;
+    if (typeof body.message !== 'string' || body.message.length === 0) return `status ${status}: no message (${response.body.slice(0, 200)})`;
+  }
+  return null;
+}
+
+async function withUnit(run: (unit: TestUnit, routes: Route[]) => Promise<void>): Promise<void> {
+  const unit = await startUnit('Hall', { listen: false });
+  try {
+    await run(unit, await routesOf(unit));
+  } finally {
+    await unit.close();
+  }
+}
+
+test('random and mutated requests at every route: never a 5xx, every 4xx a JSON {error, message}', async (t) => {
+  const seed = fuzzSeed();
+  t.log(`seed ${seed} (rerun with FUZZ_SEED=${seed})`);
+  await withUnit(async (unit, routes) => {
+    t.true(routes.length >= 18, `${routes.length} routes`);
+    const statuses = new Map<number, number>();
+    const slowest = { ms: 0, url: '' };
+    await fc.assert(
+      fc.asyncProperty(requestArbitrary(routes), async (request) => {
+        const options = toInject(request);
+        if (isEventStream(options.method, options.url)) return;
+        const started = performance.now();
+        const response = await unit.app.inject(options);
+        const ms = performance.now() - started;
+        if (ms > slowest.ms) Object.assign(slowest, { ms, url: `${options.method} ${options.url.slice(0, 80)}` });
+        statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
+        const problem = problemWith(options.method, response);
+        if (problem) throw new Error(`${options.method} ${options.url.slice(0, 200)}: ${problem}`);
+      }),
+      { seed, numRuns: fuzzRuns(3000), includeErrorInReport: true },
+    );
+    t.log(`answers by status: ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}; slowest ${slowest.ms.toFixed(0)} ms (${slowest.url})`);
+    t.is((await unit.app.inject({ method: 'GET', url: '/api/health' })).statusCode, 200);
+  });
+});
+
+test('bodies over the limit get 413 at every route that reads a body, whatever they hold', async (t) => {
+  const seed = fuzzSeed();
+  t.log(`seed ${seed} (rerun with FUZZ_SEED=${seed})`);
+  await withUnit(async (unit, routes) => {
+    const bodyRoutes = routes.filter((route) => route.method === 'POST');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...bodyRoutes),
+        fc.integer({ min: BODY_LIMIT + 1, max: 8 * BODY_LIMIT }),
+        fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain'),
+        fc.constantFrom('string', 'nested', 'garbage'),
+        async (route, size, contentType, shape) => {
+          const payload =
+            shape === 'string'
+              ? JSON.stringify({ name: 'x'.repeat(size) })
+              : shape === 'nested'
+                ? '['.repeat(size)
+                : Buffer.alloc(size, 0xfe);
+          const url = route.path.replace(/:\w+/g, CALL_ID);
+          const response = await unit.app.inject({ method: 'POST', url, headers: { 'content-type': contentType }, payload });
+          const problem = problemWith('POST', response);
+          if (problem) throw new Error(`${url}: ${problem}`);
+          // Unsupported media types may be refused before the size is known; JSON never gets past the limit.
+          const expected = contentType.startsWith('application/json') ? [413] : [413, 415];
+          if (!expected.includes(response.statusCode)) throw new Error(`${url} with ${size} bytes of ${contentType}: ${response.statusCode}, not ${expected.join(' or ')}`);
+        },
+      ),
+      { seed, numRuns: fuzzRuns(300), includeErrorInReport: true },
+    );
+    t.pass();
+  });
+});
+
+test('deeply nested JSON and huge strings within the limit are refused or accepted quickly, never crash', async (t) => {
+  const seed = fuzzSeed();
+  t.log(`seed ${seed} (rerun with FUZZ_SEED=${seed})`);
+  await withUnit(async (unit, routes) => {
+    const bodyRoutes = routes.filter((route) => route.method === 'POST');
+    let slowestMs = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...bodyRoutes),
+        fc.oneof(nestedArbitrary, fc.integer({ min: 1, max: BODY_LIMIT - 100 }).map((length) => JSON.stringify({ name: 'é'.repeat(Math.floor(length / 2)) }))),
+        async (route, payload) => {
+          if (Buffer.byteLength(payload) > BODY_LIMIT) return;
+          const url = route.path.replace(/:\w+/g, CALL_ID);
+          const started = performance.now();
+          const response = await unit.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+          slowestMs = Math.max(slowestMs, performance.now() - started);
+          const problem = problemWith('POST', response);
+          if (problem) throw new Error(`${url} with ${payload.slice(0, 40)}...: ${problem}`);
+        },
+      ),
+      { seed, numRuns: fuzzRuns(400), includeErrorInReport: true },
+    );
+    t.log(`slowest answer ${slowestMs.toFixed(1)} ms`);
+    t.true(slowestMs < 1000);
+  });
+});

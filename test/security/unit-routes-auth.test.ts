@@ -1,0 +1,172 @@
+import test from 'ava';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import defaults from '../../config/default.json' with { type: 'json' };
+import { validateConfig } from '../../src/config/validate.js';
+import { createUnitServices, type UnitServices } from '../../src/signaling/unit-services.js';
+import { buildApp, type IntercomApp } from '../../src/signaling/app.js';
+import { signPeerRequest } from '../../src/security/peer-auth.js';
+import { SENDER_HEADER } from '../../src/peers/peer-protocol.js';
+import { FakeCallMedia } from '../calls/fake-call-media.js';
+
+// The unit-to-unit routes of a unit built with a site secret: through inject() for each kind of
+// refusal, and over real HTTP between units that share, or do not share, the secret.
+
+const SITE_SECRET = 'secret-of-the-test-site-0001';
+const STRANGER_SECRET = 'secret-of-another-site-00002';
+const SENDER_ID = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee';
+const CALL_ID = '00000000-0000-4000-8000-000000000001';
+
+interface SecuredUnit {
+  services: UnitServices;
+  app: IntercomApp;
+  port: number;
+}
+
+let ssrcSeed = 7000;
+
+async function securedUnit(
+  t: { teardown(fn: () => Promise<void>): void },
+  name: string,
+  secret: string,
+  options: { listen?: boolean; maxClockSkewMs?: number } = {},
+): Promise<SecuredUnit> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), `intercom-auth-${name}-`));
+  const config = validateConfig({
+    ...defaults,
+    unit: { name },
+    http: { host: '127.0.0.1', port: 0 },
+    dataDir,
+    discovery: { dnsSd: false, pollIntervalMs: 200, offlineAfterMs: 1000, requestTimeoutMs: 1000 },
+    site: { secret, maxClockSkewMs: options.maxClockSkewMs ?? 30_000 },
+  });
+  const services = await createUnitServices(config, {
+    callMedia: new FakeCallMedia(42000 + (ssrcSeed % 1000), ssrcSeed++),
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    version: '0.0.0-test',
+    siteSecret: { secret, source: 'config', file: null },
+  });
+  const app = await buildApp(services.appDeps);
+  let port = 0;
+  if (options.listen) {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    port = (app.server.address() as AddressInfo).port;
+    await services.start({ httpPort: port });
+  }
+  t.teardown(async () => {
+    await services.stop();
+    await app.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  return { services, app, port };
+}
+
+/** Headers a unit with `secret` would send with this request. */
+function signedHeaders(method: 'GET' | 'POST', url: string, body: string, secret = SITE_SECRET, at = Date.now()): Record<string, string> {
+  return {
+    [SENDER_HEADER]: SENDER_ID,
+    ...(body ? { 'content-type': 'application/json' } : {}),
+    ...signPeerRequest({ method, path: url, body }, { secret, unitId: SENDER_ID, wallClock: () => at }),
+  };
+}
+
+async function peerRequests(unit: SecuredUnit) {
+  const status = await unit.app.inject({ method: 'GET', url: '/api/status' });
+  return status.json().security.peerRequests;
+}
+
+test('/api/unit/* answers 401 without a valid signature, counts each refusal by reason, and serves signed requests', async (t) => {
+  const unit = await securedUnit(t, 'Hall', SITE_SECRET);
+  await unit.services.users.add('Kitchen');
+  t.like(await peerRequests(unit), { secretSource: 'config', maxClockSkewMs: 30_000, accepted: 0, rejected: 0 });
+
+  const offer = JSON.stringify({
+    callId: CALL_ID,
+    caller: { user: 'Visitor', unitId: SENDER_ID, unitName: 'Gate', httpPort: 5000 },
+    callee: { user: 'Nobody' },
+  });
+  const refusals: { name: string; method: 'GET' | 'POST'; url: string; payload?: string; headers: Record<string, string>; reason: string }[] = [
+    { name: 'no headers', method: 'GET', url: '/api/unit/info', headers: {}, reason: 'missing-headers' },
+    { name: 'only the sender header', method: 'POST', url: '/api/unit/calls', payload: offer, headers: { [SENDER_HEADER]: SENDER_ID, 'content-type': 'application/json' }, reason: 'missing-headers' },
+    { name: 'another site', method: 'GET', url: '/api/unit/info', headers: signedHeaders('GET', '/api/unit/info', '', STRANGER_SECRET), reason: 'bad-signature' },
+    { name: 'tampered body', method: 'POST', url: '/api/unit/calls', payload: offer.replace('Nobody', 'Kitchen'), headers: signedHeaders('POST', '/api/unit/calls', offer), reason: 'bad-signature' },
+    { name: 'other path', method: 'GET', url: `/api/unit/calls/${CALL_ID}`, headers: signedHeaders('GET', '/api/unit/info', ''), reason: 'bad-signature' },
+    { name: 'other method', method: 'POST', url: `/api/unit/calls/${CALL_ID}/end`, payload: '{"reason":"hung-up"}', headers: signedHeaders('GET', `/api/unit/calls/${CALL_ID}/end`, '{"reason":"hung-up"}'), reason: 'bad-signature' },
+    { name: 'old', method: 'GET', url: '/api/unit/info', headers: signedHeaders('GET', '/api/unit/info', '', SITE_SECRET, Date.now() - 120_000), reason: 'clock-skew' },
+    { name: 'future', method: 'GET', url: '/api/unit/info', headers: signedHeaders('GET', '/api/unit/info', '', SITE_SECRET, Date.now() + 120_000), reason: 'clock-skew' },
+    { name: 'malformed', method: 'GET', url: '/api/unit/info', headers: { ...signedHeaders('GET', '/api/unit/info', ''), 'x-intercom-signature': 'letmein' }, reason: 'malformed-headers' },
+  ];
+  for (const [index, refusal] of refusals.entries()) {
+    const response = await unit.app.inject({ method: refusal.method, url: refusal.url, payload: refusal.payload, headers: refusal.headers });
+    t.is(response.statusCode, 401, refusal.name);
+    t.like(response.json(), { error: 'unauthorized' }, refusal.name);
+    const counted = await peerRequests(unit);
+    t.is(counted.rejected, index + 1, refusal.name);
+    t.true(counted.rejectedByReason[refusal.reason] > 0, refusal.name);
+  }
+  const final = await peerRequests(unit);
+  t.deepEqual(final.rejectedByReason, {
+    'missing-headers': 2,
+    'malformed-headers': 1,
+    'bad-signature': 4,
+    'clock-skew': 2,
+    'replayed-nonce': 0,
+    'replay-cache-full': 0,
+  });
+  t.is(final.accepted, 0);
+  t.is(unit.services.calls.current(), null, 'nothing rang');
+
+  // Properly signed: served. The same request again: a replay.
+  const info = signedHeaders('GET', '/api/unit/info', '');
+  const served = await unit.app.inject({ method: 'GET', url: '/api/unit/info', headers: info });
+  t.is(served.statusCode, 200);
+  t.is(served.json().unitId, unit.services.unitId);
+  const replayed = await unit.app.inject({ method: 'GET', url: '/api/unit/info', headers: info });
+  t.is(replayed.statusCode, 401);
+  const signedOffer = await unit.app.inject({ method: 'POST', url: '/api/unit/calls', payload: offer, headers: signedHeaders('POST', '/api/unit/calls', offer) });
+  t.is(signedOffer.statusCode, 404, 'a signed offer reaches the route (which knows no user "Nobody")');
+  t.like(await peerRequests(unit), { accepted: 2, rejected: refusals.length + 1, rejectedByReason: { 'replayed-nonce': 1 } });
+});
+
+test('the public /api/* routes are not affected by the site secret', async (t) => {
+  const unit = await securedUnit(t, 'Hall', SITE_SECRET);
+  const health = await unit.app.inject({ method: 'GET', url: '/api/health' });
+  t.is(health.statusCode, 200);
+  const registered = await unit.app.inject({ method: 'POST', url: '/api/users/register', payload: { name: 'Kitchen' } });
+  t.is(registered.statusCode, 201);
+  const users = await unit.app.inject({ method: 'GET', url: '/api/users' });
+  t.is(users.statusCode, 200);
+  t.true(users.json().users.some((user: { name: string }) => user.name === 'Kitchen'));
+  const status = await unit.app.inject({ method: 'GET', url: '/api/status' });
+  t.is(status.statusCode, 200);
+  t.false(status.body.includes(SITE_SECRET), 'the status never shows the secret');
+  t.like(status.json().security.peerRequests, { accepted: 0, rejected: 0 });
+});
+
+test('over HTTP: units with the same secret see each other; a unit with another secret is refused and stays unknown', async (t) => {
+  const [a, b, stranger] = await Promise.all([
+    securedUnit(t, 'A', SITE_SECRET, { listen: true }),
+    securedUnit(t, 'B', SITE_SECRET, { listen: true }),
+    securedUnit(t, 'Stranger', STRANGER_SECRET, { listen: true }),
+  ]);
+  for (const unit of [a, b, stranger]) {
+    for (const other of [a, b, stranger]) {
+      if (other !== unit) unit.services.directory.addCandidate({ host: '127.0.0.1', port: other.port, source: 'static' });
+    }
+  }
+  await Promise.all([a, b, stranger].map((unit) => unit.services.directory.refresh()));
+
+  t.deepEqual(a.services.directory.peers().map((peer) => [peer.name, peer.online]), [['B', true]]);
+  t.deepEqual(b.services.directory.peers().map((peer) => [peer.name, peer.online]), [['A', true]]);
+  t.deepEqual(stranger.services.directory.peers(), []);
+  for (const unit of [a, b]) {
+    const counted = await peerRequests(unit);
+    t.true(counted.accepted >= 1, 'the site peer was served');
+    t.true(counted.rejectedByReason['bad-signature'] >= 1, "the stranger's poll was refused");
+    t.is(counted.rejected, counted.rejectedByReason['bad-signature']);
+  }
+  t.true((await peerRequests(stranger)).rejectedByReason['bad-signature'] >= 2, "the site's polls were refused by the stranger");
+});
