@@ -49,6 +49,9 @@ cd "$1"
 # The package links Debian'"'"'s PortAudio (a Depends, security-updated) on every architecture,
 # not the x86-64 copy naudiodon bundles.
 export INTERCOM_NAUDIODON_SYSTEM_PORTAUDIO=1
+# naudiodon 2.3.6 uses std::string without including <string>; GCC 13+ (Debian trixie) no longer
+# pulls it in through other headers, so the build fails there without this.
+export CXXFLAGS="${CXXFLAGS:-} -include string"
 # Headers of the Node that will run the addons, never a download (node-gyp reads npm_config_nodedir).
 prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 [ -f "$prefix/include/node/node_api.h" ] && export npm_config_nodedir="$prefix"
@@ -95,8 +98,9 @@ while IFS= read -r addon; do
 done < <(find "$stage$app" -name '*.node' -path '*/Release/*')
 
 # Keep the compiled addons, drop compiler output, sources and the build helpers.
-find "$stage$app" -type d \( -name obj.target -o -name .deps \) -prune -exec rm -rf {} +
-find "$stage$app" -path '*/build/*' \( -name Makefile -o -name '*.mk' -o -name config.gypi -o -name '*.o' -o -name '*.d' \) -delete
+# (Relative paths: the staging directory itself lies under build/.)
+(cd "$stage$app" && find . -type d -path '*/build/*' \( -name obj.target -o -name .deps \) -prune -exec rm -rf {} +)
+(cd "$stage$app" && find . -type f -path '*/build/*' \( -name Makefile -o -name '*.mk' -o -name config.gypi -o -name '*.o' -o -name '*.d' \) -delete)
 rm -rf "$stage$app/node_modules/naudiodon/portaudio/bin" "$stage$app/node_modules/naudiodon/portaudio/bin_armhf"
 rm -rf "$stage$app/scripts" "$stage$app/src/codec/opus-native"/*.c "$stage$app/src/codec/opus-native/binding.gyp"
 

@@ -26,6 +26,17 @@ export interface OutgoingPeerRequest {
 /** Adds authentication headers to a unit-to-unit request (the authentication issue plugs in here). */
 export type PeerRequestSigner = (request: OutgoingPeerRequest) => Record<string, string> | Promise<Record<string, string>>;
 
+/** What a response check sees of an answer: the request headers this unit sent, and the exact answer. */
+export interface IncomingPeerAnswer {
+  requestHeaders: Record<string, string>;
+  status: number;
+  headers: { get(name: string): string | null };
+  body: string;
+}
+
+/** Accepts an answer only when it proves to come from a unit of the site (the authentication issue plugs in here). */
+export type PeerResponseVerifier = (answer: IncomingPeerAnswer) => boolean;
+
 /** The outcome of one unit-to-unit request. `unreachable` covers timeouts, refused connections and garbage answers. */
 export type PeerResult<T> =
   | { kind: 'ok'; value: T }
@@ -43,6 +54,8 @@ export interface PeerClientOptions {
   unitId: string;
   timeoutMs: number;
   sign?: PeerRequestSigner;
+  /** An answer it refuses counts as `unreachable`: whoever answered is not a unit of the site. */
+  verifyResponse?: PeerResponseVerifier;
 }
 
 /** Makes the requests one unit sends to another (see peer-protocol.ts for the routes). */
@@ -93,6 +106,9 @@ export class PeerClient {
       text = await response.text();
     } catch (error) {
       return { kind: 'unreachable', message: (error as Error).message };
+    }
+    if (this.options.verifyResponse && !this.options.verifyResponse({ requestHeaders: headers, status: response.status, headers: response.headers, body: text })) {
+      return { kind: 'unreachable', message: `the answer to ${method} ${path} is not signed with this site's secret (${response.status})` };
     }
     let parsed: unknown;
     try {

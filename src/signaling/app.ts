@@ -11,7 +11,7 @@ import { NameTakenError } from '../users/registration.js';
 import type { PeerDirectory } from '../peers/peer-directory.js';
 import type { StatusReport } from './schemas.js';
 import { registerPublicRoutes } from './public-routes.js';
-import { registerUnitRoutes, type PeerRequestVerifier } from './unit-routes.js';
+import { registerUnitRoutes, type PeerRequestVerifier, type PeerResponseSigner } from './unit-routes.js';
 import { registerEventsRoute } from './events-route.js';
 
 declare module 'fastify' {
@@ -50,6 +50,8 @@ export interface AppDeps {
   logger: Logger;
   /** Checks unit-to-unit requests (the authentication issue plugs in here); default: accept all. */
   verifyPeerRequest?: PeerRequestVerifier;
+  /** Signs answers to unit-to-unit requests, so the asking unit knows a unit of the site answered. */
+  signPeerResponse?: PeerResponseSigner;
   /** Pulses this unit's door relay (only during a call); absent: the route answers 404. */
   openDoor?: () => DoorPulseResult;
   /** Directory with the web panel; served at / when it exists. */

@@ -26,17 +26,26 @@ export interface IncomingPeerRequest {
 /** Accepts or refuses a unit-to-unit request (the authentication issue plugs in here). */
 export type PeerRequestVerifier = (request: IncomingPeerRequest) => boolean | Promise<boolean>;
 
+/** Signs an answer to a unit-to-unit request: extra response headers (the authentication issue plugs in here). */
+export type PeerResponseSigner = (answer: { requestHeaders: IncomingHttpHeaders; status: number; body: string }) => Record<string, string>;
+
 /** Routes other units call on this one (see src/peers/peer-protocol.ts). */
 export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
   const { calls, users, unit } = deps;
   const verify = deps.verifyPeerRequest;
+  const signResponse = deps.signPeerResponse;
 
   app.register(async (plainUnitApi) => {
     const unitApi = plainUnitApi.withTypeProvider<TypeBoxTypeProvider>();
-    unitApi.addHook('preHandler', async (request, reply) => {
+    // Before validation: a stranger learns nothing about the routes' schemas, and every refusal is counted.
+    unitApi.addHook('preValidation', async (request, reply) => {
       if (!verify) return;
       const accepted = await verify({ method: request.method, url: request.url, headers: request.headers, rawBody: request.rawBody ?? '' });
       if (!accepted) return reply.code(401).send({ error: 'unauthorized', message: 'unit-to-unit request refused' });
+    });
+    unitApi.addHook('onSend', async (request, reply, payload) => {
+      if (signResponse && typeof payload === 'string') reply.headers(signResponse({ requestHeaders: request.headers, status: reply.statusCode, body: payload }));
+      return payload;
     });
 
     unitApi.get(

@@ -15,7 +15,7 @@ import { readPackageVersion } from '../system/version.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import type { AppDeps } from './app.js';
 import type { PeerRequestVerifier } from './unit-routes.js';
-import { PeerRequestAuthenticator, createPeerRequestSigner } from '../security/peer-auth.js';
+import { PeerRequestAuthenticator, createPeerRequestSigner, createPeerResponseSigner, createPeerResponseVerifier } from '../security/peer-auth.js';
 import type { SiteSecret } from '../security/site-secret.js';
 
 export interface UnitServiceDeps {
@@ -76,7 +76,12 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
     : null;
   const signPeerRequest = deps.signPeerRequest ?? (siteSecret ? createPeerRequestSigner({ secret: siteSecret.secret, unitId }) : undefined);
   const verifyPeerRequest = deps.verifyPeerRequest ?? peerAuth?.verifier;
-  const client = new PeerClient({ unitId, timeoutMs: config.discovery.requestTimeoutMs, sign: signPeerRequest });
+  const client = new PeerClient({
+    unitId,
+    timeoutMs: config.discovery.requestTimeoutMs,
+    sign: signPeerRequest,
+    verifyResponse: siteSecret ? createPeerResponseVerifier(siteSecret.secret) : undefined,
+  });
   const directory = new PeerDirectory({
     selfUnitId: unitId,
     selfName: unitName,
@@ -113,6 +118,7 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
     httpPort: () => httpPort,
     logger,
     verifyPeerRequest,
+    signPeerResponse: siteSecret ? createPeerResponseSigner(siteSecret.secret) : undefined,
     webRoot: deps.webRoot,
     openDoor: deps.openDoor,
     status: () =>

@@ -10,8 +10,8 @@ import { launchSite, launchUnit, type UnitProcess } from '../support/unit-proces
 
 const STRANGER_SECRET = 'secret-of-a-stranger-on-the-lan';
 const CHANGED_SECRET = 'secret-b-was-given-by-another-site';
-/** Fast polling, and A keeps a silent peer "online" for long, so that A really sends its offer to B. */
-const FAST_DISCOVERY = { discovery: { pollIntervalMs: 250, offlineAfterMs: 1500 } };
+/** Fast polling, generous timeouts (loaded CI machines); A keeps a silent peer "online" for long, so that A really sends its offer to B. */
+const FAST_DISCOVERY = { discovery: { pollIntervalMs: 250, offlineAfterMs: 1500, requestTimeoutMs: 5000 } };
 
 async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
   const deadline = performance.now() + timeoutMs;
@@ -32,7 +32,7 @@ test.serial('a closed site: same-secret units call each other; a stranger is ref
   const dataDirB = await mkdtemp(path.join(os.tmpdir(), 'intercom-B-kept-'));
   t.teardown(() => rm(dataDirB, { recursive: true, force: true }));
   const [a, b, stranger] = await launchSite(t, [
-    { name: 'A', config: { discovery: { pollIntervalMs: 250, offlineAfterMs: 60_000 } } },
+    { name: 'A', config: { discovery: { pollIntervalMs: 250, offlineAfterMs: 60_000, requestTimeoutMs: 5000 } } },
     { name: 'B', config: FAST_DISCOVERY, dataDir: dataDirB },
     { name: 'Stranger', config: FAST_DISCOVERY, siteSecret: STRANGER_SECRET },
   ]);

@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
 import { pino } from 'pino';
 import defaults from '../../config/default.json' with { type: 'json' };
 import { validateConfig } from '../../src/config/validate.js';
@@ -40,7 +42,8 @@ async function securedUnit(
     unit: { name },
     http: { host: '127.0.0.1', port: 0 },
     dataDir,
-    discovery: { dnsSd: false, pollIntervalMs: 200, offlineAfterMs: 1000, requestTimeoutMs: 1000 },
+    // Generous timeouts: these tests must also pass on a loaded two-core machine.
+    discovery: { dnsSd: false, pollIntervalMs: 200, offlineAfterMs: 10_000, requestTimeoutMs: 5000 },
     site: { secret, maxClockSkewMs: options.maxClockSkewMs ?? 30_000 },
   });
   const services = await createUnitServices(config, {
@@ -157,7 +160,11 @@ test('over HTTP: units with the same secret see each other; a unit with another 
       if (other !== unit) unit.services.directory.addCandidate({ host: '127.0.0.1', port: other.port, source: 'static' });
     }
   }
-  await Promise.all([a, b, stranger].map((unit) => unit.services.directory.refresh()));
+  // Poll until the site's units have seen each other (and have asked the stranger at least once).
+  for (let round = 0; round < 20; round += 1) {
+    await Promise.all([a, b, stranger].map((unit) => unit.services.directory.refresh()));
+    if (a.services.directory.peers().length > 0 && b.services.directory.peers().length > 0) break;
+  }
 
   t.deepEqual(a.services.directory.peers().map((peer) => [peer.name, peer.online]), [['B', true]]);
   t.deepEqual(b.services.directory.peers().map((peer) => [peer.name, peer.online]), [['A', true]]);
@@ -169,4 +176,49 @@ test('over HTTP: units with the same secret see each other; a unit with another 
     t.is(counted.rejected, counted.rejectedByReason['bad-signature']);
   }
   t.true((await peerRequests(stranger)).rejectedByReason['bad-signature'] >= 2, "the site's polls were refused by the stranger");
+});
+
+test('over HTTP: a host that answers like a unit, without the secret, is neither listed nor able to take over a peer', async (t) => {
+  const [a, b] = await Promise.all([securedUnit(t, 'A', SITE_SECRET, { listen: true }), securedUnit(t, 'B', SITE_SECRET, { listen: true })]);
+  a.services.directory.addCandidate({ host: '127.0.0.1', port: b.port, source: 'static' });
+  await a.services.directory.refresh();
+  t.deepEqual(a.services.directory.peers().map((peer) => [peer.unitId, peer.address]), [[b.services.unitId, `127.0.0.1:${b.port}`]]);
+
+  // Anyone on the LAN can announce itself over DNS-SD and answer polls; this one claims to be B,
+  // and another claims to be a new unit with users of its own.
+  const answered: Promise<void>[] = [];
+  const impostors = await Promise.all(
+    [b.services.unitId, 'ffffffff-0000-4000-8000-000000000000'].map(async (claimedId) => {
+      let firstAnswer!: () => void;
+      answered.push(new Promise<void>((resolve) => (firstAnswer = resolve)));
+      const server = createServer((request, response) => {
+        response.setHeader('content-type', 'application/json');
+        response.end(JSON.stringify({ unitId: claimedId, name: 'B', version: '0.0.0', httpPort: 1, users: ['Evil'], inCall: false }), () => firstAnswer());
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      t.teardown(() => {
+        server.closeAllConnections();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      });
+      return (server.address() as AddressInfo).port;
+    }),
+  );
+  for (const port of impostors) a.services.directory.addCandidate({ host: '127.0.0.1', port, source: 'dns-sd' });
+  await Promise.all(answered);
+  await a.services.directory.refresh();
+  t.deepEqual(a.services.directory.peers().map((peer) => [peer.unitId, peer.address]), [[b.services.unitId, `127.0.0.1:${b.port}`]]);
+  t.false(a.services.directory.entries().some((entry) => entry.name === 'Evil'));
+});
+
+test('an unsigned request is refused with 401 before its body or parameters are validated', async (t) => {
+  const unit = await securedUnit(t, 'Hall', SITE_SECRET);
+  const badBody = await unit.app.inject({ method: 'POST', url: '/api/unit/calls', payload: '{"no":"offer"}', headers: { 'content-type': 'application/json' } });
+  t.is(badBody.statusCode, 401);
+  const badParams = await unit.app.inject({ method: 'GET', url: '/api/unit/calls/not!an!id' });
+  t.is(badParams.statusCode, 401);
+  t.like(await peerRequests(unit), { rejected: 2, rejectedByReason: { 'missing-headers': 2 } });
+  // A signed request with a bad body still gets the route's own 400.
+  const signedBad = await unit.app.inject({ method: 'POST', url: '/api/unit/calls', payload: '{"no":"offer"}', headers: signedHeaders('POST', '/api/unit/calls', '{"no":"offer"}') });
+  t.is(signedBad.statusCode, 400);
 });
