@@ -1,6 +1,6 @@
 import type { DoorPulseResult } from '../gpio/gpio-service.js';
 import { existsSync } from 'node:fs';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyBaseLogger, type RawServerDefault } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
@@ -91,6 +91,30 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     bodyLimit,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
+    // A client that stalls mid-request is cut off instead of holding a connection forever.
+    requestTimeout: 15_000,
+    http: { headersTimeout: 10_000, connectionsCheckingInterval: 1_000 },
+    // Errors raised before routing get the same {error, message} body as every other 4xx.
+    frameworkErrors: (error, _request, genericReply) => {
+      const reply = genericReply as unknown as FastifyReply;
+      const status = error.statusCode ?? 400;
+      void reply.code(status).send({ error: status === 414 ? 'uri-too-long' : 'bad-request', message: error.message });
+    },
+    // Node's HTTP parser errors (oversized headers, garbage, timeouts) answered in the API's shape.
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, reason, name] =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', 'headers-too-large']
+          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'Request Timeout', 'request-timeout']
+            : [400, 'Bad Request', 'bad-request'];
+      if (socket.writable && socket.bytesWritten === 0) {
+        const body = JSON.stringify({ error: name, message: `${reason.toLowerCase()} (${error.code ?? 'malformed request'})` });
+        socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroy(error);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Keep the raw JSON text beside the parsed body, so a signature can be checked over exact bytes.

@@ -409,7 +409,7 @@ test('unit-to-unit routes of a unit with a site secret: random signatures, heade
   });
   await services.users.add('Kitchen');
   const peerRequests = async () => (await app.inject({ method: 'GET', url: '/api/status' })).json().security.peerRequests as { accepted: number; rejected: number };
-  const unitRoutes: Route[] = [
+  const unitRoutes: Array<Route & { method: 'GET' | 'POST' }> = [
     { method: 'GET', path: '/api/unit/info' },
     { method: 'POST', path: '/api/unit/calls' },
     { method: 'POST', path: '/api/unit/calls/:callId/accept' },
