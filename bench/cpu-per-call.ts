@@ -4,6 +4,7 @@ import type { WireFormatName } from '../src/config/schema.js';
 import { createMediaReceiver, createMediaSender } from '../src/streaming/stream-setup.js';
 import type { MediaSender } from '../src/media/media-sender.js';
 import type { MediaReceiver } from '../src/media/media-receiver.js';
+import { generateSrtpMasterKeys } from '../src/media/srtp.js';
 
 /**
  * CPU per call: the audio work of one full-duplex call (encode, packetise, send over UDP on
@@ -41,19 +42,26 @@ interface Side {
 /** Frames sent before waiting for them to arrive: the real service waits for nothing, so neither does most of this loop. */
 const BATCH_FRAMES = 10;
 
-export async function runCpuPerCall(format: WireFormatName, seconds = 60, opus: { complexity?: number; maxBandwidthHz?: number } = {}): Promise<CpuPerCallResult> {
+export async function runCpuPerCall(format: WireFormatName, seconds = 60, opus: { complexity?: number; maxBandwidthHz?: number } = {}, srtp = false): Promise<CpuPerCallResult> {
   const settings = { format, frameMs: 20, bitrate: 32_000, ...opus, minDelayMs: 20, maxDelayMs: 400 };
   const frameSamples = 960;
   const frames = Math.round(seconds * 50);
   // Pre-generate input so signal synthesis is not counted as call work.
   const input = Array.from({ length: 250 }, (_, index) => speechLikeFrame(index, frameSamples));
 
+  const srtpKeys = srtp ? generateSrtpMasterKeys() : undefined;
   const sides: Side[] = [];
   for (let index = 0; index < 2; index += 1) {
     const socket = dgram.createSocket('udp4');
     socket.bind(0, '127.0.0.1');
     await once(socket, 'listening');
-    const side: Side = { sender: await createMediaSender(settings), receiver: await createMediaReceiver(settings), socket, arrived: 0 };
+    // With SRTP both ends use one key set here: the work per packet is the same as with two.
+    const side: Side = {
+      sender: await createMediaSender(settings, undefined, srtpKeys),
+      receiver: await createMediaReceiver(settings, undefined, srtpKeys),
+      socket,
+      arrived: 0,
+    };
     // As in the service: each datagram goes straight into the receiver as it arrives, stamped
     // with the time it would arrive in a real-time call (its frame's time plus 1 ms).
     socket.on('message', (datagram) => {

@@ -22,11 +22,12 @@ console.log('|---|---|---|---|');
 const cases = [
   { label: 'seed (original design, no codec)', format: 'seed', opus: {} },
   { label: 'rtp-l16', format: 'rtp-l16', opus: {} },
-  { label: `rtp-opus, complexity ${shippedComplexity} (shipped)`, format: 'rtp-opus', opus: { complexity: shippedComplexity }, judged: true },
+  { label: `rtp-opus, complexity ${shippedComplexity}`, format: 'rtp-opus', opus: { complexity: shippedComplexity } },
+  { label: `rtp-opus + SRTP, complexity ${shippedComplexity} (shipped)`, format: 'rtp-opus', opus: { complexity: shippedComplexity }, srtp: true, judged: true },
   { label: 'rtp-opus, complexity 10', format: 'rtp-opus', opus: { complexity: 10 } },
 ] as const;
 for (const entry of cases) {
-  const result = await runCpuPerCall(entry.format, 60, entry.opus);
+  const result = await runCpuPerCall(entry.format, 60, entry.opus, 'srtp' in entry && entry.srtp);
   const percentPerUnit = (result.coreFraction / 2) * 100;
   const judged = 'judged' in entry && entry.judged;
   const missed = judged && percentPerUnit >= 1;

@@ -66,7 +66,7 @@ program
   .addOption(formatOption())
   .addOption(frameOption())
   .option('--bitrate <bit/s>', 'Opus bitrate', integer('--bitrate', 6000, 510000), 32000)
-  .option('--complexity <0-10>', 'Opus encoder complexity (CPU against quality)', integer('--complexity', 0, 10), 2)
+  .option('--complexity <0-10>', 'Opus encoder complexity (CPU against quality)', integer('--complexity', 0, 10), 1)
   .option('--wav <file>', 'send this WAV file once (any rate, depth and channel count)')
   .option('--mic [device]', 'send from a capture device (ALSA name or part of its name; default: the default device)')
   .option('--tone <Hz>', 'frequency of the test tone', positive('--tone'), 440)

@@ -62,6 +62,8 @@ export class CallAudio implements CallMedia {
   private readonly silence: Int16Array;
   private readonly now: () => number;
   private reopenTimer?: NodeJS.Timeout;
+  /** Set once an open device failed: keep trying to reopen until it is back (a USB card replugged). */
+  private reopenWanted = false;
   private closed = false;
   deviceError: string | null = null;
 
@@ -110,6 +112,7 @@ export class CallAudio implements CallMedia {
   /** Opens the sound devices; failure leaves the unit running without audio and says why. */
   async openDevices(): Promise<void> {
     const { backend, logger } = this.options;
+    if (this.closed) return;
     if (!backend) {
       this.deviceError = 'no audio backend available';
       this.startFallbackClock();
@@ -129,6 +132,7 @@ export class CallAudio implements CallMedia {
         onError: (error) => this.deviceFailed('playback', error),
       });
       this.deviceError = null;
+      this.reopenWanted = false;
       this.stopFallbackClock();
       logger.info({ capture: this.capture.deviceName, playback: this.playback.deviceName }, 'audio devices open');
     } catch (error) {
@@ -136,6 +140,7 @@ export class CallAudio implements CallMedia {
       logger.warn({ err: error }, 'audio unavailable; calls will carry silence');
       await this.closeDevices();
       this.startFallbackClock();
+      if (this.reopenWanted) this.scheduleReopen();
     }
   }
 
@@ -264,10 +269,20 @@ export class CallAudio implements CallMedia {
     if (this.closed) return;
     this.options.logger.error({ err: error, direction }, 'audio device failed; reopening');
     this.deviceError = `${direction}: ${error.message}`;
+    this.reopenWanted = true;
     void this.closeDevices().then(() => {
       this.startFallbackClock();
-      this.reopenTimer = setTimeout(() => void this.openDevices(), 2000);
+      this.scheduleReopen();
     });
+  }
+
+  /** One pending reopen at a time: capture and playback failing together must not open the devices twice. */
+  private scheduleReopen(): void {
+    if (this.closed || this.reopenTimer) return;
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = undefined;
+      void this.openDevices();
+    }, 2000);
   }
 }
 

@@ -8,6 +8,7 @@ const shippedDefaults = {
   audio: { captureDevice: 'default', playbackDevice: 'default', udpPort: 40000 },
   gpio: { enabled: true, callButton: 5, answerButton: 6, ringLed: 13, doorRelay: null, activeLow: true },
 };
+const withSite = { ...shippedDefaults, site: { secret: null } };
 
 test('key=value lines, whole-line comments, values that hold # and =', (t) => {
   const { values, problems } = parseSettings(
@@ -26,7 +27,7 @@ test('unknown keys and lines without = are reported, not applied', (t) => {
 });
 
 test('settings become typed service configuration for the keys this version knows', (t) => {
-  const { values } = parseSettings('unit_name=Front Door\nsound_device=plughw:CARD=Device\ngpio_call=17\ngpio_door=22\ngpio_active_low=no\nsite_secret=abc\n');
+  const { values } = parseSettings('unit_name=Front Door\nsound_device=plughw:CARD=Device\ngpio_call=17\ngpio_door=22\ngpio_active_low=no\nsite_secret=abcdefghijklmnopq\n');
   const { config, problems } = settingsToConfig(values, shippedDefaults);
   t.deepEqual(config, {
     unit: { name: 'Front Door' },
@@ -40,7 +41,15 @@ test('settings become typed service configuration for the keys this version know
 test('a pin that is not a number is a problem, not a config value', (t) => {
   const { config, problems } = settingsToConfig(new Map([['gpio_call', 'seventeen']]), shippedDefaults);
   t.deepEqual(config, {});
-  t.deepEqual(problems, ['gpio_call: "seventeen" is not a whole number']);
+  t.deepEqual(problems, ['gpio_call: "seventeen" is not a BCM pin number (0 to 57)']);
+});
+
+test('the site secret stays text, and one the service would refuse is reported instead of written', (t) => {
+  t.deepEqual(settingsToConfig(new Map([['site_secret', '1234567890123456']]), withSite), { config: { site: { secret: '1234567890123456' } }, problems: [] });
+  const { config, problems } = settingsToConfig(new Map([['site_secret', 'too short']]), withSite);
+  t.deepEqual(config, {});
+  t.deepEqual(problems, ['site_secret: must be 16 to 256 characters without spaces']);
+  t.deepEqual(settingsToConfig(new Map([['gpio_door', 'none']]), shippedDefaults).config, { gpio: { doorRelay: null } });
 });
 
 test('unit names become valid hostnames', (t) => {

@@ -10,20 +10,20 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, 
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** intercom.txt keys that become service configuration: key -> config paths (dotted). */
+/** intercom.txt keys that become service configuration: config paths (dotted) and the value's kind. */
 export const CONFIG_KEYS = {
-  unit_name: ['unit.name'],
-  site_secret: ['site.secret'],
-  sound_device: ['audio.captureDevice', 'audio.playbackDevice'],
-  capture_device: ['audio.captureDevice'],
-  playback_device: ['audio.playbackDevice'],
-  gpio_enabled: ['gpio.enabled'],
-  gpio_call: ['gpio.callButton'],
-  gpio_answer: ['gpio.answerButton'],
-  gpio_led: ['gpio.ringLed'],
-  gpio_door: ['gpio.doorRelay'],
-  gpio_active_low: ['gpio.activeLow'],
-  call_target: ['gpio.callTarget'],
+  unit_name: { paths: ['unit.name'], kind: 'text' },
+  site_secret: { paths: ['site.secret'], kind: 'secret' },
+  sound_device: { paths: ['audio.captureDevice', 'audio.playbackDevice'], kind: 'text' },
+  capture_device: { paths: ['audio.captureDevice'], kind: 'text' },
+  playback_device: { paths: ['audio.playbackDevice'], kind: 'text' },
+  gpio_enabled: { paths: ['gpio.enabled'], kind: 'yes-no' },
+  gpio_call: { paths: ['gpio.callButton'], kind: 'pin' },
+  gpio_answer: { paths: ['gpio.answerButton'], kind: 'pin' },
+  gpio_led: { paths: ['gpio.ringLed'], kind: 'pin' },
+  gpio_door: { paths: ['gpio.doorRelay'], kind: 'pin-or-none' },
+  gpio_active_low: { paths: ['gpio.activeLow'], kind: 'yes-no' },
+  call_target: { paths: ['gpio.callTarget'], kind: 'text' },
 };
 /** intercom.txt keys the system uses itself. */
 export const SYSTEM_KEYS = ['wifi_ssid', 'wifi_password', 'wifi_country', 'ssh_key', 'ssh_password'];
@@ -70,28 +70,26 @@ function setPath(object, path, value) {
   node[parts.at(-1)] = value;
 }
 
-/** A setting's text as the type its default has (pins are numbers, switches booleans). */
-function typed(text, example) {
-  if (typeof example === 'number') {
-    const number = Number(text);
-    if (!Number.isInteger(number)) throw new Error(`"${text}" is not a whole number`);
-    return number;
+/** A setting's text as the value its kind needs; throws with a message for the settings file. */
+function typed(text, kind) {
+  switch (kind) {
+    case 'pin':
+    case 'pin-or-none': {
+      if (kind === 'pin-or-none' && /^(none|no|off)$/i.test(text)) return null;
+      const pin = Number(text);
+      if (!Number.isInteger(pin) || pin < 0 || pin > 57) throw new Error(`"${text}" is not a BCM pin number (0 to 57)`);
+      return pin;
+    }
+    case 'yes-no':
+      if (/^(yes|true|on|1)$/i.test(text)) return true;
+      if (/^(no|false|off|0)$/i.test(text)) return false;
+      throw new Error(`"${text}" is not yes or no`);
+    case 'secret':
+      if (text.length < 16 || text.length > 256 || /\s/.test(text)) throw new Error('must be 16 to 256 characters without spaces');
+      return text;
+    default:
+      return text;
   }
-  if (typeof example === 'boolean') {
-    if (/^(yes|true|on|1)$/i.test(text)) return true;
-    if (/^(no|false|off|0)$/i.test(text)) return false;
-    throw new Error(`"${text}" is not yes or no`);
-  }
-  if (example === null || example === undefined) {
-    if (/^(none|no|off)$/i.test(text)) return null;
-    const number = Number(text);
-    return Number.isInteger(number) ? number : text;
-  }
-  return text;
-}
-
-function lookup(object, path) {
-  return path.split('.').reduce((node, part) => (node === null || node === undefined ? undefined : node[part]), object);
 }
 
 /**
@@ -101,19 +99,19 @@ function lookup(object, path) {
 export function settingsToConfig(values, shippedDefaults) {
   const config = {};
   const problems = [];
-  for (const [key, paths] of Object.entries(CONFIG_KEYS)) {
+  for (const [key, { paths, kind }] of Object.entries(CONFIG_KEYS)) {
     const text = values.get(key);
     if (text === undefined) continue;
+    let value;
+    try {
+      value = typed(text, kind);
+    } catch (error) {
+      problems.push(`${key}: ${error.message}`);
+      continue;
+    }
     for (const path of paths) {
-      if (!hasPath(shippedDefaults, path)) {
-        problems.push(`${key}: this version of the intercom has no setting ${path}; ignored`);
-        continue;
-      }
-      try {
-        setPath(config, path, typed(text, lookup(shippedDefaults, path)));
-      } catch (error) {
-        problems.push(`${key}: ${error.message}`);
-      }
+      if (hasPath(shippedDefaults, path)) setPath(config, path, value);
+      else problems.push(`${key}: this version of the intercom has no setting ${path}; ignored`);
     }
   }
   return { config, problems };
@@ -192,7 +190,9 @@ function applySettings(settingsPath) {
     const shipped = JSON.parse(readFileSync('/usr/lib/intercom/config/default.json', 'utf8'));
     const { config, problems: configProblems } = settingsToConfig(values, shipped);
     problems.push(...configProblems);
-    writeIfChanged('/etc/intercom/production.json', `${JSON.stringify(config, null, 2)}\n`);
+    // It may hold the site secret: readable by root and the service only.
+    writeIfChanged('/etc/intercom/production.json', `${JSON.stringify(config, null, 2)}\n`, 0o640);
+    chownSync('/etc/intercom/production.json', 0, Number(run('id', ['-g', 'intercom']).trim()));
   });
 
   const hostname = hostnameFor(values.get('unit_name') ?? 'intercom');
