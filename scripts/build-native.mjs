@@ -6,7 +6,7 @@
 //  - naudiodon, relinked against the system PortAudio where its bundled x86-64 library cannot
 //    work (arm64), see scripts/build-naudiodon.mjs.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,6 +43,19 @@ const opusDir = path.join(root, 'src/codec/opus-native');
 if (!existsSync(path.join(opusDir, 'build/Release/opus_addon.node')) || process.argv.includes('--force')) {
   console.error('building the Opus addon (system libopus)');
   runNodeGyp(opusDir);
+}
+
+// Small addons of dependencies that `npm ci --ignore-scripts` leaves unbuilt: onoff's epoll
+// (GPIO edge interrupts) and unix-dgram (sd_notify: without it systemd never hears READY=1).
+for (const name of ['epoll', 'unix-dgram']) {
+  const directory = path.join(root, 'node_modules', name);
+  if (!existsSync(directory)) continue;
+  const release = path.join(directory, 'build/Release');
+  const built = existsSync(release) && readdirSync(release).some((file) => file.endsWith('.node'));
+  if (!built || process.argv.includes('--force')) {
+    console.error(`building ${name}`);
+    runNodeGyp(directory);
+  }
 }
 
 const naudiodonScript = path.join(root, 'scripts/build-naudiodon.mjs');

@@ -118,7 +118,9 @@ function nodeDirArgs() {
 
 function nodeGypRebuild(directory) {
   // Progress goes to stderr: our stdout may be someone's data.
-  execFileSync(process.execPath, [nodeGypScript(), 'rebuild', ...nodeDirArgs()], { cwd: directory, stdio: ['ignore', 2, 'inherit'] });
+  // naudiodon 2.3.6 uses std::string without including <string>; GCC 14 (Debian trixie) refuses it.
+  const env = { ...process.env, CXXFLAGS: `${process.env.CXXFLAGS ?? ''} -include string`.trim() };
+  execFileSync(process.execPath, [nodeGypScript(), 'rebuild', ...nodeDirArgs()], { cwd: directory, stdio: ['ignore', 2, 'inherit'], env });
 }
 
 function systemPortAudioAvailable() {

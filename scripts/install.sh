@@ -20,6 +20,8 @@ apt_packages=(
   # tests: GStreamer interop, headless Chromium for the panel, network namespaces (DNS-SD)
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-alsa
   chromium fonts-dejavu-core iproute2 procps
+  # tests and builds of the appliance: Debian package, Raspberry Pi image, QEMU boot
+  systemd mmdebstrap qemu-user-static binfmt-support qemu-system-arm dosfstools mtools fdisk e2fsprogs file openssh-client
 )
 if [ "$(dpkg --print-architecture)" = amd64 ]; then
   # tests on x86-64 build machines: the GPIO adapter on a real kernel (gpio-sim in QEMU)

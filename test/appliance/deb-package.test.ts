@@ -3,11 +3,15 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { UnpackedRoot, packageVersion, runBuildScript } from './support/chroot.js';
 
+// Builds Debian packages and a Raspberry Pi image (minutes to tens of minutes): `npm test` runs
+// these in a second, serial pass with INTERCOM_APPLIANCE_TESTS=1, after the rest of the suite.
+const applianceTest = process.env.INTERCOM_APPLIANCE_TESTS === '1' ? test : test.skip;
+
 // Builds intercom_<version>_amd64.deb (or uses INTERCOM_DEB) and installs it with dpkg into a clean
 // Debian trixie root that holds only its declared dependencies: the package must install, set up its
 // user and service, load every native addon, and leave nothing of its data behind when purged.
 
-test('the amd64 package installs into Debian trixie, runs, and purges cleanly', async (t) => {
+applianceTest('the amd64 package installs into Debian trixie, runs, and purges cleanly', async (t) => {
   t.timeout(30 * 60 * 1000);
   const deb = process.env.INTERCOM_DEB ?? (await runBuildScript('scripts/deb/build-deb.sh', ['amd64']));
   t.true(deb.endsWith(`intercom_${packageVersion()}_amd64.deb`), deb);

@@ -7,6 +7,10 @@ import { promisify } from 'node:util';
 import { REPO_ROOT, packageVersion, runBuildScript } from './support/chroot.js';
 import { QemuGuest, freePort } from './support/qemu.js';
 
+// Builds Debian packages and a Raspberry Pi image (minutes to tens of minutes): `npm test` runs
+// these in a second, serial pass with INTERCOM_APPLIANCE_TESTS=1, after the rest of the suite.
+const applianceTest = process.env.INTERCOM_APPLIANCE_TESTS === '1' ? test : test.skip;
+
 const execFileAsync = promisify(execFile);
 
 // Boots the Raspberry Pi image (INTERCOM_IMAGE, or build/image/…, built if missing) in QEMU with
@@ -37,7 +41,7 @@ async function imageFiles(): Promise<{ image: string; kernel: string; initrd: st
   return { image, kernel: `${base}-vmlinuz`, initrd: `${base}-initrd.img` };
 }
 
-test('the image boots, sets itself up from intercom.txt, and runs the intercom service', async (t) => {
+applianceTest('the image boots, sets itself up from intercom.txt, and runs the intercom service', async (t) => {
   t.timeout(45 * 60 * 1000);
   const files = await imageFiles();
   const work = mkdtempSync(join(tmpdir(), 'intercom-qemu-'));
