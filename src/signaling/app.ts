@@ -142,6 +142,16 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
           : error.message.replace(/^(body|querystring|params|headers)\/?\s*/, '');
       return reply.code(400).send({ error: 'bad-request', message: `${where}: ${detail}` });
     }
+    // The data disk full or read-only: say so (nothing was half-written: state is saved atomically).
+    const storageCode = (error as NodeJS.ErrnoException).code;
+    if (storageCode === 'ENOSPC' || storageCode === 'EDQUOT') {
+      request.log.error({ err: error }, 'data disk full');
+      return reply.code(507).send({ error: 'storage-full', message: 'the unit\'s data disk is full; nothing was changed' });
+    }
+    if (storageCode === 'EROFS' || storageCode === 'EACCES' || storageCode === 'EPERM') {
+      request.log.error({ err: error }, 'data directory not writable');
+      return reply.code(503).send({ error: 'storage-unavailable', message: 'the unit cannot write its data directory; nothing was changed' });
+    }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       return reply.code(status).send({ error: FASTIFY_ERROR_NAMES[error.code] ?? 'bad-request', message: error.message });

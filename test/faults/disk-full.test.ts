@@ -34,7 +34,7 @@ function fillUp(file: string): number {
   }
 }
 
-test.serial('a full data disk: registration fails clearly, the users file is intact, and works again once there is space', async (t) => {
+test.serial('a full data disk answers 507/503 naming the cause: registration fails clearly, the users file is intact, and works again once there is space', async (t) => {
   const dataDir = mountTinyTmpfs();
   t.teardown(() => {
     execFileSync('umount', ['-l', dataDir]);
@@ -53,7 +53,8 @@ test.serial('a full data disk: registration fails clearly, the users file is int
   t.true(fillUp(filler) > 0);
   const refused = await unit.api('POST', '/api/users/register', { name: 'Garage' });
   t.log(`registration on a full disk: ${refused.status} ${JSON.stringify(refused.body)}`);
-  t.true(refused.status >= 400, `status ${refused.status}`);
+  t.true(refused.status === 507 || refused.status === 503, `a full disk is answered 507 or 503 with its reason, not ${refused.status}`);
+  t.regex(refused.body.message, /space|full|disk|storage/i);
   t.is(typeof refused.body?.error, 'string');
   t.is(typeof refused.body?.message, 'string');
   // Nothing half-written: the old file byte for byte, and no temp file beside it.
