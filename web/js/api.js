@@ -58,4 +58,5 @@ export const api = {
   initiate: (from, to) => request('POST', '/api/signal/initiate', { from, to }),
   accept: (callId) => request('POST', '/api/signal/accept', { callId }),
   end: (callId) => request('POST', '/api/signal/end', { callId }),
+  openDoor: () => request('POST', '/api/door/open'),
 };

@@ -44,7 +44,7 @@ export function panelPhase(call) {
 }
 
 export class CallView {
-  constructor({ onAnswer, onReject, onHangUp }) {
+  constructor({ onAnswer, onReject, onHangUp, onOpenDoor }) {
     this.card = byId('call');
     this.banner = byId('call-banner');
     this.headline = byId('call-headline');
@@ -61,6 +61,9 @@ export class CallView {
     this.buttons.reject.addEventListener('click', () => onReject(this.callId));
     this.buttons.cancel.addEventListener('click', () => onHangUp(this.callId));
     this.buttons.hangup.addEventListener('click', () => onHangUp(this.callId));
+    // The door relay is this unit's; it is offered only while a call is active and a relay is wired.
+    this.doorButton = byId('door-button');
+    this.doorButton.addEventListener('click', () => onOpenDoor());
     this.callId = null;
   }
 
@@ -82,6 +85,7 @@ export class CallView {
       hangup: phase === 'active',
     };
     for (const [name, button] of Object.entries(this.buttons)) button.hidden = !visible[name];
+    this.doorButton.hidden = !(phase === 'active' && state.status?.gpio?.available && state.status.gpio.pins?.doorRelay !== undefined);
 
     if (!call) {
       setText(this.headline, 'No call');

@@ -42,6 +42,11 @@ const callView = new CallView({
   onAnswer: (callId) => callRequest(() => api.accept(callId)),
   onReject: (callId) => callRequest(() => api.end(callId)),
   onHangUp: (callId) => callRequest(() => api.end(callId)),
+  onOpenDoor: () =>
+    api.openDoor().then(
+      (answer) => toast(`Door opened for ${(answer.pulseMs / 1000).toFixed(1)} s`),
+      (error) => toast(error.message),
+    ),
 });
 const directoryView = new DirectoryView({ onDial: (to) => dial(to) });
 
