@@ -1,3 +1,4 @@
+import { seededRandom as mulberry32 } from '../test/support/seeded-random.js';
 /**
  * Seeded synthetic network traces for the jitter-buffer benchmark: for each 20 ms packet, when it
  * arrives (or that it was lost). Deterministic for a seed, so results are comparable run to run.
@@ -16,17 +17,6 @@ export interface NetworkTrace {
   readPhaseMs: number;
 }
 
-/** mulberry32: a tiny, well-distributed 32-bit PRNG. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function exponential(random: () => number, mean: number): number {
   return -Math.log(1 - random()) * mean;

@@ -6,43 +6,17 @@
 //  - naudiodon, relinked against the system PortAudio where its bundled x86-64 library cannot
 //    work (arm64), see scripts/build-naudiodon.mjs.
 import { execFileSync } from 'node:child_process';
+import { nodeGypRebuild } from './node-gyp.mjs';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-function nodeGyp() {
-  // npm puts its bundled node-gyp on PATH for lifecycle scripts; from a plain shell, find it beside npm.
-  const candidates = [
-    process.env.npm_config_node_gyp,
-    path.join(path.dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
-    '/usr/share/nodejs/node-gyp/bin/node-gyp.js',
-    '/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
-  ].filter(Boolean);
-  const found = candidates.find((candidate) => existsSync(candidate));
-  if (!found) throw new Error('node-gyp not found: install npm (which bundles it) or the node-gyp package');
-  return found;
-}
-
-// Build against the headers of the Node that runs us (Debian's nodejs puts them in
-// /usr/include/node): node-gyp would otherwise try to download them, and units have no internet.
-function nodedirArgs() {
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  return existsSync(path.join(prefix, 'include/node/node_api.h')) ? [`--nodedir=${prefix}`] : [];
-}
-
-export function runNodeGyp(directory, args = ['rebuild']) {
-  execFileSync(process.execPath, [nodeGyp(), ...args, ...nodedirArgs(), `--directory=${directory}`], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    cwd: root,
-  });
-}
-
 const opusDir = path.join(root, 'src/codec/opus-native');
 if (!existsSync(path.join(opusDir, 'build/Release/opus_addon.node')) || process.argv.includes('--force')) {
   console.error('building the Opus addon (system libopus)');
-  runNodeGyp(opusDir);
+  nodeGypRebuild(opusDir);
 }
 
 // Small addons of dependencies that `npm ci --ignore-scripts` leaves unbuilt: onoff's epoll
@@ -54,7 +28,7 @@ for (const name of ['epoll', 'unix-dgram']) {
   const built = existsSync(release) && readdirSync(release).some((file) => file.endsWith('.node'));
   if (!built || process.argv.includes('--force')) {
     console.error(`building ${name}`);
-    runNodeGyp(directory);
+    nodeGypRebuild(directory);
   }
 }
 

@@ -11,7 +11,8 @@
 // segfault-handler, which naudiodon loads, if that is missing.
 //
 // Usage: node scripts/build-naudiodon.mjs [--system-portaudio] [--package-dir DIR]
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { nodeGypRebuild as runNodeGypRebuild } from './node-gyp.mjs';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -97,30 +98,10 @@ export function addonLoads(addonPath, cwd = os.tmpdir()) {
   return { ok: false, reason: result.error?.message ?? (result.stderr.trim().split('\n').find((line) => /Error/.test(line)) || `exit ${result.status ?? result.signal}`) };
 }
 
-function nodeGypScript() {
-  const candidates = [
-    process.env.npm_config_node_gyp,
-    path.join(path.dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
-    '/usr/share/nodejs/node-gyp/bin/node-gyp.js',
-    '/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
-  ].filter(Boolean);
-  const found = candidates.find((candidate) => existsSync(candidate));
-  if (!found) throw new Error('node-gyp not found: install npm (which bundles it) or the node-gyp package');
-  return found;
-}
-
-/** Build against the running Node's own headers when they are installed: there may be no internet. */
-function nodeDirArgs() {
-  if (process.env.npm_config_nodedir) return [`--nodedir=${process.env.npm_config_nodedir}`];
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  return existsSync(path.join(prefix, 'include/node/common.gypi')) ? [`--nodedir=${prefix}`] : [];
-}
-
 function nodeGypRebuild(directory) {
-  // Progress goes to stderr: our stdout may be someone's data.
   // naudiodon 2.3.6 uses std::string without including <string>; GCC 14 (Debian trixie) refuses it.
   const env = { ...process.env, CXXFLAGS: `${process.env.CXXFLAGS ?? ''} -include string`.trim() };
-  execFileSync(process.execPath, [nodeGypScript(), 'rebuild', ...nodeDirArgs()], { cwd: directory, stdio: ['ignore', 2, 'inherit'], env });
+  runNodeGypRebuild(directory, env);
 }
 
 function systemPortAudioAvailable() {

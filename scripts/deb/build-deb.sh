@@ -36,7 +36,7 @@ cp -a "$repo/package.json" "$repo/package-lock.json" "$repo/config" "$stage$app/
 [ -f "$repo/README.md" ] && cp -a "$repo/README.md" "$stage$app/"
 # The sources the native build needs; removed again after it.
 mkdir -p "$stage$app/scripts" "$stage$app/src/codec/opus-native"
-cp -a "$repo"/scripts/build-native.mjs "$stage$app/scripts/"
+cp -a "$repo"/scripts/build-native.mjs "$repo"/scripts/node-gyp.mjs "$stage$app/scripts/"
 [ -f "$repo/scripts/build-naudiodon.mjs" ] && cp -a "$repo/scripts/build-naudiodon.mjs" "$stage$app/scripts/"
 cp -a "$repo"/src/codec/opus-native/binding.gyp "$repo"/src/codec/opus-native/*.c "$stage$app/src/codec/opus-native/"
 # Pure download: no install scripts run here, whatever the target architecture.

@@ -1,21 +1,11 @@
 import test from 'ava';
 import { frameSamplesFor, type CodecOptions, type Decoder } from '../../src/codec/codec.js';
 import { createOpusCodec, opusCodec, opusLibraryVersion, opusPacketHasFec } from '../../src/codec/opus.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 const FRAME_20MS = frameSamplesFor(20);
 const FRAME_10MS = frameSamplesFor(10);
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32), so every run hears the same "speech". */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A speech-like test signal: a voiced source (harmonics of a gliding 100-220 Hz pitch with a

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { freeUdpPort, gstLaunch } from '../support/gstreamer.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -11,29 +12,6 @@ import { samplesFromS16le, samplesFromWav, toneShare, rms } from '../support/aud
 // Interoperability with a standard RTP stack: GStreamer from Debian decodes what `intercom send`
 // sends, and `intercom recv` plays what GStreamer sends, for Opus (RFC 7587) and L16 (RFC 3551).
 
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket('udp4');
-  socket.bind(0, '127.0.0.1');
-  await once(socket, 'listening');
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
-
-function gstLaunch(pipeline: string) {
-  const child = spawn('gst-launch-1.0', ['-e', ...pipeline.split(/\s+/).filter(Boolean)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const playing = new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', () => {
-      if (output.includes('Setting pipeline to PLAYING')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`gst-launch exited (${code}) before playing: ${output}`)));
-  });
-  const exited = once(child, 'exit').then(([code]) => ({ code: code as number | null, output }));
-  return { child, playing, exited, output: () => output };
-}
 
 const formats = [
   {

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { freeUdpPort, gstLaunch } from '../support/gstreamer.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -19,29 +20,6 @@ const FRAME_SAMPLES = 960;
 const FRAMES = 100; // 2 s of 20 ms frames
 const SSRC = 0x1badcafe;
 
-async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket('udp4');
-  socket.bind(0, '127.0.0.1');
-  await once(socket, 'listening');
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
-
-function gstLaunch(pipeline: string) {
-  const child = spawn('gst-launch-1.0', ['-e', ...pipeline.split(/\s+/).filter(Boolean)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const playing = new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', () => {
-      if (output.includes('Setting pipeline to PLAYING')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`gst-launch exited (${code}) before playing: ${output}`)));
-  });
-  const exited = once(child, 'exit').then(([code]) => ({ code: code as number | null, output }));
-  return { child, playing, exited, output: () => output };
-}
 
 /** GStreamer's key for srtpenc/srtpdec is the SDES key material: master key then master salt. */
 function gstKey(keys: SrtpMasterKeys): string {

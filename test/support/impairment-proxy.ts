@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import { once } from 'node:events';
+import { seededRandom } from './seeded-random.js';
 
 /**
  * A userspace stand-in for netem (which this kernel lacks): a UDP relay between a sender and a
@@ -29,17 +30,6 @@ export interface ImpairmentCounts {
   duplicated: number;
 }
 
-export function seededRandom(seed: number): () => number {
-  // mulberry32: small, fast, and good enough to make test traffic repeatable.
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class ImpairmentProxy {
   readonly counts: ImpairmentCounts = { received: 0, forwarded: 0, dropped: 0, reorderedHeld: 0, duplicated: 0 };

@@ -1,4 +1,7 @@
+import { seededRandom } from '../../support/seeded-random.js';
 import type { Decoder } from '../../../src/codec/codec.js';
+
+export { seededRandom };
 
 export const FRAME_SAMPLES = 960;
 export const FRAME_MS = 20;
@@ -113,14 +116,3 @@ export function runVirtualCall(options: VirtualCallOptions): void {
   }
 }
 
-/** mulberry32: a small seeded PRNG so simulated networks are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
