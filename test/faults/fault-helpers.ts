@@ -2,17 +2,10 @@ import type { ExecutionContext } from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import { launchSite, type UnitProcess, type UnitProcessOptions } from '../support/unit-process.js';
 import type { VirtualAlsa } from '../support/virtual-alsa.js';
+import { eventually } from '../support/eventually.js';
 
-/** Waits for an API condition, probing every ~50 ms until `timeoutMs` (no fixed sleeps). */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const result = await probe();
-    if (result) return result;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+export { eventually };
+
 
 export const currentPhase = async (unit: UnitProcess): Promise<string> => (await unit.api('GET', '/api/calls')).body.current?.phase ?? 'idle';
 export const callOn = async (unit: UnitProcess, callId: string) => (await unit.api('GET', `/api/calls/${callId}`)).body.call;

@@ -9,6 +9,7 @@ import { MediaSender } from '../../src/media/media-sender.js';
 import { packetFormatFor } from '../../src/media/wire-format.js';
 import { srtpPacketFormat, generateSrtpMasterKeys } from '../../src/media/srtp.js';
 import { opusCodec } from '../../src/codec/opus.js';
+import { eventually } from '../support/eventually.js';
 
 // Two real unit processes (src/main.ts, as systemd runs it; no sound card, so each sends silence
 // on its frame clock) and a flood of random and mutated datagrams at one unit's audio port, first
@@ -37,15 +38,6 @@ const HEALTH_LATENCY_LIMIT_MS = 2000;
 const RSS_GROWTH_LIMIT = 32 * MIB;
 const BIG_IN_WARM_UP = 600;
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const result = await probe();
-    if (result) return result;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** Well-formed SRTP (under keys nobody else has) and plain RTP packets, to mutate. */
 function samplePackets(): Uint8Array[] {

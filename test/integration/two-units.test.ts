@@ -2,23 +2,13 @@ import test from 'ava';
 import { createVirtualAlsa, type VirtualAlsa } from '../support/virtual-alsa.js';
 import { launchSite, type UnitProcess } from '../support/unit-process.js';
 import { speechLikeSignal, bestAlignment, rms, windowedCorrelation } from '../support/audio-analysis.js';
+import { eventually } from '../support/eventually.js';
 
 // Two real unit processes on one machine, each with its own virtual microphone and speaker,
 // finding each other through their static peer lists, calling, talking both ways, hanging up.
 
 const SPEECH_SECONDS = 4;
 
-/** Waits for an API condition, checking after every response (no fixed sleeps). */
-async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const result = await probe();
-    if (result) return result;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const currentPhase = async (unit: UnitProcess) => (await unit.api('GET', '/api/calls')).body.current?.phase ?? 'idle';
 const lastCall = async (unit: UnitProcess, callId: string) => (await unit.api('GET', `/api/calls/${callId}`)).body.call;

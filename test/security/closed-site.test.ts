@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { launchSite, launchUnit, type UnitProcess } from '../support/unit-process.js';
+import { eventually } from '../support/eventually.js';
 
 // Real unit processes (no sound devices: they run without audio). Units of one site, sharing the
 // test site secret, find each other and call; a unit with another secret is refused by them and
@@ -13,15 +14,6 @@ const CHANGED_SECRET = 'secret-b-was-given-by-another-site';
 /** Fast polling, generous timeouts (loaded CI machines); A keeps a silent peer "online" for long, so that A really sends its offer to B. */
 const FAST_DISCOVERY = { discovery: { pollIntervalMs: 250, offlineAfterMs: 1500, requestTimeoutMs: 5000 } };
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const result = await probe();
-    if (result) return result;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const usersSeenBy = async (unit: UnitProcess) =>
   (await unit.api('GET', '/api/users')).body.users as { name: string; online: boolean; local: boolean }[];
