@@ -40,7 +40,7 @@ cp -a "$repo"/scripts/build-native.mjs "$repo"/scripts/node-gyp.mjs "$stage$app/
 [ -f "$repo/scripts/build-naudiodon.mjs" ] && cp -a "$repo/scripts/build-naudiodon.mjs" "$stage$app/scripts/"
 cp -a "$repo"/src/codec/opus-native/binding.gyp "$repo"/src/codec/opus-native/*.c "$stage$app/src/codec/opus-native/"
 # Pure download: no install scripts run here, whatever the target architecture.
-(cd "$stage$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
+(cd "$stage$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
 
 # Every package with a binding.gyp is compiled with node-gyp, except naudiodon, which
 # scripts/build-naudiodon.mjs (run by build-native.mjs) links to the system PortAudio.
