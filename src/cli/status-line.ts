@@ -1,3 +1,5 @@
+import type { ReceiveStats } from '../media/receive-stats.js';
+
 /** Formats the once-a-second status of `intercom send` / `intercom recv` for a person or for --json. */
 
 export interface SendFigures {
@@ -8,22 +10,8 @@ export interface SendFigures {
   destination: string;
 }
 
-export interface ReceiveFigures {
-  seconds: number;
-  packetsReceived: number;
-  packetsLost: number;
-  packetsLate: number;
-  packetsDuplicated: number;
-  packetsReordered: number;
-  packetsMalformed: number;
-  jitterMs: number;
-  currentDelayMs: number;
-  targetDelayMs: number;
-  concealedMs: number;
-  timeScaledMs: number;
-  underruns: number;
-  driftPpm: number;
-}
+/** What `recv` reports: the receiver's own statistics, and how long it has run. */
+export type ReceiveFigures = ReceiveStats & { seconds: number };
 
 const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 
