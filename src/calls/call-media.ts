@@ -1,3 +1,4 @@
+import type { ReceiveStats } from '../media/receive-stats.js';
 import type { WireFormatName } from '../config/schema.js';
 
 /** What one side of a call tells the other so audio can flow: sent in the accept/answer exchange. */
@@ -26,25 +27,29 @@ export interface MediaCrypto {
   keyParams: string;
 }
 
+/** The receiver's figures a call reports (the rest of ReceiveStats stays in the media engine's log). */
+export const CALL_RECEIVE_FIGURES = [
+  'currentDelayMs',
+  'targetDelayMs',
+  'jitterMs',
+  'packetsReceived',
+  'packetsLost',
+  'packetsLate',
+  'packetsDuplicated',
+  'packetsReordered',
+  'packetsMalformed',
+  'concealedMs',
+  'timeScaledMs',
+  'underruns',
+  'driftPpm',
+] as const satisfies readonly (keyof ReceiveStats)[];
+
 /** Live audio figures of the current call, as reported in /api/status and /api/events. */
-export interface CallMediaStats {
-  currentDelayMs: number;
-  targetDelayMs: number;
-  jitterMs: number;
+export type CallMediaStats = Pick<ReceiveStats, (typeof CALL_RECEIVE_FIGURES)[number]> & {
   packetsSent: number;
-  packetsReceived: number;
-  packetsLost: number;
-  packetsLate: number;
-  packetsDuplicated: number;
-  packetsReordered: number;
-  packetsMalformed: number;
-  concealedMs: number;
-  timeScaledMs: number;
-  underruns: number;
-  driftPpm: number;
   /** Milliseconds since the last valid packet from the peer (for peer-lost detection), or null before any. */
   msSinceLastPacket: number | null;
-}
+};
 
 /** The sound devices as /api/status reports them. */
 export interface AudioDeviceState {

@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
-import type { AudioDeviceState, CallMedia, CallMediaStats, MediaEndpoint } from '../calls/call-media.js';
+import { CALL_RECEIVE_FIGURES, type AudioDeviceState, type CallMedia, type CallMediaStats, type MediaEndpoint } from '../calls/call-media.js';
+import { emptyReceiveStats, type ReceiveStats } from '../media/receive-stats.js';
 import type { AudioBackend, AudioStream } from '../audio/audio-backend.js';
 import { frameSamplesFor } from '../codec/codec.js';
 import type { MediaSender } from '../media/media-sender.js';
@@ -207,22 +208,12 @@ export class CallAudio implements CallMedia {
   stats(callId: string): CallMediaStats | null {
     const call = this.call;
     if (!call || call.callId !== callId) return null;
-    const received = call.receiver?.stats();
+    const received = call.receiver?.stats() ?? emptyReceiveStats();
+    const figures = Object.fromEntries(CALL_RECEIVE_FIGURES.map((name) => [name, received[name]])) as Pick<ReceiveStats, (typeof CALL_RECEIVE_FIGURES)[number]>;
     return {
-      currentDelayMs: received?.currentDelayMs ?? 0,
-      targetDelayMs: received?.targetDelayMs ?? 0,
-      jitterMs: received?.jitterMs ?? 0,
+      ...figures,
+      packetsMalformed: received.packetsMalformed + call.strayDatagrams,
       packetsSent: call.sender?.packetsSent ?? 0,
-      packetsReceived: received?.packetsReceived ?? 0,
-      packetsLost: received?.packetsLost ?? 0,
-      packetsLate: received?.packetsLate ?? 0,
-      packetsDuplicated: received?.packetsDuplicated ?? 0,
-      packetsReordered: received?.packetsReordered ?? 0,
-      packetsMalformed: (received?.packetsMalformed ?? 0) + call.strayDatagrams,
-      concealedMs: received?.concealedMs ?? 0,
-      timeScaledMs: received?.timeScaledMs ?? 0,
-      underruns: received?.underruns ?? 0,
-      driftPpm: received?.driftPpm ?? 0,
       msSinceLastPacket: call.lastPacketAt === undefined ? null : this.now() - call.lastPacketAt,
     };
   }
