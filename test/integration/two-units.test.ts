@@ -75,11 +75,10 @@ test.serial('a call between two units: ring, answer, speech both ways, hang up, 
     const { body } = await unit.api('GET', '/api/status');
     t.log(`${unit.name}: event loop delay ${JSON.stringify(body.system.eventLoopDelayMs)}, call ${JSON.stringify(body.call?.stats)}`);
   }
-  // This test proves whose speech each speaker plays (its own side's correlates below 0.5);
-  // audio quality itself is measured in send-recv.test.ts and the benchmarks. Seven processes on
-  // two cores here (two units, four audio hosts, the virtual sound card) can stall a device for
-  // a moment, so the bar is set for identity, not fidelity.
-  // ... and clearly more than its own side's speech, which is the identity this test is about.
+  // This test proves whose speech each speaker plays: the other side's, clearly more than its own.
+  // Audio quality itself is measured in send-recv.test.ts and the benchmarks; seven processes on
+  // two cores here (two units, four audio hosts, the virtual sound card) can stall a device for a
+  // moment, so the bar is set for identity, not fidelity.
   const ownOnB = windowedCorrelation(speechB, speakerB.samples().subarray(startB), heardOnB.lag);
   const ownOnA = windowedCorrelation(speechA, speakerA.samples().subarray(startA), heardOnA.lag);
   t.true(onB.median > 0.5 && onB.median - ownOnB.median > 0.3, `B's speaker plays A's speech (median ${onB.median}, own side ${ownOnB.median})`);
