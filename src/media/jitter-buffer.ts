@@ -199,7 +199,7 @@ export class JitterBuffer {
   stats(): ReceiveStats {
     return {
       ...this.counters,
-      targetDelayMs: this.delay.targetMs,
+      targetDelayMs: this.targetMs(),
       jitterMs: this.jitter.jitterMs,
       driftPpm: this.senderClock.ppm - this.playbackClock.ppm,
     };
@@ -241,7 +241,7 @@ export class JitterBuffer {
     if (this.packets.size === 0) return false;
     const first = this.earliestBuffered();
     const packet = this.packets.get(first)!;
-    if (this.fetchDelayMs(packet, nowMs) < this.delay.targetMs) return false;
+    if (this.fetchDelayMs(packet, nowMs) < this.targetMs()) return false;
     if (this.nextSequence !== null) {
       for (let sequence = this.nextSequence; sequence < first; sequence++) this.markMissed(sequence);
     }
@@ -318,7 +318,7 @@ export class JitterBuffer {
   }
 
   private scaleTowardTarget(pcm: Int16Array, fetchDelayMs: number): Int16Array {
-    const excess = fetchDelayMs - this.delay.targetMs;
+    const excess = fetchDelayMs - this.targetMs();
     let result: TimeScaleResult | null = null;
     if (excess >= this.frameMs + STEP_DOWN_HYSTERESIS_MS) {
       const urgent = excess > 3 * this.frameMs;
@@ -384,6 +384,14 @@ export class JitterBuffer {
   private prune(set: Set<number>): void {
     const newest = this.highestSequence ?? 0;
     for (const sequence of set) if (sequence < newest - DUPLICATE_MEMORY_PACKETS) set.delete(sequence);
+  }
+
+  /**
+   * Fetch delay to aim for: what the network needs (DelayManager) plus how far ahead of playout
+   * time the device asks for frames, since a packet must have arrived by the time it is asked for.
+   */
+  private targetMs(): number {
+    return Math.min(this.maxMs, this.delay.targetMs + this.playoutClock.leadMs);
   }
 
   /** How long after its fastest-path arrival time a packet is being taken for playout. */

@@ -212,3 +212,29 @@ test('a sender that skips far ahead in sequence is followed without seconds of c
   t.is(buffer.stats().packetsLost, 500);
   t.true(decoder.concealed <= 2, `${decoder.concealed} frames concealed`);
 });
+
+test('a device that asks for two frames at once every 40 ms gets every packet in time, without underruns', (t) => {
+  // PortAudio over ALSA commonly pulls 40 ms per callback. The second frame of each pull is asked
+  // for 20 ms before its playout time, so its packet must have arrived that much earlier.
+  const { decoder, buffer } = setup({ minMs: 20 });
+  const frames = 1500; // 30 s
+  const jitter = (frame: number) => ((frame * 7919) % 13) * 0.9; // 0..11 ms, deterministic
+  const deliveries = range(0, frames).map((frame) => ({ frame, arrivalMs: frame * FRAME_MS + 3 + jitter(frame) }));
+  let next = 0;
+  for (let pull = 0; decoder.decoded.length < frames && pull * 2 * FRAME_MS < frames * FRAME_MS + 1_000; pull++) {
+    const nowMs = 11 + pull * 2 * FRAME_MS;
+    while (next < deliveries.length && deliveries[next].arrivalMs <= nowMs) {
+      buffer.insert(packetFor(deliveries[next].frame), deliveries[next].arrivalMs);
+      next++;
+    }
+    buffer.readFrame(nowMs);
+    buffer.readFrame(nowMs + 0.3);
+  }
+  const stats = buffer.stats();
+  t.is(stats.underruns, 0);
+  t.is(stats.packetsLate, 0);
+  t.is(decoder.concealed, 0);
+  t.deepEqual(decoder.decoded.slice(0, frames), range(0, frames));
+  // What the device's bursts add to the delay is about half a burst, not more.
+  t.true(stats.targetDelayMs <= 20 + 12 + 15, `target ${stats.targetDelayMs} ms`);
+});
