@@ -20,6 +20,8 @@ apt_packages=(
   # tests: GStreamer interop, headless Chromium for the panel, network namespaces (DNS-SD)
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-alsa
   chromium fonts-dejavu-core iproute2 procps
+  # tests: units whose wall clocks disagree, as Pis without a real-time clock do
+  faketime
   # tests and builds of the appliance: Debian package, Raspberry Pi image, QEMU boot
   systemd mmdebstrap qemu-user-static binfmt-support qemu-system-arm dosfstools mtools fdisk e2fsprogs file openssh-client
 )

@@ -21,6 +21,8 @@ export interface OutgoingPeerRequest {
   method: 'GET' | 'POST';
   path: string;
   body: string;
+  /** What to add to this unit's wall clock to read the receiver's (see PeerClockSync). */
+  clockOffsetMs?: number;
 }
 
 /** Adds authentication headers to a unit-to-unit request (the authentication issue plugs in here). */
@@ -36,6 +38,16 @@ export interface IncomingPeerAnswer {
 
 /** Accepts an answer only when it proves to come from a unit of the site (the authentication issue plugs in here). */
 export type PeerResponseVerifier = (answer: IncomingPeerAnswer) => boolean;
+
+/**
+ * Keeps each peer's clock offset, learnt from its verified answers, so that the signer can stamp
+ * requests on the receiver's clock (src/security/peer-clock-sync.ts).
+ */
+export interface PeerClockSync {
+  offsetMs(baseUrl: string): number;
+  /** True when the offset changed enough that a refused request is worth sending again. */
+  learn(baseUrl: string, answer: IncomingPeerAnswer, sentAtMs: number, receivedAtMs: number): boolean;
+}
 
 /** The outcome of one unit-to-unit request. `unreachable` covers timeouts, refused connections and garbage answers. */
 export type PeerResult<T> =
@@ -56,6 +68,10 @@ export interface PeerClientOptions {
   sign?: PeerRequestSigner;
   /** An answer it refuses counts as `unreachable`: whoever answered is not a unit of the site. */
   verifyResponse?: PeerResponseVerifier;
+  /** Learns peers' clocks from verified answers; a 401 after a clock change is sent once more. */
+  clockSync?: PeerClockSync;
+  /** Wall clock for `clockSync` (default Date.now). */
+  wallClock?: () => number;
 }
 
 /** Makes the requests one unit sends to another (see peer-protocol.ts for the routes). */
@@ -88,15 +104,20 @@ export class PeerClient {
     subPath: string,
     payload: unknown,
     answerSchema: S,
+    retryAfterClockChange = true,
   ): Promise<PeerResult<Static<S>>> {
     const path = `${UNIT_API_PREFIX}${subPath}`;
     const body = payload === undefined ? '' : JSON.stringify(payload);
     const headers: Record<string, string> = { [SENDER_HEADER]: this.options.unitId, accept: 'application/json' };
     if (payload !== undefined) headers['content-type'] = 'application/json';
+    const { clockSync } = this.options;
+    const wallClock = this.options.wallClock ?? Date.now;
     let response: Response;
     let text: string;
+    let sentAtMs: number;
     try {
-      Object.assign(headers, await this.options.sign?.({ method, path, body }));
+      Object.assign(headers, await this.options.sign?.({ method, path, body, clockOffsetMs: clockSync?.offsetMs(baseUrl) }));
+      sentAtMs = wallClock();
       response = await fetch(`${baseUrl}${path}`, {
         method,
         headers,
@@ -107,8 +128,15 @@ export class PeerClient {
     } catch (error) {
       return { kind: 'unreachable', message: (error as Error).message };
     }
-    if (this.options.verifyResponse && !this.options.verifyResponse({ requestHeaders: headers, status: response.status, headers: response.headers, body: text })) {
+    const answer = { requestHeaders: headers, status: response.status, headers: response.headers, body: text };
+    if (this.options.verifyResponse && !this.options.verifyResponse(answer)) {
       return { kind: 'unreachable', message: `the answer to ${method} ${path} is not signed with this site's secret (${response.status})` };
+    }
+    // Only a verified answer may move our idea of the peer's clock.
+    const clockMoved = this.options.verifyResponse !== undefined && clockSync !== undefined && clockSync.learn(baseUrl, answer, sentAtMs, wallClock());
+    if (response.status === 401 && clockMoved && retryAfterClockChange) {
+      // Refused for a timestamp outside its window, most likely: stamp it on the peer's clock and ask again.
+      return this.request(baseUrl, method, subPath, payload, answerSchema, false);
     }
     let parsed: unknown;
     try {

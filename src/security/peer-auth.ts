@@ -73,9 +73,12 @@ export interface PeerSignerOptions {
   newNonce?: () => string;
 }
 
-/** The headers that authenticate one outgoing request. */
+/**
+ * The headers that authenticate one outgoing request. The timestamp is our wall clock plus
+ * `request.clockOffsetMs`, what we have learnt of the receiver's clock (see PeerClockOffsets).
+ */
 export function signPeerRequest(request: OutgoingPeerRequest, options: PeerSignerOptions): Record<string, string> {
-  const timestamp = String(Math.round((options.wallClock ?? Date.now)()));
+  const timestamp = String(Math.max(0, Math.round((options.wallClock ?? Date.now)() + (request.clockOffsetMs ?? 0))));
   const nonce = (options.newNonce ?? (() => randomBytes(16).toString('base64url')))();
   const signature = computeSignature(options.secret, { method: request.method, path: request.path, unitId: options.unitId, timestamp, nonce, body: request.body });
   return { [TIMESTAMP_HEADER]: timestamp, [NONCE_HEADER]: nonce, [SIGNATURE_HEADER]: signature };
@@ -89,23 +92,30 @@ export function createPeerRequestSigner(options: PeerSignerOptions): PeerRequest
 /**
  * Responses, signed too, so that a host on the LAN that was merely asked (it announced itself over
  * DNS-SD, or an address was reused) cannot pose as a unit of the site: the answer's signature binds
- * the request's nonce (it cannot be replayed to another request), the status and the exact body.
- *   x-intercom-response-signature  "v1=" + hex HMAC-SHA256(site secret, canonical response string)
- * with the lines intercom-peer-response-v1, request nonce, status code, hex SHA-256 of the body.
+ * the request's nonce (it cannot be replayed to another request), the status, the answering unit's
+ * wall-clock time and the exact body.
+ *   x-intercom-time                 the answering unit's wall-clock milliseconds since the epoch
+ *   x-intercom-response-signature   "v1=" + hex HMAC-SHA256(site secret, canonical response string)
+ * with the lines intercom-peer-response-v2, request nonce, status code, time, hex SHA-256 of the body.
+ * The time lets the asking unit stamp its next requests on the answering unit's clock (units
+ * without a real-time clock disagree by hours), and even a refusal carries it.
  */
 export const RESPONSE_SIGNATURE_HEADER = 'x-intercom-response-signature';
-const RESPONSE_CANONICAL_TAG = 'intercom-peer-response-v1';
+export const PEER_TIME_HEADER = 'x-intercom-time';
+const RESPONSE_CANONICAL_TAG = 'intercom-peer-response-v2';
 
 export interface SignedResponseFields {
   /** The x-intercom-nonce of the request this answers. */
   requestNonce: string;
   status: number;
+  /** The x-intercom-time of the answer (decimal milliseconds). */
+  time: string;
   body: string;
 }
 
 export function computeResponseSignature(secret: string, fields: SignedResponseFields): string {
   const bodyHash = createHash('sha256').update(fields.body, 'utf8').digest('hex');
-  const canonical = [RESPONSE_CANONICAL_TAG, fields.requestNonce, String(fields.status), bodyHash].join('\n');
+  const canonical = [RESPONSE_CANONICAL_TAG, fields.requestNonce, String(fields.status), fields.time, bodyHash].join('\n');
   return `${SIGNATURE_VERSION}=${createHmac('sha256', secret).update(canonical, 'utf8').digest('hex')}`;
 }
 
@@ -119,11 +129,13 @@ export function verifyPeerResponse(secret: string, fields: SignedResponseFields 
 /** The unit routes' response-signing hook: signs every answer to a request that carried a nonce. */
 export function createPeerResponseSigner(
   secret: string,
+  wallClock: () => number = Date.now,
 ): (answer: { requestHeaders: IncomingHttpHeaders; status: number; body: string }) => Record<string, string> {
   return ({ requestHeaders, status, body }): Record<string, string> => {
     const nonce = requestHeaders[NONCE_HEADER];
     if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) return {};
-    return { [RESPONSE_SIGNATURE_HEADER]: computeResponseSignature(secret, { requestNonce: nonce, status, body }) };
+    const time = String(Math.round(wallClock()));
+    return { [PEER_TIME_HEADER]: time, [RESPONSE_SIGNATURE_HEADER]: computeResponseSignature(secret, { requestNonce: nonce, status, time, body }) };
   };
 }
 
@@ -133,8 +145,9 @@ export function createPeerResponseVerifier(
 ): (answer: { requestHeaders: Record<string, string>; status: number; headers: { get(name: string): string | null }; body: string }) => boolean {
   return ({ requestHeaders, status, headers, body }) => {
     const nonce = requestHeaders[NONCE_HEADER];
-    if (typeof nonce !== 'string') return false;
-    return verifyPeerResponse(secret, { requestNonce: nonce, status, body, signature: headers.get(RESPONSE_SIGNATURE_HEADER) });
+    const time = headers.get(PEER_TIME_HEADER);
+    if (typeof nonce !== 'string' || time === null) return false;
+    return verifyPeerResponse(secret, { requestNonce: nonce, status, time, body, signature: headers.get(RESPONSE_SIGNATURE_HEADER) });
   };
 }
 

@@ -231,14 +231,15 @@ test('rejections are logged at most once per reason per interval, with the count
   t.false(JSON.stringify(lines).includes(SECRET), 'the secret is never logged');
 });
 
-test('response signatures bind the request nonce, the status and the body', (t) => {
-  const answer = { requestNonce: 'nonce-of-the-request-1', status: 200, body: '{"unitId":"x"}' };
+test('response signatures bind the request nonce, the status, the answering clock and the body', (t) => {
+  const answer = { requestNonce: 'nonce-of-the-request-1', status: 200, time: '1764000000000', body: '{"unitId":"x"}' };
   const signature = computeResponseSignature(SECRET, answer);
   t.regex(signature, /^v1=[0-9a-f]{64}$/);
   t.true(verifyPeerResponse(SECRET, { ...answer, signature }));
   t.false(verifyPeerResponse(OTHER_SECRET, { ...answer, signature }), 'another site');
   t.false(verifyPeerResponse(SECRET, { ...answer, requestNonce: 'nonce-of-another-request', signature }), 'replayed to another request');
   t.false(verifyPeerResponse(SECRET, { ...answer, status: 404, signature }), 'status changed');
+  t.false(verifyPeerResponse(SECRET, { ...answer, time: '1764000360000', signature }), 'time changed');
   t.false(verifyPeerResponse(SECRET, { ...answer, body: '{"unitId":"y"}', signature }), 'body changed');
   for (const missing of [undefined, null, '', 'v1=00', signature.toUpperCase()]) {
     t.false(verifyPeerResponse(SECRET, { ...answer, signature: missing }), String(missing));
