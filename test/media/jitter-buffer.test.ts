@@ -238,3 +238,26 @@ test('a device that asks for two frames at once every 40 ms gets every packet in
   // What the device's bursts add to the delay is about half a burst, not more.
   t.true(stats.targetDelayMs <= 20 + 12 + 15, `target ${stats.targetDelayMs} ms`);
 });
+
+test('when the sound device comes back (a prefill burst, then 40 ms pulls) the delay settles within a frame of the target in a few seconds', (t) => {
+  // While the device is away a 20 ms fallback clock reads the buffer; the reopened device first
+  // asks for four frames at once, then two every 40 ms.
+  const { buffer } = setup({ minMs: 20 });
+  const frames = 1000;
+  const reads: number[] = [];
+  for (let at = 7; at < 5_000; at += FRAME_MS) reads.push(at);
+  for (let i = 0; i < 4; i++) reads.push(5_000 + i * 0.3);
+  for (let at = 5_040; at < frames * FRAME_MS; at += 2 * FRAME_MS) reads.push(at, at + 0.3);
+  let next = 0;
+  const settled: { at: number; excess: number; underruns: number }[] = [];
+  for (const at of reads) {
+    for (; next < frames && next * FRAME_MS + 3 <= at; next++) buffer.insert(packetFor(next), next * FRAME_MS + 3);
+    buffer.readFrame(at);
+    const stats = buffer.stats();
+    if (at >= 9_000) settled.push({ at, excess: stats.currentDelayMs - stats.targetDelayMs, underruns: stats.underruns });
+  }
+  t.true(settled.length > 100);
+  t.true(settled.every(({ excess }) => excess < FRAME_MS + 1), `excess over the target 4 s after the device came back: ${Math.max(...settled.map(({ excess }) => excess))} ms`);
+  t.is(settled[settled.length - 1].underruns, settled[0].underruns, 'no underruns once settled');
+  t.true(buffer.stats().targetDelayMs <= 20 + 15, `target ${buffer.stats().targetDelayMs} ms: the burst's lead is forgotten`);
+});
