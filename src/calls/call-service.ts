@@ -240,7 +240,8 @@ export class CallService extends EventEmitter<CallServiceEvents> {
       throw new CallError('unknown-user', `no user "${to}" on unit "${target.unitName}" any more`);
     } else {
       options.logger.warn({ callId: entry.call.id, result }, 'call offer failed');
-      this.finish(entry, 'unreachable', { notifyPeer: false });
+      // No answer (a timeout) does not mean the offer did not arrive: the callee may be ringing.
+      this.finish(entry, 'unreachable', { notifyPeer: result.kind === 'unreachable' });
     }
     return this.snapshot(entry);
   }

@@ -25,6 +25,8 @@ class InProcessNetwork {
   readonly down = new Set<string>();
   /** While set, offers wait for this promise before being delivered (to make glare happen). */
   holdOffers: Promise<void> | null = null;
+  /** While set, offers are delivered but their answers are lost (the caller's request times out). */
+  loseOfferAnswers = false;
 
   clientFor(): CallPeerClient {
     const deliver = async <T>(url: string, handle: (unit: Unit) => T): Promise<PeerResult<T>> => {
@@ -41,7 +43,8 @@ class InProcessNetwork {
     return {
       offer: async (url, offer) => {
         if (this.holdOffers) await this.holdOffers;
-        return deliver(url, (unit) => unit.calls.handleOffer(offer, '127.0.0.1'));
+        const answer = await deliver(url, (unit) => unit.calls.handleOffer(offer, '127.0.0.1'));
+        return this.loseOfferAnswers ? { kind: 'unreachable', message: 'timed out' } : answer;
       },
       accept: (url, callId, media) => deliver(url, (unit) => unit.calls.handleRemoteAccept(callId, media, '127.0.0.1')),
       end: (url, callId, reason) => deliver(url, (unit) => unit.calls.handleRemoteEnd(callId, reason)),
@@ -104,6 +107,17 @@ test('ring timeout: after exactly ringTimeoutMs both sides end with ring-timeout
   t.like(b.calls.get(call.id), { phase: 'ended', endReason: 'ring-timeout' });
   t.deepEqual(a.media.log, []);
   t.is(clock.pendingTimers, 0, 'no timers left behind');
+});
+
+test('an offer whose answer never came back: the caller ends it unreachable and tells the callee, which stops ringing', async (t) => {
+  const { clock, network, a, b } = pair({ ringTimeoutMs: 30_000 });
+  network.loseOfferAnswers = true;
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  t.like(call, { phase: 'ended', endReason: 'unreachable' });
+  await settle();
+  t.like(b.calls.get(call.id), { phase: 'ended', endReason: 'unreachable' });
+  t.is(b.calls.current(), null);
+  t.is(clock.pendingTimers, 0, 'no ring timer left on the callee');
 });
 
 test('accepting stops the ring timer', async (t) => {
