@@ -91,6 +91,13 @@ export async function startService(config: IntercomConfig, logger: Logger) {
   const httpPort = (app.server.address() as AddressInfo).port;
   await services.start({ httpPort });
   const gpioStatus = await gpio.start();
+  const { passwordSet } = await services.people.describe(undefined);
+  if (!passwordSet) {
+    logger.warn(
+      { file: services.people.password.file },
+      'no panel password is set, so nobody can log in to the panel or the API: set one with "sudo intercom password", or panel_password= in intercom.txt on the boot partition',
+    );
+  }
   logger.info(
     { unit: config.unit.name, httpPort, udpPort: transport.localPort, audio: callAudio.audioAvailable, gpio: gpioStatus.available, format: config.audio.format },
     'intercom ready',

@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import { runSend } from './send-command.js';
 import { runRecv } from './recv-command.js';
 import { runDevices } from './devices-command.js';
+import { runPassword } from './password-command.js';
 import { logFatal } from './command-runtime.js';
 
 const DEFAULT_PORT = 40000;
@@ -118,6 +119,21 @@ program
   .option('-v, --verbose', 'log details to stderr', false)
   .action(async (flags) => {
     await guarded((logger) => runDevices({ json: flags.json }, logger), flags.verbose);
+  });
+
+program
+  .command('password')
+  .description('set the panel password people log in with (stored as an scrypt hash in the data directory)')
+  .option('--data-dir <dir>', 'data directory (default: dataDir from the unit\'s configuration)')
+  .option('-v, --verbose', 'log details to stderr', false)
+  .addHelpText(
+    'after',
+    '\nAsks twice on a terminal; otherwise reads one line from stdin. At least 8 characters.\n' +
+      'The running service uses the new password from the next login on; sessions of the old one end.\n' +
+      "Examples:\n  sudo intercom password\n  echo 'correct horse battery' | sudo intercom password",
+  )
+  .action(async (flags) => {
+    await guarded(() => runPassword({ dataDir: flags.dataDir }), flags.verbose);
   });
 
 program

@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance, type F
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
+import fastifyCookie from '@fastify/cookie';
 import type { Logger } from '../logging/logger.js';
 import { CallError, type CallErrorCode, type CallService } from '../calls/call-service.js';
 import type { UserStore } from '../users/user-store.js';
@@ -13,6 +14,8 @@ import type { StatusReport } from './schemas.js';
 import { registerPublicRoutes } from './public-routes.js';
 import { registerUnitRoutes, type PeerRequestVerifier, type PeerResponseSigner } from './unit-routes.js';
 import { registerEventsRoute } from './events-route.js';
+import { accessOfPath, createPeopleGuard, registerSessionRoutes, type RouteAccess } from './session-routes.js';
+import type { PeopleAccess } from '../security/people-access.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,6 +51,8 @@ export interface AppDeps {
   /** The HTTP port the unit is reachable on (after listen). */
   httpPort: () => number;
   logger: Logger;
+  /** People's login: every /api route but the open ones needs one of its sessions. */
+  people: PeopleAccess;
   /** Checks unit-to-unit requests (the authentication issue plugs in here); default: accept all. */
   verifyPeerRequest?: PeerRequestVerifier;
   /** Signs answers to unit-to-unit requests, so the asking unit knows a unit of the site answered. */
@@ -80,6 +85,27 @@ const FASTIFY_ERROR_NAMES: Record<string, string> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad-request',
 };
+
+/** One registered route and who may call it (see session-routes.ts). */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  access: RouteAccess;
+}
+
+const ROUTE_TABLES = new WeakMap<object, Array<{ method: string | string[]; url: string; config?: { access?: RouteAccess } }>>();
+
+/** Every route `app` has, with its access: lets tests prove that no route is open by mistake. */
+export function registeredRoutes(app: IntercomApp): RegisteredRoute[] {
+  // Read when asked, not when registered: a plugin's own onRoute hook may set the access after ours ran.
+  return (ROUTE_TABLES.get(app) ?? []).flatMap((route) =>
+    [route.method].flat().map((method) => ({
+      method,
+      url: route.url,
+      access: route.config?.access ?? accessOfPath(route.url),
+    })),
+  );
+}
 
 /** Builds the unit's HTTP API (not listening; main.ts or a test calls listen()/inject()). */
 export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
@@ -116,6 +142,12 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
       socket.destroy(error);
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const routeTable: Array<{ method: string | string[]; url: string; config?: { access?: RouteAccess } }> = [];
+  ROUTE_TABLES.set(app, routeTable);
+  app.addHook('onRoute', (route) => {
+    routeTable.push(route);
+  });
 
   // Keep the raw JSON text beside the parsed body, so a signature can be checked over exact bytes.
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -177,12 +209,18 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
         { name: 'users', description: 'users of this unit and the site' },
         { name: 'unit', description: 'state of this unit' },
         { name: 'unit-to-unit', description: 'requests units make to each other' },
+        { name: 'session', description: 'people\'s login; every other route but /api/health needs its session cookie, and x-csrf-token on POST, PUT, PATCH and DELETE' },
       ],
     },
   });
 
+  // People's login: the cookie parser first, so the guard after it sees the session cookie.
+  await app.register(fastifyCookie, { hook: 'onRequest' });
+  app.addHook('onRequest', createPeopleGuard(deps.people));
+
   await app.register(async (api) => {
     const typed = api.withTypeProvider<TypeBoxTypeProvider>();
+    registerSessionRoutes(typed, deps.people);
     registerPublicRoutes(typed, deps);
     registerEventsRoute(typed, deps);
     registerUnitRoutes(typed, deps);

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { AppDeps, ApiScope } from './app.js';
+import { SESSION_COOKIE } from '../security/people-access.js';
 
 /**
  * GET /api/events: server-sent events for the panel.
@@ -8,6 +9,8 @@ import type { AppDeps, ApiScope } from './app.js';
  *   stats  - about once a second during an active call (CallSnapshot with stats)
  *   peers  - the peer list changed ({ peers })
  *   users  - the site's directory changed ({ users })
+ * The stream ends at the first keep-alive after its login session ended (logout, expiry, new
+ * password), so an open panel stops receiving once its person is logged out.
  */
 export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
   const { calls, directory, users } = deps;
@@ -53,8 +56,13 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
       calls.on('stats', onStats);
       directory.on('changed', onPeers);
       users.on('changed', onUsers);
+      const sessionId = request.cookies[SESSION_COOKIE];
       const heartbeat = setInterval(() => {
-        if (!response.writableEnded) response.write(': keep-alive\n\n');
+        if (response.writableEnded) return;
+        void deps.people.describe(sessionId).then(({ session }) => {
+          if (!session) response.end();
+          else if (!response.writableEnded) response.write(': keep-alive\n\n');
+        }, () => response.end());
       }, heartbeatMs);
       heartbeat.unref();
       open.add(response);

@@ -182,7 +182,7 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
 
   app.get(
     '/api/health',
-    { schema: { tags: ['unit'], summary: 'Liveness: answers while the service runs', response: { 200: HealthSchema } } },
+    { config: { access: 'open' }, schema: { tags: ['unit'], summary: 'Liveness: answers while the service runs', response: { 200: HealthSchema } } },
     async () => ({
       ok: true,
       unitId: unit.unitId,

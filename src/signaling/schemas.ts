@@ -112,8 +112,20 @@ export const PeerRequestsStatusSchema = Type.Object(
   { description: 'authentication of requests from other units with the site secret' },
 );
 
+export const PeopleAccessStatusSchema = Type.Object(
+  {
+    passwordSet: Type.Boolean({ description: 'a panel password is set (without one nobody can log in)' }),
+    sessions: Type.Integer({ description: 'live login sessions' }),
+    loginsSucceeded: Type.Integer(),
+    loginsFailed: Type.Integer({ description: 'logins with a wrong password' }),
+    loginsRateLimited: Type.Integer({ description: 'logins refused with 429 after too many wrong passwords' }),
+  },
+  { description: "people's login to the panel and the API" },
+);
+
 export const SecurityStatusSchema = Type.Object({
   peerRequests: Type.Union([PeerRequestsStatusSchema, Type.Null()], { description: 'null when this unit does not authenticate unit-to-unit requests' }),
+  people: Type.Optional(PeopleAccessStatusSchema),
 });
 export type SecurityStatus = Static<typeof SecurityStatusSchema>;
 

@@ -37,6 +37,10 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
 
   app.register(async (plainUnitApi) => {
     const unitApi = plainUnitApi.withTypeProvider<TypeBoxTypeProvider>();
+    // Not people's routes: these are authenticated with the site secret by the hook below.
+    unitApi.addHook('onRoute', (route) => {
+      route.config = { ...route.config, access: 'unit' };
+    });
     // Before validation: a stranger learns nothing about the routes' schemas, and every refusal is counted.
     unitApi.addHook('preValidation', async (request, reply) => {
       if (!verify) return;

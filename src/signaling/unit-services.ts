@@ -16,7 +16,9 @@ import { systemClock, type Clock } from '../system/clock.js';
 import type { AppDeps } from './app.js';
 import type { PeerRequestVerifier } from './unit-routes.js';
 import { PeerRequestAuthenticator, createPeerRequestSigner, createPeerResponseSigner, createPeerResponseVerifier } from '../security/peer-auth.js';
+import { PeerClockOffsets } from '../security/peer-clock-sync.js';
 import type { SiteSecret } from '../security/site-secret.js';
+import { PeopleAccess } from '../security/people-access.js';
 
 export interface UnitServiceDeps {
   callMedia: CallMedia;
@@ -32,6 +34,11 @@ export interface UnitServiceDeps {
   /** Authentication hooks for unit-to-unit requests; override the site-secret ones when given. */
   signPeerRequest?: PeerRequestSigner;
   verifyPeerRequest?: PeerRequestVerifier;
+  /**
+   * People's login (default: the panel password in `<dataDir>/panel-password`, sessions and the
+   * login limiter on this clock); tests pass one with their own policies.
+   */
+  people?: PeopleAccess;
   /** The web panel's directory, served at / when it exists. */
   webRoot?: string | null;
   /** The front-panel GPIO's state for /api/status (set up after the call service exists). */
@@ -47,6 +54,7 @@ export interface UnitServices {
   calls: CallService;
   users: UserStore;
   directory: PeerDirectory;
+  people: PeopleAccess;
   /** Hand these to buildApp(). */
   appDeps: AppDeps;
   /** Call after the HTTP server listens: starts polling, sampling and DNS-SD with the real port. */
@@ -81,6 +89,7 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
     timeoutMs: config.discovery.requestTimeoutMs,
     sign: signPeerRequest,
     verifyResponse: siteSecret ? createPeerResponseVerifier(siteSecret.secret) : undefined,
+    clockSync: siteSecret ? new PeerClockOffsets() : undefined,
   });
   const directory = new PeerDirectory({
     selfUnitId: unitId,
@@ -109,6 +118,7 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
   });
   const sampler = new SystemSampler({ clock, intervalMs: deps.systemSampleIntervalMs ?? 5000, logger });
   let discovery: DnsSdDiscovery | null = null;
+  const people = deps.people ?? new PeopleAccess({ dataDir: config.dataDir, clock, logger: logger.child({ module: 'people-access' }) });
 
   const appDeps: AppDeps = {
     unit: { unitId, name: unitName, version },
@@ -117,6 +127,7 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
     directory,
     httpPort: () => httpPort,
     logger,
+    people,
     verifyPeerRequest,
     signPeerResponse: siteSecret ? createPeerResponseSigner(siteSecret.secret) : undefined,
     webRoot: deps.webRoot,
@@ -137,6 +148,7 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
         security: () => ({
           peerRequests:
             peerAuth && siteSecret ? { secretSource: siteSecret.source, maxClockSkewMs: config.site.maxClockSkewMs, ...peerAuth.counters() } : null,
+          people: people.counters(),
         }),
       }),
   };
@@ -146,6 +158,7 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
     calls,
     users,
     directory,
+    people,
     appDeps,
     async start(listening) {
       httpPort = listening.httpPort;

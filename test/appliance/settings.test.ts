@@ -1,7 +1,23 @@
 import test from 'ava';
 import { pbkdf2Sync } from 'node:crypto';
-// @ts-expect-error: a plain ES module shipped in the image, without type declarations
-import { hostnameFor, parseSettings, settingsToConfig, wpaSupplicantConfig } from '../../image/overlay/usr/lib/intercom-image/settings.mjs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  applyPanelPassword,
+  hostnameFor,
+  parseSettings,
+  scrubSetting,
+  settingsToConfig,
+  wpaSupplicantConfig,
+  // @ts-expect-error: a plain ES module shipped in the image, without type declarations
+} from '../../image/overlay/usr/lib/intercom-image/settings.mjs';
+import { readPanelPassword, verifyPanelPassword } from '../../src/security/people-password.js';
+
+/** `intercom` from this checkout, as /usr/bin/intercom runs it on a unit. */
+const INTERCOM_FROM_SOURCE = [process.execPath, '--import', 'tsx', fileURLToPath(new URL('../../src/cli/intercom.ts', import.meta.url))];
+const SHIPPED_SETTINGS = fileURLToPath(new URL('../../image/overlay/boot/firmware/intercom.txt', import.meta.url));
 
 const shippedDefaults = {
   unit: { name: 'intercom' },
@@ -66,4 +82,56 @@ test('Wi-Fi settings need no quoting: hex SSID and the derived PSK', (t) => {
   t.regex(config, new RegExp(`^\\tpsk=${pbkdf2Sync('pa ss"word#1', 'My "home" net', 4096, 32, 'sha1').toString('hex')}$`, 'm'));
   t.regex(wpaSupplicantConfig({ ssid: 'open' }), /key_mgmt=NONE/);
   t.throws(() => wpaSupplicantConfig({ ssid: 'x', password: 'short' }), { message: /8 to 63/ });
+});
+
+test('the shipped settings file offers panel_password, empty (there is no default password)', async (t) => {
+  const { values, problems } = parseSettings(await readFile(SHIPPED_SETTINGS, 'utf8'));
+  t.deepEqual(problems, []);
+  t.false(values.has('panel_password'));
+  t.regex(await readFile(SHIPPED_SETTINGS, 'utf8'), /^panel_password=$/m);
+  const { values: given, problems: none } = parseSettings('panel_password = pass#word=with signs \n');
+  t.deepEqual([...given.entries()], [['panel_password', 'pass#word=with signs']]);
+  t.deepEqual(none, []);
+  t.deepEqual(settingsToConfig(given, shippedDefaults), { config: {}, problems: [] }, 'the password never goes into the service configuration');
+});
+
+test('panel_password is hashed into the data dir by `intercom password`, then removed from the settings file', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'intercom-settings-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dataDir = path.join(dir, 'var-lib-intercom');
+  const settingsPath = path.join(dir, 'intercom.txt');
+  const settingsText = '# settings\nunit_name=Hall\npanel_password=  open sesame 42 \nssh_key=\n';
+  await writeFile(settingsPath, settingsText);
+  const { values } = parseSettings(settingsText);
+  // The unit's configuration tells the command where the data dir is, as /etc/intercom does on a unit.
+  const env = { ...process.env, NODE_CONFIG: JSON.stringify({ dataDir }), SUPPRESS_NO_CONFIG_WARNING: 'y' };
+  const written = applyPanelPassword({
+    password: values.get('panel_password'),
+    settingsText,
+    settingsPath,
+    command: INTERCOM_FROM_SOURCE,
+    env,
+    today: new Date('2026-11-25T10:00:00Z'),
+  });
+  const record = await readPanelPassword(dataDir);
+  t.truthy(record, 'the hash is in the data dir');
+  t.true(await verifyPanelPassword(record, 'open sesame 42'));
+  const after = await readFile(settingsPath, 'utf8');
+  t.is(after, written);
+  t.is(after, '# settings\nunit_name=Hall\n# panel_password was set on 2026-11-25; write a new line to change it\nssh_key=\n');
+  t.false(after.includes('sesame'));
+  t.deepEqual(parseSettings(after).problems, [], 'the file still parses');
+
+  // A password the unit refuses is not applied, and does not stay in the file either.
+  const shortText = 'PANEL_PASSWORD=short\n';
+  await writeFile(settingsPath, shortText);
+  t.throws(() => applyPanelPassword({ password: 'short', settingsText: shortText, settingsPath, command: INTERCOM_FROM_SOURCE, env }), { message: /at least 8/ });
+  const refused = await readFile(settingsPath, 'utf8');
+  t.regex(refused, /^# panel_password was NOT set on \d{4}-\d\d-\d\d \(the password is 5 characters long; at least 8 are needed/);
+  t.false(/short\n|=short/.test(refused));
+  t.true(await verifyPanelPassword((await readPanelPassword(dataDir))!, 'open sesame 42'), 'the earlier password stays');
+});
+
+test('scrubbing a setting replaces every line of it, whatever its case and spacing', (t) => {
+  t.is(scrubSetting('a=1\n ssh_password = x\nSSH_PASSWORD=y\n', 'ssh_password', 'was set'), 'a=1\n# ssh_password was set; write a new line to change it\n# ssh_password was set; write a new line to change it\n');
 });

@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { launchUnit } from '../support/unit-process.js';
+import { storePanelPassword } from '../../src/security/people-password.js';
 
 // The unit's data disk fills up: registering a user fails with a clear answer, the users file on
 // disk keeps its old content (nothing half-written, no temp file left), the unit keeps running, and
@@ -57,6 +58,11 @@ test.serial('a full data disk answers 507/503 naming the cause: registration fai
   t.regex(refused.body.message, /space|full|disk|storage/i);
   t.is(typeof refused.body?.error, 'string');
   t.is(typeof refused.body?.message, 'string');
+  // Setting a new panel password (what `intercom password` does) fails the same way and keeps the old one.
+  const passwordFile = path.join(dataDir, 'panel-password');
+  const passwordBefore = readFileSync(passwordFile, 'utf8');
+  await t.throwsAsync(() => storePanelPassword(dataDir, 'a new panel password'), { code: 'ENOSPC' });
+  t.is(readFileSync(passwordFile, 'utf8'), passwordBefore);
   // Nothing half-written: the old file byte for byte, and no temp file beside it.
   t.is(readFileSync(usersFile, 'utf8'), before);
   t.deepEqual(
@@ -68,6 +74,8 @@ test.serial('a full data disk answers 507/503 naming the cause: registration fai
   t.false(listed.includes('Garage'), JSON.stringify(listed));
   t.true(listed.includes('Kitchen'));
   t.is((await unit.api('GET', '/api/health')).status, 200, 'the unit keeps running');
+  await unit.login();
+  t.is((await unit.api('GET', '/api/users')).status, 200, 'a new login with the old password works');
 
   unlinkSync(filler);
   t.is((await unit.api('POST', '/api/users/register', { name: 'Garage' })).status, 201);

@@ -7,7 +7,7 @@ import { launchSite, startUnitProcess, TEST_SITE_SECRET } from '../support/unit-
 import { callOn, currentPhase, establishCall, eventually, registerPair, seeEachOther, USER_B } from './fault-helpers.js';
 
 // The callee's service is killed with SIGKILL mid-call and started again on the same data dir:
-// its users and its stored site secret survive, the caller ends the call cleanly, and a new call
+// its users, its stored site secret and its panel password survive, the caller ends the call cleanly, and a new call
 // between the two works.
 
 test.serial('killed with -9 mid-call and restarted: state intact, the peer ends the call, a new call works', async (t) => {
@@ -20,16 +20,19 @@ test.serial('killed with -9 mid-call and restarted: state intact, the peer ends 
   const securityBefore = (await b.api('GET', '/api/status')).body.security.peerRequests;
   t.is(securityBefore.secretSource, 'file');
   const usersFileBefore = await readFile(path.join(dataDirB, 'users.json'), 'utf8');
+  const passwordFileBefore = await readFile(path.join(dataDirB, 'panel-password'), 'utf8');
 
   const callId = await establishCall(t, a, b);
   b.child.kill('SIGKILL');
   await b.stop(); // waits for the exit; the data dir is not removed (given explicitly)
 
-  const restarted = await startUnitProcess({ name: 'B', httpPort: b.httpPort, peers: [a.address], dataDir: dataDirB, siteSecret: null });
+  // The panel password is not stored again: logging in proves the stored one survived.
+  const restarted = await startUnitProcess({ name: 'B', httpPort: b.httpPort, peers: [a.address], dataDir: dataDirB, siteSecret: null, storePassword: false });
   t.teardown(() => restarted.stop());
 
-  // State intact: the same users file, the user registered, the secret from the same file.
+  // State intact: the same users file, the user registered, the secret from the same file, the panel password.
   t.is(await readFile(path.join(dataDirB, 'users.json'), 'utf8'), usersFileBefore);
+  t.is(await readFile(path.join(dataDirB, 'panel-password'), 'utf8'), passwordFileBefore);
   const usersAfter = (await restarted.api('GET', '/api/users')).body.users;
   t.true(usersAfter.some((user: { name: string; local?: boolean }) => user.name === USER_B), JSON.stringify(usersAfter));
   const status = (await restarted.api('GET', '/api/status')).body;

@@ -14,11 +14,19 @@ import { SENDER_HEADER } from '../../src/peers/peer-protocol.js';
 import { FakeCallMedia } from '../calls/fake-call-media.js';
 import { startUnit, type TestUnit } from '../signaling/unit-harness.js';
 import { fuzzRuns, fuzzSeed } from '../support/fuzz-datagrams.js';
+import { registeredRoutes } from '../../src/signaling/app.js';
+import { storePanelPassword } from '../../src/security/people-password.js';
+import { TEST_PANEL_PASSWORD, loginWithInject, type SessionHeaders } from '../support/people-session.js';
 
 // Random and mutated requests at every route of the HTTP API (the public /api/* routes and the
 // unit-to-unit /api/unit/* ones) through inject(): methods, paths, query strings, headers,
-// content types and bodies. Whatever comes in, the answer is a 2xx or a 4xx, and a 4xx carries
-// the API's error body. Reproduce a failure with FUZZ_SEED=<seed printed in the test's log>.
+// content types and bodies, both as a logged-in person (the whole surface behind the login) and
+// as a stranger without a session (every closed route must answer 401). Whatever comes in, the
+// answer is a 2xx or a 4xx, and a 4xx carries the API's error body. Reproduce a failure with
+// FUZZ_SEED=<seed printed in the test's log>.
+
+/** Fuzzed requests come from this address, so wrong passwords they send never rate-limit the test's own logins. */
+const FUZZ_CLIENT = '192.0.2.99';
 
 /** The API's error bodies name their reason in kebab case (schemas.ts ErrorSchema). */
 const ERROR_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -65,6 +73,7 @@ const VALID_BODIES: Record<string, unknown> = {
     media: { address: '127.0.0.1', udpPort: 40000, format: 'rtp-opus', ssrc: 1234, frameMs: 20, crypto: { suite: 'AES_CM_128_HMAC_SHA1_80', keyParams: `inline:${'A'.repeat(40)}` } },
   },
   '/api/unit/calls/:callId/end': { reason: 'hung-up' },
+  '/api/session': { password: 'a guessed password' },
 };
 
 const paramArbitrary: fc.Arbitrary<string> = fc.oneof(
@@ -143,6 +152,7 @@ const headersArbitrary: fc.Arbitrary<Record<string, string>> = fc.dictionary(
       'x-intercom-signature',
       'authorization',
       'cookie',
+      'x-csrf-token',
       'origin',
       'referer',
       'accept',
@@ -280,17 +290,22 @@ async function withUnit(run: (unit: TestUnit, routes: Route[]) => Promise<void>)
   }
 }
 
-test('random and mutated requests at every route: never a 5xx, every 4xx a JSON {error, message}', async (t) => {
+test('random and mutated requests at every route, logged in: never a 5xx, every 4xx a JSON {error, message}', async (t) => {
   const seed = fuzzSeed();
   t.log(`seed ${seed} (rerun with FUZZ_SEED=${seed})`);
   await withUnit(async (unit, routes) => {
-    t.true(routes.length >= 18, `${routes.length} routes`);
+    t.true(routes.length >= 21, `${routes.length} routes`);
     const statuses = new Map<number, number>();
     const slowest = { ms: 0, url: '' };
+    let session: SessionHeaders = unit.auth as SessionHeaders;
+    let logins = 0;
     await fc.assert(
       fc.asyncProperty(requestArbitrary(routes), async (request) => {
         const options = toInject(request);
         if (isEventStream(options.method, options.url)) return;
+        // The session rides on every request, over whatever cookie or token the fuzzer made up.
+        options.headers = { ...(options.headers as Record<string, string>), ...session };
+        options.remoteAddress = FUZZ_CLIENT;
         const started = performance.now();
         const response = await unit.app.inject(options);
         const ms = performance.now() - started;
@@ -298,11 +313,72 @@ test('random and mutated requests at every route: never a 5xx, every 4xx a JSON 
         statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
         const problem = problemWith(options.method, response);
         if (problem) throw new Error(`${options.method} ${options.url.slice(0, 200)}: ${problem}`);
+        // A fuzzed DELETE /api/session logs out: log in again so the rest still runs behind the login.
+        if (options.method === 'DELETE') {
+          const state = await unit.app.inject({ method: 'GET', url: '/api/session', headers: session });
+          if (!state.json().authenticated) {
+            session = await loginWithInject(unit.app);
+            logins++;
+          }
+        }
       }),
       { seed, numRuns: fuzzRuns(3000), includeErrorInReport: true },
     );
-    t.log(`answers by status: ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}; slowest ${slowest.ms.toFixed(0)} ms (${slowest.url})`);
+    t.log(`answers by status: ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}; slowest ${slowest.ms.toFixed(0)} ms (${slowest.url}); logged in again ${logins} times`);
+    const total = [...statuses.values()].reduce((sum, count) => sum + count, 0);
+    t.true((statuses.get(401) ?? 0) < total * 0.1, 'most requests got past the login (401s are wrong passwords at POST /api/session)');
     t.is((await unit.app.inject({ method: 'GET', url: '/api/health' })).statusCode, 200);
+  });
+});
+
+test('random and mutated requests without a valid session: every closed route answers 401, nothing else runs, never a 5xx', async (t) => {
+  const seed = fuzzSeed();
+  t.log(`seed ${seed} (rerun with FUZZ_SEED=${seed})`);
+  await withUnit(async (unit) => {
+    // Every route the app has (not only the documented ones), without the open ones and the units' signed ones.
+    const closedRoutes: Route[] = registeredRoutes(unit.app)
+      .filter((route) => route.access === 'person')
+      .map((route) => ({ method: route.method as Method, path: route.url }));
+    t.true(closedRoutes.length >= 14, `${closedRoutes.length} closed routes`);
+    const forgedCookie = fc.oneof(
+      fc.constant(''),
+      fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength: 60 }).map((value) => `intercom_session=${value}`),
+      fc.stringMatching(/^[A-Za-z0-9_-]{43}$/).map((value) => `intercom_session=${value}`),
+      fc.constant(`${unit.auth.cookie}x`),
+      fc.constant(`other=1; ${unit.auth.cookie?.slice(0, -1)}`),
+    );
+    const statuses = new Map<number, number>();
+    let exact = 0;
+    await fc.assert(
+      fc.asyncProperty(requestArbitrary(closedRoutes), forgedCookie, fc.boolean(), async (request, cookie, withToken) => {
+        const options = toInject(request);
+        const headers = options.headers as Record<string, string>;
+        if (cookie) headers.cookie = cookie;
+        // A stolen CSRF token without the cookie is worth nothing either.
+        if (withToken) headers['x-csrf-token'] = unit.auth['x-csrf-token']!;
+        options.remoteAddress = FUZZ_CLIENT;
+        const response = await unit.app.inject(options);
+        statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
+        const problem = problemWith(options.method, response);
+        if (problem) throw new Error(`${options.method} ${options.url.slice(0, 200)}: ${problem}`);
+        const path = new URL(options.url, 'http://unit.invalid').pathname;
+        if (response.statusCode < 300 && !/^\/api\/(health|session)(\/|$)/.test(path)) {
+          throw new Error(`${options.method} ${options.url.slice(0, 200)} answered ${response.statusCode} without a session`);
+        }
+        if (request.mangle === null && request.method === request.route.method) {
+          exact++;
+          // A parameter too long (414) or badly encoded (400) to route is refused before routing, which tells nothing either.
+          const unroutable = request.route.path.includes(':') && (request.param.length > 100 || request.param.includes('%'));
+          const allowed = unroutable ? [401, 400, 414] : [401];
+          if (!allowed.includes(response.statusCode)) throw new Error(`${options.method} ${options.url.slice(0, 200)}: ${response.statusCode}, not ${allowed.join(' or ')}`);
+        }
+      }),
+      { seed, numRuns: fuzzRuns(2000), includeErrorInReport: true },
+    );
+    t.log(`answers by status: ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}; ${exact} requests at a closed route as it is`);
+    t.true(exact > 100);
+    t.deepEqual(unit.services.users.list(), [], 'nothing a stranger sent changed the unit');
+    t.is(unit.services.calls.current(), null);
   });
 });
 
@@ -325,7 +401,7 @@ test('bodies over the limit get 413 at every route that reads a body, whatever t
                 ? '['.repeat(size)
                 : Buffer.alloc(size, 0xfe);
           const url = route.path.replace(/:\w+/g, CALL_ID);
-          const response = await unit.app.inject({ method: 'POST', url, headers: { 'content-type': contentType }, payload });
+          const response = await unit.app.inject({ method: 'POST', url, headers: { ...unit.auth, 'content-type': contentType }, payload, remoteAddress: FUZZ_CLIENT });
           const problem = problemWith('POST', response);
           if (problem) throw new Error(`${url}: ${problem}`);
           // Unsupported media types may be refused before the size is known; JSON never gets past the limit.
@@ -345,7 +421,7 @@ test('deeply nested JSON and huge strings within the limit are refused or accept
   await withUnit(async (unit, routes) => {
     const bodyRoutes = routes.filter((route) => route.method === 'POST');
     // The first request through each route compiles its validators: not what is measured here.
-    for (const route of bodyRoutes) await unit.app.inject({ method: 'POST', url: route.path.replace(/:\w+/g, CALL_ID), headers: { 'content-type': 'application/json' }, payload: '{}' });
+    for (const route of bodyRoutes) await unit.app.inject({ method: 'POST', url: route.path.replace(/:\w+/g, CALL_ID), headers: { ...unit.auth, 'content-type': 'application/json' }, payload: '{}', remoteAddress: FUZZ_CLIENT });
     let slowestMs = 0;
     await fc.assert(
       fc.asyncProperty(
@@ -355,7 +431,7 @@ test('deeply nested JSON and huge strings within the limit are refused or accept
           if (Buffer.byteLength(payload) > BODY_LIMIT) return;
           const url = route.path.replace(/:\w+/g, CALL_ID);
           const started = performance.now();
-          const response = await unit.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+          const response = await unit.app.inject({ method: 'POST', url, headers: { ...unit.auth, 'content-type': 'application/json' }, payload, remoteAddress: FUZZ_CLIENT });
           slowestMs = Math.max(slowestMs, performance.now() - started);
           const problem = problemWith('POST', response);
           if (problem) throw new Error(`${url} with ${payload.slice(0, 40)}...: ${problem}`);
@@ -395,6 +471,7 @@ test('unit-to-unit routes of a unit with a site secret: random signatures, heade
     discovery: { dnsSd: false, pollIntervalMs: 200, offlineAfterMs: 10_000, requestTimeoutMs: 5000 },
     site: { secret: SITE_SECRET, maxClockSkewMs: 30_000 },
   });
+  await storePanelPassword(dataDir, TEST_PANEL_PASSWORD);
   const services = await createUnitServices(config, {
     callMedia: new FakeCallMedia(43_000, 77),
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
@@ -408,7 +485,8 @@ test('unit-to-unit routes of a unit with a site secret: random signatures, heade
     await rm(dataDir, { recursive: true, force: true });
   });
   await services.users.add('Kitchen');
-  const peerRequests = async () => (await app.inject({ method: 'GET', url: '/api/status' })).json().security.peerRequests as { accepted: number; rejected: number };
+  const session = await loginWithInject(app);
+  const peerRequests = async () => (await app.inject({ method: 'GET', url: '/api/status', headers: session })).json().security.peerRequests as { accepted: number; rejected: number };
   const unitRoutes: Array<Route & { method: 'GET' | 'POST' }> = [
     { method: 'GET', path: '/api/unit/info' },
     { method: 'POST', path: '/api/unit/calls' },

@@ -57,6 +57,11 @@ async function timedHealth(unit: TestUnit): Promise<number> {
   return performance.now() - started;
 }
 
+/** Request header lines of the unit's logged-in session: without them a POST is refused (401) before its body is read. */
+function sessionLines(unit: TestUnit): string {
+  return `Cookie: ${unit.auth.cookie}\r\nX-CSRF-Token: ${unit.auth['x-csrf-token']}\r\n`;
+}
+
 async function withListeningUnit(run: (unit: TestUnit) => Promise<void>): Promise<void> {
   const unit = await startUnit('Hall');
   const clients = new Set<net.Socket>();
@@ -84,13 +89,13 @@ test('slow and stalled clients do not hold up anyone else', async (t) => {
       // A body promised and never finished.
       const client = await connect(unit);
       clients.push(client);
-      client.socket.write('POST /api/users/register HTTP/1.1\r\nHost: unit\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":');
+      client.socket.write(`POST /api/users/register HTTP/1.1\r\nHost: unit\r\n${sessionLines(unit)}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":`);
     }
     for (let i = 0; i < 40; i++) clients.push(await connect(unit)); // connected, silent
 
     const latencies: number[] = [];
     for (let i = 0; i < 20; i++) latencies.push(await timedHealth(unit));
-    const register = await fetch(`${unit.baseUrl}/api/users/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Kitchen' }) });
+    const register = await fetch(`${unit.baseUrl}/api/users/register`, { method: 'POST', headers: { ...unit.auth, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Kitchen' }) });
     t.is(register.status, 201);
     t.log(`/api/health with ${clients.length} slow clients connected: slowest ${Math.max(...latencies).toFixed(1)} ms`);
     t.true(Math.max(...latencies) < PROMPT_MS, `slowest /api/health ${Math.max(...latencies).toFixed(0)} ms`);
@@ -161,7 +166,7 @@ test('a client that stalls in its headers or its body is disconnected by the ser
     const byRequest = finite(settings.requestTimeout, settings.connectionsCheckingInterval);
     const clients = [
       { label: 'stalled headers', promisedMs: Math.min(byIdle, byHeaders, byRequest), start: 'GET /api/health HTTP/1.1\r\nHost: unit\r\nX-Wait: ' },
-      { label: 'stalled body', promisedMs: Math.min(byIdle, byRequest), start: 'POST /api/users/register HTTP/1.1\r\nHost: unit\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na' },
+      { label: 'stalled body', promisedMs: Math.min(byIdle, byRequest), start: `POST /api/users/register HTTP/1.1\r\nHost: unit\r\n${sessionLines(unit)}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na` },
       { label: 'silent connection', promisedMs: Math.min(byIdle, byHeaders, byRequest), start: '' },
     ];
     const unbounded = clients.filter((client) => client.promisedMs > STALLED_CLIENT_LIMIT_MS);

@@ -113,7 +113,7 @@ test.serial('the callee rejects; an unknown user and malformed JSON get 4xx with
   const unknown = await a.api('POST', '/api/signal/initiate', { from: 'Kitchen', to: 'Nobody' });
   t.is(unknown.status, 404);
   t.is(unknown.body.error, 'unknown-user');
-  const malformed = await fetch(`${a.baseUrl}/api/signal/initiate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"from": "Kitchen",' });
+  const malformed = await a.api('/api/signal/initiate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"from": "Kitchen",' });
   t.is(malformed.status, 400);
   t.is((await malformed.json()).error, 'bad-json');
 });

@@ -4,10 +4,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { launchSite, type UnitProcess } from '../support/unit-process.js';
+import { storePanelPassword } from '../../src/security/people-password.js';
 import { collectPageProblems, horizontalOverflow, launchChromium, screenshot } from './browser.js';
 
 // The web panel in real headless Chromium against two real unit processes (A and B, static
 // peers of each other, no sound cards: the media engine sends silence on its frame clock).
+// Every panel logs in through its own login form first.
 // Screenshots of every step land in test-artifacts/panel/; with UPDATE_DOCS_SCREENSHOTS=1 the
 // active-call one is also copied to docs/screenshots/panel-call.png for the README.
 
@@ -18,8 +20,18 @@ const CHART_HISTORY_WAIT_MS = 40_000;
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 
+/** Types the password into the login form, as a person would. */
+async function logIn(page: Page, password: string): Promise<void> {
+  await page.getByLabel('Panel password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+}
+
 async function openPanel(page: Page, unit: UnitProcess): Promise<void> {
   await page.goto(`${unit.baseUrl}/`);
+  await page.locator('#login').waitFor({ timeout: WAIT_MS });
+  // Nothing of the panel shows before the login.
+  if (await page.locator('#panel').isVisible()) throw new Error('the panel shows before the login');
+  await logIn(page, unit.password!);
   await page.locator('#connection[data-state="live"]').waitFor({ timeout: WAIT_MS });
   await page.locator('#unit-title', { hasText: unit.name }).waitFor({ timeout: WAIT_MS });
 }
@@ -62,6 +74,15 @@ test.serial('two panels: register a user on each, dial from A, answer on B, talk
   const { page: pageA, problems: problemsA } = await page('A', DESKTOP);
   const { page: pageB, problems: problemsB } = await page('B', DESKTOP);
   const { page: phoneB, problems: problemsPhone } = await page('B (phone)', PHONE, true);
+
+  // A wrong password first: the form says so, in an alert, and keeps the panel closed.
+  await pageA.goto(`${a.baseUrl}/`);
+  await logIn(pageA, 'not the password');
+  await pageA.locator('#login-result', { hasText: 'Wrong password.' }).waitFor({ timeout: WAIT_MS });
+  t.is(await pageA.locator('#login-result').getAttribute('role'), 'alert');
+  t.false(await pageA.locator('#panel').isVisible());
+  t.is(await pageA.locator('#login-password').evaluate((input) => input === document.activeElement), true, 'the focus is back in the password field');
+  await screenshot(pageA, '00-login-wrong-password-A');
 
   await Promise.all([openPanel(pageA, a), openPanel(pageB, b), openPanel(phoneB, b)]);
   t.is(await pageA.locator('#unit-address').textContent(), a.address, 'the unit card shows where the panel reached it');
@@ -150,6 +171,14 @@ test.serial('two panels: register a user on each, dial from A, answer on B, talk
   await screenshot(pageA, '04-idle-A');
   await screenshot(pageB, '04-idle-B');
 
+  // 5. Log out on the phone: it shows the login again; the other panel of B stays logged in.
+  await phoneB.getByRole('button', { name: 'Log out' }).click();
+  await phoneB.locator('#login').waitFor({ timeout: WAIT_MS });
+  t.false(await phoneB.locator('#panel').isVisible());
+  t.is(await phoneB.evaluate(async () => (await fetch('/api/status')).status), 401, 'the phone\'s session has ended');
+  t.is(await pageB.evaluate(async () => (await fetch('/api/status')).status), 200);
+  await screenshot(phoneB, '05-logged-out-B-phone');
+
   t.deepEqual([...problemsA, ...problemsB, ...problemsPhone], [], 'no script errors or failed loads in any panel');
 });
 
@@ -193,4 +222,28 @@ test.serial('rejecting from the banner ends the call on both panels; a name take
   await screenshot(pageB, '05-rejected-B-phone');
   t.is(await horizontalOverflow(pageB), 0);
   t.deepEqual(problems.flat(), []);
+});
+
+test.serial('a unit without a password shows how to set one; once set with `intercom password`, the panel logs in', async (t) => {
+  const [unit] = await launchSite(t, [{ name: 'Fresh', password: null }]);
+  const browser = await launchChromium(t);
+  const page = await (await browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true })).newPage();
+  const problems = collectPageProblems(page, 'Fresh');
+  await page.goto(`${unit.baseUrl}/`);
+  const screen = page.getByRole('region', { name: 'Set a panel password first' });
+  await screen.waitFor({ timeout: WAIT_MS });
+  t.regex((await screen.textContent()) ?? '', /sudo intercom password/);
+  t.regex((await screen.textContent()) ?? '', /panel_password=/);
+  t.false(await page.locator('#login').isVisible(), 'no login form: there is no password to log in with');
+  t.false(await page.locator('#panel').isVisible());
+  await screenshot(page, '06-no-password-phone');
+  t.is(await horizontalOverflow(page), 0);
+
+  // The same code `intercom password` runs; the running unit needs no restart.
+  await storePanelPassword(unit.dataDir, 'a fresh password');
+  await page.getByRole('button', { name: 'Check again' }).click();
+  await logIn(page, 'a fresh password');
+  await page.locator('#connection[data-state="live"]').waitFor({ timeout: WAIT_MS });
+  await page.locator('#unit-title', { hasText: 'Fresh' }).waitFor({ timeout: WAIT_MS });
+  t.deepEqual(problems, []);
 });

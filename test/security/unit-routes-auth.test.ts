@@ -13,6 +13,8 @@ import { buildApp, type IntercomApp } from '../../src/signaling/app.js';
 import { signPeerRequest } from '../../src/security/peer-auth.js';
 import { SENDER_HEADER } from '../../src/peers/peer-protocol.js';
 import { FakeCallMedia } from '../calls/fake-call-media.js';
+import { storePanelPassword } from '../../src/security/people-password.js';
+import { TEST_PANEL_PASSWORD, loginWithInject, type SessionHeaders } from '../support/people-session.js';
 
 // The unit-to-unit routes of a unit built with a site secret: through inject() for each kind of
 // refusal, and over real HTTP between units that share, or do not share, the secret.
@@ -26,6 +28,8 @@ interface SecuredUnit {
   services: UnitServices;
   app: IntercomApp;
   port: number;
+  /** A person's logged-in session, for the public routes. */
+  auth: SessionHeaders;
 }
 
 let ssrcSeed = 7000;
@@ -46,6 +50,7 @@ async function securedUnit(
     discovery: { dnsSd: false, pollIntervalMs: 200, offlineAfterMs: 10_000, requestTimeoutMs: 5000 },
     site: { secret, maxClockSkewMs: options.maxClockSkewMs ?? 30_000 },
   });
+  await storePanelPassword(dataDir, TEST_PANEL_PASSWORD);
   const services = await createUnitServices(config, {
     callMedia: new FakeCallMedia(42000 + (ssrcSeed % 1000), ssrcSeed++),
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
@@ -53,6 +58,7 @@ async function securedUnit(
     siteSecret: { secret, source: 'config', file: null },
   });
   const app = await buildApp(services.appDeps);
+  const auth = await loginWithInject(app);
   let port = 0;
   if (options.listen) {
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -64,7 +70,7 @@ async function securedUnit(
     await app.close();
     await rm(dataDir, { recursive: true, force: true });
   });
-  return { services, app, port };
+  return { services, app, port, auth };
 }
 
 /** Headers a unit with `secret` would send with this request. */
@@ -77,7 +83,7 @@ function signedHeaders(method: 'GET' | 'POST', url: string, body: string, secret
 }
 
 async function peerRequests(unit: SecuredUnit) {
-  const status = await unit.app.inject({ method: 'GET', url: '/api/status' });
+  const status = await unit.app.inject({ method: 'GET', url: '/api/status', headers: unit.auth });
   return status.json().security.peerRequests;
 }
 
@@ -134,16 +140,18 @@ test('/api/unit/* answers 401 without a valid signature, counts each refusal by 
   t.like(await peerRequests(unit), { accepted: 2, rejected: refusals.length + 1, rejectedByReason: { 'replayed-nonce': 1 } });
 });
 
-test('the public /api/* routes are not affected by the site secret', async (t) => {
+test('the public /api/* routes need a person\'s session, not the site secret; a unit\'s signature does not open them', async (t) => {
   const unit = await securedUnit(t, 'Hall', SITE_SECRET);
   const health = await unit.app.inject({ method: 'GET', url: '/api/health' });
   t.is(health.statusCode, 200);
-  const registered = await unit.app.inject({ method: 'POST', url: '/api/users/register', payload: { name: 'Kitchen' } });
+  const signedOnly = await unit.app.inject({ method: 'POST', url: '/api/users/register', payload: '{"name":"Kitchen"}', headers: signedHeaders('POST', '/api/users/register', '{"name":"Kitchen"}') });
+  t.is(signedOnly.statusCode, 401, 'signed with the site secret, but no session');
+  const registered = await unit.app.inject({ method: 'POST', url: '/api/users/register', payload: { name: 'Kitchen' }, headers: unit.auth });
   t.is(registered.statusCode, 201);
-  const users = await unit.app.inject({ method: 'GET', url: '/api/users' });
+  const users = await unit.app.inject({ method: 'GET', url: '/api/users', headers: unit.auth });
   t.is(users.statusCode, 200);
   t.true(users.json().users.some((user: { name: string }) => user.name === 'Kitchen'));
-  const status = await unit.app.inject({ method: 'GET', url: '/api/status' });
+  const status = await unit.app.inject({ method: 'GET', url: '/api/status', headers: unit.auth });
   t.is(status.statusCode, 200);
   t.false(status.body.includes(SITE_SECRET), 'the status never shows the secret');
   t.like(status.json().security.peerRequests, { accepted: 0, rejected: 0 });

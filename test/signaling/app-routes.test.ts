@@ -13,13 +13,14 @@ async function withUnit(run: (unit: TestUnit) => Promise<void>): Promise<void> {
   }
 }
 
+// Every request as the unit's logged-in session (test/security/people-access.test.ts covers the login).
 async function post(unit: TestUnit, url: string, payload: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {
-  const response = await unit.app.inject({ method: 'POST', url, payload: typeof payload === 'string' ? payload : JSON.stringify(payload), headers });
+  const response = await unit.app.inject({ method: 'POST', url, payload: typeof payload === 'string' ? payload : JSON.stringify(payload), headers: { ...unit.auth, ...headers } });
   return { status: response.statusCode, body: response.json() };
 }
 
 async function get(unit: TestUnit, url: string) {
-  const response = await unit.app.inject({ method: 'GET', url });
+  const response = await unit.app.inject({ method: 'GET', url, headers: unit.auth });
   return { status: response.statusCode, body: response.json() };
 }
 
@@ -68,14 +69,14 @@ test('oversized bodies get 413, other media types 415, unknown routes 404, never
     const text = await post(unit, '/api/signal/initiate', 'from=a&to=b', { 'content-type': 'application/x-www-form-urlencoded' });
     t.is(text.status, 415);
     t.is(text.body.error, 'unsupported-media-type');
-    const missingType = await unit.app.inject({ method: 'POST', url: '/api/signal/end', payload: '{"callId":"x"}' });
+    const missingType = await unit.app.inject({ method: 'POST', url: '/api/signal/end', payload: '{"callId":"x"}', headers: unit.auth });
     t.true(missingType.statusCode >= 400 && missingType.statusCode < 500);
     const proto = await post(unit, '/api/users/register', '{"name":"A","__proto__":{"polluted":true}}');
     t.is(proto.status, 400);
     const unknown = await get(unit, '/api/nothing-here');
     t.is(unknown.status, 404);
     t.is(unknown.body.error, 'not-found');
-    const wrongMethod = await unit.app.inject({ method: 'DELETE', url: '/api/users' });
+    const wrongMethod = await unit.app.inject({ method: 'DELETE', url: '/api/users', headers: unit.auth });
     t.is(wrongMethod.statusCode, 404);
   });
 });
@@ -270,6 +271,9 @@ test('GET /api/openapi.json documents every public and unit-to-unit route from t
       'POST /api/unit/calls/{callId}/accept',
       'POST /api/unit/calls/{callId}/end',
       'GET /api/unit/calls/{callId}',
+      'GET /api/session',
+      'POST /api/session',
+      'DELETE /api/session',
     ]) {
       t.true(routes.includes(route), route);
     }

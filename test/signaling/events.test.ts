@@ -1,5 +1,6 @@
 import test from 'ava';
 import { startUnit, connectUnits, api } from './unit-harness.js';
+import { loginWithFetch } from '../support/people-session.js';
 
 interface ServerEvent {
   event: string;
@@ -7,14 +8,14 @@ interface ServerEvent {
 }
 
 /** Reads server-sent events from a URL, and lets a test wait for the next one matching a predicate. */
-async function openEvents(url: string) {
+async function openEvents(url: string, headers: Record<string, string> = {}) {
   const controller = new AbortController();
-  const response = await fetch(url, { signal: controller.signal });
+  const response = await fetch(url, { signal: controller.signal, headers });
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
   const received: ServerEvent[] = [];
   let buffer = '';
   let waiter = null as (() => void) | null;
-  void (async () => {
+  const closed = (async () => {
     try {
       for (;;) {
         const { value, done } = await reader.read();
@@ -52,6 +53,8 @@ async function openEvents(url: string) {
         });
       }
     },
+    /** Resolves when the server ends the stream (or it is aborted). */
+    closed,
     close: () => controller.abort(),
   };
 }
@@ -63,7 +66,7 @@ test('GET /api/events streams hello, users, call changes, live stats about once 
     await a.close();
     await b.close();
   });
-  const events = await openEvents(`${a.baseUrl}/api/events`);
+  const events = await openEvents(`${a.baseUrl}/api/events`, a.auth);
   t.teardown(events.close);
   t.is(events.response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
   const hello = await events.next((event) => event.event === 'hello');
@@ -97,10 +100,27 @@ test('GET /api/events streams hello, users, call changes, live stats about once 
 
 test('closing the app ends open event streams instead of hanging', async (t) => {
   const unit = await startUnit('Solo');
-  const events = await openEvents(`${unit.baseUrl}/api/events`);
+  const events = await openEvents(`${unit.baseUrl}/api/events`, unit.auth);
   await events.next((event) => event.event === 'hello');
   const started = Date.now();
   await unit.close();
   t.true(Date.now() - started < 2000);
   events.close();
+});
+
+test('the event stream needs a session, and ends once its session has ended', async (t) => {
+  const unit = await startUnit('Solo', { eventsHeartbeatMs: 100 });
+  t.teardown(() => unit.close());
+  const refused = await fetch(`${unit.baseUrl}/api/events`);
+  t.is(refused.status, 401);
+  t.is((await refused.json()).error, 'unauthenticated');
+
+  const session = await loginWithFetch(unit.baseUrl);
+  const events = await openEvents(`${unit.baseUrl}/api/events`, session);
+  t.teardown(events.close);
+  await events.next((event) => event.event === 'hello');
+  const logout = await fetch(`${unit.baseUrl}/api/session`, { method: 'DELETE', headers: session });
+  t.is(logout.status, 200);
+  await events.closed;
+  t.pass('the stream closed after logout');
 });

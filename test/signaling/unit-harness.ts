@@ -9,6 +9,9 @@ import { createUnitServices, type UnitServices } from '../../src/signaling/unit-
 import { buildApp, type IntercomApp } from '../../src/signaling/app.js';
 import { FakeCallMedia } from '../calls/fake-call-media.js';
 import type { Clock } from '../../src/system/clock.js';
+import { storePanelPassword } from '../../src/security/people-password.js';
+import type { PeopleAccess } from '../../src/security/people-access.js';
+import { TEST_PANEL_PASSWORD, loginWithInject, type SessionHeaders } from '../support/people-session.js';
 
 export interface TestUnit {
   name: string;
@@ -18,6 +21,8 @@ export interface TestUnit {
   port: number;
   baseUrl: string;
   dataDir: string;
+  /** A logged-in session's cookie and CSRF header (empty when the unit has no password). */
+  auth: SessionHeaders | Record<string, never>;
   close(): Promise<void>;
 }
 
@@ -26,9 +31,24 @@ let ssrcSeed = 1000;
 /** A whole unit (services + HTTP API on an ephemeral loopback port) with a media double. */
 export async function startUnit(
   name: string,
-  options: { ringTimeoutMs?: number; peerLostMs?: number; clock?: Clock; listen?: boolean; dataDir?: string; dnsSd?: boolean } = {},
+  options: {
+    ringTimeoutMs?: number;
+    peerLostMs?: number;
+    clock?: Clock;
+    listen?: boolean;
+    dataDir?: string;
+    dnsSd?: boolean;
+    /** Panel password, stored before start (default TEST_PANEL_PASSWORD; null: none, and no session). */
+    password?: string | null;
+    /** People's access with its own policies (default: the unit's own). */
+    people?: PeopleAccess;
+    /** Keep-alive interval of /api/events (default 15 s). */
+    eventsHeartbeatMs?: number;
+  } = {},
 ): Promise<TestUnit> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), `intercom-${name}-`)));
+  const password = options.password === undefined ? TEST_PANEL_PASSWORD : options.password;
+  if (password !== null) await storePanelPassword(dataDir, password);
   const config = validateConfig({
     ...defaults,
     unit: { name },
@@ -39,8 +59,9 @@ export async function startUnit(
   });
   const media = new FakeCallMedia(41000 + (ssrcSeed % 1000), ssrcSeed++);
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const services = await createUnitServices(config, { callMedia: media, logger, clock: options.clock, version: '0.0.0-test' });
-  const app = await buildApp(services.appDeps);
+  const services = await createUnitServices(config, { callMedia: media, logger, clock: options.clock, version: '0.0.0-test', people: options.people });
+  const app = await buildApp({ ...services.appDeps, eventsHeartbeatMs: options.eventsHeartbeatMs });
+  const auth = password === null ? {} : await loginWithInject(app, password);
   let port = 0;
   if (options.listen !== false) {
     await app.listen({ host: '127.0.0.1', port: 0 });
@@ -55,6 +76,7 @@ export async function startUnit(
     port,
     baseUrl: `http://127.0.0.1:${port}`,
     dataDir,
+    auth,
     async close() {
       await services.stop();
       await app.close();
@@ -73,10 +95,11 @@ export async function connectUnits(...units: TestUnit[]): Promise<void> {
   await Promise.all(units.map((unit) => unit.services.directory.refresh()));
 }
 
+/** One JSON request to a listening unit, as its logged-in session. */
 export async function api(unit: TestUnit, method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; body: any }> {
   const response = await fetch(`${unit.baseUrl}${url}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { ...unit.auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();

@@ -6,6 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { storePanelPassword } from '../../src/security/people-password.js';
+import { TEST_PANEL_PASSWORD, loginWithFetch, type SessionHeaders } from './people-session.js';
+
+export { TEST_PANEL_PASSWORD } from './people-session.js';
 
 /**
  * Launches real unit processes (`src/main.ts` through tsx, exactly what systemd runs) for
@@ -13,8 +17,13 @@ import { fileURLToPath } from 'node:url';
  * "intercom ready", and is stopped (SIGTERM, then SIGKILL) and cleaned up in teardown.
  *
  *   const [a, b] = await launchSite(t, [{ name: 'A' }, { name: 'B' }]);   // static peers of each other
- *   await a.api('POST', '/api/users/register', { name: 'Kitchen' });
+ *   await a.api('POST', '/api/users/register', { name: 'Kitchen' });      // JSON in and out, logged in
+ *   const response = await a.api('/api/status');                          // an authenticated fetch()
  *   await a.waitForLog((line) => line.msg === 'call state changed');
+ *
+ * Each unit gets the panel password TEST_PANEL_PASSWORD (option `password`), stored in its data
+ * dir before it starts by the same code `intercom password` uses; `api` logs in on first use and
+ * sends the session cookie (and the CSRF token on POST/PUT/PATCH/DELETE) with every request.
  *
  * The unit reads only the shipped config/default.json plus the config given here (never the
  * machine's /etc/intercom), so a developer's or CI's own unit config cannot leak into a test.
@@ -53,6 +62,16 @@ export interface UnitProcessOptions {
    * another secret to make it a stranger; null leaves it to the stored or generated one.
    */
   siteSecret?: string | null;
+  /**
+   * Panel password, stored in the data dir before start (default TEST_PANEL_PASSWORD); null stores
+   * none (the unit then keeps whatever its data dir holds, and `api` cannot log in).
+   */
+  password?: string | null;
+  /**
+   * false: log in with `password` but do not store it first (a restart on a kept data dir, which
+   * must still hold the password it was given before). Default true.
+   */
+  storePassword?: boolean;
   /** Extra environment, e.g. ALSA_CONFIG_PATH for virtual sound devices. */
   env?: NodeJS.ProcessEnv;
   /** Data dir to use (kept afterwards); default: a fresh temp dir, removed on stop(). */
@@ -77,8 +96,17 @@ export interface UnitProcess {
   stderr(): string;
   /** Resolves with the first log line (past or future) that matches; rejects on timeout or exit. */
   waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
-  /** One JSON request to the unit's HTTP API. */
-  api<T = any>(method: 'GET' | 'POST', urlPath: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** The panel password it was given (null: none was stored). */
+  readonly password: string | null;
+  /**
+   * An authenticated fetch() of `urlPath` ("/api/..."): logs in once, sends the session cookie, and
+   * the CSRF token with state-changing methods; logs in again once if the session has ended.
+   */
+  api(urlPath: `/${string}`, init?: RequestInit): Promise<Response>;
+  /** One JSON request to the unit's HTTP API, authenticated the same way. */
+  api<T = any>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', urlPath: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** Logs in (again) and returns the session's cookie and CSRF headers. */
+  login(): Promise<SessionHeaders>;
   /** Stops the unit (SIGTERM; SIGKILL after `graceMs`) and removes its temp data dir. Idempotent. */
   stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -122,6 +150,8 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
 export async function startUnitProcess(options: UnitProcessOptions): Promise<UnitProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), `intercom-${options.name.replace(/[^A-Za-z0-9-]/g, '_')}-`)));
   const ownsDataDir = options.dataDir === undefined;
+  const password = options.password === undefined ? TEST_PANEL_PASSWORD : options.password;
+  if (password !== null && options.storePassword !== false) await storePanelPassword(dataDir, password);
   const config = mergeConfig(
     {
       unit: { name: options.name },
@@ -229,6 +259,30 @@ export async function startUnitProcess(options: UnitProcessOptions): Promise<Uni
   const udpPort = Number(ready.udpPort);
   const baseUrl = `http://127.0.0.1:${httpPort}`;
 
+  let session: Promise<SessionHeaders> | null = null;
+  const login = () => {
+    if (password === null) return Promise.reject(new Error(`unit ${options.name} was started without a panel password`));
+    session = loginWithFetch(baseUrl, password);
+    // A failed login is not remembered: the next request tries again.
+    session.catch(() => {
+      session = null;
+    });
+    return session;
+  };
+  const authenticatedFetch = async (urlPath: string, init: RequestInit = {}): Promise<Response> => {
+    const send = async (headers: SessionHeaders) => {
+      const merged = new Headers(init.headers);
+      merged.set('cookie', headers.cookie);
+      if (!['GET', 'HEAD'].includes((init.method ?? 'GET').toUpperCase()) && !merged.has('x-csrf-token')) merged.set('x-csrf-token', headers['x-csrf-token']);
+      return fetch(`${baseUrl}${urlPath}`, { ...init, headers: merged });
+    };
+    const response = await send(await (session ?? login()));
+    if (response.status !== 401) return response;
+    // The session ended (the unit restarted, or its password changed): log in again, once.
+    await response.body?.cancel();
+    return send(await login());
+  };
+
   return {
     name: options.name,
     child,
@@ -237,18 +291,21 @@ export async function startUnitProcess(options: UnitProcessOptions): Promise<Uni
     baseUrl,
     address: `127.0.0.1:${httpPort}`,
     dataDir,
+    password,
     logs,
     stderr: () => stderr,
     waitForLog,
-    async api(method, urlPath, body) {
-      const response = await fetch(`${baseUrl}${urlPath}`, {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
+    login,
+    api: (async (first: string, second?: unknown, third?: unknown) => {
+      if (first.startsWith('/')) return authenticatedFetch(first, second as RequestInit | undefined);
+      const response = await authenticatedFetch(second as string, {
+        method: first,
+        headers: third === undefined ? {} : { 'content-type': 'application/json' },
+        body: third === undefined ? undefined : JSON.stringify(third),
       });
       const text = await response.text();
       return { status: response.status, body: text ? JSON.parse(text) : undefined };
-    },
+    }) as UnitProcess['api'],
     stop,
   };
 }

@@ -14,21 +14,27 @@ export class ApiError extends Error {
 }
 
 let onLoginRequired = () => {};
+/** The session's CSRF token: sent with every state-changing request (the cookie alone is not enough). */
+let csrfToken = null;
 
-/**
- * Where a login will plug in: the API answers 401 once units need one (the security issue);
- * until then this never fires.
- */
+/** Called when the API answers 401: the session ended (expired, logged out elsewhere, new password). */
 export function whenLoginRequired(handler) {
   onLoginRequired = handler;
 }
 
+export function setCsrfToken(token) {
+  csrfToken = token ?? null;
+}
+
 export async function request(method, path, body) {
   let response;
+  const headers = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
   try {
     response = await fetch(path, {
       method,
-      headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
     });
@@ -42,7 +48,8 @@ export async function request(method, path, body) {
   } catch {
     data = null;
   }
-  if (response.status === 401) onLoginRequired(data?.message);
+  // A wrong password is the login form's own business; any other 401 means the session is gone.
+  if (response.status === 401 && path !== '/api/session') onLoginRequired(data?.message);
   if (!response.ok) {
     throw new ApiError(response.status, data?.error ?? `http-${response.status}`, data?.message ?? `The unit answered ${response.status}.`, data);
   }
@@ -50,6 +57,10 @@ export async function request(method, path, body) {
 }
 
 export const api = {
+  health: () => request('GET', '/api/health'),
+  session: () => request('GET', '/api/session'),
+  login: (password) => request('POST', '/api/session', { password }),
+  logout: () => request('DELETE', '/api/session'),
   status: () => request('GET', '/api/status'),
   users: () => request('GET', '/api/users'),
   peers: () => request('GET', '/api/peers'),

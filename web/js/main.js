@@ -1,4 +1,4 @@
-import { api, whenLoginRequired } from './api.js';
+import { api, setCsrfToken, whenLoginRequired } from './api.js';
 import { connectEvents } from './events.js';
 import { byId, setText } from './dom.js';
 import { Ringer } from './ringer.js';
@@ -10,6 +10,7 @@ import { UnitView } from './unit-view.js';
 /**
  * The panel: one state object, fed by the event stream (/api/events), the answers to the
  * panel's own requests and a slow /api/status poll; every change re-renders the parts it touches.
+ * It starts with the login: the stream and the poll run only while the session is live.
  */
 
 const STATUS_POLL_MS = 5000;
@@ -175,50 +176,174 @@ byId('sound-button').addEventListener('click', () => {
 // Browsers let a page make sound only after the person has interacted with it.
 for (const type of ['pointerdown', 'keydown']) document.addEventListener(type, () => ringer.unlock(), { capture: true, passive: true });
 
+// ---- login ---------------------------------------------------------------------------------
+
+/** The event stream and the status poll while logged in; null otherwise. */
+let live = null;
+
+/** Shows one of the three screens: the login form, how to set a password, or the panel. */
+function showScreen(screen) {
+  byId('login').hidden = screen !== 'login';
+  byId('no-password').hidden = screen !== 'no-password';
+  byId('panel').hidden = screen !== 'panel';
+  byId('logout-button').hidden = screen !== 'panel';
+  if (screen !== 'panel') {
+    const connection = byId('connection');
+    connection.dataset.state = 'logged-out';
+    setText(connection, screen === 'login' ? 'Not logged in' : 'No password set');
+  }
+}
+
+function loginResult(text) {
+  const result = byId('login-result');
+  result.dataset.state = 'error';
+  setText(result, text);
+}
+
+function enterPanel(csrfToken) {
+  setCsrfToken(csrfToken);
+  setText(byId('login-result'), '');
+  showScreen('panel');
+  startLive();
+}
+
+function leavePanel() {
+  stopLive();
+  setCsrfToken(null);
+  ringer.stop();
+}
+
+/** Asks the unit whether this browser is logged in and shows the matching screen. */
+async function checkSession(message) {
+  let session;
+  try {
+    session = await api.session();
+  } catch (error) {
+    toast(error.message);
+    setTimeout(() => checkSession(message), 3000);
+    return;
+  }
+  if (session.authenticated) {
+    enterPanel(session.csrfToken);
+    return;
+  }
+  leavePanel();
+  // The unit's name is public (/api/health): it tells which unit asks for the password.
+  api.health().then((health) => setText(byId('unit-title'), health.name), () => undefined);
+  if (!session.passwordSet) {
+    showScreen('no-password');
+    return;
+  }
+  showScreen('login');
+  if (message) loginResult(message);
+  byId('login-password').focus();
+}
+
+let loggingIn = false;
+byId('login-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  if (loggingIn) return;
+  const input = byId('login-password');
+  if (!input.value) {
+    loginResult('Type the password first.');
+    input.focus();
+    return;
+  }
+  const form = event.currentTarget;
+  loggingIn = true;
+  form.setAttribute('aria-busy', 'true');
+  try {
+    const answer = await api.login(input.value);
+    input.value = '';
+    enterPanel(answer.csrfToken);
+  } catch (error) {
+    if (error.code === 'no-password') {
+      await checkSession();
+      return;
+    }
+    loginResult(error.code === 'wrong-password' ? 'Wrong password.' : error.message);
+    input.select();
+    input.focus();
+  } finally {
+    loggingIn = false;
+    form.removeAttribute('aria-busy');
+  }
+});
+
+byId('logout-button').addEventListener('click', async () => {
+  try {
+    await api.logout();
+  } catch (error) {
+    toast(error.message);
+    return;
+  }
+  leavePanel();
+  showScreen('login');
+  byId('login-password').focus();
+});
+
+byId('recheck-button').addEventListener('click', () => checkSession());
+
 whenLoginRequired((message) => {
-  byId('login').hidden = false;
-  if (message) setText(byId('login-message'), message);
+  if (!live) return;
+  void checkSession(message ?? 'Your session has ended; log in again.');
 });
 
 // ---- live data -----------------------------------------------------------------------------
 
-connectEvents(
-  '/api/events',
-  {
-    hello(data) {
-      state.unit = data.unit;
-      state.users = data.users;
-      state.peers = data.peers;
-      // Whatever happened while disconnected, the hello's call is the truth now.
-      if (!data.call || data.call.phase === 'ended') {
-        if (state.call) state.lastEnded = { ...state.call, phase: 'ended', endReason: null };
-        state.call = null;
-      }
-      takeCall(data.call);
-      unitView.render(state);
-      directoryView.renderPeers(state);
-      directoryView.renderUsers(state);
-      renderCall();
+function startLive() {
+  if (live) return;
+  live = { events: null, statusTimer: null };
+  live.events = connectEvents(
+    '/api/events',
+    {
+      hello(data) {
+        state.unit = data.unit;
+        state.users = data.users;
+        state.peers = data.peers;
+        // Whatever happened while disconnected, the hello's call is the truth now.
+        if (!data.call || data.call.phase === 'ended') {
+          if (state.call) state.lastEnded = { ...state.call, phase: 'ended', endReason: null };
+          state.call = null;
+        }
+        takeCall(data.call);
+        unitView.render(state);
+        directoryView.renderPeers(state);
+        directoryView.renderUsers(state);
+        renderCall();
+      },
+      call: (call) => takeCall(call),
+      stats: (call) => takeCall(call),
+      peers(data) {
+        state.peers = data.peers;
+        directoryView.renderPeers(state);
+      },
+      users(data) {
+        state.users = data.users;
+        directoryView.renderUsers(state);
+      },
     },
-    call: (call) => takeCall(call),
-    stats: (call) => takeCall(call),
-    peers(data) {
-      state.peers = data.peers;
-      directoryView.renderPeers(state);
+    (connection) => {
+      if (!live) return;
+      const element = byId('connection');
+      element.dataset.state = connection;
+      setText(element, connection === 'live' ? 'Live' : 'Reconnecting…');
+      // The stream cannot tell why it was refused: a status request can (a 401 shows the login).
+      if (connection === 'reconnecting') void api.status().catch(() => undefined);
     },
-    users(data) {
-      state.users = data.users;
-      directoryView.renderUsers(state);
-    },
-  },
-  (connection) => {
-    const element = byId('connection');
-    element.dataset.state = connection;
-    setText(element, connection === 'live' ? 'Live' : 'Reconnecting…');
-  },
-);
+  );
+  void pollStatus();
+}
+
+function stopLive() {
+  if (!live) return;
+  clearTimeout(live.statusTimer);
+  live.events?.close();
+  live = null;
+}
 
 async function pollStatus() {
+  if (!live) return;
   try {
     state.status = await api.status();
     state.statusReceivedAt = performance.now();
@@ -226,11 +351,11 @@ async function pollStatus() {
   } catch {
     // The connection indicator already tells; the next poll tries again.
   }
-  setTimeout(pollStatus, STATUS_POLL_MS);
+  if (live) live.statusTimer = setTimeout(pollStatus, STATUS_POLL_MS);
 }
-void pollStatus();
 
 setInterval(() => {
+  if (!live) return;
   callView.tick(state);
   unitView.tick(state);
 }, 1000);
@@ -238,3 +363,4 @@ setInterval(() => {
 unitView.render(state);
 directoryView.renderUsers(state);
 renderCall();
+void checkSession();

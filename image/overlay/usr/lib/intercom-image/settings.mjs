@@ -26,7 +26,9 @@ export const CONFIG_KEYS = {
   call_target: { paths: ['gpio.callTarget'], kind: 'text' },
 };
 /** intercom.txt keys the system uses itself. */
-export const SYSTEM_KEYS = ['wifi_ssid', 'wifi_password', 'wifi_country', 'ssh_key', 'ssh_password'];
+export const SYSTEM_KEYS = ['wifi_ssid', 'wifi_password', 'wifi_country', 'ssh_key', 'ssh_password', 'panel_password'];
+/** The intercom command line, which knows where the service keeps its data (its configuration says). */
+export const INTERCOM_COMMAND = ['/usr/bin/intercom'];
 
 /**
  * Reads key=value lines. Only whole lines starting with # are comments, so a password may hold a
@@ -149,6 +151,45 @@ export function wpaSupplicantConfig({ ssid, password, country }) {
   return lines.join('\n');
 }
 
+/**
+ * The settings text with every `key=` line replaced by a comment saying what happened, so a
+ * password does not stay readable on the FAT partition once it was applied (or refused).
+ */
+export function scrubSetting(text, key, note) {
+  return text.replace(new RegExp(`^[ \\t]*${key}[ \\t]*=.*$`, 'gim'), `# ${key} ${note}; write a new line to change it`);
+}
+
+/**
+ * Sets the panel password people log in to the unit's panel with: `intercom password` reads it
+ * from stdin and stores only its scrypt hash in the service's data directory. Then the line is
+ * removed from the settings file, applied or not (a refused password is not kept either). Returns
+ * the settings text as written; throws with the command's reason when the password was refused.
+ */
+export function applyPanelPassword({
+  password,
+  settingsText,
+  settingsPath,
+  command = INTERCOM_COMMAND,
+  // The configuration the service itself reads (intercom.service sets NODE_ENV=production).
+  env = { ...process.env, NODE_ENV: 'production' },
+  today = new Date(),
+}) {
+  const date = today.toISOString().slice(0, 10);
+  let refusal = null;
+  try {
+    execFileSync(command[0], [...command.slice(1), 'password'], { input: `${password}\n`, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (error) {
+    // The command's own reason is its "intercom: ..." line (libraries may print warnings before it).
+    const lines = (error.stderr?.toString() ?? '').split('\n').map((line) => line.trim()).filter(Boolean);
+    const reason = lines.filter((line) => line.startsWith('intercom: ')).at(-1) ?? lines.at(-1);
+    refusal = reason?.replace(/^intercom: /, '') ?? error.message;
+  }
+  const scrubbed = scrubSetting(settingsText, 'panel_password', refusal ? `was NOT set on ${date} (${refusal})` : `was set on ${date}`);
+  writeFileSync(settingsPath, scrubbed);
+  if (refusal) throw new Error(refusal);
+  return scrubbed;
+}
+
 function writeIfChanged(path, content, mode = 0o644) {
   if (existsSync(path) && readFileSync(path, 'utf8') === content) return false;
   mkdirSync(dirname(path), { recursive: true });
@@ -230,8 +271,19 @@ function applySettings(settingsPath) {
     if (sshPassword === undefined) return;
     run('chpasswd', [], `admin:${sshPassword}\n`);
     // The password is now hashed in /etc/shadow; it does not stay readable on the FAT partition.
-    const scrubbed = text.replace(/^[ \t]*ssh_password[ \t]*=.*$/m, `# ssh_password was set on ${new Date().toISOString().slice(0, 10)}; write a new line to change it`);
-    writeFileSync(settingsPath, scrubbed);
+    text = scrubSetting(text, 'ssh_password', `was set on ${new Date().toISOString().slice(0, 10)}`);
+    writeFileSync(settingsPath, text);
+  });
+  // After the service settings: `intercom password` finds the data directory through them.
+  part('panel_password', problems, () => {
+    const panelPassword = values.get('panel_password');
+    if (panelPassword === undefined) return;
+    try {
+      text = applyPanelPassword({ password: panelPassword, settingsText: text, settingsPath });
+    } finally {
+      // Applied or refused, the password is gone from the file; keep the text in step with it.
+      if (existsSync(settingsPath)) text = readFileSync(settingsPath, 'utf8');
+    }
   });
   let passwordSet = false;
   part('ssh password login', problems, () => {
