@@ -39,6 +39,8 @@ export interface PlaybackOptions {
 export interface AudioStream {
   /** The device actually opened (after resolving a substring). */
   readonly deviceName: string;
+  /** The stream's own figures where the backend keeps them (e.g. silence played because a frame came late). */
+  stats?(): object;
   close(): Promise<void>;
 }
 

@@ -33,6 +33,8 @@ export async function runRecv(options: RecvOptions, logger: Logger): Promise<voi
   // The output is opened before the socket, so a missing device fails before anything is received.
   let stopOutput: () => Promise<void>;
   let run: RunningCommand | undefined;
+  /** The sound device's own figures (silence it had to insert when a frame came late), for the summary. */
+  let deviceFigures: (() => unknown) | undefined;
   if (options.wav) {
     const writer = await WavWriter.create(options.wav);
     // No sound card paces a file, so a frame clock stands in for the playback device's clock.
@@ -56,6 +58,7 @@ export async function runRecv(options: RecvOptions, logger: Logger): Promise<voi
         throw error;
       });
     logger.info({ device: playback.deviceName }, 'playing');
+    deviceFigures = () => playback.stats?.() ?? null;
     stopOutput = async () => {
       await playback.close();
       await backend.close();
@@ -89,5 +92,5 @@ export async function runRecv(options: RecvOptions, logger: Logger): Promise<voi
   await transport.close();
   await stopOutput();
   logger.debug({ reason }, 'recv stopped');
-  out.summary(formatReceiveSummary(figures()), { ...figures(), reason, port });
+  out.summary(formatReceiveSummary(figures()), { ...figures(), reason, port, device: deviceFigures?.() ?? null });
 }
