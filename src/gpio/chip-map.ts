@@ -23,6 +23,15 @@ export const PI_HEADER_CHIP_LABELS: Readonly<Record<string, string>> = {
   'pinctrl-bcm2835': 'Raspberry Pi 1/2/3/Zero',
 };
 
+/**
+ * The chip labels to look for: the one configured (`gpio.chipLabel`, for boards or emulators
+ * without a Pi header, such as QEMU's `virt` machine with its PL061 "9030000.pl061"), else the
+ * Raspberry Pi header chips.
+ */
+export function chipLabelsFor(configuredLabel: string | undefined): readonly string[] {
+  return configuredLabel ? [configuredLabel] : Object.keys(PI_HEADER_CHIP_LABELS);
+}
+
 /** Why GPIO numbers cannot be worked out; the message is meant for the log and the status. */
 export class GpioMappingError extends Error {
   constructor(message: string) {

@@ -20,6 +20,13 @@ export const GpioConfigSchema = Type.Object(
     callTarget: Type.String({ minLength: 1, maxLength: 63, description: 'the user the CALL button rings' }),
     doorPulseMs: Type.Integer({ minimum: 100, maximum: 30000, description: 'how long the door relay stays on per opening' }),
     ledBlinkPeriodMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 5000, description: 'one on+off cycle of the ring LED while ringing (default 1000)' })),
+    chipLabel: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: 'label of the GPIO chip whose line numbers the pins are (default: the Raspberry Pi header chip); for boards and emulators without a Pi header',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -3,7 +3,7 @@ import type { Logger } from '../logging/logger.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import { Button } from './button.js';
 import { CallButtons, type CallControl } from './call-buttons.js';
-import { GpioMappingError, mapPins, type PinMap } from './chip-map.js';
+import { chipLabelsFor, GpioMappingError, mapPins, type PinMap } from './chip-map.js';
 import { DoorRelay } from './door-relay.js';
 import { gpioPinProblem, gpioPins, type GpioConfig } from './gpio-config.js';
 import type { GpioStatus } from './gpio-status.js';
@@ -106,7 +106,8 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
 
     let pinMap: PinMap<PinRole>;
     try {
-      pinMap = await mapPins(this.options.sysfsRoot ?? ONOFF_SYSFS_ROOT, gpioPins(config) as Record<PinRole, number>, this.options.chipLabels);
+      const chipLabels = this.options.chipLabels ?? chipLabelsFor(config.chipLabel);
+      pinMap = await mapPins(this.options.sysfsRoot ?? ONOFF_SYSFS_ROOT, gpioPins(config) as Record<PinRole, number>, chipLabels);
     } catch (error) {
       return this.unavailable(error instanceof GpioMappingError ? error.message : `cannot map the GPIO pins: ${(error as Error).message}`);
     }

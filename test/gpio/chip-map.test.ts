@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import test from 'ava';
-import { bcmToSysfs, findHeaderChip, GpioMappingError, mapPins, readGpioChips } from '../../src/gpio/chip-map.js';
+import { bcmToSysfs, chipLabelsFor, findHeaderChip, GpioMappingError, mapPins, readGpioChips } from '../../src/gpio/chip-map.js';
 import { BOARDS, fakeSysfs } from './support.js';
 
 test('Pi 4 on a 6.6+ kernel: pinctrl-bcm2711 at base 512, BCM 17 is gpio529', async (t) => {
@@ -65,6 +65,17 @@ test('other chip labels can be asked for (a gpio-sim chip in the QEMU image)', a
   const map = await mapPins(sysfs.root, { button: 3 }, ['intercom-sim']);
   t.is(map.board, 'intercom-sim');
   t.deepEqual(map.sysfs, { button: 583 });
+});
+
+test('gpio.chipLabel replaces the Pi header chips: QEMU virt\'s PL061 line 3 is gpio515', async (t) => {
+  const sysfs = await fakeSysfs([{ name: 'gpiochip512', label: '9030000.pl061', base: 512, ngpio: 8 }]);
+  t.teardown(sysfs.cleanup);
+  const map = await mapPins(sysfs.root, { callButton: 3, answerButton: 4 }, chipLabelsFor('9030000.pl061'));
+  t.is(map.board, '9030000.pl061');
+  t.deepEqual(map.sysfs, { callButton: 515, answerButton: 516 });
+  // Without the setting only a Pi header chip will do.
+  t.deepEqual(chipLabelsFor(undefined), ['pinctrl-rp1', 'pinctrl-bcm2711', 'pinctrl-bcm2835']);
+  await t.throwsAsync(mapPins(sysfs.root, { callButton: 3 }, chipLabelsFor(undefined)), { instanceOf: GpioMappingError, message: /chips found: gpiochip512 "9030000.pl061"/ });
 });
 
 test('a chip with an unreadable base is reported, not guessed', async (t) => {

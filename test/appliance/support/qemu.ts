@@ -1,7 +1,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
+import { createInterface } from 'node:readline';
 import { createSocket } from 'node:dgram';
 import { promisify } from 'node:util';
 
@@ -38,6 +39,8 @@ export interface GuestOptions {
   forwards: PortForward[];
   sshKey: string;
   sshPort: number;
+  /** Unix socket for the QEMU Machine Protocol (QMP), for qmp(). */
+  qmpSocket: string;
 }
 
 /**
@@ -72,6 +75,7 @@ export class QemuGuest {
         '-netdev', `user,id=net,hostfwd=tcp:127.0.0.1:${options.sshPort}-:22,${forwards}`, '-device', 'virtio-net-pci,netdev=net',
         '-device', 'virtio-rng-pci',
         '-display', 'none', '-serial', 'stdio', '-monitor', 'none',
+        '-qmp', `unix:${options.qmpSocket},server=on,wait=off`,
       ],
       { stdio: ['ignore', serial, serial] },
     );
@@ -99,6 +103,51 @@ export class QemuGuest {
       ],
       { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
     );
+  }
+
+  /**
+   * Runs QMP commands over one connection (QEMU Machine Protocol) and resolves with the last one's
+   * return value; rejects with QMP's error.
+   */
+  async qmp(commands: Array<{ execute: string; arguments?: Record<string, unknown>; delayMs?: number }>): Promise<unknown> {
+    const socket = createConnection(this.#options.qmpSocket);
+    try {
+      await once(socket, 'connect');
+      const replies = createInterface({ input: socket })[Symbol.asyncIterator]();
+      // Events can come between a command and its answer: read up to the next return or error.
+      const answer = async (what: string): Promise<unknown> => {
+        for (;;) {
+          const { value, done } = await replies.next();
+          if (done) throw new Error(`QMP connection closed before ${what} was answered`);
+          const message = JSON.parse(value as string) as { QMP?: unknown; return?: unknown; error?: { class: string; desc: string } };
+          if (message.error) throw new Error(`QMP ${what}: ${message.error.class}: ${message.error.desc}`);
+          if ('return' in message || message.QMP) return message.return ?? message.QMP;
+        }
+      };
+      await answer('the greeting');
+      socket.write(`${JSON.stringify({ execute: 'qmp_capabilities' })}\n`);
+      await answer('qmp_capabilities');
+      let last: unknown;
+      for (const { delayMs, ...command } of commands) {
+        if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+        socket.write(`${JSON.stringify(command)}\n`);
+        last = await answer(command.execute);
+      }
+      return last;
+    } finally {
+      socket.destroy();
+    }
+  }
+
+  /**
+   * Holds the virt machine's power button, which is GPIO line 3 of its PL061 controller, for about
+   * `holdMs`. One `system_powerdown` raises the line for 100 ms, too short for an emulated guest
+   * to see a steady level; each repeat re-arms QEMU's release timer, so repeating it every 40 ms
+   * holds the line high until the repeats stop.
+   */
+  async holdPowerButton(holdMs: number): Promise<void> {
+    const repeats = Math.max(1, Math.ceil(holdMs / 40));
+    await this.qmp(Array.from({ length: repeats }, (_, index) => ({ execute: 'system_powerdown', delayMs: index === 0 ? 0 : 40 })));
   }
 
   /** Resolves once ssh logins work; rejects when the guest dies or the deadline passes. */
