@@ -1,7 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { chmod, chown, mkdir, readFile, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
+import { readFileIfExists, removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
 
 /**
  * The panel password: the one secret people log in to the panel and the public API with. There is
@@ -113,13 +113,8 @@ export async function storePanelPassword(dataDir: string, password: string): Pro
 /** The stored record, or null when no password is set. Throws, naming the file, when it is unusable. */
 export async function readPanelPassword(dataDir: string): Promise<PanelPasswordRecord | null> {
   const file = panelPasswordPath(dataDir);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+  const text = await readFileIfExists(file);
+  if (text === null) return null;
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logging/logger.js';
-import { removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
+import { readFileIfExists, removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
 
 /**
  * The site secret: shared by every unit of a site, it authenticates their requests to each other
@@ -43,13 +43,8 @@ export function siteSecretPath(dataDir: string): string {
 /** The secret stored in `<dataDir>/site-secret`, or null when there is none. Throws when the file holds no usable secret. */
 export async function readStoredSiteSecret(dataDir: string): Promise<string | null> {
   const file = siteSecretPath(dataDir);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+  const text = await readFileIfExists(file);
+  if (text === null) return null;
   // Trailing newlines come from editors and `echo`; they are not part of the secret.
   const secret = text.replace(/[\r\n]+$/, '');
   const problem = siteSecretProblem(secret);

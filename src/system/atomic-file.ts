@@ -40,6 +40,16 @@ export async function writeFileAtomic(
   }
 }
 
+/** A state file's text, or null when there is none yet (first start); other read errors throw. */
+export async function readFileIfExists(filePath: string): Promise<string | null> {
+  try {
+    return await readFile(filePath, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
 /** What a JSON state file held: its parsed content, nothing (first start), or a corrupt file set aside. */
 export type JsonFileRead =
   | { kind: 'missing' }
@@ -54,13 +64,8 @@ export async function readJsonFile(
   filePath: string,
   check: (value: unknown) => string | null = () => null,
 ): Promise<JsonFileRead> {
-  let text: string;
-  try {
-    text = await readFile(filePath, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
-    throw error;
-  }
+  const text = await readFileIfExists(filePath);
+  if (text === null) return { kind: 'missing' };
   let reason: string | null;
   let value: unknown;
   try {
