@@ -12,9 +12,10 @@
  *    harness keeps everything, ~1.2 GB for 20 speakers over 10 minutes, and copies it on read).
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PacedFifoReader, isWouldBlock } from '../support/paced-fifo-reader.js';
 
 export const SAMPLE_RATE = 48_000;
 const FRAME_SAMPLES = 960; // 20 ms: the period the file plugin reads cleanly
@@ -69,9 +70,6 @@ function holdFifo(fifoPath: string): number {
   return openSync(fifoPath, constants.O_RDWR | constants.O_NONBLOCK);
 }
 
-function isWouldBlock(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException).code === 'EAGAIN';
-}
 
 class ToneMic {
   framesDropped = 0;
@@ -105,10 +103,8 @@ class ToneMic {
 class RingSpeaker implements ToneSpeaker {
   sampleCount = 0;
   private readonly history: Int16Array;
-  private readonly scratch = Buffer.alloc(8192);
+  private readonly reader = new PacedFifoReader(BYTES_PER_MS, SPEAKER_MAX_CATCH_UP_MS, 8192);
   private oddByte: number | undefined;
-  private bytesAllowed = 0;
-  private lastBudgetAt: number | undefined;
   private readonly waiters = new Set<() => void>();
 
   constructor(
@@ -143,23 +139,7 @@ class RingSpeaker implements ToneSpeaker {
   }
 
   drain(now: number): void {
-    if (this.lastBudgetAt === undefined) this.lastBudgetAt = now;
-    this.bytesAllowed = Math.min(this.bytesAllowed + (now - this.lastBudgetAt) * BYTES_PER_MS, SPEAKER_MAX_CATCH_UP_MS * BYTES_PER_MS);
-    this.lastBudgetAt = now;
-    let want = Math.floor(this.bytesAllowed);
-    while (want > 0) {
-      let got: number;
-      try {
-        got = readSync(this.fd, this.scratch, 0, Math.min(want, this.scratch.length), null);
-      } catch (error) {
-        if (isWouldBlock(error)) break;
-        throw error;
-      }
-      if (got <= 0) break;
-      this.bytesAllowed -= got;
-      want -= got;
-      this.record(this.scratch.subarray(0, got));
-    }
+    this.reader.drain(this.fd, now, (bytes) => this.record(bytes));
     if (this.waiters.size > 0) for (const waiter of [...this.waiters]) waiter();
   }
 

@@ -40,10 +40,11 @@
  * Timestamps are performance.now() of the process that created the harness.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findSignal } from './alsa-signal.js';
+import { PacedFifoReader, isWouldBlock } from './paced-fifo-reader.js';
 
 export const SAMPLE_RATE = 48_000;
 export const MIC_FRAME_SAMPLES = 960; // 20 ms: the period the file plugin reads cleanly
@@ -156,9 +157,6 @@ function holdFifo(fifoPath: string): number {
   return openSync(fifoPath, constants.O_RDWR | constants.O_NONBLOCK);
 }
 
-function isWouldBlock(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException).code === 'EAGAIN';
-}
 
 class MicDevice implements VirtualMic {
   framesWritten = 0;
@@ -233,9 +231,7 @@ class SpeakerDevice implements VirtualSpeaker {
   private chunks: Int16Array[] = [];
   private count = 0;
   private oddByte: number | undefined;
-  private bytesAllowed = 0;
-  private lastBudgetAt: number | undefined;
-  private readonly scratch = Buffer.alloc(65_536);
+  private readonly reader = new PacedFifoReader(BYTES_PER_MS, SPEAKER_MAX_CATCH_UP_MS, 65_536);
   private waiters = new Set<() => void>();
   private stalled = false;
   fd = -1;
@@ -251,7 +247,7 @@ class SpeakerDevice implements VirtualSpeaker {
 
   resume(): void {
     this.stalled = false;
-    this.lastBudgetAt = undefined;
+    this.reader.restart();
   }
 
   get sampleCount(): number {
@@ -309,23 +305,7 @@ class SpeakerDevice implements VirtualSpeaker {
   /** Reads what the real-time budget allows. */
   drain(now: number): void {
     if (this.stalled) return;
-    if (this.lastBudgetAt === undefined) this.lastBudgetAt = now;
-    this.bytesAllowed = Math.min(this.bytesAllowed + (now - this.lastBudgetAt) * BYTES_PER_MS, SPEAKER_MAX_CATCH_UP_MS * BYTES_PER_MS);
-    this.lastBudgetAt = now;
-    let want = Math.floor(this.bytesAllowed);
-    while (want > 0) {
-      let got: number;
-      try {
-        got = readSync(this.fd, this.scratch, 0, Math.min(want, this.scratch.length), null);
-      } catch (error) {
-        if (isWouldBlock(error)) break;
-        throw error;
-      }
-      if (got <= 0) break;
-      this.bytesAllowed -= got;
-      want -= got;
-      this.record(this.scratch.subarray(0, got), now);
-    }
+    this.reader.drain(this.fd, now, (bytes) => this.record(bytes, now));
     if (this.waiters.size > 0) for (const waiter of [...this.waiters]) waiter();
   }
 
