@@ -41,6 +41,13 @@ export interface AudioStream {
   readonly deviceName: string;
   /** The stream's own figures where the backend keeps them (e.g. silence played because a frame came late). */
   stats?(): object;
+  /**
+   * Whether the service wants this stream's audio now (default: yes). Between calls a unit keeps
+   * its devices running but has nothing to do with them: an idle capture stream may drop what it
+   * reads and an idle playback stream may play silence on its own, without waking the service
+   * fifty times a second. Backends that cannot do this leave it out.
+   */
+  setRelaying?(relaying: boolean): void;
   close(): Promise<void>;
 }
 

@@ -29,7 +29,14 @@ export interface AudioHostOptions {
   scratchDir: string;
   /** A label for log lines, e.g. "capture testmic". */
   label: string;
+  /**
+   * How long the host may take to start (Node loading, before any device is touched). Generous:
+   * a Pi Zero 2 W or an emulated board needs many seconds, and nothing can block there.
+   */
+  startTimeoutMs?: number;
 }
+
+const DEFAULT_HOST_START_TIMEOUT_MS = 120_000;
 
 export interface HostExit {
   code: number | null;
@@ -72,6 +79,7 @@ export class AudioHostProcess {
   /** The host's last few log lines, to say why it died. */
   private readonly recentLines: string[] = [];
   private stopping: Promise<void> | undefined;
+  private readonly started: Promise<void>;
 
   constructor(private readonly options: AudioHostOptions) {
     const { logger, label } = options;
@@ -108,6 +116,8 @@ export class AudioHostProcess {
       });
     });
     this.child.on('error', (error) => logger.warn({ audioHost: label, err: error }, 'audio host process error'));
+    this.started = this.waitUntilStarted(options.startTimeoutMs ?? DEFAULT_HOST_START_TIMEOUT_MS);
+    this.started.catch(() => undefined); // a request reports it
   }
 
   get pid(): number | undefined {
@@ -137,6 +147,11 @@ export class AudioHostProcess {
     };
   }
 
+  /** Sends a control message that needs no answer; dropped if the host is gone. */
+  tell(message: ParentToHostMessage): void {
+    if (!this.exit && this.child.connected) this.child.send(message, () => undefined);
+  }
+
   sendRecord(record: Buffer): void {
     if (!this.exit && this.toHost.writable) this.toHost.write(record);
   }
@@ -153,15 +168,18 @@ export class AudioHostProcess {
   }
 
   /**
-   * Sends `message` and waits for the first answer `accept` takes. Rejects if the host exits
-   * first or does not answer within `timeoutMs` (then the host is killed: PortAudio can block
-   * forever while it probes a FIFO-backed ALSA device that nobody holds open).
+   * Once the host has started, sends `message` and waits for the first answer `accept` takes.
+   * Rejects if the host exits first or does not answer within `timeoutMs` of the message (then
+   * the host is killed: PortAudio can block forever while it probes a FIFO-backed ALSA device
+   * that nobody holds open). The host's own start is timed separately, so a slow board's Node
+   * start-up does not eat the device's time.
    */
   async request<T extends HostToParentMessage>(
     message: ParentToHostMessage,
     accept: (answer: HostToParentMessage) => answer is T,
     timeoutMs: number,
   ): Promise<T> {
+    await this.started;
     let removeListener: () => void = () => undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -184,6 +202,28 @@ export class AudioHostProcess {
         this.child.send(message, (error) => {
           if (error) reject(new AudioHostError(`cannot reach the audio host: ${error.message}`));
         });
+      });
+    } finally {
+      clearTimeout(timer);
+      removeListener();
+    }
+  }
+
+  private async waitUntilStarted(timeoutMs: number): Promise<void> {
+    let removeListener: () => void = () => undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        removeListener = this.onMessage((message) => {
+          if (message.type === 'started') resolve();
+        });
+        timer = setTimeout(() => {
+          reject(new AudioHostError(`audio host (${this.options.label}) did not start within ${timeoutMs} ms`));
+          this.child.kill('SIGKILL');
+        }, timeoutMs);
+        void this.exited.then((exit) =>
+          reject(new AudioHostError(`audio host (${this.options.label}) exited (${describeExit(exit)}) while starting${this.lastWords()}`)),
+        );
       });
     } finally {
       clearTimeout(timer);

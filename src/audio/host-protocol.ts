@@ -125,9 +125,13 @@ export interface HostDeviceInfo extends AudioDeviceInfo {
 export type ParentToHostMessage =
   | { type: 'list' }
   | { type: 'open'; direction: AudioDirection; device: string; frameSamples: number; sampleRate: number }
+  /** Capture: send frames to the parent or drop them. Playback: pull frames from the parent or play silence. */
+  | { type: 'relay'; on: boolean }
   | { type: 'close' };
 
 export type HostToParentMessage =
+  /** Sent once, as soon as the host runs and listens: Node itself is loaded (slow on small boards). */
+  | { type: 'started' }
   | { type: 'devices'; devices: HostDeviceInfo[] }
   | { type: 'opened'; deviceName: string; deviceId: number; otherMatches: string[] }
   | { type: 'not-found'; wanted: string; direction: AudioDirection; available: string[] }

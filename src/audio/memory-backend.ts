@@ -33,6 +33,7 @@ const DEFAULT_DEVICE: AudioDeviceInfo = {
 interface OpenCapture {
   direction: 'capture';
   deviceName: string;
+  relaying: boolean;
   options: CaptureOptions;
   /** Samples queued by queueCapture() and not yet delivered. */
   pending: Int16Array[];
@@ -42,6 +43,7 @@ interface OpenCapture {
 interface OpenPlayback {
   direction: 'playback';
   deviceName: string;
+  relaying: boolean;
   options: PlaybackOptions;
 }
 
@@ -58,9 +60,12 @@ export class MemoryAudioBackend implements AudioBackend {
   private closed = false;
 
   constructor(options: MemoryBackendOptions = {}) {
-    this.devices = options.devices ?? [DEFAULT_DEVICE];
+    this.devices = [...(options.devices ?? [DEFAULT_DEVICE])];
     this.now = options.now ?? (() => this.deviceTimeMs);
   }
+
+  /** Frames the service was woken for: captured frames delivered to onFrame, and nextFrame calls. */
+  serviceWakeups = 0;
 
   /** Streams currently open, by direction. */
   openStreams(direction?: AudioDirection): number {
@@ -72,12 +77,12 @@ export class MemoryAudioBackend implements AudioBackend {
   }
 
   async openCapture(options: CaptureOptions): Promise<AudioStream> {
-    const stream: OpenCapture = { direction: 'capture', deviceName: this.resolve(options.device, 'capture'), options, pending: [], pendingOffset: 0 };
+    const stream: OpenCapture = { direction: 'capture', deviceName: this.resolve(options.device, 'capture'), relaying: true, options, pending: [], pendingOffset: 0 };
     return this.register(stream);
   }
 
   async openPlayback(options: PlaybackOptions): Promise<AudioStream> {
-    const stream: OpenPlayback = { direction: 'playback', deviceName: this.resolve(options.device, 'playback'), options };
+    const stream: OpenPlayback = { direction: 'playback', deviceName: this.resolve(options.device, 'playback'), relaying: true, options };
     return this.register(stream);
   }
 
@@ -112,9 +117,15 @@ export class MemoryAudioBackend implements AudioBackend {
         const samples = stream.options.frameSamples;
         periodMs = Math.max(periodMs, (samples / 48_000) * 1000);
         if (stream.direction === 'capture') {
-          stream.options.onFrame(this.nextCaptureFrame(stream));
+          // Read from the "microphone" either way, as a device keeps running; hand it on only when wanted.
+          const captured = this.nextCaptureFrame(stream);
+          if (stream.relaying) {
+            this.serviceWakeups += 1;
+            stream.options.onFrame(captured);
+          }
         } else {
-          const pcm = stream.options.nextFrame();
+          if (stream.relaying) this.serviceWakeups += 1;
+          const pcm = stream.relaying ? stream.options.nextFrame() : new Int16Array(samples);
           if (!(pcm instanceof Int16Array) || pcm.length !== samples) {
             throw new Error(`nextFrame() returned ${pcm?.length} samples for "${stream.deviceName}"; frameSamples is ${samples}`);
           }
@@ -138,6 +149,11 @@ export class MemoryAudioBackend implements AudioBackend {
   }
 
   /** Makes open streams of `direction` fail as a device that went away would: their onError is called. */
+  /** A device appears, as a USB sound card plugged in after start. */
+  plugIn(device: AudioDeviceInfo): void {
+    this.devices.push(device);
+  }
+
   fail(direction: AudioDirection, error: Error = new Error(`${direction} device went away`)): void {
     for (const stream of [...this.open]) {
       if (stream.direction !== direction) continue;
@@ -155,6 +171,9 @@ export class MemoryAudioBackend implements AudioBackend {
     this.open.add(stream);
     return {
       deviceName: stream.deviceName,
+      setRelaying: (relaying: boolean) => {
+        stream.relaying = relaying;
+      },
       close: async () => {
         this.open.delete(stream);
       },

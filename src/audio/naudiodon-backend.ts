@@ -247,6 +247,10 @@ class HostStream implements NaudiodonStream {
     });
   }
 
+  setRelaying(relaying: boolean): void {
+    this.host.tell({ type: 'relay', on: relaying });
+  }
+
   stats(): AudioStreamStats {
     return { ...this.counts, host: { ...this.hostStats }, hostToParentMs: { ...this.latency } };
   }

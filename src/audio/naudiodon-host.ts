@@ -52,6 +52,8 @@ const fromParent = new net.Socket({ fd: PARENT_TO_HOST_FD, readable: true, writa
 const stats: HostStreamStats = { frames: 0, silenceInserted: 0, lateDropped: 0, backlogDropped: 0 };
 let stopStream: (() => Promise<boolean>) | undefined;
 let exiting = false;
+/** Whether the parent wants the audio now; between calls the device keeps running without it. */
+let relaying = true;
 
 function send(message: HostToParentMessage): void {
   process.send?.(message);
@@ -107,6 +109,7 @@ function startCapture(deviceId: number, frameSamples: number, sampleRate: number
   const rechunker = new FrameRechunker(frameBytes);
   io.on('data', (chunk: Buffer) =>
     rechunker.push(chunk, (frame) => {
+      if (!relaying) return;
       if (toParent.writableLength > CAPTURE_BACKLOG_LIMIT_FRAMES * frameBytes) {
         stats.backlogDropped += 1;
         return;
@@ -161,6 +164,10 @@ function startPlayback(deviceId: number, frameSamples: number, sampleRate: numbe
   };
 
   const nextFrameForDevice = async (): Promise<Buffer> => {
+    if (!relaying) {
+      received.length = 0;
+      return silence;
+    }
     requestNextFrame();
     if (received.length === 0) {
       await new Promise<void>((resolve) => {
@@ -264,6 +271,9 @@ process.on('message', (message: ParentToHostMessage) => {
     case 'open':
       open(message.direction, message.device, message.frameSamples, message.sampleRate);
       break;
+    case 'relay':
+      relaying = message.on;
+      break;
     case 'close':
       void shutdown(0);
       break;
@@ -271,3 +281,4 @@ process.on('message', (message: ParentToHostMessage) => {
 });
 // The service went away without closing us: do not keep the device open as an orphan.
 process.on('disconnect', () => void shutdown(0));
+send({ type: 'started' });

@@ -6,9 +6,11 @@ export interface MediaEndpoint {
   /** Address the other unit should send RTP to (as seen by the signaling peer, normally its IP). */
   address: string;
   udpPort: number;
+  /** The wire format this side receives (its audio.format), so the one the other side sends in. */
   format: WireFormatName;
   /** SSRC this side will send with, so the receiver can reject strangers' streams. */
   ssrc: number;
+  /** Frame length of both directions: the two sides must agree, a mismatch is refused. */
   frameMs: number;
   /**
    * Reserved for encrypted media (SRTP keying, in the style of SDP's a=crypto: a suite name and
@@ -72,7 +74,10 @@ export interface CallMedia {
   audioState(): AudioDeviceState;
   /** Reserves local media for a call and returns what to tell the peer. */
   prepare(callId: string): MediaEndpoint;
-  /** Starts audio both ways with the peer's endpoint. */
+  /**
+   * Starts audio both ways with the peer's endpoint; throws when the two cannot be joined (SRTP
+   * disagreement, different frameMs, the seed format under SRTP).
+   */
   start(callId: string, remote: MediaEndpoint): void;
   /** Stops audio for the call (idempotent); devices stay open for the next call. */
   stop(callId: string): void;

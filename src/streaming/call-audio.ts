@@ -21,7 +21,6 @@ interface ActiveCall {
   remote?: MediaEndpoint;
   sender?: MediaSender;
   receiver?: MediaReceiver;
-  lastPacketAt?: number;
   strayDatagrams: number;
 }
 
@@ -46,12 +45,12 @@ export interface CallAudioOptions {
 /**
  * The media engine of a running unit. The sound card is opened once, when the service starts,
  * and kept running for the life of the process (opening and closing PortAudio streams per call
- * leaks memory in naudiodon); between calls the microphone is discarded and the speaker plays
- * silence. During a call, captured frames go out as packets to the peer and the playback
+ * leaks memory in naudiodon); between calls the audio hosts drop the microphone's frames and play
+ * silence on their own, so an idle unit is not woken fifty times a second. During a call, captured frames go out as packets to the peer and the playback
  * device's clock pulls frames from the call's jitter buffer.
  *
- * Without a sound card the unit still takes calls: a frame clock sends silence and drains the
- * receiver, so the peer hears nothing but the call, its statistics and its liveness work.
+ * Without a sound card the unit still takes calls: during a call a frame clock sends silence and
+ * drains the receiver, so the peer hears nothing but the call, its statistics and its liveness work.
  */
 export class CallAudio implements CallMedia {
   private transport?: UdpTransport;
@@ -63,8 +62,12 @@ export class CallAudio implements CallMedia {
   private readonly silence: Int16Array;
   private readonly now: () => number;
   private reopenTimer?: NodeJS.Timeout;
-  /** Set once an open device failed: keep trying to reopen until it is back (a USB card replugged). */
-  private reopenWanted = false;
+  /**
+   * Failed opens in a row. The devices are retried until they open, sooner after a device that
+   * just failed (a USB card replugged) and then less often (a card plugged in after boot, or a
+   * slow board whose first open timed out), so a unit without a card costs little.
+   */
+  private failedOpens = 0;
   private closed = false;
   deviceError: string | null = null;
 
@@ -107,7 +110,6 @@ export class CallAudio implements CallMedia {
       return;
     }
     call.receiver.receiveDatagram(datagram, this.now());
-    call.lastPacketAt = this.now();
   }
 
   /** Opens the sound devices; failure leaves the unit running without audio and says why. */
@@ -116,7 +118,7 @@ export class CallAudio implements CallMedia {
     if (this.closed) return;
     if (!backend) {
       this.deviceError = 'no audio backend available';
-      this.startFallbackClock();
+      this.updateRelaying();
       return;
     }
     try {
@@ -133,15 +135,20 @@ export class CallAudio implements CallMedia {
         onError: (error) => this.deviceFailed('playback', error),
       });
       this.deviceError = null;
-      this.reopenWanted = false;
-      this.stopFallbackClock();
+      this.failedOpens = 0;
+      this.updateRelaying();
       logger.info({ capture: this.capture.deviceName, playback: this.playback.deviceName }, 'audio devices open');
     } catch (error) {
-      this.deviceError = (error as Error).message;
-      logger.warn({ err: error }, 'audio unavailable; calls will carry silence');
+      const message = (error as Error).message;
+      const retryInMs = reopenDelayMs(this.failedOpens);
+      // The same failure every half minute on a unit without a card is one warning, not thousands.
+      const level = message === this.deviceError ? 'debug' : 'warn';
+      this.deviceError = message;
+      this.failedOpens += 1;
+      logger[level]({ err: error, retryInMs }, 'audio unavailable; calls will carry silence until the devices open');
       await this.closeDevices();
-      this.startFallbackClock();
-      if (this.reopenWanted) this.scheduleReopen();
+      this.updateRelaying();
+      this.scheduleReopen(retryInMs);
     }
   }
 
@@ -165,18 +172,33 @@ export class CallAudio implements CallMedia {
     };
   }
 
+  /**
+   * Each side's endpoint says what it receives (as in SDP offer/answer): this unit sends in the
+   * peer's format and decodes its own, so units configured with different audio.format still talk.
+   */
   start(callId: string, remote: MediaEndpoint): void {
     this.prepare(callId);
     const call = this.call!;
-    // Thrown to the call service, which ends the call as media-failed on both sides.
+    const own = this.options.settings;
+    // Thrown to the call service, which ends the call on both sides (the accept exchange answers media-failed).
+    // Capture delivers this unit's frame size and the jitter buffer plays it: no reframing.
+    if (remote.frameMs !== own.frameMs) {
+      throw new Error(`call audio refused: the peer uses ${remote.frameMs} ms frames and this unit ${own.frameMs} ms (audio.frameMs must be the same on every unit of a site)`);
+    }
     const agreement = agreeOnSrtp(call.localCrypto, remote.crypto);
     if (!agreement.ok) throw new Error(`call audio refused: ${agreement.reason}`);
     const srtp = agreement.keys;
-    if (srtp && remote.format === 'seed') throw new Error('call audio refused: SRTP needs an RTP wire format, and the seed format is not one (set audio.srtp false for it)');
+    if (srtp && (remote.format === 'seed' || own.format === 'seed')) {
+      const who = own.format === 'seed' ? 'this unit' : 'the peer';
+      throw new Error(`call audio refused: ${who} uses the seed format, which SRTP cannot protect (it is not RTP); set audio.srtp false on both units for it`);
+    }
     call.remote = remote;
-    const settings = { ...this.options.settings, format: remote.format, frameMs: remote.frameMs };
+    this.updateRelaying();
+    const sendSettings = { ...own, format: remote.format };
+    // The seed format carries no SSRC to check.
+    const expectedSsrc = own.format === 'seed' ? undefined : remote.ssrc;
     // Codecs load asynchronously (the Opus addon on first use); audio starts when they are ready.
-    call.started = Promise.all([createMediaSender(settings, call.localSsrc, srtp?.send), createMediaReceiver(settings, remote.format === 'seed' ? undefined : remote.ssrc, srtp?.receive)])
+    call.started = Promise.all([createMediaSender(sendSettings, call.localSsrc, srtp?.send), createMediaReceiver(own, expectedSsrc, srtp?.receive)])
       .then(([sender, receiver]) => {
         if (this.call !== call) {
           sender.close();
@@ -185,7 +207,10 @@ export class CallAudio implements CallMedia {
         }
         call.sender = sender;
         call.receiver = receiver;
-        this.options.logger.info({ callId, remote: `${remote.address}:${remote.udpPort}`, format: remote.format, encrypted: srtp !== null }, 'call audio started');
+        this.options.logger.info(
+          { callId, remote: `${remote.address}:${remote.udpPort}`, sendFormat: remote.format, receiveFormat: own.format, encrypted: srtp !== null },
+          'call audio started',
+        );
       })
       .catch((error) => this.options.logger.error({ err: error, callId }, 'call audio could not start'));
   }
@@ -200,6 +225,7 @@ export class CallAudio implements CallMedia {
     const stats = this.stats(callId);
     const { sender, receiver } = this.call;
     this.call = undefined;
+    this.updateRelaying();
     sender?.close();
     receiver?.close();
     this.options.logger.info({ callId, stats }, 'call audio stopped');
@@ -209,12 +235,15 @@ export class CallAudio implements CallMedia {
     const call = this.call;
     if (!call || call.callId !== callId) return null;
     const received = call.receiver?.stats() ?? emptyReceiveStats();
+    const lastValid = call.receiver?.lastPacketArrivalMs ?? null;
     const figures = Object.fromEntries(CALL_RECEIVE_FIGURES.map((name) => [name, received[name]])) as Pick<ReceiveStats, (typeof CALL_RECEIVE_FIGURES)[number]>;
     return {
       ...figures,
       packetsMalformed: received.packetsMalformed + call.strayDatagrams,
       packetsSent: call.sender?.packetsSent ?? 0,
-      msSinceLastPacket: call.lastPacketAt === undefined ? null : this.now() - call.lastPacketAt,
+      // Only packets the receiver accepted (parsed, authenticated, the announced SSRC) count as
+      // liveness: junk from the peer's address must not keep a dead call alive.
+      msSinceLastPacket: lastValid === null ? null : this.now() - lastValid,
     };
   }
 
@@ -234,6 +263,18 @@ export class CallAudio implements CallMedia {
 
   private nextPlaybackFrame(): Int16Array {
     return this.call?.receiver?.readFrame(this.now()) ?? this.silence;
+  }
+
+  /**
+   * The devices relay audio to and from the service only while a call has a peer to talk to;
+   * without devices, a frame clock stands in for them, and only during a call.
+   */
+  private updateRelaying(): void {
+    const relaying = this.call?.remote !== undefined;
+    this.capture?.setRelaying?.(relaying);
+    this.playback?.setRelaying?.(relaying);
+    if (relaying && !this.audioAvailable) this.startFallbackClock();
+    else this.stopFallbackClock();
   }
 
   private startFallbackClock(): void {
@@ -260,21 +301,25 @@ export class CallAudio implements CallMedia {
     if (this.closed) return;
     this.options.logger.error({ err: error, direction }, 'audio device failed; reopening');
     this.deviceError = `${direction}: ${error.message}`;
-    this.reopenWanted = true;
     void this.closeDevices().then(() => {
-      this.startFallbackClock();
-      this.scheduleReopen();
+      this.updateRelaying();
+      this.scheduleReopen(reopenDelayMs(this.failedOpens));
     });
   }
 
   /** One pending reopen at a time: capture and playback failing together must not open the devices twice. */
-  private scheduleReopen(): void {
+  private scheduleReopen(delayMs: number): void {
     if (this.closed || this.reopenTimer) return;
     this.reopenTimer = setTimeout(() => {
       this.reopenTimer = undefined;
       void this.openDevices();
-    }, 2000);
+    }, delayMs);
   }
+}
+
+/** Every 2 s for the first five tries (a card replugged is back within seconds), then doubling up to 30 s. */
+export function reopenDelayMs(failedOpens: number): number {
+  return failedOpens < 5 ? 2_000 : Math.min(2_000 * 2 ** (failedOpens - 4), 30_000);
 }
 
 /** IPv4-mapped IPv6 ("::ffff:10.0.0.5") and plain IPv4 name the same host. */

@@ -112,6 +112,45 @@ test.serial('plays what nextFrame returns; it comes out of the speaker sample-ex
   t.is(stream.stats().callbackErrors, 0);
 });
 
+test.serial('between calls the devices keep running without the service: playback plays silence on its own, capture stops handing frames on', async (t) => {
+  const { alsa, backend } = await setUp(t);
+  const signal = testSignal(FRAME * 25, 5);
+  let pulls = 0;
+  let captured = 0;
+  let signalFrom: number | undefined;
+  const playback = await backend.openPlayback({
+    device: 'spk_a',
+    frameSamples: FRAME,
+    nextFrame: () => {
+      pulls += 1;
+      signalFrom ??= pulls;
+      const index = pulls - signalFrom;
+      return index < 25 ? signal.slice(index * FRAME, (index + 1) * FRAME) : new Int16Array(FRAME);
+    },
+  });
+  const capture = await backend.openCapture({ device: 'mic_a', frameSamples: FRAME, onFrame: () => (captured += 1) });
+  const speaker = alsa.speaker('spk_a');
+  await until(() => captured > 5 && pulls > 30, 3_000, 'both streams relaying');
+  playback.setRelaying(false);
+  capture.setRelaying(false);
+  // The message travels while the devices run: judge from 100 ms of device time later.
+  const switchedAt = speaker.sampleCount;
+  await until(() => speaker.sampleCount - switchedAt >= FRAME * 5, 3_000, '100 ms more from the speaker');
+  const [pullsOff, capturedOff] = [pulls, captured];
+  const heardBefore = speaker.sampleCount;
+  await until(() => speaker.sampleCount - heardBefore >= FRAME * 25, 5_000, 'half a second more from the idle speaker');
+  t.is(pulls, pullsOff, 'the idle speaker asked the service for nothing');
+  t.is(captured, capturedOff, 'the idle microphone handed the service nothing');
+  t.true(speaker.samples().subarray(heardBefore).every((sample) => sample === 0), 'the idle speaker played silence');
+
+  signalFrom = undefined;
+  playback.setRelaying(true);
+  capture.setRelaying(true);
+  await speaker.waitForSignal(signal, { timeoutMs: 5_000 });
+  await until(() => captured > capturedOff + 10, 3_000, 'captured frames again');
+  t.pass();
+});
+
 test.serial('a device that matches nothing is refused with the list of what exists', async (t) => {
   const { backend } = await setUp(t);
   const error = await t.throwsAsync(backend.openCapture({ device: 'usb headset', frameSamples: FRAME, onFrame: () => undefined }), {
@@ -151,6 +190,22 @@ test.serial('a device whose FIFO nobody holds blocks PortAudio: listing gives up
   t.true(performance.now() - started < 6_000);
   await until(() => backend.hostCount === 0, 3_000, 'the stuck hosts to be killed');
   t.pass();
+});
+
+test.serial('a host that is slow to start (a small board loading Node) does not use up the time its device may take', async (t) => {
+  const alsa = await createVirtualAlsa({ mics: ['mic_a'], speakers: ['spk_a'] });
+  // Every audio host spends 2.5 s before its first line runs; the device itself gets 1.5 s.
+  const slowStart = '--import=data:text/javascript,const%20until=Date.now()+2500;while(Date.now()<until);';
+  const backend = new NaudiodonBackend({ env: { ...process.env, ...alsa.env, NODE_OPTIONS: slowStart }, startTimeoutMs: 1_500 });
+  t.teardown(async () => {
+    await backend.close();
+    await alsa.dispose();
+  });
+  const started = performance.now();
+  const capture = await backend.openCapture({ device: 'mic_a', frameSamples: FRAME, onFrame: () => undefined });
+  t.true(performance.now() - started >= 2_500, 'the host really was slow');
+  t.is(capture.deviceName, 'mic_a');
+  await capture.close();
 });
 
 test.serial('opening many times leaves no audio host behind', async (t) => {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { pino } from 'pino';
-import { CallAudio, type CallAudioSettings } from '../../src/streaming/call-audio.js';
+import { CallAudio, reopenDelayMs, type CallAudioSettings } from '../../src/streaming/call-audio.js';
 import { UdpTransport } from '../../src/net/udp-transport.js';
 import { MemoryAudioBackend } from '../../src/audio/memory-backend.js';
 import { NaudiodonBackend } from '../../src/audio/naudiodon-backend.js';
@@ -8,6 +8,7 @@ import type { AudioBackend } from '../../src/audio/audio-backend.js';
 import type { MediaEndpoint } from '../../src/calls/call-media.js';
 import { createVirtualAlsa } from '../support/virtual-alsa.js';
 import { toneShare } from '../support/audio-analysis.js';
+import { eventually } from '../support/eventually.js';
 import { createSrtpOffer } from '../../src/media/srtp-negotiation.js';
 import { SRTP_SUITE, createSrtpContext, parseSrtpKeyParams, srtpPacketFormat } from '../../src/media/srtp.js';
 import { MediaSender } from '../../src/media/media-sender.js';
@@ -41,6 +42,34 @@ function tone(frequency: number, frameIndex: number): Int16Array {
   return frame;
 }
 
+/**
+ * Captures `frames` frames on both sides (A a tone at `hzA`, B at `hzB`), waiting after each tick
+ * for that frame's datagram to arrive on both sides over the real sockets (played or rejected).
+ */
+async function talkBothWays(
+  a: { audio: CallAudio; backend: MemoryAudioBackend },
+  b: { audio: CallAudio; backend: MemoryAudioBackend },
+  callId: string,
+  tones: { hzA: number; hzB: number; frames: number; advance: () => void },
+): Promise<void> {
+  let frame = 0;
+  a.backend.setCaptureSource(() => tone(tones.hzA, frame));
+  b.backend.setCaptureSource(() => tone(tones.hzB, frame));
+  for (; frame < tones.frames; frame += 1) {
+    const arrived = (audio: CallAudio) => {
+      const stats = audio.stats(callId)!;
+      return stats.packetsReceived + stats.packetsMalformed;
+    };
+    const arrivedBefore = [arrived(a.audio), arrived(b.audio)];
+    a.backend.tick();
+    b.backend.tick();
+    tones.advance();
+    while (arrived(a.audio) === arrivedBefore[0] || arrived(b.audio) === arrivedBefore[1]) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+}
+
 test('a call carries audio both ways between two engines over UDP; the speaker is silent between calls', async (t) => {
   let nowMs = 0;
   const backendA = new MemoryAudioBackend({ now: () => nowMs });
@@ -52,6 +81,9 @@ test('a call carries audio both ways between two engines over UDP; the speaker i
     await b.close();
   });
   t.like(a.audio.audioState(), { available: true, captureDevice: 'default', error: null });
+  // Idle: the devices run, but the service is not woken for their frames.
+  backendA.tick(10);
+  t.is(backendA.serviceWakeups, 0, 'an idle unit is not woken by its sound card');
 
   const fromA = a.audio.prepare('call-1');
   const fromB = b.audio.prepare('call-1');
@@ -59,19 +91,12 @@ test('a call carries audio both ways between two engines over UDP; the speaker i
   b.audio.start('call-1', endpointOf(fromA));
   await Promise.all([a.audio.whenStarted('call-1'), b.audio.whenStarted('call-1')]);
 
-  let frame = 0;
-  backendA.setCaptureSource(() => tone(500, frame));
-  backendB.setCaptureSource(() => tone(1200, frame));
-  for (; frame < 150; frame += 1) {
-    const receivedBefore = [a.audio.stats('call-1')!.packetsReceived, b.audio.stats('call-1')!.packetsReceived];
-    backendA.tick();
-    backendB.tick();
-    nowMs += 20;
-    // Wait for this frame's datagrams to arrive on both sides (real sockets).
-    while (a.audio.stats('call-1')!.packetsReceived === receivedBefore[0] || b.audio.stats('call-1')!.packetsReceived === receivedBefore[1]) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  }
+  await talkBothWays({ audio: a.audio, backend: backendA }, { audio: b.audio, backend: backendB }, 'call-1', {
+    hzA: 500,
+    hzB: 1200,
+    frames: 150,
+    advance: () => (nowMs += 20),
+  });
   const heardOnB = backendB.playedSamples().subarray(-48_000);
   const heardOnA = backendA.playedSamples().subarray(-48_000);
   t.true(toneShare(heardOnB, 500) > 0.8, `B hears A's 500 Hz (${toneShare(heardOnB, 500)})`);
@@ -83,8 +108,11 @@ test('a call carries audio both ways between two engines over UDP; the speaker i
   b.audio.stop('call-1');
   t.is(a.audio.stats('call-1'), null);
   const before = backendA.played.length;
+  const wakeupsInCall = backendA.serviceWakeups;
+  t.true(wakeupsInCall >= 300, `in the call, the service handled every captured and played frame (${wakeupsInCall})`);
   backendA.tick(10);
   t.true(backendA.played.slice(before).every((played) => played.pcm.every((sample) => sample === 0)), 'silence between calls');
+  t.is(backendA.serviceWakeups, wakeupsInCall, 'after the call the service is left alone again');
 });
 
 test('datagrams from anyone but the peer are counted and never reach the speaker', async (t) => {
@@ -248,4 +276,150 @@ test('plain RTP only when both units set audio.srtp false; a mismatch is refused
   });
   t.throws(() => encrypted.audio.start('mixed', endpointOf({ ...fromEncrypted, crypto: { suite: SRTP_SUITE, keyParams: 'inline:short' } })), { message: /keys/ });
   t.throws(() => encrypted.audio.start('mixed', endpointOf(fromEncrypted)), { message: /reflected/ });
+});
+
+test('units configured with different audio.format talk both ways: each sends what the other receives (opus and L16, SRTP)', async (t) => {
+  let nowMs = 0;
+  const backendOpus = new MemoryAudioBackend({ now: () => nowMs });
+  const backendL16 = new MemoryAudioBackend({ now: () => nowMs });
+  const opus = await engine(backendOpus, 'default', () => nowMs, { format: 'rtp-opus' });
+  const l16 = await engine(backendL16, 'default', () => nowMs, { format: 'rtp-l16' });
+  t.teardown(async () => {
+    await opus.close();
+    await l16.close();
+  });
+  const fromOpus = opus.audio.prepare('mixed');
+  const fromL16 = l16.audio.prepare('mixed');
+  t.is(fromOpus.format, 'rtp-opus', 'an endpoint announces the format its unit receives');
+  t.is(fromL16.format, 'rtp-l16');
+  opus.audio.start('mixed', endpointOf(fromL16));
+  l16.audio.start('mixed', endpointOf(fromOpus));
+  await Promise.all([opus.audio.whenStarted('mixed'), l16.audio.whenStarted('mixed')]);
+  t.true(opus.audio.audioState().encrypted && l16.audio.audioState().encrypted);
+
+  await talkBothWays({ audio: opus.audio, backend: backendOpus }, { audio: l16.audio, backend: backendL16 }, 'mixed', {
+    hzA: 500,
+    hzB: 1200,
+    frames: 100,
+    advance: () => (nowMs += 20),
+  });
+  const heardOnL16 = backendL16.playedSamples().subarray(-24_000);
+  const heardOnOpus = backendOpus.playedSamples().subarray(-24_000);
+  t.true(toneShare(heardOnL16, 500) > 0.8, `the L16 unit hears the opus unit's 500 Hz (${toneShare(heardOnL16, 500)})`);
+  t.true(toneShare(heardOnOpus, 1200) > 0.8, `the opus unit hears the L16 unit's 1200 Hz (${toneShare(heardOnOpus, 1200)})`);
+  for (const unit of [opus, l16]) t.like(unit.audio.stats('mixed'), { packetsReceived: 100, packetsMalformed: 0, packetsLost: 0 });
+});
+
+test('a peer with another audio.frameMs is refused on either side, naming the setting', async (t) => {
+  const twenty = await engine(null, 'default', undefined, { frameMs: 20 });
+  const ten = await engine(null, 'default', undefined, { frameMs: 10 });
+  t.teardown(async () => {
+    await twenty.close();
+    await ten.close();
+  });
+  const from20 = twenty.audio.prepare('c');
+  const from10 = ten.audio.prepare('c');
+  t.throws(() => twenty.audio.start('c', endpointOf(from10)), { message: /the peer uses 10 ms frames and this unit 20 ms.*audio\.frameMs/ });
+  t.throws(() => ten.audio.start('c', endpointOf(from20)), { message: /the peer uses 20 ms frames and this unit 10 ms.*audio\.frameMs/ });
+  t.is(twenty.audio.stats('c')!.packetsSent, 0);
+});
+
+test('the seed format under SRTP is refused whichever side uses it; with audio.srtp false, a seed unit and an L16 unit talk', async (t) => {
+  let nowMs = 0;
+  const opus = await engine(null, 'default', () => nowMs);
+  const seedEncrypted = await engine(null, 'default', () => nowMs, { format: 'seed' });
+  const backendSeed = new MemoryAudioBackend({ now: () => nowMs });
+  const backendL16 = new MemoryAudioBackend({ now: () => nowMs });
+  const seedPlain = await engine(backendSeed, 'default', () => nowMs, { format: 'seed', srtp: false });
+  const l16Plain = await engine(backendL16, 'default', () => nowMs, { format: 'rtp-l16', srtp: false });
+  t.teardown(async () => {
+    for (const unit of [opus, seedEncrypted, seedPlain, l16Plain]) await unit.close();
+  });
+  const fromOpus = opus.audio.prepare('c');
+  const fromSeed = seedEncrypted.audio.prepare('c');
+  t.throws(() => opus.audio.start('c', endpointOf(fromSeed)), { message: /the peer uses the seed format.*audio\.srtp false/ });
+  t.throws(() => seedEncrypted.audio.start('c', endpointOf(fromOpus)), { message: /this unit uses the seed format.*audio\.srtp false/ });
+
+  const fromSeedPlain = seedPlain.audio.prepare('plain');
+  const fromL16Plain = l16Plain.audio.prepare('plain');
+  seedPlain.audio.start('plain', endpointOf(fromL16Plain));
+  l16Plain.audio.start('plain', endpointOf(fromSeedPlain));
+  await Promise.all([seedPlain.audio.whenStarted('plain'), l16Plain.audio.whenStarted('plain')]);
+  await talkBothWays({ audio: seedPlain.audio, backend: backendSeed }, { audio: l16Plain.audio, backend: backendL16 }, 'plain', {
+    hzA: 700,
+    hzB: 900,
+    frames: 50,
+    advance: () => (nowMs += 20),
+  });
+  t.true(toneShare(backendL16.playedSamples().subarray(-24_000), 700) > 0.8, 'the L16 unit hears the seed unit');
+  t.true(toneShare(backendSeed.playedSamples().subarray(-24_000), 900) > 0.8, 'the seed unit hears the L16 unit');
+  for (const unit of [seedPlain, l16Plain]) t.is(unit.audio.stats('plain')!.packetsMalformed, 0);
+});
+
+test('only valid packets from the peer count as liveness: garbage and forgeries from its address do not', async (t) => {
+  let nowMs = 0;
+  const unit = await engine(null, 'default', () => nowMs);
+  const peer = await UdpTransport.bind({ port: 0, host: '127.0.0.1', onDatagram: () => undefined });
+  t.teardown(async () => {
+    await unit.close();
+    await peer.close();
+  });
+  unit.audio.prepare('c');
+  const peerOffer = createSrtpOffer();
+  const peerSsrc = 777;
+  unit.audio.start('c', { address: '127.0.0.1', udpPort: peer.localPort, format: 'rtp-opus', ssrc: peerSsrc, frameMs: 20, crypto: peerOffer });
+  await unit.audio.whenStarted('c');
+  const peerKeys = parseSrtpKeyParams(peerOffer.keyParams);
+  if (!peerKeys.ok) return t.fail(peerKeys.reason);
+  const senderWith = (format: ReturnType<typeof rtpPacketFormat>) =>
+    new MediaSender({ encoder: opusCodec.createEncoder({ frameSamples: 960, bitrate: 32_000 }), packetFormat: format, frameSamples: 960, ssrc: peerSsrc, initialSequence: 0, initialTimestamp: 0 });
+  const forger = senderWith(rtpPacketFormat(111));
+  const genuine = senderWith(srtpPacketFormat(rtpPacketFormat(111), peerKeys.keys));
+  t.teardown(() => {
+    forger.close();
+    genuine.close();
+  });
+  let malformed = 0;
+  // Junk and plain RTP with the peer's SSRC, all from the peer's own address.
+  const sendJunk = async () => {
+    const junk = [Buffer.from('not audio'), Buffer.alloc(1), forger.sendFrame(tone(300, 0)), Buffer.alloc(200, 0x80)];
+    for (const datagram of junk) peer.send(datagram, unit.transport.localPort, '127.0.0.1');
+    malformed += junk.length;
+    await until(() => unit.audio.stats('c')!.packetsMalformed >= malformed);
+  };
+
+  await sendJunk();
+  t.is(unit.audio.stats('c')!.msSinceLastPacket, null, 'junk alone is not a sign of life');
+  nowMs += 1000;
+  await sendJunk();
+  t.is(unit.audio.stats('c')!.msSinceLastPacket, null);
+
+  for (let i = 0; i < 5; i += 1) peer.send(genuine.sendFrame(tone(300, i)), unit.transport.localPort, '127.0.0.1');
+  await until(() => unit.audio.stats('c')!.packetsReceived >= 5);
+  t.is(unit.audio.stats('c')!.msSinceLastPacket, 0, 'a valid packet is');
+
+  nowMs += 600;
+  await sendJunk();
+  t.is(unit.audio.stats('c')!.msSinceLastPacket, 600, 'junk after it does not reset the clock');
+  t.like(unit.audio.stats('c'), { packetsReceived: 5, packetsMalformed: malformed });
+});
+
+test('reopen schedule: every 2 s for the first five failed opens, then doubling to a 30 s ceiling', (t) => {
+  t.deepEqual(
+    Array.from({ length: 10 }, (_, failed) => reopenDelayMs(failed)),
+    [2_000, 2_000, 2_000, 2_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000],
+  );
+});
+
+test('a sound card plugged in after the unit started is opened without a restart', async (t) => {
+  const backend = new MemoryAudioBackend({ devices: [] });
+  const unit = await engine(backend, 'USB');
+  t.teardown(() => unit.close());
+  t.false(unit.audio.audioAvailable);
+  t.regex(unit.audio.audioState().error ?? '', /USB/, 'the status names the device it looks for');
+  backend.plugIn({ id: 7, name: 'USB Audio Device: Audio (hw:1,0)', hostApi: 'memory', maxInputChannels: 1, maxOutputChannels: 1, defaultSampleRate: 48_000 });
+  await eventually('the unit to open the card it was waiting for', async () => unit.audio.audioAvailable, 10_000);
+  t.like(unit.audio.audioState(), { available: true, error: null, captureDevice: 'USB Audio Device: Audio (hw:1,0)' });
+  t.is(backend.openStreams('capture'), 1);
+  t.is(backend.openStreams('playback'), 1);
 });
