@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { WIRE_FORMATS, type WireFormatName } from '../config/schema.js';
+import { WIRE_FORMATS, wireFormatFrameProblem, type WireFormatName } from '../config/schema.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { runSend } from './send-command.js';
 import { runRecv } from './recv-command.js';
 import { runDevices } from './devices-command.js';
 import { runPassword } from './password-command.js';
-import { logFatal } from './command-runtime.js';
+import { logFatal, UsageError } from './command-runtime.js';
 
 const DEFAULT_PORT = 40000;
 
@@ -31,10 +31,16 @@ function positive(name: string) {
 const formatOption = () =>
   new Option('--format <format>', 'wire format').choices([...WIRE_FORMATS]).default('rtp-opus' satisfies WireFormatName);
 const frameOption = () =>
-  new Option('--frame-ms <ms>', 'frame duration').choices(['10', '20']).default('20').argParser((raw) => {
+  new Option('--frame-ms <ms>', 'frame duration (the seed format: 20 only)').choices(['10', '20']).default('20').argParser((raw) => {
     if (raw !== '10' && raw !== '20') throw new InvalidArgumentError('--frame-ms must be 10 or 20');
     return Number(raw);
   });
+
+/** Refuses a --format/--frame-ms pair the format cannot carry, before anything is opened. */
+function checkFormatAndFrame(flags: { format: WireFormatName; frameMs: number }): void {
+  const problem = wireFormatFrameProblem(flags.format, flags.frameMs);
+  if (problem) throw new UsageError(`--format ${flags.format} cannot be used with --frame-ms ${flags.frameMs}: ${problem}`);
+}
 
 function commandLogger(verbose: boolean): Logger {
   // stdout carries the command's output, so logs go to stderr.
@@ -81,7 +87,10 @@ program
   )
   .action(async (host: string, port: number, flags) => {
     if (flags.wav && flags.mic !== undefined) program.error('error: use either --wav or --mic, not both');
-    await guarded((logger) => runSend({ host, port, ...flags }, logger), flags.verbose);
+    await guarded(async (logger) => {
+      checkFormatAndFrame(flags);
+      await runSend({ host, port, ...flags }, logger);
+    }, flags.verbose);
   });
 
 program
@@ -105,11 +114,10 @@ program
       'Examples:\n  intercom recv\n  intercom recv 40000 --device USB\n  intercom recv 40000 --wav received.wav --seconds 10',
   )
   .action(async (port: number, flags) => {
-    await guarded(
-      (logger) =>
-        runRecv({ port, ...flags, minDelayMs: flags.minDelay, maxDelayMs: flags.maxDelay }, logger),
-      flags.verbose,
-    );
+    await guarded(async (logger) => {
+      checkFormatAndFrame(flags);
+      await runRecv({ port, ...flags, minDelayMs: flags.minDelay, maxDelayMs: flags.maxDelay }, logger);
+    }, flags.verbose);
   });
 
 program

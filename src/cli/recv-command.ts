@@ -1,7 +1,9 @@
 import type { WireFormatName } from '../config/schema.js';
 import { frameSamplesFor } from '../codec/codec.js';
 import { UdpTransport } from '../net/udp-transport.js';
-import { createMediaReceiver } from '../streaming/stream-setup.js';
+import { loadCodec } from '../streaming/stream-setup.js';
+import { MediaReceiver } from '../media/media-receiver.js';
+import { packetFormatFor } from '../media/wire-format.js';
 import { startFrameClock } from '../streaming/frame-clock.js';
 import { WavWriter } from '../streaming/wav-writer.js';
 import { openAudioBackend } from '../streaming/audio-backend-loader.js';
@@ -23,10 +25,26 @@ export interface RecvOptions {
   json: boolean;
 }
 
+/**
+ * A receiver for a stream that no signaling announced: the newest SSRC is played, and any dynamic
+ * RTP payload type (96-127) is taken as the configured codec, since only signaling could bind one
+ * number to it (RFC 3550/3551) and other stacks pick their own (GStreamer's rtpopuspay: 96).
+ */
+async function unannouncedStreamReceiver(options: RecvOptions, frameSamples: number): Promise<MediaReceiver> {
+  const codec = await loadCodec(options.format);
+  return new MediaReceiver({
+    decoder: codec.createDecoder({ frameSamples, bitrate: options.bitrate }),
+    packetFormat: packetFormatFor(options.format, frameSamples, { anyDynamicPayloadType: true }),
+    frameSamples,
+    minMs: options.minDelayMs,
+    maxMs: options.maxDelayMs,
+  });
+}
+
 /** `intercom recv`: receives a stream on a UDP port and plays it, or writes it to a WAV file. */
 export async function runRecv(options: RecvOptions, logger: Logger): Promise<void> {
   const frameSamples = frameSamplesFor(options.frameMs);
-  const receiver = await createMediaReceiver(options);
+  const receiver = await unannouncedStreamReceiver(options, frameSamples);
   const out = printer(options.json);
   const startedAt = performance.now();
 

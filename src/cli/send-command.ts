@@ -7,7 +7,7 @@ import { startFrameClock } from '../streaming/frame-clock.js';
 import { openAudioBackend } from '../streaming/audio-backend-loader.js';
 import type { AudioStream } from '../audio/audio-backend.js';
 import { formatSendLine, formatSendSummary, type SendFigures } from './status-line.js';
-import { printer, runUntilStopped } from './command-runtime.js';
+import { printer, runUntilStopped, type RunningCommand } from './command-runtime.js';
 import type { Logger } from '../logging/logger.js';
 
 export interface SendOptions {
@@ -36,7 +36,7 @@ export async function runSend(options: SendOptions, logger: Logger): Promise<voi
     onError: (error: Error) => logger.warn({ err: error }, 'UDP send error'),
   });
   const out = printer(options.json);
-  const startedAt = performance.now();
+  let startedAt = performance.now();
   let bytesSent = 0;
   const figures = (): SendFigures => ({
     seconds: (performance.now() - startedAt) / 1000,
@@ -45,11 +45,11 @@ export async function runSend(options: SendOptions, logger: Logger): Promise<voi
     format: options.format,
     destination: `${options.host}:${options.port}`,
   });
-  const run = runUntilStopped({
-    seconds: options.seconds,
-    startedAt,
-    everySecond: () => out.status(formatSendLine(figures()), figures()),
-  });
+  // The source is opened before the once-a-second report starts, so a device that is missing or
+  // slow to open shows no status line, and the rate counts from the first frame on.
+  let run: RunningCommand | undefined;
+  let stopBeforeRun: string | undefined;
+  const stop = (reason: string) => (run ? run.stop(reason) : (stopBeforeRun ??= reason));
   const sendFrame = (pcm: Int16Array) => {
     const datagram = sender.sendFrame(pcm);
     bytesSent += datagram.length;
@@ -65,10 +65,9 @@ export async function runSend(options: SendOptions, logger: Logger): Promise<voi
         device: options.mic === true ? 'default' : options.mic,
         frameSamples,
         onFrame: sendFrame,
-        onError: (error: Error) => run.stop(`capture failed: ${error.message}`),
+        onError: (error: Error) => stop(`capture failed: ${error.message}`),
       });
     } catch (error) {
-      run.dispose();
       await Promise.all([backend.close(), transport.close()]);
       throw error;
     }
@@ -83,12 +82,19 @@ export async function runSend(options: SendOptions, logger: Logger): Promise<voi
       : toneSource({ frequencyHz: options.tone, frameSamples });
     const clock = startFrameClock(options.frameMs, () => {
       const frame = source.nextFrame();
-      if (frame === null) run.stop('end of file');
+      if (frame === null) stop('end of file');
       else sendFrame(frame);
     });
     stopSource = async () => clock.stop();
   }
 
+  startedAt = performance.now();
+  run = runUntilStopped({
+    seconds: options.seconds,
+    startedAt,
+    everySecond: () => out.status(formatSendLine(figures()), figures()),
+  });
+  if (stopBeforeRun !== undefined) run.stop(stopBeforeRun);
   const reason = await run.stopped;
   run.dispose();
   await stopSource();

@@ -5,6 +5,18 @@ import { GpioConfigSchema } from '../gpio/gpio-config.js';
 export const WIRE_FORMATS = ['rtp-opus', 'rtp-l16', 'seed'] as const;
 export type WireFormatName = (typeof WIRE_FORMATS)[number];
 
+/**
+ * Why a wire format cannot carry frames of `frameMs`, or null if it can. The seed format is the
+ * original system's packet, [u16 sequence][960 x i16]: 10 ms frames would make a packet no
+ * original unit understands. Shared by the configuration and the command line.
+ */
+export function wireFormatFrameProblem(format: WireFormatName, frameMs: number): string | null {
+  if (format === 'seed' && frameMs !== 20) {
+    return 'the seed format is the original packet of 20 ms ([u16 sequence][960 x i16 samples]); use 20 ms frames or an RTP format';
+  }
+  return null;
+}
+
 
 export const ConfigSchema = Type.Object(
   {

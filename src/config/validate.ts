@@ -1,5 +1,5 @@
 import Value from 'typebox/value';
-import { ConfigSchema, type IntercomConfig } from './schema.js';
+import { ConfigSchema, wireFormatFrameProblem, type IntercomConfig } from './schema.js';
 import { gpioPinProblem } from '../gpio/gpio-config.js';
 
 /** A configuration value that is wrong; `key` is the dotted config key, e.g. "audio.udpPort". */
@@ -25,7 +25,7 @@ function describeSchemaAt(path: string): string {
   const choices = node.anyOf?.map((option: any) => JSON.stringify(option.const)).filter(Boolean);
   if (choices?.length) return `one of ${choices.join(', ')}`;
   const bits: string[] = [];
-  if (node.type) bits.push(`a ${node.type}`);
+  if (node.type) bits.push(`${/^[aeiou]/.test(node.type) ? 'an' : 'a'} ${node.type}`);
   if (node.minimum !== undefined && node.maximum !== undefined) bits.push(`from ${node.minimum} to ${node.maximum}`);
   if (node.minLength) bits.push('non-empty');
   if (node.pattern && node.description) bits.push(`(${node.description})`);
@@ -69,14 +69,14 @@ export function validateConfig(raw: unknown): IntercomConfig {
       throw new ConfigError(fullKey, `is missing; expected ${describeSchemaAt(fullKey) || 'a value'}`);
     }
     const expected = describeSchemaAt(key);
-    throw new ConfigError(
-      key,
-      `is ${shownValue(key, valueAt(plain, key))}; expected ${expected || first.message}`,
-    );
+    const shown = shownValue(key, valueAt(plain, key));
+    throw new ConfigError(key, expected ? `is ${shown}; expected ${expected}` : `is ${shown}: it ${first.message}`);
   }
   if (plain.jitter.minMs > plain.jitter.maxMs) {
     throw new ConfigError('jitter.minMs', `(${plain.jitter.minMs}) must not exceed jitter.maxMs (${plain.jitter.maxMs})`);
   }
+  const frameProblem = wireFormatFrameProblem(plain.audio.format, plain.audio.frameMs);
+  if (frameProblem) throw new ConfigError('audio.frameMs', `is ${plain.audio.frameMs} with audio.format "${plain.audio.format}": ${frameProblem}`);
   const pinProblem = gpioPinProblem(plain.gpio);
   if (pinProblem) throw new ConfigError('gpio', pinProblem);
   return deepFreeze(plain as IntercomConfig);

@@ -4,17 +4,34 @@ import type { MediaPacket, ParseResult } from './media-packet.js';
 export const RTP_HEADER_BYTES = 12;
 const RTP_VERSION = 2;
 
+/** The payload types a parser takes: exactly one, or any in an inclusive range. */
+export type AcceptedPayloadTypes = number | { readonly first: number; readonly last: number };
+
+/**
+ * RFC 3551 section 3: 96-127 are dynamic, bound to a codec by signaling (SDP) rather than by their
+ * number; every other type has a fixed meaning or is reserved.
+ */
+export const DYNAMIC_PAYLOAD_TYPES = { first: 96, last: 127 } as const;
+
+function accepts(accepted: AcceptedPayloadTypes, payloadType: number): boolean {
+  return typeof accepted === 'number' ? payloadType === accepted : payloadType >= accepted.first && payloadType <= accepted.last;
+}
+
+function describe(accepted: AcceptedPayloadTypes): string {
+  return typeof accepted === 'number' ? String(accepted) : `${accepted.first}-${accepted.last}`;
+}
+
 function fail(reason: string): ParseResult {
   return { ok: false, reason };
 }
 
 /**
  * Parses one RTP datagram (RFC 3550). Never throws: anything that is not a well-formed version 2
- * packet of the expected payload type comes back as `{ ok: false, reason }`.
+ * packet of an accepted payload type comes back as `{ ok: false, reason }`.
  * CSRCs and the header extension are validated and skipped (an intercom has no mixer and no
  * extensions); padding is removed. The payload is copied into a plain Uint8Array (Buffer.slice would share memory), so the caller may reuse its buffer.
  */
-export function parseRtp(datagram: Uint8Array, expectedPayloadType: number): ParseResult {
+export function parseRtp(datagram: Uint8Array, accepted: AcceptedPayloadTypes): ParseResult {
   const length = datagram.byteLength;
   if (length < RTP_HEADER_BYTES) return fail(`truncated: ${length} bytes is shorter than the RTP header`);
   const first = datagram[0];
@@ -26,9 +43,7 @@ export function parseRtp(datagram: Uint8Array, expectedPayloadType: number): Par
   const second = datagram[1];
   const marker = (second & 0x80) !== 0;
   const payloadType = second & 0x7f;
-  if (payloadType !== expectedPayloadType) {
-    return fail(`payload type ${payloadType}, expected ${expectedPayloadType}`);
-  }
+  if (!accepts(accepted, payloadType)) return fail(`payload type ${payloadType}, expected ${describe(accepted)}`);
   const view = new DataView(datagram.buffer, datagram.byteOffset, length);
   const sequence = view.getUint16(2);
   const timestamp = view.getUint32(4);

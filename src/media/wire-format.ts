@@ -1,5 +1,6 @@
 import type { WireFormatName } from '../config/schema.js';
 import { rtpPacketFormat, seedPacketFormat, type PacketFormat } from './packet-format.js';
+import { DYNAMIC_PAYLOAD_TYPES } from './rtp-packet.js';
 
 /**
  * Dynamic RTP payload types (RFC 3551 section 3: 96-127 are negotiated). Both units use the same
@@ -20,13 +21,24 @@ export function codecNameFor(format: WireFormatName): 'opus' | 'l16' | 'pcm-le' 
   }
 }
 
+export interface PacketFormatOptions {
+  /**
+   * Accept every dynamic payload type (96-127) as the configured codec, for a receiver that has
+   * no signaling to bind a number to it (`intercom recv`): other RTP stacks pick their own
+   * numbers, e.g. GStreamer's rtpopuspay sends 96. Static and reserved types are still refused.
+   * What is sent does not change.
+   */
+  anyDynamicPayloadType?: boolean;
+}
+
 /** A fresh packet format for one stream of the configured wire format. */
-export function packetFormatFor(format: WireFormatName, frameSamples: number): PacketFormat {
+export function packetFormatFor(format: WireFormatName, frameSamples: number, options: PacketFormatOptions = {}): PacketFormat {
+  const rtp = (payloadType: number) => rtpPacketFormat(payloadType, options.anyDynamicPayloadType ? DYNAMIC_PAYLOAD_TYPES : payloadType);
   switch (format) {
     case 'rtp-opus':
-      return rtpPacketFormat(OPUS_PAYLOAD_TYPE);
+      return rtp(OPUS_PAYLOAD_TYPE);
     case 'rtp-l16':
-      return rtpPacketFormat(L16_PAYLOAD_TYPE);
+      return rtp(L16_PAYLOAD_TYPE);
     case 'seed':
       return seedPacketFormat(frameSamples);
   }

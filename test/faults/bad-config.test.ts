@@ -41,8 +41,10 @@ async function startWithConfig(config: Record<string, unknown>): Promise<{ code:
 }
 
 const cases: { title: string; config: Record<string, unknown>; key: string; expected: RegExp }[] = [
-  { title: 'audio.udpPort is not a number', config: { audio: { udpPort: 'x' } }, key: 'audio.udpPort', expected: /expected a integer|expected an? (integer|number)/ },
+  { title: 'audio.udpPort is not a number', config: { audio: { udpPort: 'x' } }, key: 'audio.udpPort', expected: /is "x"; expected an integer from 0 to 65535/ },
   { title: 'audio.format is not a supported format', config: { audio: { format: 'mp3' } }, key: 'audio.format', expected: /expected one of .*"rtp-opus"/ },
+  { title: 'audio.udpPort out of range', config: { audio: { udpPort: 70000 } }, key: 'audio.udpPort', expected: /is 70000; expected an integer from 0 to 65535/ },
+  { title: 'the seed format with 10 ms frames', config: { audio: { format: 'seed', frameMs: 10 } }, key: 'audio.frameMs', expected: /is 10 with audio\.format "seed": .*20 ms/ },
   { title: 'jitter.minMs exceeds jitter.maxMs', config: { jitter: { minMs: 300, maxMs: 100 } }, key: 'jitter.minMs', expected: /must not exceed jitter\.maxMs \(100\)/ },
   { title: 'an unknown key', config: { audio: { sampleRat: 44_100 } }, key: 'audio.sampleRat', expected: /not a known setting/ },
   { title: 'two GPIO roles on one pin', config: { gpio: { callButton: 6, answerButton: 6 } }, key: 'gpio', expected: /BCM 6 is configured for gpio\.callButton and gpio\.answerButton/ },

@@ -1,28 +1,29 @@
 import test from 'ava';
 import { freeUdpPort, gstLaunch } from '../support/gstreamer.js';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import dgram from 'node:dgram';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../support/cli.js';
+import { statusWhere } from '../cli/cli-events.js';
 import { samplesFromS16le, samplesFromWav, toneShare, rms } from '../support/audio-analysis.js';
 
 // Interoperability with a standard RTP stack: GStreamer from Debian decodes what `intercom send`
 // sends, and `intercom recv` plays what GStreamer sends, for Opus (RFC 7587) and L16 (RFC 3551).
+// GStreamer's payloaders run with their defaults (payload type 96 for both): `intercom recv` has no
+// signaling, so it takes any dynamic payload type as the codec it was started with.
 
 
 const formats = [
   {
     name: 'rtp-opus',
     depay: 'application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=111 ! rtpjitterbuffer latency=60 ! rtpopusdepay ! opusdec',
-    pay: 'audio/x-raw,format=S16LE,rate=48000,channels=1 ! opusenc bitrate=32000 frame-size=20 ! rtpopuspay pt=111',
+    pay: 'audio/x-raw,format=S16LE,rate=48000,channels=1 ! opusenc bitrate=32000 frame-size=20 ! rtpopuspay',
   },
   {
     name: 'rtp-l16',
     depay: 'application/x-rtp,media=audio,clock-rate=48000,encoding-name=L16,encoding-params=1,channels=1,payload=96 ! rtpjitterbuffer latency=60 ! rtpL16depay',
-    pay: 'audio/x-raw,format=S16BE,rate=48000,channels=1 ! rtpL16pay pt=96 mtu=2000 min-ptime=20000000 max-ptime=20000000',
+    // 20 ms packets (the default would fill the MTU); the payload type stays the default.
+    pay: 'audio/x-raw,format=S16BE,rate=48000,channels=1 ! rtpL16pay mtu=2000 min-ptime=20000000 max-ptime=20000000',
   },
 ] as const;
 
@@ -67,15 +68,8 @@ for (const format of formats) {
     t.teardown(() => gst.child.kill('SIGKILL'));
     t.is((await gst.exited).code, 0, gst.output());
 
-    // Wait until the receiver has taken in every packet, then stop it.
-    await new Promise<void>((resolve) => {
-      const check = () => {
-        const last = receiver.lines.at(-1);
-        if (last?.type === 'status' && (last.packetsReceived as number) >= 100) resolve();
-        else setTimeout(check, 100);
-      };
-      check();
-    });
+    // Once the receiver has reported every packet, stop it.
+    await statusWhere(receiver, (status) => status.packetsReceived >= 100);
     receiver.stop();
     const summary = await receiver.waitFor('summary');
     t.is((await receiver.exited).code, 0);

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { parseRtp, serializeRtp } from '../../src/media/rtp-packet.js';
+import { DYNAMIC_PAYLOAD_TYPES, parseRtp, serializeRtp } from '../../src/media/rtp-packet.js';
+import { L16_PAYLOAD_TYPE, OPUS_PAYLOAD_TYPE, packetFormatFor } from '../../src/media/wire-format.js';
 import type { MediaPacket } from '../../src/media/media-packet.js';
 import { seededRandom } from './support/simulation.js';
 
@@ -12,7 +13,7 @@ const packet: MediaPacket = {
   payload: Uint8Array.from([1, 2, 3, 4, 5]),
 };
 
-function rejected(datagram: Uint8Array, expectedPayloadType = 96): string {
+function rejected(datagram: Uint8Array, expectedPayloadType: Parameters<typeof parseRtp>[1] = 96): string {
   const result = parseRtp(datagram, expectedPayloadType);
   if (result.ok) throw new Error('expected the datagram to be rejected');
   return result.reason;
@@ -71,6 +72,40 @@ test('a version other than 2 is rejected', (t) => {
 test('an unexpected payload type is rejected', (t) => {
   t.regex(rejected(serializeRtp(packet), 111), /payload type 96, expected 111/);
 });
+
+test('a dynamic range accepts every payload type from 96 to 127 and refuses static and reserved ones', (t) => {
+  for (let payloadType = 0; payloadType <= 127; payloadType++) {
+    const datagram = serializeRtp({ ...packet, payloadType });
+    if (payloadType >= 96) {
+      const result = parseRtp(datagram, DYNAMIC_PAYLOAD_TYPES);
+      t.true(result.ok && result.packet.payloadType === payloadType, `payload type ${payloadType}`);
+    } else {
+      t.is(rejected(datagram, DYNAMIC_PAYLOAD_TYPES), `payload type ${payloadType}, expected 96-127`);
+    }
+  }
+});
+
+for (const [format, sentType] of [['rtp-opus', OPUS_PAYLOAD_TYPE], ['rtp-l16', L16_PAYLOAD_TYPE]] as const) {
+  test(`${format}: a receiver without signaling takes any dynamic payload type, the signaled one only its own; both send ${sentType}`, (t) => {
+    const strict = packetFormatFor(format, 960);
+    const lenient = packetFormatFor(format, 960, { anyDynamicPayloadType: true });
+    for (const payloadType of [96, 97, 111, 127]) {
+      const datagram = serializeRtp({ ...packet, payloadType });
+      t.true(lenient.parse(datagram).ok, `lenient, payload type ${payloadType}`);
+      t.is(strict.parse(datagram).ok, payloadType === sentType, `strict, payload type ${payloadType}`);
+    }
+    // Static types (0 PCMU, 8 PCMA, 10/11 L16 at 44.1 kHz) and the RTCP-conflict range stay refused.
+    for (const payloadType of [0, 8, 10, 11, 72, 76, 95]) {
+      const datagram = serializeRtp({ ...packet, payloadType });
+      t.false(lenient.parse(datagram).ok, `lenient, payload type ${payloadType}`);
+      t.false(strict.parse(datagram).ok, `strict, payload type ${payloadType}`);
+    }
+    for (const format of [strict, lenient]) {
+      t.is(format.payloadType, sentType);
+      t.is(format.serialize({ ...packet, payloadType: 99 })[1] & 0x7f, sentType);
+    }
+  });
+}
 
 test('padding that overruns the packet, or a zero padding count, is rejected', (t) => {
   const datagram = serializeRtp(packet); // 12 + 5 bytes
