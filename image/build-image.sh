@@ -59,6 +59,9 @@ unshare --mount --propagation private bash -c '
     chmod 0440 /etc/sudoers.d/50-intercom-admin
     systemctl enable systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
       intercom-grow-root.service intercom-setup.service ssh.service avahi-daemon.service intercom.service
+    # The shipped configuration's buttons, LED and relay, with their pulls and levels, into
+    # /etc/default/raspi-firmware-custom, which the kernel hook appends to config.txt.
+    node /usr/lib/intercom-image/settings.mjs --gpio-boot-config
     # Rewrites config.txt and cmdline.txt in /boot/firmware with ROOTPART from /etc/default/raspi-firmware.
     DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware
   "
@@ -75,6 +78,7 @@ printf '127.0.0.1\tlocalhost\n127.0.1.1\tintercom\n::1\t\tlocalhost ip6-localhos
 ln -sf ../run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/log/*.log "$root"/tmp/* "$root"/var/tmp/*
 grep -q 'root=LABEL=RASPIROOT' "$root/boot/firmware/cmdline.txt" || die "cmdline.txt does not name LABEL=RASPIROOT: $(cat "$root/boot/firmware/cmdline.txt")"
+grep -q '^gpio=.*=ip,p[ud]$' "$root/boot/firmware/config.txt" || die "config.txt sets no pull for the buttons: $(cat "$root/boot/firmware/config.txt")"
 step "installed the package and configured the system"
 
 kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)

@@ -6,7 +6,7 @@ import { CallButtons, type CallControl } from './call-buttons.js';
 import { chipLabelsFor, GpioMappingError, mapPins, type PinMap } from './chip-map.js';
 import { DoorRelay } from './door-relay.js';
 import { gpioPinProblem, gpioPins, type GpioConfig } from './gpio-config.js';
-import type { GpioStatus } from './gpio-status.js';
+import type { GpioStatus, GpioWarning } from './gpio-status.js';
 import { DEFAULT_BLINK_PERIOD_MS, Led, type LedMode } from './led.js';
 import { ONOFF_SYSFS_ROOT, type OnoffPortsResult } from './onoff-ports.js';
 import type { GpioPortOpener, InputPort, OutputPort } from './ports.js';
@@ -33,6 +33,9 @@ export type GpioServiceEvents = {
 };
 
 type PinRole = 'callButton' | 'answerButton' | 'ringLed' | 'doorRelay';
+type ButtonPin = 'callButton' | 'answerButton';
+const BUTTON_PINS: readonly ButtonPin[] = ['callButton', 'answerButton'];
+const BUTTON_NAMES: Record<ButtonPin, string> = { callButton: 'CALL', answerButton: 'ANSWER' };
 
 interface OpenedPorts {
   inputs: Record<'callButton' | 'answerButton', InputPort>;
@@ -46,6 +49,7 @@ interface Running {
   ports: Array<InputPort | OutputPort>;
   callButton: Button;
   answerButton: Button;
+  buttons: Record<ButtonPin, Button>;
   led: Led;
   relay: DoorRelay | null;
   panel: CallButtons;
@@ -84,6 +88,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
       buttons: { call: callButton.pressed, answer: answerButton.pressed },
       led: led.mode,
       doorRelay: relay ? { energised: relay.energised, pulseMs: relay.pulseMs } : null,
+      warnings: BUTTON_PINS.filter((pin) => this.running!.buttons[pin].stuck).map((pin) => this.stuckWarning(pin)),
     };
   }
 
@@ -204,9 +209,18 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
     const buttonOptions = { debounceMs: config.debounceMs, longPressMs: config.longPressMs, activeLow: config.activeLow };
     const callButton = new Button(opened.inputs.callButton, this.clock, { ...buttonOptions, name: 'call' });
     const answerButton = new Button(opened.inputs.answerButton, this.clock, { ...buttonOptions, name: 'answer' });
-    for (const button of [callButton, answerButton]) {
+    const buttons = { callButton, answerButton };
+    for (const pin of BUTTON_PINS) {
+      const button = buttons[pin];
       button.on('press', () => this.publish());
       button.on('release', () => this.publish());
+      button.on('stuck', (stuck) => {
+        const warning = this.stuckWarning(pin);
+        const fields = { gpio: { warning: warning.code, pin, bcm: warning.bcm } };
+        if (stuck) this.logger.warn(fields, warning.message);
+        else this.logger.info(fields, `the ${BUTTON_NAMES[pin]} button (gpio.${pin}: BCM ${warning.bcm}) reads released now; the stuck-button warning is cleared`);
+        this.publish();
+      });
     }
     const led = new Led(opened.outputs.ringLed!, this.clock, { blinkPeriodMs: config.ledBlinkPeriodMs ?? DEFAULT_BLINK_PERIOD_MS });
     const relayPort = opened.outputs.doorRelay;
@@ -235,7 +249,26 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
       callTarget: config.callTarget,
       logger: this.logger,
     });
-    return { pinMap, ports: opened.all, callButton, answerButton, led, relay, panel };
+    return { pinMap, ports: opened.all, callButton, answerButton, buttons, led, relay, panel };
+  }
+
+  /**
+   * What a button that reads "pressed" since start most likely means, in words that name the pin
+   * and the settings to check.
+   */
+  private stuckWarning(pin: ButtonPin): GpioWarning {
+    const { config } = this.options;
+    const bcm = config[pin];
+    const label = `the ${BUTTON_NAMES[pin]} button (gpio.${pin}: BCM ${bcm})`;
+    const cause = config.activeLow
+      ? `has read low, which is "pressed" with gpio.activeLow true, ever since GPIO started: nothing pulls the pin up. ` +
+        `A button to ground needs a pull-up (config.txt: gpio=${bcm}=ip,pu); a button to 3.3 V needs gpio.activeLow false (intercom.txt: gpio_active_low=no)`
+      : `has read high, which is "pressed" with gpio.activeLow false, ever since GPIO started: nothing pulls the pin down. ` +
+        `A button to 3.3 V needs a pull-down (config.txt: gpio=${bcm}=ip,pd); a button to ground needs gpio.activeLow true (intercom.txt: gpio_active_low=yes)`;
+    const message =
+      `${label} ${cause}. The Raspberry Pi image writes the pulls into config.txt at boot; they take effect from the next reboot (docs/WIRING.md). ` +
+      'Until the pin reads released, presses of this button are not seen.';
+    return { code: 'button-stuck', pin, bcm, message };
   }
 
   private unavailable(reason: string, level: 'info' | 'warn' = 'warn'): GpioStatus {

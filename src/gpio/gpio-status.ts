@@ -1,6 +1,20 @@
 import Type, { type Static } from 'typebox';
 
 /**
+ * Something about the front panel a person should fix, while the rest of it works. The only kind
+ * so far: a button whose pin has read "pressed" ever since GPIO started (wrong pull or polarity).
+ */
+export const GpioWarningSchema = Type.Object({
+  code: Type.Literal('button-stuck'),
+  /** The config key of the pin, e.g. "callButton" (gpio.callButton). */
+  pin: Type.String(),
+  bcm: Type.Integer(),
+  message: Type.String(),
+});
+
+export type GpioWarning = Static<typeof GpioWarningSchema>;
+
+/**
  * The GPIO part of GET /api/status and the panel. When GPIO is not in use, `reason` says why in
  * words a person can act on; the rest of the unit works either way.
  */
@@ -23,6 +37,8 @@ export const GpioStatusSchema = Type.Union([
     led: Type.Union([Type.Literal('off'), Type.Literal('steady'), Type.Literal('blinking')]),
     /** null when no relay is configured. */
     doorRelay: Type.Union([Type.Object({ energised: Type.Boolean(), pulseMs: Type.Integer() }), Type.Null()]),
+    /** Empty when all is well. */
+    warnings: Type.Array(GpioWarningSchema),
   }),
 ]);
 

@@ -1,15 +1,20 @@
 import test from 'ava';
 import { pbkdf2Sync } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  applyGpioBootConfig,
   applyPanelPassword,
+  GPIO_BLOCK_BEGIN,
+  GPIO_BLOCK_END,
+  gpioBootLines,
   hostnameFor,
   parseSettings,
   scrubSetting,
   settingsToConfig,
+  withGpioBlock,
   wpaSupplicantConfig,
   // @ts-expect-error: a plain ES module shipped in the image, without type declarations
 } from '../../image/overlay/usr/lib/intercom-image/settings.mjs';
@@ -115,7 +120,7 @@ test('panel_password is hashed into the data dir by `intercom password`, then re
   });
   const record = await readPanelPassword(dataDir);
   t.truthy(record, 'the hash is in the data dir');
-  t.true(await verifyPanelPassword(record, 'open sesame 42'));
+  t.true(await verifyPanelPassword(record!, 'open sesame 42'));
   const after = await readFile(settingsPath, 'utf8');
   t.is(after, written);
   t.is(after, '# settings\nunit_name=Hall\n# panel_password was set on 2026-11-25; write a new line to change it\nssh_key=\n');
@@ -134,4 +139,115 @@ test('panel_password is hashed into the data dir by `intercom password`, then re
 
 test('scrubbing a setting replaces every line of it, whatever its case and spacing', (t) => {
   t.is(scrubSetting('a=1\n ssh_password = x\nSSH_PASSWORD=y\n', 'ssh_password', 'was set'), 'a=1\n# ssh_password was set; write a new line to change it\n# ssh_password was set; write a new line to change it\n');
+});
+
+// ---- GPIO pins in the firmware's config.txt ----------------------------------------------------
+
+/** config.txt as raspi-firmware's kernel hook writes it (shortened): its text, then the custom file. */
+const GENERATED_HEAD = '# Do not modify this file!\n\narm_64bit=1\n\nenable_uart=1\nupstream_kernel=1\n\nkernel=vmlinuz-6.12\ninitramfs initrd.img-6.12\n';
+function generatedConfigTxt(customText: string): string {
+  // The hook appends `$(cat raspi-firmware-custom)`, which drops trailing newlines, then one newline.
+  return `${GENERATED_HEAD}\n# Inserted by /etc/default/raspi-firmware-custom\n${customText.replace(/\n+$/, '')}\n`;
+}
+
+const gpioLines = (text: string) => text.split('\n').filter((line) => line.startsWith('gpio='));
+const blockCount = (text: string) => text.split('\n').filter((line) => line === GPIO_BLOCK_BEGIN).length;
+
+test('the boot-time GPIO lines: pull-up for buttons to ground, pull-down for buttons to 3.3 V, outputs at their off level', (t) => {
+  const defaults = shippedDefaults.gpio;
+  t.deepEqual(gpioLines(gpioBootLines(defaults).lines.join('\n')), ['gpio=5,6=ip,pu', 'gpio=13=op,dl']);
+  t.deepEqual(gpioBootLines(defaults).problems, []);
+  t.deepEqual(gpioLines(gpioBootLines({ ...defaults, callButton: 9, answerButton: 10, activeLow: false }).lines.join('\n')), ['gpio=9,10=ip,pd', 'gpio=13=op,dl']);
+  t.deepEqual(gpioLines(gpioBootLines({ ...defaults, doorRelay: 26 }).lines.join('\n')), ['gpio=5,6=ip,pu', 'gpio=13=op,dl', 'gpio=26=op,dl']);
+  t.deepEqual(gpioLines(gpioBootLines({ ...defaults, doorRelay: 26, doorRelayActiveLow: true }).lines.join('\n')), ['gpio=5,6=ip,pu', 'gpio=13=op,dl', 'gpio=26=op,dh'], 'a relay that switches on low rests high');
+  t.is(gpioBootLines(defaults).lines[0], '[all]', 'not hidden by a [pi4]-style section left open above');
+});
+
+test('pins off the 40-pin header, GPIO turned off, or pins on another chip set nothing', (t) => {
+  const defaults = shippedDefaults.gpio;
+  const offHeader = gpioBootLines({ ...defaults, answerButton: 45 });
+  t.deepEqual(gpioLines(offHeader.lines.join('\n')), ['gpio=5=ip,pu', 'gpio=13=op,dl']);
+  t.deepEqual(offHeader.problems, ['gpio.answerButton: BCM 45 is not on the 40-pin header (GPIO0 to GPIO27); config.txt does not set it']);
+  t.deepEqual(gpioLines(gpioBootLines({ ...defaults, enabled: false }).lines.join('\n')), []);
+  const otherChip = gpioBootLines({ ...defaults, chipLabel: '9030000.pl061' });
+  t.deepEqual(gpioLines(otherChip.lines.join('\n')), []);
+  t.regex(otherChip.lines.join('\n'), /9030000\.pl061/);
+});
+
+test('the managed block is replaced where it is, never duplicated, and what is around it stays', (t) => {
+  const around = 'dtparam=audio=on\n\n[pi4]\narm_boost=1\n';
+  const once = withGpioBlock(around, ['gpio=5,6=ip,pu']);
+  t.is(once, `dtparam=audio=on\n\n[pi4]\narm_boost=1\n\n${GPIO_BLOCK_BEGIN}\ngpio=5,6=ip,pu\n${GPIO_BLOCK_END}\n`);
+  t.is(withGpioBlock(once, ['gpio=5,6=ip,pu']), once, 'the same lines again change nothing');
+  const moved = withGpioBlock(`${once}dtoverlay=foo\n`, ['gpio=9=ip,pu']);
+  t.is(moved, `dtparam=audio=on\n\n[pi4]\narm_boost=1\n\n${GPIO_BLOCK_BEGIN}\ngpio=9=ip,pu\n${GPIO_BLOCK_END}\ndtoverlay=foo\n`, 'replaced in place');
+  // Two blocks (pasted by hand) become one, at the first one's place.
+  const twice = `${GPIO_BLOCK_BEGIN}\ngpio=1=ip\n${GPIO_BLOCK_END}\nkeep=1\n${GPIO_BLOCK_BEGIN}\ngpio=2=ip\n${GPIO_BLOCK_END}\n`;
+  t.is(withGpioBlock(twice, ['gpio=3=ip,pd']), `${GPIO_BLOCK_BEGIN}\ngpio=3=ip,pd\n${GPIO_BLOCK_END}\nkeep=1\n`);
+  // A block whose END line was deleted ends at the next empty line; what follows stays.
+  t.is(withGpioBlock(`${GPIO_BLOCK_BEGIN}\ngpio=1=ip\n\nkeep=1\n`, ['gpio=3=ip,pd']), `${GPIO_BLOCK_BEGIN}\ngpio=3=ip,pd\n${GPIO_BLOCK_END}\n\nkeep=1\n`);
+  t.is(withGpioBlock('', ['gpio=3=ip,pd']), `${GPIO_BLOCK_BEGIN}\ngpio=3=ip,pd\n${GPIO_BLOCK_END}\n`);
+});
+
+/** A unit's files in a temp dir: shipped defaults, /etc/intercom, /etc/default, the boot partition. */
+async function unitFiles(t: import('ava').ExecutionContext) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'intercom-gpio-boot-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const paths = {
+    shippedConfigPath: path.join(dir, 'usr-lib-intercom', 'default.json'),
+    unitConfigDir: path.join(dir, 'etc-intercom'),
+    firmwareCustomPath: path.join(dir, 'etc-default', 'raspi-firmware-custom'),
+    configTxtPath: path.join(dir, 'boot-firmware', 'config.txt'),
+  };
+  for (const directory of [path.dirname(paths.shippedConfigPath), paths.unitConfigDir, path.dirname(paths.firmwareCustomPath), path.dirname(paths.configTxtPath)]) {
+    await mkdir(directory, { recursive: true });
+  }
+  await writeFile(paths.shippedConfigPath, JSON.stringify(shippedDefaults));
+  return paths;
+}
+
+test('intercom.txt moves the buttons to GPIO 9 and 10: config.txt and raspi-firmware-custom get their pull-ups, once, and a kernel upgrade keeps them', async (t) => {
+  const paths = await unitFiles(t);
+  // As the image leaves them: the admin's own line in the custom file, config.txt generated from it.
+  await writeFile(paths.firmwareCustomPath, 'dtparam=i2c_arm=on\n');
+  const imageBlock = applyGpioBootConfig(paths);
+  t.deepEqual(imageBlock.lines, ['gpio=5,6=ip,pu', 'gpio=13=op,dl']);
+  const imageCustom = await readFile(paths.firmwareCustomPath, 'utf8');
+  await writeFile(paths.configTxtPath, generatedConfigTxt(imageCustom));
+
+  // First boot with gpio_call=9, gpio_answer=10: the settings step writes production.json, then the pins.
+  const { values } = parseSettings('gpio_call=9\ngpio_answer=10\n');
+  await writeFile(path.join(paths.unitConfigDir, 'production.json'), JSON.stringify(settingsToConfig(values, shippedDefaults).config));
+  const applied = applyGpioBootConfig(paths);
+  t.deepEqual(applied, { lines: ['gpio=9,10=ip,pu', 'gpio=13=op,dl'], configTxtChanged: true, problems: [] });
+  const configTxt = await readFile(paths.configTxtPath, 'utf8');
+  const custom = await readFile(paths.firmwareCustomPath, 'utf8');
+  t.deepEqual(gpioLines(configTxt), ['gpio=9,10=ip,pu', 'gpio=13=op,dl']);
+  t.is(blockCount(configTxt), 1);
+  t.true(configTxt.startsWith(GENERATED_HEAD), 'the rest of config.txt is untouched');
+  t.regex(custom, /^dtparam=i2c_arm=on\n/, "the admin's own line stays");
+  t.deepEqual(gpioLines(custom), ['gpio=9,10=ip,pu', 'gpio=13=op,dl']);
+  t.is(configTxt, generatedConfigTxt(custom), 'config.txt is what the kernel hook will write from the custom file on the next upgrade');
+
+  // Every later boot: nothing changes, nothing is added.
+  t.deepEqual(applyGpioBootConfig(paths), { lines: applied.lines, configTxtChanged: false, problems: [] });
+  t.is(await readFile(paths.configTxtPath, 'utf8'), configTxt);
+  t.is(await readFile(paths.firmwareCustomPath, 'utf8'), custom);
+
+  // An admin's local.json wins over intercom.txt, as it does for the service: buttons to 3.3 V.
+  await writeFile(path.join(paths.unitConfigDir, 'local.json'), JSON.stringify({ gpio: { activeLow: false } }));
+  t.like(applyGpioBootConfig(paths), { lines: ['gpio=9,10=ip,pd', 'gpio=13=op,dl'], configTxtChanged: true });
+  t.is(blockCount(await readFile(paths.configTxtPath, 'utf8')), 1);
+});
+
+test('without config.txt, or with a broken local.json, the custom file is still written and the problem is said', async (t) => {
+  const paths = await unitFiles(t);
+  await writeFile(path.join(paths.unitConfigDir, 'local.json'), '{ "gpio": ');
+  const result = applyGpioBootConfig(paths);
+  t.deepEqual(result.lines, ['gpio=5,6=ip,pu', 'gpio=13=op,dl']);
+  t.false(result.configTxtChanged);
+  t.is(result.problems.length, 2);
+  t.regex(result.problems[0], /local\.json is not valid JSON/);
+  t.regex(result.problems[1], /config\.txt does not exist/);
+  t.deepEqual(gpioLines(await readFile(paths.firmwareCustomPath, 'utf8')), ['gpio=5,6=ip,pu', 'gpio=13=op,dl']);
 });

@@ -165,3 +165,67 @@ test('after stop() edges are ignored and no timer is left behind', async (t) => 
     ['press'],
   );
 });
+
+test('a pin that reads "pressed" from start for 2 s is stuck; releasing it clears that, once each', async (t) => {
+  const { clock, port, button } = setup({}, PRESSED);
+  const stuckEvents: Array<{ at: number; stuck: boolean }> = [];
+  button.on('stuck', (stuck) => stuckEvents.push({ at: clock.now(), stuck }));
+  await clock.advance(1999);
+  t.false(button.stuck);
+  await clock.advance(1);
+  t.true(button.stuck);
+  await clock.advance(10_000);
+  t.deepEqual(stuckEvents, [{ at: 2000, stuck: true }], 'said once, not again while it stays down');
+  port.set(RELEASED);
+  await clock.advance(30);
+  t.false(button.stuck);
+  t.deepEqual(stuckEvents, [
+    { at: 2000, stuck: true },
+    { at: 12_030, stuck: false },
+  ]);
+  // From then on it is an ordinary button: a long hold is a long press, not stuck.
+  port.set(PRESSED);
+  await clock.advance(5000);
+  t.false(button.stuck);
+  t.is(stuckEvents.length, 2);
+});
+
+test('activeLow false: a pin that reads high from start is the stuck one', async (t) => {
+  const high = setup({ activeLow: false }, 1);
+  await high.clock.advance(2000);
+  t.true(high.button.stuck);
+  const low = setup({ activeLow: false }, 0);
+  await low.clock.advance(2000);
+  t.false(low.button.stuck);
+});
+
+test('a button let go before the stuck time never was stuck, and noise while down does not reset the time', async (t) => {
+  const early = setup({}, PRESSED);
+  const said: boolean[] = [];
+  early.button.on('stuck', (stuck) => said.push(stuck));
+  await early.clock.advance(1500);
+  early.port.set(RELEASED);
+  await early.clock.advance(5000);
+  t.false(early.button.stuck);
+  t.deepEqual(said, []);
+
+  // A spike that is gone before the debounce time ends is not a release.
+  const noisy = setup({ stuckAfterMs: 3000 }, PRESSED);
+  await noisy.clock.advance(1000);
+  noisy.port.spike(RELEASED);
+  await noisy.clock.advance(1999);
+  t.false(noisy.button.stuck);
+  await noisy.clock.advance(1);
+  t.true(noisy.button.stuck);
+});
+
+test('stop() drops the pending stuck timer; a restart looks at the pin afresh', async (t) => {
+  const { clock, port, button } = setup({}, PRESSED);
+  await clock.advance(1000);
+  button.stop();
+  t.is(clock.pendingTimers, 0);
+  port.set(RELEASED);
+  button.start();
+  await clock.advance(5000);
+  t.false(button.stuck);
+});

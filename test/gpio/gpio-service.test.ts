@@ -15,10 +15,13 @@ const ANSWER = 518;
 const LED = 525;
 const RELAY = 538;
 
-async function service(options: { config?: Partial<GpioConfig>; chips?: typeof BOARDS.pi4Kernel66 | null; loadPorts?: () => Promise<OnoffPortsResult> } = {}) {
+async function service(
+  options: { config?: Partial<GpioConfig>; chips?: typeof BOARDS.pi4Kernel66 | null; loadPorts?: () => Promise<OnoffPortsResult>; inputLevel?: 0 | 1 } = {},
+) {
   const clock = new FakeClock();
   const sysfs = await fakeSysfs(options.chips === undefined ? BOARDS.pi4Kernel66 : options.chips);
   const ports = new FakeGpioPorts(clock);
+  if (options.inputLevel !== undefined) ports.inputInitialLevel = options.inputLevel;
   const calls = new FakeCallControl();
   const { logger, lines } = captureLogger();
   let portsLoaded = 0;
@@ -117,6 +120,7 @@ test('with GPIO: pins mapped through the chip base, buttons drive calls, LED and
     buttons: { call: false, answer: false },
     led: 'off',
     doorRelay: { energised: false, pulseMs: 1000 },
+    warnings: [],
   });
   t.is(ports.output(LED).level, 0);
   t.is(ports.output(RELAY).level, 0);
@@ -199,5 +203,77 @@ test('two start() calls at once set up the pins once', async (t) => {
   t.deepEqual(first, second);
   t.is(first.available, true);
   t.is(portsLoaded(), 1);
+  await gpio.stop();
+});
+
+test('a button that reads "pressed" from start (no pull-up on BCM 9) is warned about once, shown in the status, and cleared on release', async (t) => {
+  // BCM 9 and 10 are pulled down at reset: active-low buttons there read low with nobody pressing.
+  const { clock, sysfs, gpio, ports, calls, lines, statuses } = await service({ config: { callButton: 9, answerButton: 10 }, inputLevel: 0 });
+  t.teardown(sysfs.cleanup);
+  const started = await gpio.start();
+  t.like(started, { available: true, buttons: { call: true, answer: true }, warnings: [] }, 'not a warning yet: someone may be holding a button');
+  await clock.advance(2000);
+  const status = gpio.status();
+  t.like(status, { available: true });
+  const warnings = (status as { warnings: Array<{ code: string; pin: string; bcm: number; message: string }> }).warnings;
+  t.deepEqual(
+    warnings.map(({ code, pin, bcm }) => ({ code, pin, bcm })),
+    [
+      { code: 'button-stuck', pin: 'callButton', bcm: 9 },
+      { code: 'button-stuck', pin: 'answerButton', bcm: 10 },
+    ],
+  );
+  t.regex(warnings[0].message, /CALL button \(gpio\.callButton: BCM 9\) has read low.*gpio\.activeLow true.*gpio=9=ip,pu.*gpio\.activeLow false/);
+  t.deepEqual(statuses.at(-1), status, 'the warning is published as a status event');
+  const warningLines = () => lines.filter((line) => line.level === 40);
+  t.deepEqual(
+    warningLines().map((line) => line.gpio),
+    [
+      { warning: 'button-stuck', pin: 'callButton', bcm: 9 },
+      { warning: 'button-stuck', pin: 'answerButton', bcm: 10 },
+    ],
+  );
+  t.is(warningLines()[0].msg, warnings[0].message);
+  await clock.advance(60_000);
+  t.is(warningLines().length, 2, 'logged once, not again while it stays stuck');
+  t.deepEqual(calls.requests, [], 'a stuck button makes no call');
+
+  // The CALL line goes high (a pull-up after all): the warning clears and that is published too.
+  const eventsBefore = statuses.length;
+  ports.input(512 + 9).set(1);
+  await clock.advance(30);
+  t.deepEqual(
+    (gpio.status() as { warnings: Array<{ pin: string }> }).warnings.map((warning) => warning.pin),
+    ['answerButton'],
+  );
+  t.true(statuses.length > eventsBefore);
+  t.deepEqual((statuses.at(-1) as { warnings: Array<{ pin: string }> }).warnings.map((warning) => warning.pin), ['answerButton']);
+  t.truthy(lines.find((line) => line.level === 30 && /CALL button \(gpio\.callButton: BCM 9\) reads released now/.test(line.msg)));
+  t.is(warningLines().length, 2);
+  await gpio.stop();
+  t.is(clock.pendingTimers, 0);
+});
+
+test('buttons to 3.3 V (activeLow false) that read high from start get the pull-down advice', async (t) => {
+  const { clock, sysfs, gpio } = await service({ config: { activeLow: false }, inputLevel: 1 });
+  t.teardown(sysfs.cleanup);
+  await gpio.start();
+  await clock.advance(2000);
+  const { warnings } = gpio.status() as { warnings: Array<{ bcm: number; message: string }> };
+  t.deepEqual(
+    warnings.map((warning) => warning.bcm),
+    [5, 6],
+  );
+  t.regex(warnings[0].message, /has read high.*gpio\.activeLow false.*gpio=5=ip,pd.*gpio\.activeLow true/);
+  await gpio.stop();
+});
+
+test('released buttons at start never warn', async (t) => {
+  const { clock, sysfs, gpio, lines } = await service();
+  t.teardown(sysfs.cleanup);
+  await gpio.start();
+  await clock.advance(10_000);
+  t.like(gpio.status(), { warnings: [] });
+  t.is(lines.filter((line) => line.level >= 40).length, 0);
   await gpio.stop();
 });

@@ -3,11 +3,13 @@
 // a PC after flashing (format: docs/IMAGE.md). Runs at every boot before the network, ssh and the
 // intercom service start (intercom-setup.service):
 //   node settings.mjs --apply /boot/firmware/intercom.txt
+// The image build sets the GPIO pins of the shipped configuration in the firmware's config.txt:
+//   node settings.mjs --gpio-boot-config
 // The parsing and mapping functions are exported for the tests (test/appliance/settings.test.ts).
 import { execFileSync } from 'node:child_process';
 import { pbkdf2Sync } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** intercom.txt keys that become service configuration: config paths (dotted) and the value's kind. */
@@ -199,6 +201,166 @@ function writeIfChanged(path, content, mode = 0o644) {
   return true;
 }
 
+// ---- GPIO pins at boot: the firmware's config.txt `gpio=` lines -----------------------------------
+
+/** The service's shipped defaults, and the directory of the unit's own configuration files. */
+export const SHIPPED_CONFIG_PATH = '/usr/lib/intercom/config/default.json';
+export const UNIT_CONFIG_DIR = '/etc/intercom';
+/**
+ * raspi-firmware's kernel hook writes config.txt afresh on every kernel or firmware upgrade and
+ * appends this file to it: what is kept here survives upgrades.
+ */
+export const FIRMWARE_CUSTOM_PATH = '/etc/default/raspi-firmware-custom';
+export const GPIO_BLOCK_BEGIN = '# BEGIN intercom GPIO: written at every boot from the intercom configuration; edits between these lines are replaced';
+export const GPIO_BLOCK_END = '# END intercom GPIO';
+/** The pins on the Raspberry Pi's 40-pin header; the others drive the SD card, Wi-Fi and such. */
+const HEADER_PINS = { first: 0, last: 27 };
+
+/**
+ * The unit's `gpio` settings as the service will see them: shipped defaults, then the files in
+ * /etc/intercom in node-config's order (NODE_ENV=production). The values are plain, so a shallow
+ * merge of the gpio sections is the deep merge node-config does.
+ */
+export function effectiveGpioConfig(shippedDefaults, unitConfigs) {
+  return Object.assign({}, shippedDefaults?.gpio, ...unitConfigs.map((config) => config?.gpio ?? {}));
+}
+
+/**
+ * The config.txt lines that set the front panel's pins at power-on, before Linux runs: sysfs GPIO
+ * (what the service uses) cannot set pulls, and from GPIO9 up the Pi pulls pins down at reset, so a
+ * button to ground there would never read released. Buttons to ground (activeLow) get a pull-up,
+ * buttons to 3.3 V a pull-down; the LED and the relay are outputs at their "off" level from
+ * power-on, so the door never opens while the unit boots.
+ * Syntax: the Raspberry Pi documentation, "GPIO control in config.txt".
+ */
+export function gpioBootLines(gpio) {
+  const problems = [];
+  if (!gpio || gpio.enabled === false) return { lines: ['# GPIO is off (gpio.enabled is false): no pin is set'], problems };
+  if (gpio.chipLabel) return { lines: [`# The pins are on GPIO chip "${gpio.chipLabel}" (gpio.chipLabel), not the Raspberry Pi header: no pin is set`], problems };
+  const onHeader = (key) => {
+    const pin = gpio[key];
+    if (pin === undefined || pin === null) return false;
+    if (Number.isInteger(pin) && pin >= HEADER_PINS.first && pin <= HEADER_PINS.last) return true;
+    problems.push(`gpio.${key}: BCM ${pin} is not on the 40-pin header (GPIO${HEADER_PINS.first} to GPIO${HEADER_PINS.last}); config.txt does not set it`);
+    return false;
+  };
+  const buttons = ['callButton', 'answerButton'].filter(onHeader).map((key) => gpio[key]);
+  const activeLow = gpio.activeLow !== false;
+  // [all]: a filter section such as [pi4] left open above must not hide these lines on other models.
+  const lines = ['[all]'];
+  if (buttons.length > 0) {
+    lines.push(
+      activeLow ? '# Buttons to ground (gpio.activeLow true): inputs with the pull-up' : '# Buttons to 3.3 V (gpio.activeLow false): inputs with the pull-down',
+      `gpio=${[...new Set(buttons)].join(',')}=ip,${activeLow ? 'pu' : 'pd'}`,
+    );
+  }
+  if (onHeader('ringLed')) lines.push('# Ring LED: an output, off', `gpio=${gpio.ringLed}=op,dl`);
+  if (onHeader('doorRelay')) {
+    const relayActiveLow = gpio.doorRelayActiveLow === true;
+    lines.push(`# Door relay: an output at rest (${relayActiveLow ? 'high: the module switches on low' : 'low'})`, `gpio=${gpio.doorRelay}=op,${relayActiveLow ? 'dh' : 'dl'}`);
+  }
+  return { lines, problems };
+}
+
+/**
+ * `text` with the managed GPIO block replaced by one holding `lines`: where the first block was,
+ * or at the end. Every other block is dropped, so running it again never adds a second one. A
+ * BEGIN line without its END (cut by hand) ends at the next empty line.
+ */
+export function withGpioBlock(text, lines) {
+  const all = text.split('\n');
+  if (all.at(-1) === '') all.pop();
+  const bare = all.map((line) => line.replace(/\r$/, ''));
+  const kept = [];
+  let insertAt = -1;
+  for (let index = 0; index < all.length; index++) {
+    if (bare[index] !== GPIO_BLOCK_BEGIN) {
+      kept.push(all[index]);
+      continue;
+    }
+    if (insertAt < 0) insertAt = kept.length;
+    let end = index + 1;
+    while (end < all.length && bare[end] !== GPIO_BLOCK_END && bare[end] !== GPIO_BLOCK_BEGIN) end++;
+    if (bare[end] !== GPIO_BLOCK_END) {
+      end = index + 1;
+      while (end < all.length && bare[end].trim() !== '' && bare[end] !== GPIO_BLOCK_BEGIN) end++;
+      end--;
+    }
+    index = end;
+  }
+  if (insertAt < 0) {
+    while (kept.length > 0 && kept.at(-1).trim() === '') kept.pop();
+    if (kept.length > 0) kept.push('');
+    insertAt = kept.length;
+  }
+  kept.splice(insertAt, 0, GPIO_BLOCK_BEGIN, ...lines, GPIO_BLOCK_END);
+  return `${kept.join('\n')}\n`;
+}
+
+/**
+ * Replaces a file on the boot partition (FAT: no owners or modes) so that a power cut leaves the
+ * old file or the new one, never half of one: the firmware cannot boot from a torn config.txt.
+ */
+function replaceBootFile(path, content) {
+  const temporary = `${path}.new`;
+  const fd = openSync(temporary, 'w');
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
+}
+
+function readJsonIfThere(path, problems) {
+  if (!existsSync(path)) return null;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    problems.push(`${path} is not valid JSON (${error.message}); its gpio settings are not in config.txt`);
+    return null;
+  }
+}
+
+/**
+ * Puts the `gpio=` lines for the configured pins into raspi-firmware-custom, which the kernel hook
+ * appends to config.txt on every upgrade, and into config.txt itself, where the firmware reads them
+ * at the next power-on. Both hold the same marked block, replaced in place each time. Returns the
+ * lines, whether config.txt changed (the new pins take effect at the next boot) and any problems.
+ * Without `configTxtPath`, only the custom file is written.
+ */
+export function applyGpioBootConfig({
+  shippedConfigPath = SHIPPED_CONFIG_PATH,
+  unitConfigDir = UNIT_CONFIG_DIR,
+  firmwareCustomPath = FIRMWARE_CUSTOM_PATH,
+  configTxtPath,
+}) {
+  const problems = [];
+  const shipped = JSON.parse(readFileSync(shippedConfigPath, 'utf8'));
+  const unitConfigs = ['default.json', 'production.json', 'local.json', 'local-production.json'].map((name) => readJsonIfThere(join(unitConfigDir, name), problems));
+  const { lines, problems: pinProblems } = gpioBootLines(effectiveGpioConfig(shipped, unitConfigs));
+  problems.push(...pinProblems);
+
+  const custom = existsSync(firmwareCustomPath) ? readFileSync(firmwareCustomPath, 'utf8') : '';
+  writeIfChanged(firmwareCustomPath, withGpioBlock(custom, lines));
+
+  let configTxtChanged = false;
+  if (configTxtPath === undefined) {
+    // The image build: the kernel hook writes config.txt from the custom file next.
+  } else if (existsSync(configTxtPath)) {
+    const current = readFileSync(configTxtPath, 'utf8');
+    const wanted = withGpioBlock(current, lines);
+    if (wanted !== current) {
+      replaceBootFile(configTxtPath, wanted);
+      configTxtChanged = true;
+    }
+  } else {
+    problems.push(`${configTxtPath} does not exist; the GPIO pins are set once the kernel hook writes it`);
+  }
+  return { lines: lines.filter((line) => line.startsWith('gpio=')), configTxtChanged, problems };
+}
+
 function run(command, args, input) {
   return execFileSync(command, args, { input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'inherit'] }).toString();
 }
@@ -234,6 +396,14 @@ function applySettings(settingsPath) {
     // It may hold the site secret: readable by root and the service only.
     writeIfChanged('/etc/intercom/production.json', `${JSON.stringify(config, null, 2)}\n`, 0o640);
     chownSync('/etc/intercom/production.json', 0, Number(run('id', ['-g', 'intercom']).trim()));
+  });
+
+  // After the service settings, which it reads: the pins' pulls and levels from power-on.
+  let gpioBoot = { lines: [], configTxtChanged: false };
+  part('GPIO pins in config.txt', problems, () => {
+    const result = applyGpioBootConfig({ configTxtPath: join(dirname(settingsPath), 'config.txt') });
+    problems.push(...result.problems.map((problem) => `GPIO pins in config.txt: ${problem}`));
+    gpioBoot = { lines: result.lines, configTxtChanged: result.configTxtChanged };
   });
 
   const hostname = hostnameFor(values.get('unit_name') ?? 'intercom');
@@ -292,15 +462,26 @@ function applySettings(settingsPath) {
   });
 
   const sshLogin = [sshKey === undefined ? null : 'key', passwordSet ? 'password' : null].filter(Boolean).join('+') || 'closed';
-  const status = { settingsFile: settingsPath, hostname, sshLogin, wifi: ssid !== undefined, problems };
+  const status = { settingsFile: settingsPath, hostname, sshLogin, wifi: ssid !== undefined, gpioBoot, problems };
   writeIfChanged('/run/intercom-setup/status.json', `${JSON.stringify(status, null, 2)}\n`);
   for (const problem of problems) console.error(`intercom.txt: ${problem}`);
   if (sshLogin === 'closed') {
     console.error(`intercom.txt: no ssh_key or ssh_password: ssh login is closed (add one to ${settingsPath} and reboot)`);
+  }
+  if (gpioBoot.configTxtChanged) {
+    console.error(`intercom.txt: the GPIO pins in config.txt changed (${gpioBoot.lines.join(' ') || 'none set'}); the firmware sets them from the next reboot`);
   }
   console.error(`intercom.txt applied: hostname ${hostname}, ssh login ${sshLogin}, wifi ${ssid === undefined ? 'off' : 'on'}`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--apply') {
   applySettings(process.argv[3] ?? '/boot/firmware/intercom.txt');
+}
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--gpio-boot-config') {
+  // The image build, in its chroot: the shipped defaults' pins, before the kernel hook writes config.txt.
+  const configTxtPath = '/boot/firmware/config.txt';
+  const { lines, problems } = applyGpioBootConfig({ configTxtPath: existsSync(configTxtPath) ? configTxtPath : undefined });
+  for (const problem of problems) console.error(`GPIO pins in config.txt: ${problem}`);
+  console.error(`GPIO pins in config.txt: ${lines.join(' ') || 'none'}`);
+  if (problems.length > 0) process.exit(1);
 }
