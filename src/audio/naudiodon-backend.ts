@@ -57,6 +57,7 @@ export interface NaudiodonStream extends AudioStream {
   /** Process id of the audio host, for diagnostics. */
   readonly hostPid: number | undefined;
   stats(): AudioStreamStats;
+  setRelaying(relaying: boolean): void;
 }
 
 type OpenAnswer = Extract<HostToParentMessage, { type: 'opened' | 'not-found' | 'failed' }>;

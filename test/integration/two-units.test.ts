@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { createVirtualAlsa, type VirtualAlsa } from '../support/virtual-alsa.js';
 import { launchSite, type UnitProcess } from '../support/unit-process.js';
 import { speechLikeSignal, bestAlignment, rms, windowedCorrelation } from '../support/audio-analysis.js';
@@ -13,7 +13,7 @@ const SPEECH_SECONDS = 4;
 const currentPhase = async (unit: UnitProcess) => (await unit.api('GET', '/api/calls')).body.current?.phase ?? 'idle';
 const lastCall = async (unit: UnitProcess, callId: string) => (await unit.api('GET', `/api/calls/${callId}`)).body.call;
 
-async function site(t: Parameters<Parameters<typeof test>[1]>[0], alsa: VirtualAlsa | null, config: Record<string, unknown> = {}) {
+async function site(t: ExecutionContext, alsa: VirtualAlsa | null, config: Record<string, unknown> = {}) {
   const units = await launchSite(t, [
     { name: 'A', env: alsa?.env, config: { ...config, audio: { captureDevice: 'mic_a', playbackDevice: 'spk_a' } } },
     { name: 'B', env: alsa?.env, config: { ...config, audio: { captureDevice: 'mic_b', playbackDevice: 'spk_b' } } },
@@ -115,7 +115,7 @@ test.serial('the callee rejects; an unknown user and malformed JSON get 4xx with
   t.is(unknown.body.error, 'unknown-user');
   const malformed = await a.api('/api/signal/initiate', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"from": "Kitchen",' });
   t.is(malformed.status, 400);
-  t.is((await malformed.json()).error, 'bad-json');
+  t.is(((await malformed.json()) as { error: string }).error, 'bad-json');
 });
 
 test.serial('nobody answers: ring-timeout on both', async (t) => {

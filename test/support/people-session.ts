@@ -9,11 +9,11 @@ import { CSRF_HEADER, SESSION_COOKIE } from '../../src/security/people-access.js
 /** The panel password test units get unless a test says otherwise. */
 export const TEST_PANEL_PASSWORD = 'test-panel-password';
 
-/** What an authenticated request carries. */
-export interface SessionHeaders {
+/** What an authenticated request carries (a type, not an interface, so it passes as a header record). */
+export type SessionHeaders = {
   cookie: string;
   'x-csrf-token': string;
-}
+};
 
 /** The session cookie from Set-Cookie header(s), as a Cookie request header; null when there is none. */
 export function sessionCookieFrom(setCookie: string | string[] | null | undefined): string | null {
