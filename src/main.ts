@@ -84,7 +84,8 @@ export async function startService(config: IntercomConfig, logger: Logger) {
     calls: callControlForService(services.calls, () => services.users.list()[0]?.name),
     logger: logger.child({ module: 'gpio' }),
   });
-  const app = await buildApp(services.appDeps);
+  // The panel sees button, LED and relay changes as they happen (the `gpio` event), not at its next status poll.
+  const app = await buildApp({ ...services.appDeps, gpio });
   await app.listen({ host: config.http.host, port: config.http.port }).catch((error: Error) => {
     throw new Error(`cannot listen on HTTP ${config.http.host}:${config.http.port} (http.port): ${error.message}`);
   });

@@ -1,6 +1,21 @@
 import type { ServerResponse } from 'node:http';
 import type { AppDeps, ApiScope } from './app.js';
+import type { GpioStatus } from '../gpio/gpio-status.js';
 import { SESSION_COOKIE } from '../security/people-access.js';
+
+/** The front panel's GPIO state and its changes (GpioService fits). */
+export interface GpioStatusFeed {
+  status(): GpioStatus;
+  on(event: 'status', listener: (status: GpioStatus) => void): unknown;
+  off(event: 'status', listener: (status: GpioStatus) => void): unknown;
+}
+
+declare module './app.js' {
+  interface AppDeps {
+    /** The front-panel GPIO, streamed as `gpio` events; absent: the stream has none. */
+    gpio?: GpioStatusFeed;
+  }
+}
 
 /**
  * GET /api/events: server-sent events for the panel.
@@ -9,11 +24,13 @@ import { SESSION_COOKIE } from '../security/people-access.js';
  *   stats  - about once a second during an active call (CallSnapshot with stats)
  *   peers  - the peer list changed ({ peers })
  *   users  - the site's directory changed ({ users })
+ *   gpio   - on connect and whenever a button, the ring LED, the door relay or GPIO's availability
+ *            changes (GpioStatus, the same object as status.gpio in GET /api/status)
  * The stream ends at the first keep-alive after its login session ended (logout, expiry, new
  * password), so an open panel stops receiving once its person is logged out.
  */
 export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
-  const { calls, directory, users } = deps;
+  const { calls, directory, users, gpio } = deps;
   const open = new Set<ServerResponse>();
   const heartbeatMs = deps.eventsHeartbeatMs ?? 15_000;
 
@@ -27,7 +44,7 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
     {
       schema: {
         tags: ['unit'],
-        summary: 'Server-sent events: hello, call, stats (about 1/s in a call), peers, users',
+        summary: 'Server-sent events: hello, call, stats (about 1/s in a call), peers, users, gpio',
         produces: ['text/event-stream'],
       },
     },
@@ -44,6 +61,7 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
         if (!response.writableEnded) response.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       };
       send('hello', { unit: deps.unit, call: calls.current(), peers: directory.peers(), users: directory.entries() });
+      if (gpio) send('gpio', gpio.status());
 
       const onCall = (call: unknown) => send('call', call);
       const onStats = (call: unknown) => send('stats', call);
@@ -52,10 +70,12 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
         send('users', { users: directory.entries() });
       };
       const onUsers = () => send('users', { users: directory.entries() });
+      const onGpio = (status: GpioStatus) => send('gpio', status);
       calls.on('call', onCall);
       calls.on('stats', onStats);
       directory.on('changed', onPeers);
       users.on('changed', onUsers);
+      gpio?.on('status', onGpio);
       const sessionId = request.cookies[SESSION_COOKIE];
       const heartbeat = setInterval(() => {
         if (response.writableEnded) return;
@@ -73,6 +93,7 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
         calls.off('stats', onStats);
         directory.off('changed', onPeers);
         users.off('changed', onUsers);
+        gpio?.off('status', onGpio);
         open.delete(response);
       });
     },

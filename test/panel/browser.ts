@@ -60,6 +60,21 @@ export function collectPageProblems(page: Page, label: string): string[] {
   return problems;
 }
 
+/**
+ * Every URL the page asks for (document, scripts, styles, fetches, the event stream), to check that
+ * the panel reaches nothing but its own unit: it must work on a LAN without internet.
+ */
+export function collectRequests(page: Page): string[] {
+  const urls: string[] = [];
+  page.on('request', (request) => urls.push(request.url()));
+  return urls;
+}
+
+/** The requested URLs whose origin is not `origin` ("http://127.0.0.1:8080"). */
+export function foreignRequests(urls: readonly string[], origin: string): string[] {
+  return urls.filter((url) => new URL(url).origin !== origin);
+}
+
 /** Saves a full-page screenshot under test-artifacts/panel/ and returns its path. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   await mkdir(ARTIFACT_DIR, { recursive: true });

@@ -3,9 +3,12 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { launchSite, type UnitProcess } from '../support/unit-process.js';
+import { launchSite } from '../support/unit-process.js';
 import { storePanelPassword } from '../../src/security/people-password.js';
-import { collectPageProblems, horizontalOverflow, launchChromium, screenshot } from './browser.js';
+import { TEST_PANEL_PASSWORD } from '../support/people-session.js';
+import { api, connectUnits, startUnit } from '../signaling/unit-harness.js';
+import { pressButton, releaseButton, startUnitWithGpio } from '../gpio/real-call-unit.js';
+import { collectPageProblems, collectRequests, foreignRequests, horizontalOverflow, launchChromium, screenshot } from './browser.js';
 
 // The web panel in real headless Chromium against two real unit processes (A and B, static
 // peers of each other, no sound cards: the media engine sends silence on its frame clock).
@@ -14,6 +17,7 @@ import { collectPageProblems, horizontalOverflow, launchChromium, screenshot } f
 // active-call one is also copied to docs/screenshots/panel-call.png for the README.
 
 const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/screenshots/panel-call.png', import.meta.url));
+const WEB_ROOT = fileURLToPath(new URL('../../web', import.meta.url));
 const WAIT_MS = 15_000;
 /** Long enough for 20 one-second stats events when the README screenshot is refreshed. */
 const CHART_HISTORY_WAIT_MS = 40_000;
@@ -26,7 +30,14 @@ async function logIn(page: Page, password: string): Promise<void> {
   await page.getByRole('button', { name: 'Log in' }).click();
 }
 
-async function openPanel(page: Page, unit: UnitProcess): Promise<void> {
+/** A unit the panel can be opened on: a real process or one in this process. */
+interface PanelUnit {
+  name: string;
+  baseUrl: string;
+  password: string | null;
+}
+
+async function openPanel(page: Page, unit: PanelUnit): Promise<void> {
   await page.goto(`${unit.baseUrl}/`);
   await page.locator('#login').waitFor({ timeout: WAIT_MS });
   // Nothing of the panel shows before the login.
@@ -50,6 +61,60 @@ function callCard(page: Page, phase: 'idle' | 'ringing-in' | 'ringing-out' | 'ac
   return page.locator(`#call[data-phase="${phase}"]`);
 }
 
+// ---- what the unit card should show for a status (the panel's wording, as a person reads it) ----
+
+interface SystemFigures {
+  cpuLoadPercent: number | null;
+  loadAverage: number[];
+  temperatureC: number | null;
+}
+
+function cpuText(system: SystemFigures): string {
+  const percent = system.cpuLoadPercent === null ? '–' : `${system.cpuLoadPercent.toFixed(0)} %`;
+  return system.loadAverage.length ? `${percent} (load ${system.loadAverage.map((value) => value.toFixed(2)).join(' ')})` : percent;
+}
+
+function temperatureText(system: SystemFigures): string {
+  return system.temperatureC === null ? 'not reported by this machine' : `${system.temperatureC.toFixed(1)} °C`;
+}
+
+type GpioFigures =
+  | { available: false; enabled: boolean; reason: string }
+  | { available: true; board: string; led: string; buttons: Record<string, boolean>; doorRelay: { energised: boolean } | null };
+
+function gpioText(gpio: GpioFigures): string {
+  if (!gpio.available) return gpio.enabled ? `not available: ${gpio.reason}` : `not in use (${gpio.reason})`;
+  const pressed = Object.entries(gpio.buttons)
+    .filter(([, down]) => down)
+    .map(([name]) => name.toUpperCase());
+  const parts = [gpio.board, `LED ${gpio.led}`, pressed.length ? `pressed: ${pressed.join(', ')}` : 'buttons up'];
+  if (gpio.doorRelay) parts.push(gpio.doorRelay.energised ? 'door relay open' : 'door relay closed');
+  return parts.join(' · ');
+}
+
+/** The next /api/status answer the page receives (its own poll), as JSON. */
+async function nextStatusOf(page: Page): Promise<any> {
+  const response = await page.waitForResponse((candidate) => new URL(candidate.url()).pathname === '/api/status' && candidate.status() === 200, {
+    timeout: WAIT_MS,
+  });
+  return response.json();
+}
+
+/** What `selector` shows once it shows `text` (or after a short wait, whatever it shows then). */
+async function shownText(page: Page, selector: string, text: string): Promise<string> {
+  await page
+    .waitForFunction(([where, wanted]) => document.querySelector(where)?.textContent === wanted, [selector, text] as const, { timeout: 3000 })
+    .catch(() => undefined);
+  return (await page.locator(selector).textContent()) ?? '';
+}
+
+/** "340 ms" or "12.4 s" (the panel's running totals) in ms, with how far rounding may have moved it. */
+function parseTotalMs(text: string): { ms: number; rounding: number } {
+  const match = /^(\d+) ms$|^(\d+\.\d) s$/.exec(text);
+  if (!match) throw new Error(`not a running total: "${text}"`);
+  return match[1] !== undefined ? { ms: Number(match[1]), rounding: 0.5 } : { ms: Number(match[2]) * 1000, rounding: 50 };
+}
+
 /** Waits until the live chart has drawn at least `count` stats samples. */
 async function chartSamples(page: Page, count: number, timeout = WAIT_MS): Promise<number> {
   const handle = await page.waitForFunction(
@@ -69,11 +134,11 @@ test.serial('two panels: register a user on each, dial from A, answer on B, talk
   const page = async (label: string, viewport: { width: number; height: number }, phone = false) => {
     const context = await browser.newContext({ viewport, isMobile: phone, hasTouch: phone, deviceScaleFactor: phone ? 2 : 1 });
     const opened = await context.newPage();
-    return { page: opened, problems: collectPageProblems(opened, label) };
+    return { page: opened, problems: collectPageProblems(opened, label), requests: collectRequests(opened) };
   };
-  const { page: pageA, problems: problemsA } = await page('A', DESKTOP);
-  const { page: pageB, problems: problemsB } = await page('B', DESKTOP);
-  const { page: phoneB, problems: problemsPhone } = await page('B (phone)', PHONE, true);
+  const { page: pageA, problems: problemsA, requests: requestsA } = await page('A', DESKTOP);
+  const { page: pageB, problems: problemsB, requests: requestsB } = await page('B', DESKTOP);
+  const { page: phoneB, problems: problemsPhone, requests: requestsPhone } = await page('B (phone)', PHONE, true);
 
   // A wrong password first: the form says so, in an alert, and keeps the panel closed.
   await pageA.goto(`${a.baseUrl}/`);
@@ -99,6 +164,18 @@ test.serial('two panels: register a user on each, dial from A, answer on B, talk
   await pageA.locator('#unit-cpu', { hasText: '%' }).waitFor({ timeout: WAIT_MS });
   t.regex((await pageA.locator('#unit-uptime').textContent()) ?? '', /^\d\d:\d\d$/);
   t.regex((await pageA.locator('#unit-audio').textContent()) ?? '', /^no sound device: calls carry silence/);
+  // The unit card shows what the unit's /api/status told the panel (its next poll, whose figures
+  // are sampled every few seconds): buttons and LED (this machine has no GPIO), CPU load, temperature.
+  const statusA = await nextStatusOf(pageA);
+  t.truthy(statusA.gpio, 'the unit reports its GPIO');
+  t.true(await pageA.locator('#unit-gpio-row').isVisible());
+  t.is(await shownText(pageA, '#unit-gpio', gpioText(statusA.gpio)), gpioText(statusA.gpio));
+  t.is(await pageA.locator('#unit-gpio').getAttribute('data-state'), statusA.gpio.available ? 'ok' : 'warn');
+  t.deepEqual(statusA.gpio, (await a.api('GET', '/api/status')).body.gpio, 'the same GPIO state as the API gives anyone');
+  const cpu = await shownText(pageA, '#unit-cpu', cpuText(statusA.system));
+  t.is(cpu, cpuText(statusA.system));
+  t.regex(cpu, /^\d+ % \(load \d+\.\d\d \d+\.\d\d \d+\.\d\d\)$/, 'Linux reports load averages');
+  t.is(await shownText(pageA, '#unit-temperature', temperatureText(statusA.system)), temperatureText(statusA.system));
   await screenshot(pageA, '01-registered-A');
   await screenshot(pageB, '01-registered-B');
   await screenshot(phoneB, '01-registered-B-phone');
@@ -138,15 +215,21 @@ test.serial('two panels: register a user on each, dial from A, answer on B, talk
     t.regex((await panel.locator('#stat-delay').textContent()) ?? '', /^\d+(\.\d)? ms \(target \d+(\.\d)? ms\)$/);
     t.regex((await panel.locator('#stat-jitter').textContent()) ?? '', /^\d+(\.\d)? ms$/);
     t.regex((await panel.locator('#stat-loss').textContent()) ?? '', /^\d+\.\d % \(\d+ of \d+\)$/);
+    t.regex((await panel.locator('#stat-concealed').textContent()) ?? '', /^(\d+ ms|\d+\.\d s)$/);
     t.regex((await panel.locator('#call-duration').textContent()) ?? '', /^Talking for \d\d:\d\d$/);
   }
+  // The figures shown are the unit's own: read the panel first, then ask the unit; the panel is never ahead.
+  const shownLoss = (await pageA.locator('#stat-loss').textContent()) ?? '';
+  const shownConcealed = parseTotalMs((await pageA.locator('#stat-concealed').textContent()) ?? '');
   const callOnA = (await a.api('GET', '/api/calls')).body.current;
   t.like(callOnA, { phase: 'active', caller: { user: 'Kitchen', unitName: 'A' }, callee: { user: 'Front door', unitName: 'B' } });
   t.true(callOnA.stats.packetsReceived > 0, 'audio (silence) flows between the units');
-  // The figures shown are the unit's own: the packet count on the panel is never ahead of the API's.
-  const shownLoss = (await pageA.locator('#stat-loss').textContent()) ?? '';
   const shownExpected = Number(/of (\d+)\)/.exec(shownLoss)?.[1]);
   t.true(shownExpected > 0 && shownExpected <= callOnA.stats.packetsReceived + callOnA.stats.packetsLost);
+  t.true(
+    shownConcealed.ms - shownConcealed.rounding <= callOnA.stats.concealedMs,
+    `concealed shown ${shownConcealed.ms} ms, the unit counts ${callOnA.stats.concealedMs} ms`,
+  );
   // The README's picture shows a chart with some history in it.
   if (process.env.UPDATE_DOCS_SCREENSHOTS === '1') await chartSamples(pageA, 20, CHART_HISTORY_WAIT_MS);
   const shotA = await screenshot(pageA, '03-active-A');
@@ -180,6 +263,16 @@ test.serial('two panels: register a user on each, dial from A, answer on B, talk
   await screenshot(phoneB, '05-logged-out-B-phone');
 
   t.deepEqual([...problemsA, ...problemsB, ...problemsPhone], [], 'no script errors or failed loads in any panel');
+  // Everything the panels loaded came from their own unit: no CDN, no web fonts, nothing outside the LAN.
+  for (const [requests, unit] of [
+    [requestsA, a],
+    [requestsB, b],
+    [requestsPhone, b],
+  ] as const) {
+    const paths = new Set(requests.map((url) => new URL(url).pathname));
+    for (const expected of ['/', '/panel.css', '/js/main.js', '/api/session', '/api/events', '/api/status']) t.true(paths.has(expected), `requested ${expected}`);
+    t.deepEqual(foreignRequests(requests, unit.baseUrl), [], `every request of the panel on ${unit.name} went to ${unit.baseUrl}`);
+  }
 });
 
 test.serial('rejecting from the banner ends the call on both panels; a name taken on another unit is refused with the reason', async (t) => {
@@ -246,4 +339,51 @@ test.serial('a unit without a password shows how to set one; once set with `inte
   await page.locator('#connection[data-state="live"]').waitFor({ timeout: WAIT_MS });
   await page.locator('#unit-title', { hasText: 'Fresh' }).waitFor({ timeout: WAIT_MS });
   t.deepEqual(problems, []);
+});
+
+test.serial('the GPIO row follows the buttons and the ring LED as they change, from the event stream alone', async (t) => {
+  // An in-process unit wired like main.ts, whose GPIO is a real GpioService on fake pins, serving the panel.
+  const door = await startUnitWithGpio('Door', { webRoot: WEB_ROOT });
+  const caller = await startUnit('Hall');
+  t.teardown(async () => {
+    await caller.close();
+    await door.close();
+  });
+  const browser = await launchChromium(t);
+  const page = await (await browser.newContext({ viewport: DESKTOP })).newPage();
+  const problems = collectPageProblems(page, 'Door');
+  const requests = collectRequests(page);
+  await openPanel(page, { name: 'Door', baseUrl: door.baseUrl, password: TEST_PANEL_PASSWORD });
+  const row = page.locator('#unit-gpio');
+  const shows = (text: string) => page.locator('#unit-gpio', { hasText: text }).waitFor({ timeout: WAIT_MS });
+  const statusGpio = async () => (await api(door, 'GET', '/api/status')).body.gpio;
+  await page.locator('#unit-gpio-row').waitFor({ timeout: WAIT_MS });
+  t.is(await row.textContent(), 'Raspberry Pi 4/400/CM4 · LED off · buttons up');
+  t.is(await row.textContent(), gpioText(await statusGpio()));
+  t.is(await row.getAttribute('data-state'), 'ok');
+
+  // From here on the status poll gets no answer: only the event stream can move the row.
+  await page.route('**/api/status', (route) => route.abort());
+  await pressButton(door, door.answerButton);
+  await shows('pressed: ANSWER');
+  t.is(await row.textContent(), gpioText(await statusGpio()));
+  await releaseButton(door, door.answerButton);
+  await shows('buttons up');
+
+  // A call ringing in makes the ring LED blink; the row says so while the banner rings.
+  await api(door, 'POST', '/api/users/register', { name: 'Front door' });
+  await api(caller, 'POST', '/api/users/register', { name: 'Visitor' });
+  await connectUnits(caller, door);
+  const ringing = await api(caller, 'POST', '/api/signal/initiate', { from: 'Visitor', to: 'Front door' });
+  t.is(ringing.status, 200);
+  await callCard(page, 'ringing-in').waitFor({ timeout: WAIT_MS });
+  await shows('LED blinking');
+  t.is(await row.textContent(), gpioText(await statusGpio()));
+  await screenshot(page, '07-gpio-live-ringing');
+  await api(caller, 'POST', '/api/signal/end', { callId: ringing.body.call.id });
+  await callCard(page, 'idle').waitFor({ timeout: WAIT_MS });
+  await shows('LED off');
+
+  t.deepEqual(problems, []);
+  t.deepEqual(foreignRequests(requests, door.baseUrl), []);
 });

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { startUnit, connectUnits, api } from './unit-harness.js';
-import { loginWithFetch } from '../support/people-session.js';
+import { loginWithFetch, type SessionHeaders } from '../support/people-session.js';
+import { pressButton, releaseButton, startUnitWithGpio } from '../gpio/real-call-unit.js';
 
 interface ServerEvent {
   event: string;
@@ -8,9 +9,9 @@ interface ServerEvent {
 }
 
 /** Reads server-sent events from a URL, and lets a test wait for the next one matching a predicate. */
-async function openEvents(url: string, headers: Record<string, string> = {}) {
+async function openEvents(url: string, headers: Partial<SessionHeaders> = {}) {
   const controller = new AbortController();
-  const response = await fetch(url, { signal: controller.signal, headers });
+  const response = await fetch(url, { signal: controller.signal, headers: { ...headers } });
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
   const received: ServerEvent[] = [];
   let buffer = '';
@@ -119,8 +120,50 @@ test('the event stream needs a session, and ends once its session has ended', as
   const events = await openEvents(`${unit.baseUrl}/api/events`, session);
   t.teardown(events.close);
   await events.next((event) => event.event === 'hello');
-  const logout = await fetch(`${unit.baseUrl}/api/session`, { method: 'DELETE', headers: session });
+  const logout = await fetch(`${unit.baseUrl}/api/session`, { method: 'DELETE', headers: { ...session } });
   t.is(logout.status, 200);
   await events.closed;
   t.pass('the stream closed after logout');
+});
+
+test('front-panel changes reach /api/events at once as `gpio` events carrying what /api/status shows', async (t) => {
+  // A real GpioService on fake pins (see test/gpio/real-call-unit.ts), wired as main.ts wires it.
+  const door = await startUnitWithGpio('Door');
+  const caller = await startUnit('Kitchen');
+  t.teardown(async () => {
+    await caller.close();
+    await door.close();
+  });
+  const events = await openEvents(`${door.baseUrl}/api/events`, door.auth);
+  t.teardown(events.close);
+  const gpioEvent = () => events.next((event) => event.event === 'gpio');
+  const statusGpio = async () => (await api(door, 'GET', '/api/status')).body.gpio;
+
+  await events.next((event) => event.event === 'hello');
+  const onConnect = await gpioEvent();
+  t.like(onConnect.data, { available: true, board: 'Raspberry Pi 4/400/CM4', buttons: { call: false, answer: false }, led: 'off', doorRelay: null });
+  t.deepEqual(onConnect.data, await statusGpio());
+
+  await pressButton(door, door.answerButton);
+  const pressed = await gpioEvent();
+  t.deepEqual(pressed.data.buttons, { call: false, answer: true });
+  t.deepEqual(pressed.data, await statusGpio());
+  await releaseButton(door, door.answerButton);
+  t.deepEqual((await gpioEvent()).data.buttons, { call: false, answer: false });
+
+  // A call ringing in makes the ring LED blink; the stream says so before anyone polls.
+  await api(door, 'POST', '/api/users/register', { name: 'Front door' });
+  await api(caller, 'POST', '/api/users/register', { name: 'Cook' });
+  await connectUnits(caller, door);
+  const ringing = await api(caller, 'POST', '/api/signal/initiate', { from: 'Cook', to: 'Front door' });
+  t.is(ringing.status, 200);
+  const blinking = await events.next((event) => event.event === 'gpio' && event.data.led !== 'off');
+  t.is(blinking.data.led, 'blinking');
+  t.deepEqual(blinking.data, await statusGpio());
+  await api(caller, 'POST', '/api/signal/end', { callId: ringing.body.call.id });
+  t.is((await gpioEvent()).data.led, 'off');
+
+  // GPIO going away is a change too.
+  await door.gpio.stop();
+  t.deepEqual((await gpioEvent()).data, { available: false, enabled: true, reason: 'GPIO has been stopped' });
 });

@@ -1,4 +1,5 @@
 import { byId, setText } from './dom.js';
+import { currentGpio } from './unit-view.js';
 import { describeEndReason, describeParty, formatDuration, formatMs, formatPercent, formatTotalMs, lossPercent } from './format.js';
 
 /** The call card: banner, the buttons that fit the call's phase, and live audio figures. */
@@ -85,7 +86,8 @@ export class CallView {
       hangup: phase === 'active',
     };
     for (const [name, button] of Object.entries(this.buttons)) button.hidden = !visible[name];
-    this.doorButton.hidden = !(phase === 'active' && state.status?.gpio?.available && state.status.gpio.pins?.doorRelay !== undefined);
+    const gpio = currentGpio(state);
+    this.doorButton.hidden = !(phase === 'active' && gpio?.available && gpio.pins?.doorRelay !== undefined);
 
     if (!call) {
       setText(this.headline, 'No call');

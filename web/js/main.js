@@ -21,6 +21,8 @@ const state = {
   unit: null,
   status: null,
   statusReceivedAt: 0,
+  /** The front panel's GPIO from the event stream (fresher than status.gpio), or null before one came. */
+  gpio: null,
   users: [],
   peers: [],
   /** The live call (ringing or active), or null. */
@@ -322,6 +324,12 @@ function startLive() {
         state.users = data.users;
         directoryView.renderUsers(state);
       },
+      gpio(data) {
+        state.gpio = data;
+        unitView.renderGpio(state);
+        // The Open door button depends on the relay being there.
+        callView.render(state);
+      },
     },
     (connection) => {
       if (!live) return;
@@ -337,6 +345,7 @@ function startLive() {
 
 function stopLive() {
   if (!live) return;
+  state.gpio = null;
   clearTimeout(live.statusTimer);
   live.events?.close();
   live = null;

@@ -1,7 +1,15 @@
 import { byId, setText } from './dom.js';
 import { formatBytes, formatDuration, formatPercent } from './format.js';
 
-/** "This unit": figures from /api/status, which the panel polls (they change slowly). */
+/**
+ * "This unit": figures from /api/status, which the panel polls (they change slowly), and the
+ * buttons and LED, which the event stream reports the moment they change.
+ */
+
+/** The front panel's GPIO as last reported: by the event stream, or else by the status poll. */
+export function currentGpio(state) {
+  return state.gpio ?? state.status?.gpio ?? null;
+}
 
 function describeGpio(gpio) {
   if (!gpio.available) return gpio.enabled ? `not available: ${gpio.reason}` : `not in use (${gpio.reason})`;
@@ -49,14 +57,17 @@ export class UnitView {
     setText(audio, describeAudio(status.audio));
     audio.dataset.state = status.audio.available && status.audio.encrypted !== false ? 'ok' : 'warn';
 
-    const gpioRow = byId('unit-gpio-row');
-    gpioRow.hidden = !status.gpio;
-    if (status.gpio) {
-      const gpio = byId('unit-gpio');
-      setText(gpio, describeGpio(status.gpio));
-      gpio.dataset.state = status.gpio.available ? 'ok' : 'warn';
-    }
+    this.renderGpio(state);
     this.tick(state);
+  }
+
+  renderGpio(state) {
+    const gpio = currentGpio(state);
+    byId('unit-gpio-row').hidden = !gpio;
+    if (!gpio) return;
+    const element = byId('unit-gpio');
+    setText(element, describeGpio(gpio));
+    element.dataset.state = gpio.available ? 'ok' : 'warn';
   }
 
   /** Once a second: uptime counted on from the last status. */
