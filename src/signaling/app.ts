@@ -1,6 +1,15 @@
 import type { DoorPulseResult } from '../gpio/gpio-service.js';
 import { existsSync } from 'node:fs';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyBaseLogger, type RawServerDefault } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyBaseLogger,
+  type RawServerDefault,
+  type RouteOptions,
+} from 'fastify';
+import Type, { type TSchema } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import swagger from '@fastify/swagger';
 import fastifyStatic from '@fastify/static';
@@ -10,11 +19,11 @@ import { CallError, type CallErrorCode, type CallService } from '../calls/call-s
 import type { UserStore } from '../users/user-store.js';
 import { NameTakenError } from '../users/registration.js';
 import type { PeerDirectory } from '../peers/peer-directory.js';
-import type { StatusReport } from './schemas.js';
+import { errorAnswer, withAnswers, type Answers, type StatusReport } from './schemas.js';
 import { registerPublicRoutes } from './public-routes.js';
 import { registerUnitRoutes, type PeerRequestVerifier, type PeerResponseSigner } from './unit-routes.js';
-import { registerEventsRoute } from './events-route.js';
-import { accessOfPath, createPeopleGuard, registerSessionRoutes, type RouteAccess } from './session-routes.js';
+import { registerEventsRoute, type GpioStatusFeed } from './events-route.js';
+import { accessOfPath, createPeopleGuard, guardAnswers, registerSessionRoutes, type RouteAccess } from './session-routes.js';
 import type { PeopleAccess } from '../security/people-access.js';
 
 declare module 'fastify' {
@@ -57,6 +66,8 @@ export interface AppDeps {
   verifyPeerRequest?: PeerRequestVerifier;
   /** Signs answers to unit-to-unit requests, so the asking unit knows a unit of the site answered. */
   signPeerResponse?: PeerResponseSigner;
+  /** The front-panel GPIO, streamed as `gpio` events; absent: the stream has none. */
+  gpio?: GpioStatusFeed;
   /** Pulses this unit's door relay (only during a call); absent: the route answers 404. */
   openDoor?: () => DoorPulseResult;
   /** Directory with the web panel; served at / when it exists. */
@@ -85,6 +96,60 @@ const FASTIFY_ERROR_NAMES: Record<string, string> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad-request',
 };
+
+/** Methods whose requests fastify never reads a body of. */
+const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'TRACE']);
+/** find-my-way's default: a longer path parameter is answered 414 before routing. */
+const MAX_PARAM_LENGTH = 100;
+
+/**
+ * The answers this app's own machinery gives on a route, whatever its handler does: the login
+ * guard, the body parser, validation, URL decoding, the error handler and shutdown. buildApp()
+ * adds them to every /api route's `schema.response`, so the OpenAPI document lists every status
+ * code a route can answer (test/signaling/openapi-truth.test.ts keeps it so) and no route can forget
+ * one. Route files list only what their handlers answer.
+ */
+function machineryAnswers(route: Pick<RouteOptions, 'method' | 'url' | 'schema' | 'config'>, access: RouteAccess, bodyLimit: number): Answers {
+  const method = [route.method].flat()[0].toUpperCase();
+  const schema = route.schema ?? {};
+  const readsBody = !BODYLESS_METHODS.has(method);
+  const hasParams = route.url.includes(':');
+  const validated = [schema.body, schema.querystring, schema.params, schema.headers].some((part) => part !== undefined) || hasParams;
+  const badRequest = [
+    ...(validated ? ['bad-request: the request does not match the route (the message names the field)'] : []),
+    ...(hasParams ? ['bad-request: a path parameter is not valid URL encoding'] : []),
+    ...(readsBody ? ['bad-json: the body is not JSON, or is empty with a JSON content type'] : []),
+  ];
+  const errors: Answers = {
+    ...(access === 'person' ? guardAnswers(method) : {}),
+    ...(badRequest.length > 0 ? { 400: errorAnswer(badRequest.join('\n')) } : {}),
+    ...(readsBody
+      ? {
+          413: errorAnswer(`body-too-large: the body is larger than ${bodyLimit} bytes`),
+          415: errorAnswer('unsupported-media-type: a body that is neither JSON nor plain text'),
+        }
+      : {}),
+    ...(hasParams ? { 414: errorAnswer(`uri-too-long: a path parameter is longer than ${MAX_PARAM_LENGTH} characters`) } : {}),
+    500: errorAnswer('internal: something failed inside the unit (the details are in its log)'),
+    503: errorAnswer('the unit is shutting down (requests that arrive while it stops)'),
+  };
+  // A route that produces something else (an event stream) still answers its errors in JSON.
+  const produces = (schema as { produces?: string[] }).produces;
+  if (produces && !produces.includes('application/json')) {
+    for (const [code, answer] of Object.entries(errors)) errors[code] = inJson(answer);
+  }
+  return {
+    // A route that declares no answer still answers something on success (an event stream, say).
+    ...(schema.response === undefined ? { 200: Type.Unknown({ description: 'success' }) } : {}),
+    ...errors,
+  };
+}
+
+/** An answer schema for the JSON media type only (fastify and the OpenAPI document both read this form). */
+function inJson(answer: TSchema): TSchema {
+  const { description } = answer as { description?: string };
+  return { description, content: { 'application/json': { schema: answer } } } as unknown as TSchema;
+}
 
 /** One registered route and who may call it (see session-routes.ts). */
 export interface RegisteredRoute {
@@ -147,6 +212,11 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
   ROUTE_TABLES.set(app, routeTable);
   app.addHook('onRoute', (route) => {
     routeTable.push(route);
+    // The panel's files (and hidden routes) are not part of the API's document.
+    if (route.schema?.hide || accessOfPath(route.url) === 'open') return;
+    // The units' routes say so only in their own hook, which runs after this one: judge them by path.
+    const access = route.config?.access ?? accessOfPath(route.url);
+    route.schema = { ...route.schema, response: withAnswers(route.schema?.response, machineryAnswers(route, access, bodyLimit)) };
   });
 
   // Keep the raw JSON text beside the parsed body, so a signature can be checked over exact bytes.
@@ -202,7 +272,11 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
       info: {
         title: 'pi-intercom unit API',
         version: deps.unit.version,
-        description: 'Signaling, users, peers and status of one intercom unit. Routes under /api/unit/ are spoken between units.',
+        description:
+          'Signaling, users, peers and status of one intercom unit. Routes under /api/unit/ are spoken between units. ' +
+          'Every error answer is a JSON object with `error` (a machine-readable reason) and `message`. Besides the answers ' +
+          'each route lists, the HTTP server answers a request it cannot read at all before any route sees it: 400 (malformed ' +
+          'HTTP), 408 (the request took longer than 15 s to arrive) or 431 (headers too large).',
       },
       tags: [
         { name: 'signal', description: 'calls (the original API)' },
@@ -226,7 +300,17 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     registerUnitRoutes(typed, deps);
   });
 
-  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get(
+    '/api/openapi.json',
+    {
+      schema: {
+        tags: ['unit'],
+        summary: 'This document: every route with its request schemas and every answer it can give',
+        response: { 200: Type.Object({ openapi: Type.String() }, { additionalProperties: true, description: 'the OpenAPI 3.1 document' }) },
+      },
+    },
+    async () => app.swagger() as { openapi: string },
+  );
 
   if (deps.webRoot && existsSync(deps.webRoot)) {
     await app.register(fastifyStatic, { root: deps.webRoot, prefix: '/', index: ['index.html'] });

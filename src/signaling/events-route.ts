@@ -10,13 +10,6 @@ export interface GpioStatusFeed {
   off(event: 'status', listener: (status: GpioStatus) => void): unknown;
 }
 
-declare module './app.js' {
-  interface AppDeps {
-    /** The front-panel GPIO, streamed as `gpio` events; absent: the stream has none. */
-    gpio?: GpioStatusFeed;
-  }
-}
-
 /**
  * GET /api/events: server-sent events for the panel.
  *   hello  - on connect: { unit, current call, peers, users }
@@ -57,6 +50,11 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
+      // HEAD: the headers are the whole answer (Node would hold them back until the end).
+      if (request.method === 'HEAD') {
+        response.end();
+        return;
+      }
       const send = (event: string, data: unknown) => {
         if (!response.writableEnded) response.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       };

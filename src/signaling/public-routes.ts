@@ -6,7 +6,6 @@ import {
   CallResponseSchema,
   CallSchema,
   DirectoryEntrySchema,
-  ErrorSchema,
   HealthSchema,
   DoorOpenResponseSchema,
   IncomingQuerySchema,
@@ -15,12 +14,19 @@ import {
   RegisterBodySchema,
   RegisterResponseSchema,
   StatusSchema,
+  STORAGE_ANSWERS,
+  described,
+  errorAnswer,
 } from './schemas.js';
 import { registerUser } from '../users/registration.js';
 import { CallIdSchema } from '../peers/peer-protocol.js';
 import { CallError } from '../calls/call-service.js';
 
-/** The API people, panels and scripts use: the original endpoints first, then the newer ones. */
+/**
+ * The API people, panels and scripts use: the original endpoints first, then the newer ones.
+ * Each route lists the answers its handler gives; buildApp() adds those of the login guard, the
+ * body parser, validation and the error handler to every route they apply to.
+ */
 export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
   const { calls, users, directory, unit } = deps;
   const startedAt = Date.now();
@@ -32,7 +38,12 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
         tags: ['users'],
         summary: 'Register a user (room or person) on this unit; names are unique across the site',
         body: RegisterBodySchema,
-        response: { 200: RegisterResponseSchema, 201: RegisterResponseSchema, 400: ErrorSchema, 409: ErrorSchema },
+        response: {
+          200: described(RegisterResponseSchema, 'the user was already on this unit (created: false)'),
+          201: described(RegisterResponseSchema, 'registered (created: true)'),
+          409: errorAnswer('name-taken: another unit of the site has a user of this name'),
+          ...STORAGE_ANSWERS,
+        },
       },
     },
     async (request, reply) => {
@@ -49,7 +60,12 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
         tags: ['signal'],
         summary: 'Call a user: `from` is on this unit, `to` anywhere in the site. The call rings at the callee, or ends at once (busy, unreachable).',
         body: InitiateBodySchema,
-        response: { 200: CallResponseSchema, 400: ErrorSchema, 404: ErrorSchema, 409: CallErrorSchema },
+        response: {
+          200: described(CallResponseSchema, 'the call: ringing at the callee, or already ended (busy, unreachable: see endReason); when `to` is ringing `from` already, that call is answered'),
+          404: errorAnswer('unknown-user: `from` is not a user of this unit, or `to` is no user of the site'),
+          409: errorAnswer('same-unit: both users are on this unit; busy: this unit is in a call (the answer carries it); call-ended, not-callee: the call being answered changed meanwhile', CallErrorSchema),
+          503: errorAnswer('media-failed: `to` was ringing `from` already, and this unit could not start audio to answer it (the answer carries the ended call)', CallErrorSchema),
+        },
       },
     },
     async (request) => ({ call: await calls.initiate(request.body.from, request.body.to) }),
@@ -62,7 +78,12 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
         tags: ['signal'],
         summary: 'Accept a call ringing on this unit; audio starts both ways',
         body: CallIdBodySchema,
-        response: { 200: CallResponseSchema, 400: ErrorSchema, 404: ErrorSchema, 409: CallErrorSchema, 503: CallErrorSchema },
+        response: {
+          200: described(CallResponseSchema, 'the call: active, or ended when the caller could not be reached or gave up'),
+          404: errorAnswer('unknown-call'),
+          409: errorAnswer('call-ended: the call has ended (the answer carries it); not-callee: this unit placed the call', CallErrorSchema),
+          503: errorAnswer('media-failed: this unit could not prepare or start audio (the answer carries the call)', CallErrorSchema),
+        },
       },
     },
     async (request) => ({ call: await calls.accept(request.body.callId) }),
@@ -75,7 +96,7 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
         tags: ['signal'],
         summary: 'Hang up, reject (ringing here) or cancel (ringing there) a call; ending an ended call changes nothing',
         body: CallIdBodySchema,
-        response: { 200: CallResponseSchema, 400: ErrorSchema, 404: ErrorSchema },
+        response: { 200: described(CallResponseSchema, 'the call, ended'), 404: errorAnswer('unknown-call') },
       },
     },
     async (request) => ({ call: calls.end(request.body.callId) }),
@@ -88,7 +109,10 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
         tags: ['signal'],
         summary: 'Calls ringing for a user of this unit',
         querystring: IncomingQuerySchema,
-        response: { 200: Type.Object({ calls: Type.Array(CallSchema) }), 400: ErrorSchema, 404: ErrorSchema },
+        response: {
+          200: Type.Object({ calls: Type.Array(CallSchema) }, { description: 'the calls ringing for the user (none or one)' }),
+          404: errorAnswer('unknown-user: no such user on this unit'),
+        },
       },
     },
     async (request) => {
@@ -103,7 +127,7 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
       schema: {
         tags: ['users'],
         summary: "The site's directory: every unit's users, with where they are and whether that unit is online",
-        response: { 200: Type.Object({ users: Type.Array(DirectoryEntrySchema) }) },
+        response: { 200: Type.Object({ users: Type.Array(DirectoryEntrySchema) }, { description: "the site's users" }) },
       },
     },
     async () => ({ users: directory.entries() }),
@@ -115,7 +139,7 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
       schema: {
         tags: ['unit'],
         summary: 'Other units of the site, found by DNS-SD or the static peers list',
-        response: { 200: Type.Object({ peers: Type.Array(PeerSchema) }) },
+        response: { 200: Type.Object({ peers: Type.Array(PeerSchema) }, { description: 'the other units' }) },
       },
     },
     async () => ({ peers: directory.peers() }),
@@ -127,7 +151,9 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
       schema: {
         tags: ['signal'],
         summary: 'The live call (with audio statistics) and recently ended calls, newest first',
-        response: { 200: Type.Object({ current: Type.Union([CallSchema, Type.Null()]), calls: Type.Array(CallSchema) }) },
+        response: {
+          200: Type.Object({ current: Type.Union([CallSchema, Type.Null()]), calls: Type.Array(CallSchema) }, { description: 'the live call and the recent ones' }),
+        },
       },
     },
     async () => ({ current: calls.current(), calls: calls.list() }),
@@ -140,7 +166,7 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
         tags: ['signal'],
         summary: 'One call (live or recently ended)',
         params: Type.Object({ callId: CallIdSchema }),
-        response: { 200: CallResponseSchema, 400: ErrorSchema, 404: ErrorSchema },
+        response: { 200: described(CallResponseSchema, 'the call'), 404: errorAnswer('unknown-call: no live or recent call with this id') },
       },
     },
     async (request) => {
@@ -156,7 +182,7 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
       schema: {
         tags: ['unit'],
         summary: 'Unit name, version, uptime, audio devices, live call statistics, CPU, temperature, memory',
-        response: { 200: StatusSchema },
+        response: { 200: described(StatusSchema, "the unit's state") },
       },
     },
     async () => deps.status(),
@@ -168,7 +194,11 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
       schema: {
         tags: ['unit'],
         summary: "Pulse this unit's door relay (only while a call is active)",
-        response: { 200: DoorOpenResponseSchema, 404: ErrorSchema, 409: ErrorSchema },
+        response: {
+          200: described(DoorOpenResponseSchema, 'the relay is on for pulseMs'),
+          404: errorAnswer('no-relay: this unit has no door relay (gpio.doorRelay); gpio-unavailable: GPIO is not set up on this unit (the status says why)'),
+          409: errorAnswer('no-active-call: the door opens only during an active call; already-open: the relay is on already'),
+        },
       },
     },
     async (_request, reply) => {
@@ -182,7 +212,7 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
 
   app.get(
     '/api/health',
-    { config: { access: 'open' }, schema: { tags: ['unit'], summary: 'Liveness: answers while the service runs', response: { 200: HealthSchema } } },
+    { config: { access: 'open' }, schema: { tags: ['unit'], summary: 'Liveness: answers while the service runs', response: { 200: described(HealthSchema, 'the service runs') } } },
     async () => ({
       ok: true,
       unitId: unit.unitId,

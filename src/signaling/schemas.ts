@@ -1,5 +1,5 @@
 import { GpioStatusSchema } from '../gpio/gpio-status.js';
-import Type, { type Static } from 'typebox';
+import Type, { type Static, type TSchema } from 'typebox';
 import { CallIdSchema, CallPhaseSchema, EndReasonSchema, UnitIdSchema } from '../peers/peer-protocol.js';
 import { USER_NAME_PATTERN } from '../users/user-store.js';
 import { REJECTION_REASONS, type RejectionReason } from '../security/peer-auth.js';
@@ -15,6 +15,47 @@ export const ErrorSchema = Type.Object({
   error: Type.String({ description: 'machine-readable reason, e.g. unknown-user, busy, bad-request' }),
   message: Type.String({ description: 'what was wrong, for people' }),
 });
+
+/**
+ * A schema as the answer for one status code: `description` is what the OpenAPI document says
+ * about that answer. A copy, so one shared schema can be described differently on each code.
+ */
+export function described<Schema extends TSchema>(schema: Schema, description: string): Schema {
+  return { ...schema, description };
+}
+
+/** An error answer: the shared error body, described for the status code it is documented under. */
+export function errorAnswer(description: string, body: TSchema = ErrorSchema): TSchema {
+  return described(body, description);
+}
+
+/** A route's answers by status code, as its `schema.response` lists them. */
+export type Answers = Record<string, TSchema>;
+
+/**
+ * `answers` with `extra` added: a code both list keeps the route's own body schema (it is the more
+ * specific one), described with both descriptions. Adding the same answers twice changes nothing.
+ */
+export function withAnswers(answers: unknown, extra: Answers): Answers {
+  const merged: Record<string, TSchema & { description?: string }> = { ...((answers ?? {}) as Answers) };
+  for (const [code, schema] of Object.entries(extra)) {
+    const own = merged[code];
+    if (!own) {
+      merged[code] = schema;
+      continue;
+    }
+    const lines = (own.description ?? '').split('\n').filter((line: string) => line !== '');
+    const more = ((schema as { description?: string }).description ?? '').split('\n').filter((line: string) => line !== '' && !lines.includes(line));
+    if (more.length > 0) merged[code] = described(own, [...lines, ...more].join('\n'));
+  }
+  return merged;
+}
+
+/** Answers of routes that write the data directory (the user store), from the app's error handler. */
+export const STORAGE_ANSWERS: Answers = {
+  507: errorAnswer("storage-full: the unit's data disk is full; nothing was changed"),
+  503: errorAnswer('storage-unavailable: the unit cannot write its data directory (read-only or no permission); nothing was changed'),
+};
 
 export const CallMediaStatsSchema = Type.Object({
   currentDelayMs: Type.Number(),

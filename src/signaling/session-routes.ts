@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiScope } from './app.js';
-import { ErrorSchema } from './schemas.js';
+import { described, errorAnswer, type Answers } from './schemas.js';
 import { CSRF_HEADER, SESSION_COOKIE, type PeopleAccess } from '../security/people-access.js';
 
 /**
@@ -63,6 +63,19 @@ function setSessionCookie(reply: FastifyReply, value: string, clear = false): vo
   reply.setCookie(SESSION_COOKIE, value, { httpOnly: true, sameSite: 'strict', path: '/', ...(clear ? { maxAge: 0, expires: new Date(0) } : {}) });
 }
 
+/** Methods that need the CSRF token on a closed route (the same rule as PeopleAccess.authorize). */
+function needsCsrfToken(method: string): boolean {
+  return !['GET', 'HEAD', 'OPTIONS'].includes(method.toUpperCase());
+}
+
+/** What the guard answers on a route people may call with `method`: documented on every closed route. */
+export function guardAnswers(method: string): Answers {
+  return {
+    401: errorAnswer('unauthenticated: no session cookie, or its session has ended; log in with POST /api/session'),
+    ...(needsCsrfToken(method) ? { 403: errorAnswer(`csrf: the ${CSRF_HEADER} header is missing or is not this session's token`) } : {}),
+  };
+}
+
 /**
  * The guard of closed routes, as a root onRequest hook (after cookie parsing, before the body is
  * read, so a stranger's request is refused without parsing anything it sent). It sees every request,
@@ -88,7 +101,7 @@ export function registerSessionRoutes(app: ApiScope, access: PeopleAccess): void
       schema: {
         tags: ['session'],
         summary: 'Whether this browser is logged in, and whether the unit has a password at all (open)',
-        response: { 200: SessionStateSchema },
+        response: { 200: described(SessionStateSchema, 'whether this browser is logged in') },
       },
     },
     async (request, reply) => {
@@ -111,7 +124,12 @@ export function registerSessionRoutes(app: ApiScope, access: PeopleAccess): void
         tags: ['session'],
         summary: 'Log in with the panel password: sets the HttpOnly session cookie and answers the CSRF token (open; rate-limited per address)',
         body: LoginBodySchema,
-        response: { 200: LoginAnswerSchema, 400: ErrorSchema, 401: ErrorSchema, 409: ErrorSchema, 429: ErrorSchema },
+        response: {
+          200: described(LoginAnswerSchema, 'logged in: the session cookie is set'),
+          401: errorAnswer('wrong-password'),
+          409: errorAnswer('no-password: no panel password is set on this unit, or its file is unusable; the message says how to set one'),
+          429: errorAnswer('too-many-attempts: too many wrong passwords from this address; the Retry-After header says when to try again'),
+        },
       },
     },
     async (request, reply) => {
@@ -144,7 +162,10 @@ export function registerSessionRoutes(app: ApiScope, access: PeopleAccess): void
       schema: {
         tags: ['session'],
         summary: 'Log out: ends the session (needs x-csrf-token when logged in)',
-        response: { 200: SessionStateSchema, 403: ErrorSchema },
+        response: {
+          200: described(SessionStateSchema, 'logged out (also when there was no session)'),
+          403: errorAnswer(`csrf: logged in, but the ${CSRF_HEADER} header is missing or is not this session's token`),
+        },
       },
     },
     async (request, reply) => {

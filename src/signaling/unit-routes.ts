@@ -13,7 +13,7 @@ import {
   UNIT_API_PREFIX,
   UnitInfoSchema,
 } from '../peers/peer-protocol.js';
-import { CallErrorSchema, ErrorSchema } from './schemas.js';
+import { CallErrorSchema, described, errorAnswer, withAnswers } from './schemas.js';
 
 /** What a verifier sees of an incoming unit-to-unit request: method, path, headers, exact body. */
 export interface IncomingPeerRequest {
@@ -29,6 +29,11 @@ export type PeerRequestVerifier = (request: IncomingPeerRequest) => boolean | Pr
 /** Signs an answer to a unit-to-unit request: extra response headers (the authentication issue plugs in here). */
 export type PeerResponseSigner = (answer: { requestHeaders: IncomingHttpHeaders; status: number; body: string }) => Record<string, string>;
 
+/** The verifier's refusal, documented on every unit-to-unit route when there is a verifier. */
+const UNSIGNED_ANSWER = {
+  401: errorAnswer('unauthorized: the request is not signed with the site secret, or its signature, time or nonce is not accepted'),
+};
+
 /** Routes other units call on this one (see src/peers/peer-protocol.ts). */
 export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
   const { calls, users, unit } = deps;
@@ -40,6 +45,7 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
     // Not people's routes: these are authenticated with the site secret by the hook below.
     unitApi.addHook('onRoute', (route) => {
       route.config = { ...route.config, access: 'unit' };
+      if (verify) route.schema = { ...route.schema, response: withAnswers(route.schema?.response, UNSIGNED_ANSWER) };
     });
     // Before validation: a stranger learns nothing about the routes' schemas, and every refusal is counted.
     unitApi.addHook('preValidation', async (request, reply) => {
@@ -55,7 +61,11 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
     unitApi.get(
       '/info',
       {
-        schema: { tags: ['unit-to-unit'], summary: "This unit's identity, users and whether it is in a call (polled by peers)", response: { 200: UnitInfoSchema } },
+        schema: {
+          tags: ['unit-to-unit'],
+          summary: "This unit's identity, users and whether it is in a call (polled by peers)",
+          response: { 200: described(UnitInfoSchema, 'this unit') },
+        },
       },
       async () => ({
         unitId: unit.unitId,
@@ -75,7 +85,10 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
           summary: 'Offer a call to a user of this unit: it rings, or the answer is busy or glare-lost',
           body: CallOfferSchema,
           headers: { type: 'object', properties: { [SENDER_HEADER]: { type: 'string' } } },
-          response: { 200: OfferAnswerSchema, 400: ErrorSchema, 404: ErrorSchema },
+          response: {
+            200: described(OfferAnswerSchema, 'ringing, busy, or glare-lost (both units called each other; winningCallId survives)'),
+            404: errorAnswer('unknown-user: the callee is not a user of this unit'),
+          },
         },
       },
       async (request) => calls.handleOffer(request.body, request.ip),
@@ -89,7 +102,12 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
           summary: "The callee accepted: here is its media endpoint; the answer carries the caller's",
           params: CallIdParamsSchema,
           body: AcceptRequestSchema,
-          response: { 200: AcceptAnswerSchema, 400: ErrorSchema, 404: ErrorSchema, 409: CallErrorSchema, 503: CallErrorSchema },
+          response: {
+            200: described(AcceptAnswerSchema, "the caller's media endpoint; the call is active"),
+            404: errorAnswer('unknown-call'),
+            409: errorAnswer('not-callee: this unit is the one being called; call-ended: the call has ended here (the answer carries it)', CallErrorSchema),
+            503: errorAnswer('media-failed: this unit could not start audio; the call has ended (the answer carries it)', CallErrorSchema),
+          },
         },
       },
       async (request) => calls.handleRemoteAccept(request.params.callId, request.body.media, request.ip),
@@ -103,7 +121,7 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
           summary: 'The other unit ended the call, with its reason',
           params: CallIdParamsSchema,
           body: EndRequestSchema,
-          response: { 200: CallStateAnswerSchema, 400: ErrorSchema, 404: ErrorSchema },
+          response: { 200: described(CallStateAnswerSchema, "the call's state here, ended"), 404: errorAnswer('unknown-call') },
         },
       },
       async (request) => calls.handleRemoteEnd(request.params.callId, request.body.reason),
@@ -116,7 +134,7 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
           tags: ['unit-to-unit'],
           summary: "A call's phase here (the peer-lost probe)",
           params: CallIdParamsSchema,
-          response: { 200: CallStateAnswerSchema, 400: ErrorSchema, 404: ErrorSchema },
+          response: { 200: described(CallStateAnswerSchema, "the call's state here"), 404: errorAnswer('unknown-call: this unit has no such call (it may have restarted)') },
         },
       },
       async (request) => calls.handleStateQuery(request.params.callId),

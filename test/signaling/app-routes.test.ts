@@ -1,8 +1,19 @@
 import test from 'ava';
-import { startUnit, type TestUnit } from './unit-harness.js';
+import { pino } from 'pino';
+import { startUnit, connectUnits, api, type TestUnit } from './unit-harness.js';
+import { buildApp } from '../../src/signaling/app.js';
+import type { CallSnapshot } from '../../src/calls/call-service.js';
+import { GpioService } from '../../src/gpio/gpio-service.js';
+import { DEFAULT_GPIO_CONFIG, type GpioConfig } from '../../src/gpio/gpio-config.js';
+import { callControlForService } from '../../src/gpio/call-service-control.js';
+import { FakeGpioPorts } from '../../src/gpio/ports.js';
+import { readThermalZone, THERMAL_ZONE_PATH } from '../../src/system/system-sampler.js';
+import { FakeClock } from '../calls/fake-clock.js';
+import { BOARDS, fakeSysfs } from '../gpio/support.js';
 
 // Route tests through inject(): every endpoint, its good answer and each kind of bad input.
-// The unit is not listening and has no peers; calls to other units are covered in two-units.test.ts.
+// Most units here are not listening and have no peers; the status and door tests that need a live
+// call set one up between two listening units (calls themselves are covered in two-units.test.ts).
 
 async function withUnit(run: (unit: TestUnit) => Promise<void>): Promise<void> {
   const unit = await startUnit('Hall', { listen: false });
@@ -20,7 +31,7 @@ async function post(unit: TestUnit, url: string, payload: unknown, headers: Reco
 }
 
 async function get(unit: TestUnit, url: string) {
-  const response = await unit.app.inject({ method: 'GET', url, headers: unit.auth });
+  const response = await unit.app.inject({ method: 'GET', url, headers: { ...unit.auth } });
   return { status: response.statusCode, body: response.json() };
 }
 
@@ -69,14 +80,14 @@ test('oversized bodies get 413, other media types 415, unknown routes 404, never
     const text = await post(unit, '/api/signal/initiate', 'from=a&to=b', { 'content-type': 'application/x-www-form-urlencoded' });
     t.is(text.status, 415);
     t.is(text.body.error, 'unsupported-media-type');
-    const missingType = await unit.app.inject({ method: 'POST', url: '/api/signal/end', payload: '{"callId":"x"}', headers: unit.auth });
+    const missingType = await unit.app.inject({ method: 'POST', url: '/api/signal/end', payload: '{"callId":"x"}', headers: { ...unit.auth } });
     t.true(missingType.statusCode >= 400 && missingType.statusCode < 500);
     const proto = await post(unit, '/api/users/register', '{"name":"A","__proto__":{"polluted":true}}');
     t.is(proto.status, 400);
     const unknown = await get(unit, '/api/nothing-here');
     t.is(unknown.status, 404);
     t.is(unknown.body.error, 'not-found');
-    const wrongMethod = await unit.app.inject({ method: 'DELETE', url: '/api/users', headers: unit.auth });
+    const wrongMethod = await unit.app.inject({ method: 'DELETE', url: '/api/users', headers: { ...unit.auth } });
     t.is(wrongMethod.statusCode, 404);
   });
 });
@@ -264,8 +275,10 @@ test('GET /api/openapi.json documents every public and unit-to-unit route from t
       'GET /api/calls',
       'GET /api/calls/{callId}',
       'GET /api/status',
+      'POST /api/door/open',
       'GET /api/health',
       'GET /api/events',
+      'GET /api/openapi.json',
       'GET /api/unit/info',
       'POST /api/unit/calls',
       'POST /api/unit/calls/{callId}/accept',
@@ -280,5 +293,190 @@ test('GET /api/openapi.json documents every public and unit-to-unit route from t
     const initiate = body.paths['/api/signal/initiate'].post;
     t.deepEqual(Object.keys(initiate.requestBody.content['application/json'].schema.properties).sort(), ['from', 'to']);
     t.truthy(initiate.responses['404']);
+    // Every answer is listed (openapi-truth.test.ts checks them against real answers).
+    t.deepEqual(Object.keys(initiate.responses).sort(), ['200', '400', '401', '403', '404', '409', '413', '415', '500', '503']);
+    t.deepEqual(Object.keys(body.paths['/api/door/open'].post.responses).sort(), ['200', '400', '401', '403', '404', '409', '413', '415', '500', '503']);
+  });
+});
+
+/** Resolves once `unit` has a call that satisfies `match`. */
+function waitForCall(unit: TestUnit, match: (call: CallSnapshot) => boolean, timeoutMs = 5000): Promise<CallSnapshot> {
+  const now = unit.services.calls.current();
+  if (now && match(now)) return Promise.resolve(now);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${unit.name}: no matching call within ${timeoutMs} ms`)), timeoutMs);
+    const onCall = (call: CallSnapshot) => {
+      if (!match(call)) return;
+      clearTimeout(timer);
+      unit.services.calls.off('call', onCall);
+      resolve(call);
+    };
+    unit.services.calls.on('call', onCall);
+  });
+}
+
+/** Two listening units, "Hall" (with `clock`) and "Door", with a user each: Door's user calls Hall's, Hall answers. */
+async function activeCall(t: { teardown(fn: () => Promise<void>): void }, clock?: FakeClock) {
+  const [hall, door] = await Promise.all([startUnit('Hall', { clock }), startUnit('Door')]);
+  t.teardown(async () => {
+    await Promise.all([hall.close(), door.close()]);
+  });
+  await api(hall, 'POST', '/api/users/register', { name: 'Kitchen' });
+  await api(door, 'POST', '/api/users/register', { name: 'Front door' });
+  await connectUnits(hall, door);
+  const start = async () => {
+    const initiated = await api(door, 'POST', '/api/signal/initiate', { from: 'Front door', to: 'Kitchen' });
+    const callId = initiated.body.call.id as string;
+    await waitForCall(hall, (call) => call.id === callId && call.phase === 'ringing');
+    const accepted = await api(hall, 'POST', '/api/signal/accept', { callId });
+    if (accepted.body.call?.phase !== 'active') throw new Error(`the call did not start: ${JSON.stringify(accepted)}`);
+    await waitForCall(door, (call) => call.id === callId && call.phase === 'active');
+    return callId;
+  };
+  return { hall, door, start };
+}
+
+test('GET /api/status reports the live figures: unit, version, uptime, audio, CPU, memory, temperature, and the live call with its stats', async (t) => {
+  const clock = new FakeClock();
+  const { hall, start } = await activeCall(t, clock);
+  const status = async () => {
+    const response = await hall.app.inject({ method: 'GET', url: '/api/status', headers: { ...hall.auth } });
+    t.is(response.statusCode, 200);
+    return response.json();
+  };
+
+  const idle = await status();
+  t.like(idle, {
+    unit: { id: hall.services.unitId, name: 'Hall', version: '0.0.0-test' },
+    uptimeS: 0,
+    audio: { available: true, captureDevice: 'fake', playbackDevice: 'fake', error: null, encrypted: true },
+    call: null,
+    users: ['Kitchen'],
+    peers: { known: 1, online: 1 },
+  });
+  // Memory is read at start; the CPU share needs two samples some real time apart: move the unit's
+  // clock one sampling interval at a time until the sampler has both.
+  let live = idle;
+  for (let interval = 0; interval < 1000 && (live.system.cpuLoadPercent === null || live.system.memory === null); interval++) {
+    await clock.advance(5000);
+    live = await status();
+  }
+  const { system } = live;
+  t.log(`system figures: ${JSON.stringify(system)}`);
+  t.is(live.uptimeS, Math.floor(clock.now() / 1000), 'uptime follows the unit\'s clock');
+  t.true(live.uptimeS >= 5);
+  t.is(typeof system.cpuLoadPercent, 'number');
+  t.true(system.cpuLoadPercent >= 0 && system.cpuLoadPercent <= 100, `cpu ${system.cpuLoadPercent}`);
+  t.is(system.loadAverage.length, 3);
+  for (const load of system.loadAverage) t.true(Number.isFinite(load) && load >= 0);
+  t.true(Number.isFinite(system.memory.totalBytes) && system.memory.totalBytes > 0);
+  t.true(Number.isFinite(system.memory.availableBytes) && system.memory.availableBytes > 0);
+  t.true(system.memory.availableBytes <= system.memory.totalBytes);
+  t.true(system.memory.usedPercent > 0 && system.memory.usedPercent < 100, `memory used ${system.memory.usedPercent} %`);
+  // The SoC temperature, where the machine has a thermal zone; null where it has none (like this CI machine).
+  const machineTemperature = await readThermalZone();
+  if (machineTemperature === null) {
+    t.log(`no readable thermal zone at ${THERMAL_ZONE_PATH}: temperatureC is null`);
+    t.is(system.temperatureC, null);
+  } else {
+    t.is(typeof system.temperatureC, 'number');
+    t.true(Math.abs(system.temperatureC - machineTemperature) < 15, `${system.temperatureC} °C vs ${machineTemperature} °C now`);
+  }
+  if (system.eventLoopDelayMs !== null) t.true(system.eventLoopDelayMs.p99 >= 0 && system.eventLoopDelayMs.max >= system.eventLoopDelayMs.p99);
+
+  const callId = await start();
+  const inCall = await status();
+  t.like(inCall.call, { id: callId, phase: 'active', direction: 'incoming', caller: { user: 'Front door', unitName: 'Door' }, callee: { user: 'Kitchen', unitName: 'Hall' } });
+  // The live statistics are the media engine's own, not stripped by the answer schema.
+  t.deepEqual(inCall.call.stats, hall.media.stats(callId));
+  t.is(inCall.call.stats.packetsReceived, 99);
+  t.true(inCall.peers.online === 1 && inCall.system.memory.totalBytes > 0);
+});
+
+const GPIO: GpioConfig = { ...DEFAULT_GPIO_CONFIG, callButton: 5, answerButton: 6, ringLed: 13, doorRelay: 26, doorPulseMs: 1000 };
+/** BCM 26 on a Pi 4 with a 6.6 kernel (chip base 512). */
+const RELAY_SYSFS = 538;
+
+/** A real GpioService on fake sysfs and ports for `unit`, and an app whose openDoor is wired as main.ts wires it. */
+async function withDoor(
+  t: { teardown(fn: () => Promise<void>): void },
+  unit: TestUnit,
+  options: { config?: Partial<GpioConfig>; chips?: typeof BOARDS.pi4Kernel66 | null } = {},
+) {
+  const clock = new FakeClock();
+  const ports = new FakeGpioPorts(clock);
+  const sysfs = await fakeSysfs(options.chips === undefined ? BOARDS.pi4Kernel66 : options.chips);
+  const gpio = new GpioService({
+    config: { ...GPIO, ...options.config },
+    calls: callControlForService(unit.services.calls, () => unit.services.users.list()[0]?.name),
+    logger: pino({ level: 'silent' }),
+    clock,
+    sysfsRoot: sysfs.root,
+    loadPorts: async () => ({ ok: true, ports }),
+  });
+  await gpio.start();
+  const app = await buildApp({ ...unit.services.appDeps, openDoor: () => gpio.pulseDoor() });
+  t.teardown(async () => {
+    await app.close();
+    await gpio.stop();
+    await sysfs.cleanup();
+  });
+  const open = async () => {
+    const response = await app.inject({ method: 'POST', url: '/api/door/open', headers: { ...unit.auth } });
+    return { status: response.statusCode, body: response.json() };
+  };
+  return { clock, ports, gpio, open };
+}
+
+test('POST /api/door/open during an active call pulses the relay for doorPulseMs: 200, then 409 while it is on', async (t) => {
+  const { hall, start } = await activeCall(t);
+  const door = await withDoor(t, hall);
+  const relay = door.ports.output(RELAY_SYSFS);
+  t.is(relay.level, 0, 'the relay rests released');
+  await start();
+
+  t.deepEqual(await door.open(), { status: 200, body: { ok: true, pulseMs: 1000 } });
+  t.deepEqual(relay.writes, [{ at: 0, level: 1 }], 'the relay is energised at once');
+  const again = await door.open();
+  t.is(again.status, 409);
+  t.is(again.body.error, 'already-open');
+  await door.clock.advance(999);
+  t.is(relay.level, 1);
+  await door.clock.advance(1);
+  t.deepEqual(relay.writes, [
+    { at: 0, level: 1 },
+    { at: 1000, level: 0 },
+  ], 'released after exactly doorPulseMs, and pressing again did not lengthen the pulse');
+  t.is((await door.open()).status, 200, 'the next opening is a new pulse');
+  t.is(relay.level, 1);
+});
+
+test('POST /api/door/open refuses outside a call (409), without a relay (404), and without GPIO (404); the relay never moves', async (t) => {
+  await withUnit(async (unit) => {
+    const withRelay = await withDoor(t, unit);
+    const relay = withRelay.ports.output(RELAY_SYSFS);
+    const idle = await withRelay.open();
+    t.is(idle.status, 409);
+    t.is(idle.body.error, 'no-active-call');
+    t.regex(idle.body.message, /only during an active call/);
+    t.deepEqual(relay.writes, []);
+
+    const noRelay = await withDoor(t, unit, { config: { doorRelay: null } });
+    t.false(noRelay.ports.outputs.has(RELAY_SYSFS));
+    const refused = await noRelay.open();
+    t.is(refused.status, 404);
+    t.is(refused.body.error, 'no-relay');
+
+    const noGpio = await withDoor(t, unit, { chips: null });
+    const unavailable = await noGpio.open();
+    t.is(unavailable.status, 404);
+    t.is(unavailable.body.error, 'gpio-unavailable');
+    t.regex(unavailable.body.message, /GPIO is not available/);
+
+    // A unit built without a door at all (the harness's own app).
+    const none = await post(unit, '/api/door/open', {});
+    t.is(none.status, 404);
+    t.is(none.body.error, 'no-relay');
+    t.deepEqual(relay.writes, [], 'no refused request touched the relay');
   });
 });

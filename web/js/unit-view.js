@@ -18,6 +18,8 @@ function describeGpio(gpio) {
     .map(([name]) => name.toUpperCase());
   const parts = [gpio.board, `LED ${gpio.led}`, pressed.length ? `pressed: ${pressed.join(', ')}` : 'buttons up'];
   if (gpio.doorRelay) parts.push(gpio.doorRelay.energised ? 'door relay open' : 'door relay closed');
+  // A wiring problem the unit noticed (e.g. a button that reads pressed since start: wrong pull-up).
+  for (const warning of gpio.warnings ?? []) parts.push(`warning: ${warning.message}`);
   return parts.join(' · ');
 }
 
@@ -67,7 +69,7 @@ export class UnitView {
     if (!gpio) return;
     const element = byId('unit-gpio');
     setText(element, describeGpio(gpio));
-    element.dataset.state = gpio.available ? 'ok' : 'warn';
+    element.dataset.state = gpio.available && !(gpio.warnings?.length > 0) ? 'ok' : 'warn';
   }
 
   /** Once a second: uptime counted on from the last status. */
