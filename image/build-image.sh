@@ -59,8 +59,9 @@ unshare --mount --propagation private bash -c '
     chmod 0440 /etc/sudoers.d/50-intercom-admin
     systemctl enable systemd-networkd.service systemd-resolved.service systemd-timesyncd.service \
       intercom-grow-root.service intercom-setup.service ssh.service avahi-daemon.service intercom.service
-    # The shipped configuration's buttons, LED and relay, with their pulls and levels, into
+    # The buttons, LED and relay of the shipped configuration, with their pulls and levels, into
     # /etc/default/raspi-firmware-custom, which the kernel hook appends to config.txt.
+    # (No apostrophes in here: this script is one single-quoted string.)
     node /usr/lib/intercom-image/settings.mjs --gpio-boot-config
     # Rewrites config.txt and cmdline.txt in /boot/firmware with ROOTPART from /etc/default/raspi-firmware.
     DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware
