@@ -2,6 +2,7 @@ import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { runCpuPerCall } from './cpu-per-call.js';
 import { runJitterQualityBench } from './jitter-quality.js';
+import { runIdleCpuBench } from './idle-cpu.js';
 
 /**
  * `npm run bench`: every benchmark, each against its baseline in the same run, printed as
@@ -33,6 +34,17 @@ for (const entry of cases) {
   const missed = judged && percentPerUnit >= 1;
   failed ||= missed;
   console.log(`| ${entry.label} | ${result.cpuSeconds.toFixed(3)} | ${percentPerUnit.toFixed(2)}% | ${judged ? `< 1%${missed ? ' MISSED' : ' met'}` : 'comparison'} |`);
+}
+console.log('');
+
+console.log('## A unit between calls (20 s each, real audio hosts on virtual ALSA devices)\n');
+console.log('The devices stay open for the life of the service. Before: the hosts relayed every frame');
+console.log('to the service, which dropped it or answered silence. Shipped: the hosts drop and play');
+console.log('silence themselves between calls. Same streams, same run.\n');
+console.log('| between calls | both audio hosts: share of one core | service woken for audio, per second |');
+console.log('|---|---|---|');
+for (const result of await runIdleCpuBench(20)) {
+  console.log(`| ${result.label} | ${result.hostCpuPercent.toFixed(2)}% | ${result.serviceWakeupsPerSecond.toFixed(1)} |`);
 }
 console.log('');
 

@@ -148,4 +148,6 @@ export interface HostStreamStats {
   lateDropped: number;
   /** Capture: frames dropped because the parent stopped reading. */
   backlogDropped: number;
+  /** Playback: frames asked for ahead of the device (1 while the parent answers slowly). */
+  leadFrames: number;
 }

@@ -173,7 +173,7 @@ class HostStream implements NaudiodonStream {
   private errorReported = false;
   private closing: Promise<void> | undefined;
   private readonly counts: Omit<AudioStreamStats, 'host' | 'hostToParentMs'> = { frames: 0, malformed: 0, callbackErrors: 0 };
-  private hostStats: HostStreamStats = { frames: 0, silenceInserted: 0, lateDropped: 0, backlogDropped: 0 };
+  private hostStats: HostStreamStats = { frames: 0, silenceInserted: 0, lateDropped: 0, backlogDropped: 0, leadFrames: 0 };
   private readonly latency = { last: 0, max: 0 };
 
   constructor(

@@ -16,6 +16,7 @@ import os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type * as Naudiodon from 'naudiodon';
 import { resolveDevice, parseSoundCards, type AudioDirection } from './device-resolver.js';
+import { PlaybackLead } from './playback-lead.js';
 import {
   FrameRechunker,
   HOST_TO_PARENT_FD,
@@ -49,7 +50,7 @@ function naudiodon(): typeof Naudiodon {
 const toParent = new net.Socket({ fd: HOST_TO_PARENT_FD, readable: false, writable: true });
 const fromParent = new net.Socket({ fd: PARENT_TO_HOST_FD, readable: true, writable: false });
 
-const stats: HostStreamStats = { frames: 0, silenceInserted: 0, lateDropped: 0, backlogDropped: 0 };
+const stats: HostStreamStats = { frames: 0, silenceInserted: 0, lateDropped: 0, backlogDropped: 0, leadFrames: 0 };
 let stopStream: (() => Promise<boolean>) | undefined;
 let exiting = false;
 /** Whether the parent wants the audio now; between calls the device keeps running without it. */
@@ -128,7 +129,8 @@ function startCapture(deviceId: number, frameSamples: number, sampleRate: number
  * Playback is pulled by the device: naudiodon accepts a write once its one-chunk queue has room,
  * i.e. when the device has taken the previous frame. Each acceptance asks the parent for the next
  * frame; if it has not arrived within half a frame, silence goes to the device instead, because
- * naudiodon would otherwise stall the audio thread waiting for JavaScript.
+ * naudiodon would otherwise stall the audio thread waiting for JavaScript. A parent that keeps
+ * missing that deadline gets asked one frame ahead (PlaybackLead).
  */
 function startPlayback(deviceId: number, frameSamples: number, sampleRate: number): void {
   const frameBytes = frameSamples * BYTES_PER_SAMPLE;
@@ -137,6 +139,9 @@ function startPlayback(deviceId: number, frameSamples: number, sampleRate: numbe
   const silence = Buffer.alloc(frameBytes);
   const io = naudiodon().AudioIO({ outOptions: { ...streamOptions(deviceId, frameSamples, sampleRate), maxQueue: 1 } });
   const received: Buffer[] = [];
+  const lead = new PlaybackLead({ deadlineMs });
+  /** When each outstanding pull was sent, oldest first (the parent answers in order). */
+  const pullsSentAt: number[] = [];
   let outstandingPulls = 0;
   let frameArrived: (() => void) | undefined;
   let running = true;
@@ -146,10 +151,12 @@ function startPlayback(deviceId: number, frameSamples: number, sampleRate: numbe
     for (const record of decoder.push(chunk)) {
       if (record.kind !== RecordKind.PlaybackFrame) continue;
       outstandingPulls = Math.max(0, outstandingPulls - 1);
+      const sentAt = pullsSentAt.shift();
+      if (sentAt !== undefined) lead.answered(performance.now() - sentAt);
       const frame = Buffer.alloc(frameBytes); // short frames are padded with silence, long ones cut
       record.payload.copy(frame, 0, 0, Math.min(frameBytes, record.payload.length));
       received.push(frame);
-      if (received.length > 1) {
+      if (received.length > 1 + lead.frames) {
         received.shift();
         stats.lateDropped += 1;
       }
@@ -157,10 +164,13 @@ function startPlayback(deviceId: number, frameSamples: number, sampleRate: numbe
     }
   });
 
-  const requestNextFrame = () => {
-    if (outstandingPulls + received.length >= 1) return;
-    outstandingPulls += 1;
-    toParent.write(encodeRecord(RecordKind.PlaybackPull));
+  /** Asks the parent for frames until `wanted` are here or on their way. */
+  const requestFrames = (wanted: number) => {
+    while (outstandingPulls + received.length < wanted) {
+      outstandingPulls += 1;
+      pullsSentAt.push(performance.now());
+      toParent.write(encodeRecord(RecordKind.PlaybackPull));
+    }
   };
 
   const nextFrameForDevice = async (): Promise<Buffer> => {
@@ -168,7 +178,7 @@ function startPlayback(deviceId: number, frameSamples: number, sampleRate: numbe
       received.length = 0;
       return silence;
     }
-    requestNextFrame();
+    requestFrames(1);
     if (received.length === 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, deadlineMs);
@@ -180,6 +190,9 @@ function startPlayback(deviceId: number, frameSamples: number, sampleRate: numbe
       frameArrived = undefined;
     }
     const frame = received.shift();
+    lead.devicePulled(frame === undefined);
+    stats.leadFrames = lead.frames;
+    requestFrames(lead.frames); // ahead: the next frame is on its way while the device plays this one
     if (frame) return frame;
     stats.silenceInserted += 1;
     return silence;

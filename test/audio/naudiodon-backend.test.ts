@@ -284,6 +284,31 @@ test.serial('when the service is late the device plays silence instead of stalli
   t.true(Math.abs((end - start) / seconds - 48_000) < 4_000, `${((end - start) / seconds).toFixed(0)} samples/s`);
 });
 
+test.serial('a service that keeps answering late is asked ahead (a frame per step), and then plays without gaps', async (t) => {
+  const alsa = await createVirtualAlsa({ mics: ['mic_a'], speakers: ['spk_a'] });
+  t.teardown(() => alsa.dispose());
+  const child = spawn(process.execPath, [...loaderArgs(), path.join(here, 'fixtures/slow-service.ts')], {
+    env: { ...process.env, ...alsa.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number];
+  t.is(code, 0);
+  const report = JSON.parse(stdout) as { silenceInserted: number; leadFrames: number; pulls: number };
+  const heard = alsa.speaker('spk_a').samples();
+  const end = heard.lastIndexOf(1000);
+  // The last 2 s the service played: after the first few misses, not one silent frame.
+  const tail = heard.subarray(end - 2 * 48_000, end);
+  const silentSamples = tail.reduce((count, sample) => count + (sample === 0 ? 1 : 0), 0);
+  t.log(`service answering in 14 ms: ${report.silenceInserted} silent frames inserted in all, ${silentSamples} silent samples in the last 2 s, lead ${report.leadFrames} frame(s)`);
+  // PortAudio here takes two frames at once, so one frame ahead is not enough: two are.
+  t.true(report.leadFrames >= 1 && report.leadFrames <= 3, 'the host asks ahead');
+  t.true(report.silenceInserted >= 3, 'the misses that made it ask ahead happened');
+  t.is(silentSamples, 0, 'no gaps once it asks ahead');
+});
+
 test.serial("the host's chatter never reaches the service's stdout, and no crash.log lands in its directory", async (t) => {
   const alsa = await createVirtualAlsa({ mics: ['mic_a'], speakers: ['spk_a'] });
   const cwd = mkdtempSync(path.join(os.tmpdir(), 'intercom-cwd-'));

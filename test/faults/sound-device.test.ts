@@ -1,6 +1,6 @@
 import test from 'ava';
 import { renameSync } from 'node:fs';
-import { createVirtualAlsa } from '../support/virtual-alsa.js';
+import { createVirtualAlsa, speakBothWays } from '../support/virtual-alsa.js';
 import { bestAlignment, rms, speechLikeSignal, windowedCorrelation } from '../support/audio-analysis.js';
 import { childPids, commandLine, currentPhase, establishCall, eventually, twoUnits } from './fault-helpers.js';
 
@@ -78,19 +78,13 @@ test.serial('the sound device disappears mid-call and comes back: call stays up,
   const speechB = speechLikeSignal(SPEECH_SECONDS, 48_000, 5);
   const quietOnA = rms(speakerA.samples().subarray(-24_000));
   const quietOnB = rms(speakerB.samples().subarray(-24_000));
-  const [playedA, playedB] = await Promise.all([alsa.mic('mic_a').play(speechA), alsa.mic('mic_b').play(speechB)]);
-  const startA = speakerA.reads.find((read) => read.at >= playedB)?.firstSample ?? speakerA.sampleCount;
-  const startB = speakerB.reads.find((read) => read.at >= playedA)?.firstSample ?? speakerB.sampleCount;
-  await Promise.all([
-    speakerA.waitForSamples(startA + (SPEECH_SECONDS + 1) * 48_000, 30_000),
-    speakerB.waitForSamples(startB + (SPEECH_SECONDS + 1) * 48_000, 30_000),
-  ]);
-  const loudOnB = rms(speakerB.samples().subarray(startB, startB + (SPEECH_SECONDS + 1) * 48_000));
-  const loudOnA = rms(speakerA.samples().subarray(startA, startA + (SPEECH_SECONDS + 1) * 48_000));
-  const heardOnB = bestAlignment(speechA, speakerB.samples().subarray(startB), 24_000, { start: 24_000, window: 72_000 });
-  const heardOnA = bestAlignment(speechB, speakerA.samples().subarray(startA), 24_000, { start: 24_000, window: 72_000 });
-  const onB = windowedCorrelation(speechA, speakerB.samples().subarray(startB), heardOnB.lag).median;
-  const onA = windowedCorrelation(speechB, speakerA.samples().subarray(startA), heardOnA.lag).median;
+  const { onA: playedOnA, onB: playedOnB } = await speakBothWays(alsa, { mic: 'mic_a', speaker: 'spk_a', speech: speechA }, { mic: 'mic_b', speaker: 'spk_b', speech: speechB });
+  const loudOnB = rms(playedOnB.subarray(0, (SPEECH_SECONDS + 1) * 48_000));
+  const loudOnA = rms(playedOnA.subarray(0, (SPEECH_SECONDS + 1) * 48_000));
+  const heardOnB = bestAlignment(speechA, playedOnB, 24_000, { start: 24_000, window: 72_000 });
+  const heardOnA = bestAlignment(speechB, playedOnA, 24_000, { start: 24_000, window: 72_000 });
+  const onB = windowedCorrelation(speechA, playedOnB, heardOnB.lag).median;
+  const onA = windowedCorrelation(speechB, playedOnA, heardOnA.lag).median;
   t.log(`after recovery: speaker B rms ${quietOnB.toFixed(0)} before, ${loudOnB.toFixed(0)} with A's speech (rms ${rms(speechA).toFixed(0)}), median correlation ${onB.toFixed(3)}`);
   t.log(`after recovery: speaker A rms ${quietOnA.toFixed(0)} before, ${loudOnA.toFixed(0)} with B's speech (rms ${rms(speechB).toFixed(0)}), median correlation ${onA.toFixed(3)}`);
   for (const unit of [a, b]) t.log(`${unit.name}: ${JSON.stringify((await unit.api('GET', '/api/calls')).body.current?.stats)}`);

@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { createVirtualAlsa, type VirtualAlsa } from '../support/virtual-alsa.js';
+import { createVirtualAlsa, speakBothWays, type VirtualAlsa } from '../support/virtual-alsa.js';
 import { launchSite, type UnitProcess } from '../support/unit-process.js';
 import { speechLikeSignal, bestAlignment, rms, windowedCorrelation } from '../support/audio-analysis.js';
 import { eventually } from '../support/eventually.js';
@@ -57,19 +57,12 @@ test.serial('a call between two units: ring, answer, speech both ways, hang up, 
 
   // Speak into both microphones at once; each speaker must play the other side.
   const speakerA = alsa.speaker('spk_a');
-  const speakerB = alsa.speaker('spk_b');
-  const [playedA, playedB] = await Promise.all([alsa.mic('mic_a').play(speechA), alsa.mic('mic_b').play(speechB)]);
-  const startA = speakerA.reads.find((read) => read.at >= playedB)?.firstSample ?? speakerA.sampleCount;
-  const startB = speakerB.reads.find((read) => read.at >= playedA)?.firstSample ?? speakerB.sampleCount;
-  await Promise.all([
-    speakerA.waitForSamples(startA + (SPEECH_SECONDS + 1) * 48_000, 30_000),
-    speakerB.waitForSamples(startB + (SPEECH_SECONDS + 1) * 48_000, 30_000),
-  ]);
-  const heardOnB = bestAlignment(speechA, speakerB.samples().subarray(startB), 24_000, { start: 24_000, window: 96_000 });
-  const heardOnA = bestAlignment(speechB, speakerA.samples().subarray(startA), 24_000, { start: 24_000, window: 96_000 });
+  const { onA: playedOnA, onB: playedOnB } = await speakBothWays(alsa, { mic: 'mic_a', speaker: 'spk_a', speech: speechA }, { mic: 'mic_b', speaker: 'spk_b', speech: speechB });
+  const heardOnB = bestAlignment(speechA, playedOnB, 24_000, { start: 24_000, window: 96_000 });
+  const heardOnA = bestAlignment(speechB, playedOnA, 24_000, { start: 24_000, window: 96_000 });
   t.log(`A -> B: ${(heardOnB.lag / 48).toFixed(0)} ms, correlation ${heardOnB.correlation.toFixed(3)}; B -> A: ${(heardOnA.lag / 48).toFixed(0)} ms, correlation ${heardOnA.correlation.toFixed(3)}`);
-  const onB = windowedCorrelation(speechA, speakerB.samples().subarray(startB), heardOnB.lag);
-  const onA = windowedCorrelation(speechB, speakerA.samples().subarray(startA), heardOnA.lag);
+  const onB = windowedCorrelation(speechA, playedOnB, heardOnB.lag);
+  const onA = windowedCorrelation(speechB, playedOnA, heardOnA.lag);
   t.log(`windowed: A -> B median ${onB.median.toFixed(3)} (10th percentile ${onB.tenth.toFixed(3)}), B -> A median ${onA.median.toFixed(3)} (${onA.tenth.toFixed(3)})`);
   for (const unit of [a, b]) {
     const { body } = await unit.api('GET', '/api/status');
@@ -79,8 +72,8 @@ test.serial('a call between two units: ring, answer, speech both ways, hang up, 
   // Audio quality itself is measured in send-recv.test.ts and the benchmarks; seven processes on
   // two cores here (two units, four audio hosts, the virtual sound card) can stall a device for a
   // moment, so the bar is set for identity, not fidelity.
-  const ownOnB = windowedCorrelation(speechB, speakerB.samples().subarray(startB), heardOnB.lag);
-  const ownOnA = windowedCorrelation(speechA, speakerA.samples().subarray(startA), heardOnA.lag);
+  const ownOnB = windowedCorrelation(speechB, playedOnB, heardOnB.lag);
+  const ownOnA = windowedCorrelation(speechA, playedOnA, heardOnA.lag);
   t.true(onB.median > 0.5 && onB.median - ownOnB.median > 0.3, `B's speaker plays A's speech (median ${onB.median}, own side ${ownOnB.median})`);
   t.true(onA.median > 0.5 && onA.median - ownOnA.median > 0.3, `A's speaker plays B's speech (median ${onA.median}, own side ${ownOnA.median})`);
   t.true(heardOnB.lag / 48 < 400 && heardOnA.lag / 48 < 400, 'mouth-to-ear delay under 400 ms');

@@ -447,3 +447,27 @@ export async function createVirtualAlsa(options: VirtualAlsaOptions = {}): Promi
     dispose,
   };
 }
+
+/** One unit's side of a conversation: its virtual mic and speaker, and what is said into the mic. */
+export interface TalkingSide {
+  mic: string;
+  speaker: string;
+  speech: Int16Array;
+}
+
+/**
+ * Speaks into both microphones at once and waits until each speaker has played the other side's
+ * speech and a second more. Returns what each speaker played from the moment the other side's
+ * speech went in (at least the speech and that second).
+ */
+export async function speakBothWays(alsa: VirtualAlsa, a: TalkingSide, b: TalkingSide, timeoutMs = 30_000): Promise<{ onA: Int16Array; onB: Int16Array }> {
+  const [speakerA, speakerB] = [alsa.speaker(a.speaker), alsa.speaker(b.speaker)];
+  const [playedA, playedB] = await Promise.all([alsa.mic(a.mic).play(a.speech), alsa.mic(b.mic).play(b.speech)]);
+  const startA = speakerA.reads.find((read) => read.at >= playedB)?.firstSample ?? speakerA.sampleCount;
+  const startB = speakerB.reads.find((read) => read.at >= playedA)?.firstSample ?? speakerB.sampleCount;
+  await Promise.all([
+    speakerA.waitForSamples(startA + b.speech.length + SAMPLE_RATE, timeoutMs),
+    speakerB.waitForSamples(startB + a.speech.length + SAMPLE_RATE, timeoutMs),
+  ]);
+  return { onA: speakerA.samples().subarray(startA), onB: speakerB.samples().subarray(startB) };
+}
