@@ -33,6 +33,12 @@ import {
 const BYTES_PER_SAMPLE = 2;
 /** Captured frames buffered in user space beyond the pipe before we drop instead (parent stalled). */
 const CAPTURE_BACKLOG_LIMIT_FRAMES = 8;
+/**
+ * Captured frames naudiodon may hold while this process's JavaScript is late. When its queue is
+ * full, PortAudio's callback waits, the sound card overruns and speech is lost; its default of 2
+ * (40 ms) is less than a slow board's stall. 10 frames ride out 200 ms; normally it stays empty.
+ */
+const CAPTURE_QUEUE_FRAMES = 10;
 /** How long quit() may take; PortAudio's stop hangs while a capture device delivers nothing. */
 const QUIT_TIMEOUT_MS = 500;
 const STATS_INTERVAL_MS = 5_000;
@@ -106,7 +112,7 @@ async function quitWithin(io: Naudiodon.IoStream, timeoutMs: number): Promise<bo
 
 function startCapture(deviceId: number, frameSamples: number, sampleRate: number): void {
   const frameBytes = frameSamples * BYTES_PER_SAMPLE;
-  const io = naudiodon().AudioIO({ inOptions: streamOptions(deviceId, frameSamples, sampleRate) });
+  const io = naudiodon().AudioIO({ inOptions: { ...streamOptions(deviceId, frameSamples, sampleRate), maxQueue: CAPTURE_QUEUE_FRAMES } });
   const rechunker = new FrameRechunker(frameBytes);
   io.on('data', (chunk: Buffer) =>
     rechunker.push(chunk, (frame) => {
