@@ -59,3 +59,52 @@ for (const [senderPpm, receiverPpm] of [
     t.true(Math.abs(stats.driftPpm - expectedPpm) < 20, `estimated ${stats.driftPpm} ppm, true ${expectedPpm}`);
   });
 }
+
+/**
+ * The same with real speech through Opus: time-scaling now has to find pitch periods and quiet
+ * passages in speech, not in a stand-in tone. Sender 200 ppm fast, for 30 minutes.
+ */
+test('Opus speech, sender 200 ppm fast: 30 minutes without underruns or growing delay', async (t) => {
+  t.timeout(5 * 60_000);
+  const { opusCodec } = await import('../../src/codec/opus.js');
+  const { speechLikeSignal } = await import('../support/audio-analysis.js');
+  const encoder = opusCodec.createEncoder({ frameSamples: FRAME_SAMPLES, bitrate: 32_000, complexity: 1 });
+  const decoder = opusCodec.createDecoder({ frameSamples: FRAME_SAMPLES, bitrate: 32_000 });
+  t.teardown(() => {
+    encoder.close();
+    decoder.close();
+  });
+  const speech = speechLikeSignal(12, 48_000, 3); // repeated: 12 s is 600 frames
+  const speechFrames = speech.length / FRAME_SAMPLES;
+  const buffer = new JitterBuffer({ decoder, frameSamples: FRAME_SAMPLES, minMs: 20, maxMs: 400 });
+  const random = seededRandom(17);
+  const delays: number[] = [];
+  const [senderPpm, receiverPpm] = [200, 0];
+  runVirtualCall({
+    frames: THIRTY_MINUTES_FRAMES,
+    senderPpm,
+    receiverPpm,
+    network: (_frame, sendMs) => [sendMs + 2 + random() * 4],
+    deliver: (frame, arrivalMs) => {
+      const at = (frame % speechFrames) * FRAME_SAMPLES;
+      const payload = encoder.encode(speech.subarray(at, at + FRAME_SAMPLES));
+      buffer.insert({ ssrc: 77, sequence: frame & 0xffff, timestamp: (frame * FRAME_SAMPLES) >>> 0, payloadType: 111, marker: false, payload }, arrivalMs);
+    },
+    read: (nowMs, readIndex) => {
+      buffer.readFrame(nowMs);
+      if (readIndex % 500 === 0 && readIndex > 3000) delays.push(buffer.stats().currentDelayMs);
+    },
+    tailMs: 0,
+  });
+  const stats = buffer.stats();
+  t.log(`delay ${Math.min(...delays).toFixed(1)}-${Math.max(...delays).toFixed(1)} ms (target ${stats.targetDelayMs.toFixed(1)}), time-scaled ${stats.timeScaledMs.toFixed(0)} ms, estimated ${stats.driftPpm} ppm`);
+  t.is(stats.underruns, 0);
+  t.is(stats.packetsLate, 0);
+  t.is(stats.packetsLost, 0);
+  t.true(Math.max(...delays) <= stats.targetDelayMs + 25, `delay reached ${Math.max(...delays)} ms, target ${stats.targetDelayMs} ms`);
+  // Speech is scaled a pitch period at a time, both ways around the target, so more is scaled in
+  // all than the clocks drifted apart; but not endlessly back and forth.
+  const drifted = (Math.abs(senderPpm - receiverPpm) * 1800_000) / 1e6;
+  t.true(stats.timeScaledMs >= drifted * 0.9 && stats.timeScaledMs <= drifted * 3, `scaled ${stats.timeScaledMs} ms for ${drifted} ms of drift`);
+  t.true(Math.abs(stats.driftPpm - (senderPpm - receiverPpm)) < 20, `estimated ${stats.driftPpm} ppm`);
+});
