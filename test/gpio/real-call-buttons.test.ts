@@ -1,7 +1,8 @@
 import test from 'ava';
 import type { Level } from '../../src/gpio/ports.js';
 import { startUnit, connectUnits, api, type TestUnit } from '../signaling/unit-harness.js';
-import { pressButton, releaseButton, startUnitWithGpio, tapButton, waitForCall, type GpioUnit } from './real-call-unit.js';
+import { pressButton, releaseButton, startUnitWithGpio, tapButton, type GpioUnit } from './real-call-unit.js';
+import { waitForCall } from '../signaling/unit-harness.js';
 
 // The front-panel buttons against real call services: unit A (the panel on a phone, say) and
 // door unit B, whose CALL/ANSWER buttons and ring LED are a real GpioService on fake pins. The

@@ -11,7 +11,6 @@ import { GpioService } from '../../src/gpio/gpio-service.js';
 import { callControlForService } from '../../src/gpio/call-service-control.js';
 import type { GpioConfig } from '../../src/gpio/gpio-config.js';
 import { FakeGpioPorts, type FakeInputPort, type FakeOutputPort } from '../../src/gpio/ports.js';
-import type { CallSnapshot } from '../../src/calls/call-service.js';
 import { storePanelPassword } from '../../src/security/people-password.js';
 import { FakeCallMedia } from '../calls/fake-call-media.js';
 import { FakeClock } from '../calls/fake-clock.js';
@@ -146,21 +145,3 @@ export async function tapButton(unit: GpioUnit, button: FakeInputPort, heldMs = 
   await releaseButton(unit, button);
 }
 
-/** Resolves with the first call on `unit` that satisfies `match` (now or at a later call event). */
-export function waitForCall(unit: TestUnit, match: (call: CallSnapshot) => boolean, timeoutMs = 5000): Promise<CallSnapshot> {
-  const now = unit.services.calls.list().find(match);
-  if (now) return Promise.resolve(now);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      unit.services.calls.off('call', onCall);
-      reject(new Error(`${unit.name}: no matching call within ${timeoutMs} ms; calls: ${JSON.stringify(unit.services.calls.list())}`));
-    }, timeoutMs);
-    const onCall = (call: CallSnapshot) => {
-      if (!match(call)) return;
-      clearTimeout(timer);
-      unit.services.calls.off('call', onCall);
-      resolve(call);
-    };
-    unit.services.calls.on('call', onCall);
-  });
-}

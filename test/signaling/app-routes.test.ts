@@ -1,8 +1,7 @@
 import test from 'ava';
 import { pino } from 'pino';
-import { startUnit, connectUnits, api, type TestUnit } from './unit-harness.js';
+import { startUnit, connectUnits, api, waitForCall, type TestUnit } from './unit-harness.js';
 import { buildApp } from '../../src/signaling/app.js';
-import type { CallSnapshot } from '../../src/calls/call-service.js';
 import { GpioService } from '../../src/gpio/gpio-service.js';
 import { DEFAULT_GPIO_CONFIG, type GpioConfig } from '../../src/gpio/gpio-config.js';
 import { callControlForService } from '../../src/gpio/call-service-control.js';
@@ -299,21 +298,6 @@ test('GET /api/openapi.json documents every public and unit-to-unit route from t
   });
 });
 
-/** Resolves once `unit` has a call that satisfies `match`. */
-function waitForCall(unit: TestUnit, match: (call: CallSnapshot) => boolean, timeoutMs = 5000): Promise<CallSnapshot> {
-  const now = unit.services.calls.current();
-  if (now && match(now)) return Promise.resolve(now);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${unit.name}: no matching call within ${timeoutMs} ms`)), timeoutMs);
-    const onCall = (call: CallSnapshot) => {
-      if (!match(call)) return;
-      clearTimeout(timer);
-      unit.services.calls.off('call', onCall);
-      resolve(call);
-    };
-    unit.services.calls.on('call', onCall);
-  });
-}
 
 /** Two listening units, "Hall" (with `clock`) and "Door", with a user each: Door's user calls Hall's, Hall answers. */
 async function activeCall(t: { teardown(fn: () => Promise<void>): void }, clock?: FakeClock) {

@@ -1,10 +1,9 @@
 import test from 'ava';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { startUnit, connectUnits, api, type TestUnit } from './unit-harness.js';
+import { startUnit, connectUnits, api, waitForCall, type TestUnit } from './unit-harness.js';
 import { buildApp, registeredRoutes, type IntercomApp } from '../../src/signaling/app.js';
 import type { DoorPulseResult } from '../../src/gpio/gpio-service.js';
-import type { CallSnapshot } from '../../src/calls/call-service.js';
 import { loginWithInject, TEST_PANEL_PASSWORD } from '../support/people-session.js';
 
 // The OpenAPI document at /api/openapi.json tells the truth: every status code a route answers is
@@ -185,20 +184,6 @@ async function walk(log: AnswerLog, name: string, app: IntercomApp, auth: { cook
   }
 }
 
-function waitForCall(unit: TestUnit, match: (call: CallSnapshot) => boolean, timeoutMs = 5000): Promise<CallSnapshot> {
-  const now = [unit.services.calls.current(), ...unit.services.calls.list()].find((call) => call !== null && match(call));
-  if (now) return Promise.resolve(now);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${unit.name}: no matching call within ${timeoutMs} ms`)), timeoutMs);
-    const onCall = (call: CallSnapshot) => {
-      if (!match(call)) return;
-      clearTimeout(timer);
-      unit.services.calls.off('call', onCall);
-      resolve(call);
-    };
-    unit.services.calls.on('call', onCall);
-  });
-}
 
 test('every status code any route answers is documented for that route and method in /api/openapi.json', async (t) => {
   const log = new AnswerLog();

@@ -1,28 +1,9 @@
 import test from 'ava';
-import { startUnit, connectUnits, api, type TestUnit } from './unit-harness.js';
-import type { CallSnapshot } from '../../src/calls/call-service.js';
+import { startUnit, connectUnits, api, waitForCall, type TestUnit } from './unit-harness.js';
 
 // Two (or three) complete units talking real HTTP on loopback, with the media engine replaced by a
 // recording double. The test with real audio between two processes lives with the media side.
 
-/** Resolves with the first call event on `unit` that satisfies `match` (or one already true now). */
-function waitForCall(unit: TestUnit, match: (call: CallSnapshot) => boolean, timeoutMs = 5000): Promise<CallSnapshot> {
-  const now = unit.services.calls.list().find(match);
-  if (now) return Promise.resolve(now);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      unit.services.calls.off('call', onCall);
-      reject(new Error(`${unit.name}: no matching call event within ${timeoutMs} ms; calls: ${JSON.stringify(unit.services.calls.list())}`));
-    }, timeoutMs);
-    const onCall = (call: CallSnapshot) => {
-      if (!match(call)) return;
-      clearTimeout(timer);
-      unit.services.calls.off('call', onCall);
-      resolve(call);
-    };
-    unit.services.calls.on('call', onCall);
-  });
-}
 
 async function site(t: { teardown(fn: () => Promise<void>): void }, names: string[], options: Parameters<typeof startUnit>[1] = {}) {
   const units = await Promise.all(names.map((name) => startUnit(name, options)));

@@ -8,6 +8,7 @@ import defaults from '../../config/default.json' with { type: 'json' };
 import { createUnitServices, type UnitServices } from '../../src/signaling/unit-services.js';
 import { buildApp, type IntercomApp } from '../../src/signaling/app.js';
 import { FakeCallMedia } from '../calls/fake-call-media.js';
+import type { CallSnapshot } from '../../src/calls/call-service.js';
 import type { Clock } from '../../src/system/clock.js';
 import { storePanelPassword } from '../../src/security/people-password.js';
 import type { PeopleAccess } from '../../src/security/people-access.js';
@@ -104,4 +105,24 @@ export async function api(unit: TestUnit, method: 'GET' | 'POST', url: string, b
   });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Resolves with the first call of `unit` (current or recent) that satisfies `match`, now or when one does. */
+export function waitForCall(unit: Pick<TestUnit, 'name' | 'services'>, match: (call: CallSnapshot) => boolean, timeoutMs = 5000): Promise<CallSnapshot> {
+  const { calls } = unit.services;
+  const now = [calls.current(), ...calls.list()].find((call) => call !== null && match(call));
+  if (now) return Promise.resolve(now);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      calls.off('call', onCall);
+      reject(new Error(`${unit.name}: no matching call within ${timeoutMs} ms; calls: ${JSON.stringify(calls.list())}`));
+    }, timeoutMs);
+    const onCall = (call: CallSnapshot) => {
+      if (!match(call)) return;
+      clearTimeout(timer);
+      calls.off('call', onCall);
+      resolve(call);
+    };
+    calls.on('call', onCall);
+  });
 }
