@@ -96,11 +96,16 @@ export function bestAlignment(
 export function windowedCorrelation(input: Int16Array, output: Int16Array, approximateLag: number): { median: number; tenth: number; windows: number } {
   const window = 4_800;
   const correlations: number[] = [];
+  // The lag moves while a jitter buffer time-scales (tens of ms over a few seconds): each window
+  // is searched ±50 ms around where the last clear match was, starting from the overall lag.
+  let lag = approximateLag;
   for (let start = 0; start + window <= input.length; start += window) {
     const piece = input.subarray(start, start + window);
     if (rms(piece) < 500) continue;
-    const from = Math.max(0, start + approximateLag - 2_400);
-    correlations.push(bestAlignment(piece, output.subarray(from, from + window + 4_800), 4_800).correlation);
+    const from = Math.max(0, start + lag - 2_400);
+    const best = bestAlignment(piece, output.subarray(from, from + window + 4_800), 4_800);
+    correlations.push(best.correlation);
+    if (best.correlation > 0.8) lag = from + best.lag - start;
   }
   correlations.sort((a, b) => a - b);
   return {
