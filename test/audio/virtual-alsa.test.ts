@@ -11,7 +11,7 @@ const RAW = ['-t', 'raw', '-f', 'S16_LE', '-r', '48000', '-c', '1', '-q'];
 // The file plugin reads the mic FIFO cleanly only in 20 ms-friendly periods (ENVIRONMENT.md).
 const PERIODS = ['--period-size=960', '--buffer-size=3840'];
 
-test('aplay into a virtual speaker comes out byte-exact, at the real-time rate', async (t) => {
+test.serial('aplay into a virtual speaker comes out byte-exact, at the real-time rate', async (t) => {
   const alsa = await createVirtualAlsa({ mics: ['mic_a'], speakers: ['spk_a'] });
   t.teardown(() => alsa.dispose());
   const signal = testSignal(48_000, 7); // 1 s
@@ -30,7 +30,7 @@ test('aplay into a virtual speaker comes out byte-exact, at the real-time rate',
   await exited;
 });
 
-test('a signal played into a virtual mic is captured byte-exact by arecord', async (t) => {
+test.serial('a signal played into a virtual mic is captured byte-exact by arecord', async (t) => {
   const alsa = await createVirtualAlsa({ mics: ['mic_a'], speakers: ['spk_a'] });
   t.teardown(() => alsa.dispose());
   const arecord = spawn('arecord', ['-D', 'mic_a', ...PERIODS, ...RAW, '-d', '2', '-'], { env: { ...process.env, ...alsa.env }, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -50,7 +50,7 @@ test('a signal played into a virtual mic is captured byte-exact by arecord', asy
   t.is(alsa.mic('mic_a').framesDropped, 0);
 });
 
-test('two independent pairs do not leak into each other, and dispose removes everything', async (t) => {
+test.serial('two independent pairs do not leak into each other, and dispose removes everything', async (t) => {
   const alsa = await createVirtualAlsa({ mics: ['mic_a', 'mic_b'], speakers: ['spk_a', 'spk_b'] });
   const config = readFileSync(alsa.configPath, 'utf8');
   t.regex(config, /pcm\.mic_b \{ type plug/);
@@ -68,7 +68,7 @@ test('two independent pairs do not leak into each other, and dispose removes eve
   await alsa.dispose();
 });
 
-test('a mic nothing captures from reports its queued signal as lost rather than pretending', async (t) => {
+test.serial('a mic nothing captures from reports its queued signal as lost rather than pretending', async (t) => {
   const alsa = await createVirtualAlsa({ mics: ['mic_a'], speakers: [] });
   t.teardown(() => alsa.dispose());
   // 64 KiB of pipe fill up after ~0.7 s of unread frames.

@@ -47,6 +47,11 @@ async function transfer(t: ExecutionContext, { format, frameMs, minWindowMedian 
   t.is(sent.packetsSent, Math.ceil(SPEECH.length / frameSamples), 'one packet per frame of the file');
 
   await statusWhere(receiver, (status) => status.packetsReceived >= (sent.packetsSent as number));
+  // Everything has arrived, but the last of it is still in the jitter buffer (200 ms and more):
+  // two more status lines (a second apart) and it has been played into the file.
+  const statusLines = () => receiver.lines.filter((line) => line.type === 'status').length;
+  const linesWhenAllIn = statusLines();
+  await statusWhere(receiver, () => statusLines() >= linesWhenAllIn + 2);
   receiver.stop();
   const received = await receiver.waitFor('summary');
   t.is((await receiver.exited).code, 0);
