@@ -50,7 +50,7 @@ export type ApiScope = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
-/** Everything the HTTP API talks to; createUnitServices() builds these. */
+/** Everything the HTTP API talks to; createUnit() (src/unit.ts) builds these. */
 export interface AppDeps {
   unit: { unitId: string; name: string; version: string };
   calls: CallService;

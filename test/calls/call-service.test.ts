@@ -3,8 +3,8 @@ import { pino } from 'pino';
 import { CallError, CallService, type CallPeerClient, type CallPeerLocator } from '../../src/calls/call-service.js';
 import type { PeerResult } from '../../src/peers/peer-client.js';
 import type { DirectoryEntry } from '../../src/peers/peer-directory.js';
-import { FakeClock, settle } from './fake-clock.js';
-import { FakeCallMedia } from './fake-call-media.js';
+import { FakeClock, settle } from '../support/fake-clock.js';
+import { FakeCallMedia } from '../support/fake-call-media.js';
 
 // Two call services joined in-process: each one's peer client calls the other's handlers directly,
 // and time is a fake clock, so ring timeouts and peer-lost run in microseconds and exactly.

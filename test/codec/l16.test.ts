@@ -1,6 +1,6 @@
 import test from 'ava';
 import { l16Codec } from '../../src/codec/l16.js';
-import { maxStep, tone } from '../media/support/simulation.js';
+import { maxStep, tone } from '../support/media-simulation.js';
 
 const FRAME = 960;
 const options = { frameSamples: FRAME, bitrate: 0 };

@@ -1,22 +1,13 @@
 import test from 'ava';
 import fc from 'fast-check';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { pino } from 'pino';
-import defaults from '../../config/default.json' with { type: 'json' };
-import { validateConfig } from '../../src/config/validate.js';
-import { createUnitServices } from '../../src/signaling/unit-services.js';
-import { buildApp } from '../../src/signaling/app.js';
+import { testSiteSecret } from '../support/test-site.js';
 import { signPeerRequest } from '../../src/security/peer-auth.js';
 import { SENDER_HEADER } from '../../src/peers/peer-protocol.js';
-import { FakeCallMedia } from '../calls/fake-call-media.js';
-import { startUnit, type TestUnit } from '../signaling/unit-harness.js';
+import { startUnit, type TestUnit } from '../support/unit-harness.js';
 import { fuzzRuns, fuzzSeed } from '../support/fuzz-datagrams.js';
 import { registeredRoutes } from '../../src/signaling/app.js';
-import { storePanelPassword } from '../../src/security/people-password.js';
-import { TEST_PANEL_PASSWORD, loginWithInject, type SessionHeaders } from '../support/people-session.js';
+import { loginWithInject, type SessionHeaders } from '../support/people-session.js';
 
 // Random and mutated requests at every route of the HTTP API (the public /api/* routes and the
 // unit-to-unit /api/unit/* ones) through inject(): methods, paths, query strings, headers,
@@ -377,8 +368,8 @@ test('random and mutated requests without a valid session: every closed route an
     );
     t.log(`answers by status: ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}; ${exact} requests at a closed route as it is`);
     t.true(exact > 100);
-    t.deepEqual(unit.services.users.list(), [], 'nothing a stranger sent changed the unit');
-    t.is(unit.services.calls.current(), null);
+    t.deepEqual(unit.unit.users.list(), [], 'nothing a stranger sent changed the unit');
+    t.is(unit.unit.calls.current(), null);
   });
 });
 
@@ -462,30 +453,17 @@ const signingArbitrary = fc.oneof(
 test('unit-to-unit routes of a unit with a site secret: random signatures, headers and bodies; every refusal a counted 401', async (t) => {
   const seed = fuzzSeed();
   t.log(`seed ${seed} (rerun with FUZZ_SEED=${seed})`);
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'intercom-fuzz-site-'));
-  const config = validateConfig({
-    ...defaults,
-    unit: { name: 'Hall' },
-    http: { host: '127.0.0.1', port: 0 },
-    dataDir,
-    discovery: { dnsSd: false, pollIntervalMs: 200, offlineAfterMs: 10_000, requestTimeoutMs: 5000 },
-    site: { secret: SITE_SECRET, maxClockSkewMs: 30_000 },
+  const unit = await startUnit('Hall', {
+    listen: false,
+    siteSecret: testSiteSecret(SITE_SECRET),
+    maxClockSkewMs: 30_000,
+    discovery: { offlineAfterMs: 10_000, requestTimeoutMs: 5000 },
   });
-  await storePanelPassword(dataDir, TEST_PANEL_PASSWORD);
-  const services = await createUnitServices(config, {
-    callMedia: new FakeCallMedia(43_000, 77),
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    version: '0.0.0-test',
-    siteSecret: { secret: SITE_SECRET, source: 'config', file: null },
-  });
-  const app = await buildApp(services.appDeps);
-  t.teardown(async () => {
-    await services.stop();
-    await app.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  t.teardown(() => unit.close());
+  const { app } = unit;
+  const services = unit.unit;
   await services.users.add('Kitchen');
-  const session = await loginWithInject(app);
+  const session = unit.auth;
   const peerRequests = async () => (await app.inject({ method: 'GET', url: '/api/status', headers: session })).json().security.peerRequests as { accepted: number; rejected: number };
   const unitRoutes: Array<Route & { method: 'GET' | 'POST' }> = [
     { method: 'GET', path: '/api/unit/info' },

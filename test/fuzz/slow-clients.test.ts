@@ -1,7 +1,7 @@
 import test from 'ava';
 import { once } from 'node:events';
 import net from 'node:net';
-import { startUnit, type TestUnit } from '../signaling/unit-harness.js';
+import { startUnit, type TestUnit } from '../support/unit-harness.js';
 
 // Clients that are slow, stall, or send too much, on a real socket (inject() has no socket).
 // They must not hold up anyone else, must get a clean 4xx for what is too big, and must be

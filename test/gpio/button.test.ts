@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Button, type ButtonOptions } from '../../src/gpio/button.js';
 import { FakeInputPort } from '../../src/gpio/ports.js';
-import { FakeClock } from '../calls/fake-clock.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 const RELEASED = 1;
 const PRESSED = 0;

@@ -3,8 +3,8 @@ import { Button } from '../../src/gpio/button.js';
 import { CallButtons, decideAction, ledModeFor, type ButtonGesture, type PanelAction, type PanelButton, type PanelCallState } from '../../src/gpio/call-buttons.js';
 import { Led } from '../../src/gpio/led.js';
 import { FakeInputPort, FakeOutputPort } from '../../src/gpio/ports.js';
-import { FakeClock } from '../calls/fake-clock.js';
-import { captureLogger, FakeCallControl } from './support.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { captureLogger, FakeCallControl } from '../support/fake-gpio.js';
 
 const DOWN = 0;
 const UP = 1;

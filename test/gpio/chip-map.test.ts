@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import test from 'ava';
 import { bcmToSysfs, chipLabelsFor, findHeaderChip, GpioMappingError, mapPins, readGpioChips } from '../../src/gpio/chip-map.js';
-import { BOARDS, fakeSysfs } from './support.js';
+import { BOARDS, fakeSysfs } from '../support/fake-gpio.js';
 
 test('Pi 4 on a 6.6+ kernel: pinctrl-bcm2711 at base 512, BCM 17 is gpio529', async (t) => {
   const sysfs = await fakeSysfs(BOARDS.pi4Kernel66);

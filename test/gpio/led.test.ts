@@ -2,7 +2,7 @@ import test from 'ava';
 import { DoorRelay } from '../../src/gpio/door-relay.js';
 import { Led } from '../../src/gpio/led.js';
 import { FakeOutputPort } from '../../src/gpio/ports.js';
-import { FakeClock } from '../calls/fake-clock.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 function levelsOver(port: FakeOutputPort, from: number, to: number): Array<[number, number]> {
   return port.writes.filter((write) => write.at >= from && write.at <= to).map((write) => [write.at, write.level]);

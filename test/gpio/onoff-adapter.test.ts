@@ -16,7 +16,7 @@ import { GpioService } from '../../src/gpio/gpio-service.js';
 import { loadOnoffPorts } from '../../src/gpio/onoff-ports.js';
 import type { GpioPortOpener, Level } from '../../src/gpio/ports.js';
 import { systemClock } from '../../src/system/clock.js';
-import { captureLogger, FakeCallControl } from './support.js';
+import { captureLogger, FakeCallControl } from '../support/fake-gpio.js';
 
 const CONFIGFS = '/sys/kernel/config/gpio-sim';
 const SIM_LABEL = `intercom-test-${process.pid}`;

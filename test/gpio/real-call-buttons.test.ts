@@ -1,8 +1,8 @@
 import test from 'ava';
 import type { Level } from '../../src/gpio/ports.js';
-import { startUnit, connectUnits, api, type TestUnit } from '../signaling/unit-harness.js';
-import { pressButton, releaseButton, startUnitWithGpio, tapButton, type GpioUnit } from './real-call-unit.js';
-import { waitForCall } from '../signaling/unit-harness.js';
+import { startUnit, connectUnits, api, type TestUnit } from '../support/unit-harness.js';
+import { pressButton, releaseButton, startUnitWithGpio, tapButton, type GpioUnit } from '../support/gpio-unit.js';
+import { waitForCall } from '../support/unit-harness.js';
 
 // The front-panel buttons against real call services: unit A (the panel on a phone, say) and
 // door unit B, whose CALL/ANSWER buttons and ring LED are a real GpioService on fake pins. The
@@ -54,7 +54,7 @@ test('ANSWER: a short press accepts the ringing call on both units, the LED goes
   t.is(b.ringLed.level, 0, 'dark while idle');
 
   const callId = await ringB(units);
-  t.like(b.services.calls.current(), { id: callId, phase: 'ringing', direction: 'incoming' });
+  t.like(b.unit.calls.current(), { id: callId, phase: 'ringing', direction: 'incoming' });
   t.like(b.gpio.status(), { led: 'blinking' });
   // Blinking with the default 1000 ms period: lit at once, then a change every 500 ms.
   t.is(b.ringLed.level, 1);
@@ -81,8 +81,8 @@ test('ANSWER: a short press accepts the ringing call on both units, the LED goes
   t.is(endedOnA.endReason, 'hung-up');
   t.is(endedOnB.endReason, 'hung-up');
   await releaseButton(b, b.answerButton);
-  t.is(a.services.calls.current(), null);
-  t.is(b.services.calls.current(), null);
+  t.is(a.unit.calls.current(), null);
+  t.is(b.unit.calls.current(), null);
   t.like(b.gpio.status(), { led: 'off', buttons: { call: false, answer: false } });
   t.is(b.ringLed.level, 0);
 });
@@ -94,7 +94,7 @@ test('ANSWER held past gpio.longPressMs while ringing rejects the call on both u
 
   await pressButton(b, b.answerButton);
   await b.clock.advance(b.config.longPressMs - 100);
-  t.like(b.services.calls.current(), { id: callId, phase: 'ringing' }, 'still ringing short of the threshold');
+  t.like(b.unit.calls.current(), { id: callId, phase: 'ringing' }, 'still ringing short of the threshold');
   await b.clock.advance(100);
   const [onA, onB] = await Promise.all([
     waitForCall(a, (call) => call.id === callId && call.phase === 'ended'),
@@ -104,8 +104,8 @@ test('ANSWER held past gpio.longPressMs while ringing rejects the call on both u
   t.is(onB.endReason, 'rejected');
   // Letting go afterwards does nothing more (and does not answer anything).
   await releaseButton(b, b.answerButton);
-  t.is(a.services.calls.current(), null);
-  t.is(b.services.calls.current(), null);
+  t.is(a.unit.calls.current(), null);
+  t.is(b.unit.calls.current(), null);
   t.deepEqual(a.media.log, [], 'no media was started');
   t.deepEqual(b.media.log, []);
   t.like(b.gpio.status(), { led: 'off' });
@@ -127,7 +127,7 @@ test('CALL on an idle unit rings gpio.callTarget on the other unit, from the uni
 
   // Pressing CALL again while it rings does not cancel the visitor's own call.
   await tapButton(b, b.callButton);
-  t.like(b.services.calls.current(), { id: outgoing.id, phase: 'ringing' });
+  t.like(b.unit.calls.current(), { id: outgoing.id, phase: 'ringing' });
 
   await api(a, 'POST', '/api/signal/accept', { callId: incoming.id });
   await waitForCall(b, (call) => call.id === outgoing.id && call.phase === 'active');

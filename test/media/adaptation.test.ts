@@ -1,7 +1,7 @@
 import test from 'ava';
 import { l16Codec } from '../../src/codec/l16.js';
 import { JitterBuffer } from '../../src/media/jitter-buffer.js';
-import { FRAME_SAMPLES, TaggedDecoder, maxStep, runVirtualCall, seededRandom, tone } from './support/simulation.js';
+import { FRAME_SAMPLES, TaggedDecoder, maxStep, runVirtualCall, seededRandom, tone } from '../support/media-simulation.js';
 
 const SECOND_FRAMES = 50;
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { JitterBuffer } from '../../src/media/jitter-buffer.js';
-import { FRAME_SAMPLES, TaggedDecoder, runVirtualCall, seededRandom } from './support/simulation.js';
+import { FRAME_SAMPLES, TaggedDecoder, runVirtualCall, seededRandom } from '../support/media-simulation.js';
 
 const THIRTY_MINUTES_FRAMES = (30 * 60 * 1000) / 20;
 

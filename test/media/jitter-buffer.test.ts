@@ -1,7 +1,7 @@
 import test from 'ava';
 import { JitterBuffer } from '../../src/media/jitter-buffer.js';
 import type { MediaPacket } from '../../src/media/media-packet.js';
-import { FRAME_MS, FRAME_SAMPLES, TaggedDecoder, runVirtualCall } from './support/simulation.js';
+import { FRAME_MS, FRAME_SAMPLES, TaggedDecoder, runVirtualCall } from '../support/media-simulation.js';
 
 interface StreamIds {
   ssrc?: number;

@@ -6,7 +6,7 @@ import { MediaReceiver } from '../../src/media/media-receiver.js';
 import { MediaSender } from '../../src/media/media-sender.js';
 import { rtpPacketFormat, type PacketFormat } from '../../src/media/packet-format.js';
 import { packetFormatFor } from '../../src/media/wire-format.js';
-import { FRAME_MS, FRAME_SAMPLES, runVirtualCall, seededRandom, tone } from './support/simulation.js';
+import { FRAME_MS, FRAME_SAMPLES, runVirtualCall, seededRandom, tone } from '../support/media-simulation.js';
 
 const codecOptions = { frameSamples: FRAME_SAMPLES, bitrate: 0 };
 

@@ -4,7 +4,7 @@ import { pcmLeCodec } from '../../src/codec/pcm-le.js';
 import { MediaSender } from '../../src/media/media-sender.js';
 import { rtpPacketFormat, seedPacketFormat } from '../../src/media/packet-format.js';
 import { parseRtp } from '../../src/media/rtp-packet.js';
-import { tone } from './support/simulation.js';
+import { tone } from '../support/media-simulation.js';
 
 const FRAME = 960;
 

@@ -2,7 +2,7 @@ import test from 'ava';
 import { DYNAMIC_PAYLOAD_TYPES, parseRtp, serializeRtp } from '../../src/media/rtp-packet.js';
 import { L16_PAYLOAD_TYPE, OPUS_PAYLOAD_TYPE, packetFormatFor } from '../../src/media/wire-format.js';
 import type { MediaPacket } from '../../src/media/media-packet.js';
-import { seededRandom } from './support/simulation.js';
+import { seededRandom } from '../support/media-simulation.js';
 
 const packet: MediaPacket = {
   ssrc: 0xdeadbeef,

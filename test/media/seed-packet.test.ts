@@ -2,7 +2,7 @@ import test from 'ava';
 import { pcmLeCodec } from '../../src/codec/pcm-le.js';
 import { seedPacketFormat } from '../../src/media/packet-format.js';
 import { SEED_PAYLOAD_TYPE, SeedPacketParser, serializeSeed } from '../../src/media/seed-packet.js';
-import { maxStep, tone } from './support/simulation.js';
+import { maxStep, tone } from '../support/media-simulation.js';
 
 const FRAME = 960;
 

@@ -21,7 +21,7 @@ import {
   srtpPacketFormat,
   type SrtpMasterKeys,
 } from '../../src/media/srtp.js';
-import { FRAME_SAMPLES, runVirtualCall, seededRandom, tone } from './support/simulation.js';
+import { FRAME_SAMPLES, runVirtualCall, seededRandom, tone } from '../support/media-simulation.js';
 
 const hex = (text: string) => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 

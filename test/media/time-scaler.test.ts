@@ -1,6 +1,6 @@
 import test from 'ava';
 import { accelerate, expand, QUIET_RMS } from '../../src/media/time-scaler.js';
-import { maxStep, seededRandom, tone } from './support/simulation.js';
+import { maxStep, seededRandom, tone } from '../support/media-simulation.js';
 
 const FRAME = 960;
 const sineStep = (frequency: number, amplitude: number) => (2 * Math.PI * frequency * amplitude) / 48_000;

@@ -6,9 +6,9 @@ import type { Page } from 'playwright-core';
 import { launchSite } from '../support/unit-process.js';
 import { storePanelPassword } from '../../src/security/people-password.js';
 import { TEST_PANEL_PASSWORD } from '../support/people-session.js';
-import { api, connectUnits, startUnit } from '../signaling/unit-harness.js';
-import { pressButton, releaseButton, startUnitWithGpio } from '../gpio/real-call-unit.js';
-import { collectPageProblems, collectRequests, foreignRequests, horizontalOverflow, launchChromium, screenshot } from './browser.js';
+import { api, connectUnits, startUnit } from '../support/unit-harness.js';
+import { pressButton, releaseButton, startUnitWithGpio } from '../support/gpio-unit.js';
+import { collectPageProblems, collectRequests, foreignRequests, horizontalOverflow, launchChromium, screenshot } from '../support/browser.js';
 
 // The web panel in real headless Chromium against two real unit processes (A and B, static
 // peers of each other, no sound cards: the media engine sends silence on its frame clock).

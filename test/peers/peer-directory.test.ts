@@ -2,7 +2,7 @@ import test from 'ava';
 import { PeerDirectory, type PeerView } from '../../src/peers/peer-directory.js';
 import type { PeerResult } from '../../src/peers/peer-client.js';
 import type { UnitInfo } from '../../src/peers/peer-protocol.js';
-import { FakeClock } from '../calls/fake-clock.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { parseStaticPeer } from '../../src/discovery/dns-sd.js';
 
 /** Peers as a table of base URL -> info (or null when that unit does not answer). */

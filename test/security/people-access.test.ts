@@ -3,12 +3,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startUnit, type TestUnit } from '../signaling/unit-harness.js';
+import { startUnit, type TestUnit } from '../support/unit-harness.js';
 import { buildApp, registeredRoutes, type IntercomApp } from '../../src/signaling/app.js';
 import { PeopleAccess } from '../../src/security/people-access.js';
 import { storePanelPassword, panelPasswordPath, readPanelPassword, verifyPanelPassword } from '../../src/security/people-password.js';
-import { FakeClock } from '../calls/fake-clock.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { TEST_PANEL_PASSWORD, loginWithInject, sessionCookieFrom, type SessionHeaders } from '../support/people-session.js';
+import { peerRequestHeaders } from '../support/peer-signing.js';
 
 // People's login through inject(): which routes are open, sessions, CSRF, the login limiter,
 // expiry, logout, and a password that is set or changed while the unit runs.
@@ -38,7 +39,7 @@ async function withUnit(options: { password?: string | null }, run: (fixture: Fi
   }
 }
 
-async function call(app: IntercomApp, method: string, url: string, options: { auth?: Partial<SessionHeaders>; body?: unknown; from?: string } = {}) {
+async function call(app: IntercomApp, method: string, url: string, options: { auth?: Partial<SessionHeaders> | Record<string, string>; body?: unknown; from?: string } = {}) {
   const response = await app.inject({
     method: method as 'GET',
     url,
@@ -62,7 +63,7 @@ function concreteUrl(pattern: string): string {
 
 test('every route needs a session, except /api/health, the login itself, the units\' signed routes and the panel\'s files', async (t) => {
   await withUnit({}, async ({ unit }) => {
-    const app = await buildApp({ ...unit.services.appDeps, webRoot: WEB_ROOT });
+    const app = await buildApp({ ...unit.unit.appDeps, webRoot: WEB_ROOT });
     t.teardown(() => app.close());
     await app.ready();
     const routes = registeredRoutes(app);
@@ -90,7 +91,7 @@ test('every route needs a session, except /api/health, the login itself, the uni
       const forged = await call(app, route.method, url, { auth: { cookie: 'intercom_session=forged' } });
       t.is(forged.status, 401, `${route.method} ${url} with a forged cookie`);
     }
-    t.deepEqual(unit.services.users.list(), [], 'no refused request changed anything');
+    t.deepEqual(unit.unit.users.list(), [], 'no refused request changed anything');
     // Unknown /api paths are closed too; the panel is open.
     t.is((await call(app, 'GET', '/api/no-such-route')).status, 401);
     t.is((await call(app, 'GET', '/api/no-such-route', { auth: unit.auth })).status, 404);
@@ -99,8 +100,10 @@ test('every route needs a session, except /api/health, the login itself, the uni
     t.is(panel.statusCode, 200);
     t.regex(panel.body, /<form[^>]+id="login-form"/);
     t.is((await app.inject({ method: 'GET', url: '/js/main.js' })).statusCode, 200);
-    // Unit-to-unit routes keep their own authentication (no verifier in this harness: they answer).
-    t.is((await call(app, 'GET', '/api/unit/info')).status, 200);
+    // Unit-to-unit routes keep their own authentication: the site secret's signature, not a session.
+    t.is((await call(app, 'GET', '/api/unit/info')).status, 401);
+    t.is((await call(app, 'GET', '/api/unit/info', { auth: unit.auth })).status, 401, 'a session is not a unit');
+    t.is((await call(app, 'GET', '/api/unit/info', { auth: peerRequestHeaders({ method: 'GET', url: '/api/unit/info' }) })).status, 200);
   });
 });
 
@@ -159,7 +162,7 @@ test('state-changing requests need the session\'s own CSRF token: missing or wro
       }
       t.is((await call(app, 'DELETE', '/api/session', { auth })).status, 403, `${what} token, logout`);
     }
-    t.deepEqual(unit.services.users.list(), []);
+    t.deepEqual(unit.unit.users.list(), []);
     // Reading needs no token; the right token works.
     t.is((await call(app, 'GET', '/api/users', { auth: { cookie: unit.auth.cookie } })).status, 200);
     t.is((await call(app, 'POST', '/api/users/register', { auth: unit.auth, body: { name: 'Kitchen' } })).status, 201);

@@ -1,20 +1,14 @@
 import test from 'ava';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { pino } from 'pino';
-import defaults from '../../config/default.json' with { type: 'json' };
-import { validateConfig } from '../../src/config/validate.js';
-import { createUnitServices, type UnitServices } from '../../src/signaling/unit-services.js';
-import { buildApp, type IntercomApp } from '../../src/signaling/app.js';
+import type { Unit } from '../../src/unit.js';
+import { startUnit } from '../support/unit-harness.js';
+import { testSiteSecret } from '../support/test-site.js';
+import type { IntercomApp } from '../../src/signaling/app.js';
 import { signPeerRequest } from '../../src/security/peer-auth.js';
 import { SENDER_HEADER } from '../../src/peers/peer-protocol.js';
-import { FakeCallMedia } from '../calls/fake-call-media.js';
-import { storePanelPassword } from '../../src/security/people-password.js';
-import { TEST_PANEL_PASSWORD, loginWithInject, type SessionHeaders } from '../support/people-session.js';
+import type { SessionHeaders } from '../support/people-session.js';
 
 // The unit-to-unit routes of a unit built with a site secret: through inject() for each kind of
 // refusal, and over real HTTP between units that share, or do not share, the secret.
@@ -25,14 +19,13 @@ const SENDER_ID = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee';
 const CALL_ID = '00000000-0000-4000-8000-000000000001';
 
 interface SecuredUnit {
-  services: UnitServices;
+  services: Unit;
   app: IntercomApp;
   port: number;
   /** A person's logged-in session, for the public routes. */
   auth: SessionHeaders;
 }
 
-let ssrcSeed = 7000;
 
 async function securedUnit(
   t: { teardown(fn: () => Promise<void>): void },
@@ -40,37 +33,15 @@ async function securedUnit(
   secret: string,
   options: { listen?: boolean; maxClockSkewMs?: number } = {},
 ): Promise<SecuredUnit> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), `intercom-auth-${name}-`));
-  const config = validateConfig({
-    ...defaults,
-    unit: { name },
-    http: { host: '127.0.0.1', port: 0 },
-    dataDir,
+  const unit = await startUnit(name, {
+    siteSecret: testSiteSecret(secret),
+    listen: options.listen ?? false,
+    maxClockSkewMs: options.maxClockSkewMs ?? 30_000,
     // Generous timeouts: these tests must also pass on a loaded two-core machine.
-    discovery: { dnsSd: false, pollIntervalMs: 200, offlineAfterMs: 10_000, requestTimeoutMs: 5000 },
-    site: { secret, maxClockSkewMs: options.maxClockSkewMs ?? 30_000 },
+    discovery: { offlineAfterMs: 10_000, requestTimeoutMs: 5000 },
   });
-  await storePanelPassword(dataDir, TEST_PANEL_PASSWORD);
-  const services = await createUnitServices(config, {
-    callMedia: new FakeCallMedia(42000 + (ssrcSeed % 1000), ssrcSeed++),
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    version: '0.0.0-test',
-    siteSecret: { secret, source: 'config', file: null },
-  });
-  const app = await buildApp(services.appDeps);
-  const auth = await loginWithInject(app);
-  let port = 0;
-  if (options.listen) {
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    port = (app.server.address() as AddressInfo).port;
-    await services.start({ httpPort: port });
-  }
-  t.teardown(async () => {
-    await services.stop();
-    await app.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  return { services, app, port, auth };
+  t.teardown(() => unit.close());
+  return { services: unit.unit, app: unit.app, port: unit.port, auth: unit.auth as SessionHeaders };
 }
 
 /** Headers a unit with `secret` would send with this request. */

@@ -1,14 +1,15 @@
 import test from 'ava';
 import { pino } from 'pino';
-import { startUnit, connectUnits, api, waitForCall, type TestUnit } from './unit-harness.js';
+import { startUnit, connectUnits, api, waitForCall, type TestUnit } from '../support/unit-harness.js';
 import { buildApp } from '../../src/signaling/app.js';
 import { GpioService } from '../../src/gpio/gpio-service.js';
 import { DEFAULT_GPIO_CONFIG, type GpioConfig } from '../../src/gpio/gpio-config.js';
 import { callControlForService } from '../../src/gpio/call-service-control.js';
 import { FakeGpioPorts } from '../../src/gpio/ports.js';
 import { readThermalZone, THERMAL_ZONE_PATH } from '../../src/system/system-sampler.js';
-import { FakeClock } from '../calls/fake-clock.js';
-import { BOARDS, fakeSysfs } from '../gpio/support.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { BOARDS, fakeSysfs } from '../support/fake-gpio.js';
+import { peerRequestHeaders } from '../support/peer-signing.js';
 
 // Route tests through inject(): every endpoint, its good answer and each kind of bad input.
 // Most units here are not listening and have no peers; the status and door tests that need a live
@@ -23,14 +24,21 @@ async function withUnit(run: (unit: TestUnit) => Promise<void>): Promise<void> {
   }
 }
 
-// Every request as the unit's logged-in session (test/security/people-access.test.ts covers the login).
+// Every request as the unit's logged-in session (test/security/people-access.test.ts covers the
+// login), and requests to the unit-to-unit routes signed as another unit of the site
+// (test/security/unit-routes-auth.test.ts covers their refusals).
+const unitRoute = (url: string) => url.startsWith('/api/unit/');
+
 async function post(unit: TestUnit, url: string, payload: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {
-  const response = await unit.app.inject({ method: 'POST', url, payload: typeof payload === 'string' ? payload : JSON.stringify(payload), headers: { ...unit.auth, ...headers } });
+  const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const signed = unitRoute(url) ? peerRequestHeaders({ method: 'POST', url, body }) : {};
+  const response = await unit.app.inject({ method: 'POST', url, payload: body, headers: { ...unit.auth, ...signed, ...headers } });
   return { status: response.statusCode, body: response.json() };
 }
 
 async function get(unit: TestUnit, url: string) {
-  const response = await unit.app.inject({ method: 'GET', url, headers: { ...unit.auth } });
+  const signed = unitRoute(url) ? peerRequestHeaders({ method: 'GET', url }) : {};
+  const response = await unit.app.inject({ method: 'GET', url, headers: { ...unit.auth, ...signed } });
   return { status: response.statusCode, body: response.json() };
 }
 
@@ -40,11 +48,11 @@ test('POST /api/users/register creates a user, is idempotent, and persists it', 
   await withUnit(async (unit) => {
     const first = await post(unit, '/api/users/register', { name: 'Front door' });
     t.is(first.status, 201);
-    t.like(first.body, { created: true, user: { name: 'Front door', unitName: 'Hall', local: true, online: true, unitId: unit.services.unitId } });
+    t.like(first.body, { created: true, user: { name: 'Front door', unitName: 'Hall', local: true, online: true, unitId: unit.unit.unitId } });
     const again = await post(unit, '/api/users/register', { name: 'front DOOR' });
     t.is(again.status, 200);
     t.like(again.body, { created: false, user: { name: 'Front door' } });
-    t.deepEqual(unit.services.users.list().map((user) => user.name), ['Front door']);
+    t.deepEqual(unit.unit.users.list().map((user) => user.name), ['Front door']);
   });
 });
 
@@ -67,7 +75,7 @@ test('POST /api/users/register refuses bad input with 4xx and a reason', async (
       t.is(response.body.error, error, JSON.stringify(payload));
       t.true(response.body.message.length > 0);
     }
-    t.deepEqual(unit.services.users.list(), []);
+    t.deepEqual(unit.unit.users.list(), []);
   });
 });
 
@@ -109,7 +117,7 @@ test('POST /api/signal/initiate: bad input, unknown users, same unit', async (t)
       t.is(response.status, status, JSON.stringify(payload));
       t.is(response.body.error, error, JSON.stringify(payload));
     }
-    t.is(unit.services.calls.current(), null);
+    t.is(unit.unit.calls.current(), null);
     t.deepEqual(unit.media.log, []);
   });
 });
@@ -149,7 +157,7 @@ test('GET /api/users, /api/peers, /api/calls, /api/calls/:id', async (t) => {
     await post(unit, '/api/users/register', { name: 'Kitchen' });
     const users = await get(unit, '/api/users');
     t.is(users.status, 200);
-    t.deepEqual(users.body.users, [{ name: 'Kitchen', unitId: unit.services.unitId, unitName: 'Hall', local: true, online: true }]);
+    t.deepEqual(users.body.users, [{ name: 'Kitchen', unitId: unit.unit.unitId, unitName: 'Hall', local: true, online: true }]);
     t.deepEqual(await get(unit, '/api/peers'), { status: 200, body: { peers: [] } });
     t.deepEqual(await get(unit, '/api/calls'), { status: 200, body: { current: null, calls: [] } });
     const unknown = await get(unit, `/api/calls/${FAKE_CALL_ID}`);
@@ -167,7 +175,7 @@ test('GET /api/status and /api/health describe the unit', async (t) => {
     const status = await get(unit, '/api/status');
     t.is(status.status, 200);
     t.like(status.body, {
-      unit: { id: unit.services.unitId, name: 'Hall', version: '0.0.0-test' },
+      unit: { id: unit.unit.unitId, name: 'Hall', version: '0.0.0-test' },
       audio: { available: false, captureDevice: null, playbackDevice: null, error: 'no playback device matches "USB"' },
       call: null,
       users: ['Kitchen'],
@@ -177,7 +185,7 @@ test('GET /api/status and /api/health describe the unit', async (t) => {
     t.true(Array.isArray(status.body.system.loadAverage));
     const health = await get(unit, '/api/health');
     t.is(health.status, 200);
-    t.like(health.body, { ok: true, unitId: unit.services.unitId, name: 'Hall', version: '0.0.0-test' });
+    t.like(health.body, { ok: true, unitId: unit.unit.unitId, name: 'Hall', version: '0.0.0-test' });
   });
 });
 
@@ -185,7 +193,7 @@ test('unit-to-unit routes validate strictly and answer unknown users and calls w
   await withUnit(async (unit) => {
     await post(unit, '/api/users/register', { name: 'Kitchen' });
     const info = await get(unit, '/api/unit/info');
-    t.like(info.body, { unitId: unit.services.unitId, name: 'Hall', users: ['Kitchen'], inCall: false });
+    t.like(info.body, { unitId: unit.unit.unitId, name: 'Hall', users: ['Kitchen'], inCall: false });
     const offer = {
       callId: FAKE_CALL_ID,
       caller: { user: 'Door', unitId: '11111111-2222-4333-8444-555555555555', unitName: 'Other', httpPort: 5000 },
@@ -236,7 +244,7 @@ test('a peer request verifier can refuse unit-to-unit requests (the authenticati
     const seen: string[] = [];
     const { buildApp } = await import('../../src/signaling/app.js');
     const guarded = await buildApp({
-      ...unit.services.appDeps,
+      ...unit.unit.appDeps,
       verifyPeerRequest: (request) => {
         seen.push(`${request.method} ${request.url} ${request.rawBody}`);
         return request.headers['x-test-signature'] === 'good';
@@ -331,7 +339,7 @@ test('GET /api/status reports the live figures: unit, version, uptime, audio, CP
 
   const idle = await status();
   t.like(idle, {
-    unit: { id: hall.services.unitId, name: 'Hall', version: '0.0.0-test' },
+    unit: { id: hall.unit.unitId, name: 'Hall', version: '0.0.0-test' },
     uptimeS: 0,
     audio: { available: true, captureDevice: 'fake', playbackDevice: 'fake', error: null, encrypted: true },
     call: null,
@@ -381,7 +389,7 @@ const GPIO: GpioConfig = { ...DEFAULT_GPIO_CONFIG, callButton: 5, answerButton: 
 /** BCM 26 on a Pi 4 with a 6.6 kernel (chip base 512). */
 const RELAY_SYSFS = 538;
 
-/** A real GpioService on fake sysfs and ports for `unit`, and an app whose openDoor is wired as main.ts wires it. */
+/** A real GpioService on fake sysfs and ports for `unit`, and an app whose openDoor is wired as createUnit() wires it. */
 async function withDoor(
   t: { teardown(fn: () => Promise<void>): void },
   unit: TestUnit,
@@ -392,14 +400,14 @@ async function withDoor(
   const sysfs = await fakeSysfs(options.chips === undefined ? BOARDS.pi4Kernel66 : options.chips);
   const gpio = new GpioService({
     config: { ...GPIO, ...options.config },
-    calls: callControlForService(unit.services.calls, () => unit.services.users.list()[0]?.name),
+    calls: callControlForService(unit.unit.calls, () => unit.unit.users.list()[0]?.name),
     logger: pino({ level: 'silent' }),
     clock,
     sysfsRoot: sysfs.root,
     loadPorts: async () => ({ ok: true, ports }),
   });
   await gpio.start();
-  const app = await buildApp({ ...unit.services.appDeps, openDoor: () => gpio.pulseDoor() });
+  const app = await buildApp({ ...unit.unit.appDeps, openDoor: () => gpio.pulseDoor() });
   t.teardown(async () => {
     await app.close();
     await gpio.stop();
@@ -457,10 +465,10 @@ test('POST /api/door/open refuses outside a call (409), without a relay (404), a
     t.is(unavailable.body.error, 'gpio-unavailable');
     t.regex(unavailable.body.message, /GPIO is not available/);
 
-    // A unit built without a door at all (the harness's own app).
+    // A unit whose GPIO is off (the harness's own unit: gpio.enabled false).
     const none = await post(unit, '/api/door/open', {});
     t.is(none.status, 404);
-    t.is(none.body.error, 'no-relay');
+    t.is(none.body.error, 'gpio-unavailable');
     t.deepEqual(relay.writes, [], 'no refused request touched the relay');
   });
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { startUnit, connectUnits, api } from './unit-harness.js';
+import { startUnit, connectUnits, api } from '../support/unit-harness.js';
 import { loginWithFetch, type SessionHeaders } from '../support/people-session.js';
-import { pressButton, releaseButton, startUnitWithGpio } from '../gpio/real-call-unit.js';
+import { pressButton, releaseButton, startUnitWithGpio } from '../support/gpio-unit.js';
 
 interface ServerEvent {
   event: string;
@@ -71,7 +71,7 @@ test('GET /api/events streams hello, users, call changes, live stats about once 
   t.teardown(events.close);
   t.is(events.response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
   const hello = await events.next((event) => event.event === 'hello');
-  t.like(hello.data, { unit: { unitId: a.services.unitId, name: 'A' }, call: null, peers: [] });
+  t.like(hello.data, { unit: { unitId: a.unit.unitId, name: 'A' }, call: null, peers: [] });
 
   await api(a, 'POST', '/api/users/register', { name: 'Kitchen' });
   const users = await events.next((event) => event.event === 'users');
@@ -127,7 +127,7 @@ test('the event stream needs a session, and ends once its session has ended', as
 });
 
 test('front-panel changes reach /api/events at once as `gpio` events carrying what /api/status shows', async (t) => {
-  // A real GpioService on fake pins (see test/gpio/real-call-unit.ts), wired as main.ts wires it.
+  // A real GpioService on fake pins (see test/support/gpio-unit.ts), wired by createUnit() as on a unit.
   const door = await startUnitWithGpio('Door');
   const caller = await startUnit('Kitchen');
   t.teardown(async () => {

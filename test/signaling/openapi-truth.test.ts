@@ -1,10 +1,11 @@
 import test from 'ava';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { startUnit, connectUnits, api, waitForCall, type TestUnit } from './unit-harness.js';
+import { startUnit, connectUnits, api, waitForCall, type TestUnit } from '../support/unit-harness.js';
 import { buildApp, registeredRoutes, type IntercomApp } from '../../src/signaling/app.js';
 import type { DoorPulseResult } from '../../src/gpio/gpio-service.js';
 import { loginWithInject, TEST_PANEL_PASSWORD } from '../support/people-session.js';
+import { peerRequestHeaders } from '../support/peer-signing.js';
 
 // The OpenAPI document at /api/openapi.json tells the truth: every status code a route answers is
 // documented for that route and method. Every registered route is driven through inject() with a
@@ -199,8 +200,9 @@ test('every status code any route answers is documented for that route and metho
   //    (500), and the panel's files.
   const walked = await startUnit('Walked', { listen: false });
   units.push(walked);
-  await walked.services.users.add('Walker');
-  const offered = await walked.app.inject({ method: 'POST', url: '/api/unit/calls', payload: validBody('POST', '/api/unit/calls') as object });
+  await walked.unit.users.add('Walker');
+  const offer = JSON.stringify(validBody('POST', '/api/unit/calls'));
+  const offered = await walked.app.inject({ method: 'POST', url: '/api/unit/calls', payload: offer, headers: peerRequestHeaders({ method: 'POST', url: '/api/unit/calls', body: offer }) });
   t.deepEqual(offered.json(), { result: 'ringing' });
   const doorOutcomes: DoorPulseResult[] = [
     { ok: true, pulseMs: 1000 },
@@ -212,7 +214,7 @@ test('every status code any route answers is documented for that route and metho
   let doorTurn = 0;
   let statusFails = true;
   const guarded = await buildApp({
-    ...walked.services.appDeps,
+    ...walked.unit.appDeps,
     verifyPeerRequest: (request) => request.headers[PEER_SIGNATURE] === 'good',
     openDoor: () => doorOutcomes[doorTurn++ % doorOutcomes.length],
     status: () => {
@@ -220,7 +222,7 @@ test('every status code any route answers is documented for that route and metho
         statusFails = false;
         throw new Error('the status failed (on purpose)');
       }
-      return walked.services.appDeps.status();
+      return walked.unit.appDeps.status();
     },
     webRoot: WEB_ROOT,
   });
@@ -242,12 +244,12 @@ test('every status code any route answers is documented for that route and metho
 
   // The data disk fails while a user registers: full (507), then not writable (503).
   for (const code of ['ENOSPC', 'EROFS']) {
-    const add = walked.services.users.add.bind(walked.services.users);
-    walked.services.users.add = async () => {
+    const add = walked.unit.users.add.bind(walked.unit.users);
+    walked.unit.users.add = async () => {
       throw Object.assign(new Error(`${code}: the disk refused the write`), { code });
     };
     const response = await walked.app.inject({ method: 'POST', url: '/api/users/register', headers: { ...walked.auth }, payload: { name: `Disk ${code}` } });
-    walked.services.users.add = add;
+    walked.unit.users.add = add;
     t.is(response.statusCode, code === 'ENOSPC' ? 507 : 503);
     t.is(response.json().error, code === 'ENOSPC' ? 'storage-full' : 'storage-unavailable');
     log.note('walked', 'POST', '/api/users/register', response.statusCode, `on a disk that answers ${code}`);

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { startUnit, connectUnits, api, waitForCall, type TestUnit } from './unit-harness.js';
+import { startUnit, connectUnits, api, waitForCall } from '../support/unit-harness.js';
 
 // Two (or three) complete units talking real HTTP on loopback, with the media engine replaced by a
 // recording double. The test with real audio between two processes lives with the media side.
@@ -52,7 +52,7 @@ test('call, accept on the callee, media exchanged both ways, hang up from the ca
   const calls = await api(a, 'GET', '/api/calls');
   t.is(calls.body.current.id, callId);
   t.is(calls.body.current.stats.packetsReceived, 99);
-  await b.services.directory.refresh();
+  await b.unit.directory.refresh();
   t.true((await api(b, 'GET', '/api/peers')).body.peers[0].inCall, 'peers see that A is in a call');
 
   const ended = await api(b, 'POST', '/api/signal/end', { callId });
@@ -127,7 +127,7 @@ test('unknown users: 404 with a reason, nothing rings', async (t) => {
   t.is(response.status, 404);
   t.is(response.body.error, 'unknown-user');
   // A directory that is stale (the user left B a moment ago) is caught by B itself.
-  await b.services.users.remove('UserB');
+  await b.unit.users.remove('UserB');
   const stale = await api(a, 'POST', '/api/signal/initiate', { from: 'UserA', to: 'UserB' });
   t.is(stale.status, 404);
   t.is(stale.body.error, 'unknown-user');
@@ -141,10 +141,10 @@ test('names are unique across the site', async (t) => {
   t.is(taken.status, 409);
   t.is(taken.body.error, 'name-taken');
   t.regex(taken.body.message, /unit "A"/);
-  t.deepEqual(b.services.users.list().map((user) => user.name), ['UserB']);
+  t.deepEqual(b.unit.users.list().map((user) => user.name), ['UserB']);
   // A user registered on B shows up in A's directory at the next poll.
   await api(b, 'POST', '/api/users/register', { name: 'Garden' });
-  await a.services.directory.refresh();
+  await a.unit.directory.refresh();
   t.like((await api(a, 'GET', '/api/users')).body.users.find((user: { name: string }) => user.name === 'Garden'), { unitName: 'B', local: false });
 });
 
@@ -153,7 +153,7 @@ test('calling a unit that has gone away: the peer shows offline and the call end
   await b.app.close();
   // Polled every 200 ms, offline after 1 s without an answer.
   await new Promise<void>((resolve) => {
-    const check = () => (a.services.directory.peers()[0]?.online === false ? resolve() : setTimeout(check, 50));
+    const check = () => (a.unit.directory.peers()[0]?.online === false ? resolve() : setTimeout(check, 50));
     check();
   });
   t.false((await api(a, 'GET', '/api/peers')).body.peers[0].online);
@@ -168,7 +168,7 @@ test('the callee vanishes mid-call: the caller ends with peer-lost', async (t) =
   await api(b, 'POST', '/api/signal/accept', { callId: body.call.id });
   await waitForCall(a, (call) => call.id === body.call.id && call.phase === 'active');
   // B's process dies: its HTTP API stops answering and no more audio arrives at A.
-  b.services.directory.stop();
+  b.unit.directory.stop();
   await b.app.close();
   a.media.msSinceLastPacket = 5000;
   const ended = await waitForCall(a, (call) => call.id === body.call.id && call.phase === 'ended', 6000);
@@ -180,11 +180,11 @@ test('while audio flows, a quiet signaling channel does not end the call', async
   const [a, b] = await site(t, ['A', 'B'], { peerLostMs: 1000 });
   const { body } = await api(a, 'POST', '/api/signal/initiate', { from: 'UserA', to: 'UserB' });
   await api(b, 'POST', '/api/signal/accept', { callId: body.call.id });
-  a.services.directory.stop();
-  b.services.directory.stop();
+  a.unit.directory.stop();
+  b.unit.directory.stop();
   a.media.msSinceLastPacket = 20;
   await new Promise((resolve) => setTimeout(resolve, 2500));
-  t.is(a.services.calls.current()?.phase, 'active');
+  t.is(a.unit.calls.current()?.phase, 'active');
 });
 
 test('both units call each other at the same moment: one call, active on both', async (t) => {
@@ -201,6 +201,6 @@ test('both units call each other at the same moment: one call, active on both', 
   t.is(a.media.started.size, 1);
   t.is(b.media.started.size, 1);
   t.true(a.media.started.has(onA.id) && b.media.started.has(onA.id));
-  t.is(a.services.calls.list().filter((call) => call.phase !== 'ended').length, 1);
-  t.is(b.services.calls.list().filter((call) => call.phase !== 'ended').length, 1);
+  t.is(a.unit.calls.list().filter((call) => call.phase !== 'ended').length, 1);
+  t.is(b.unit.calls.list().filter((call) => call.phase !== 'ended').length, 1);
 });

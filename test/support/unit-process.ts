@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { storePanelPassword } from '../../src/security/people-password.js';
 import { TEST_PANEL_PASSWORD, loginWithFetch, type SessionHeaders } from './people-session.js';
+import { TEST_SITE_SECRET } from './test-site.js';
 
 export { TEST_PANEL_PASSWORD } from './people-session.js';
 
@@ -34,8 +35,7 @@ const MAIN = path.join(REPO_ROOT, 'src', 'main.ts');
 const SHIPPED_CONFIG_DIR = path.join(REPO_ROOT, 'config');
 const TSX_LOADER = import.meta.resolve('tsx');
 
-/** The site secret every launched unit gets unless its options say otherwise (units only talk within one site). */
-export const TEST_SITE_SECRET = 'test-site-secret-shared-by-all-units';
+export { TEST_SITE_SECRET } from './test-site.js';
 
 /** One pino log line of the unit (the service prints nothing else on stdout). */
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };

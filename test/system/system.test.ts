@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SystemSampler, readThermalZone } from '../../src/system/system-sampler.js';
 import { loadOrCreateUnitId } from '../../src/system/unit-identity.js';
-import { FakeClock } from '../calls/fake-clock.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 async function tempDir(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'intercom-system-'));

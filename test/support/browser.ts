@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { TeardownHost } from '../support/unit-process.js';
+import type { TeardownHost } from './unit-process.js';
 
 /**
  * Headless Chromium for the panel tests: Debian's `chromium` package driven by playwright-core

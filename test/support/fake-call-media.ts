@@ -1,4 +1,5 @@
 import type { AudioDeviceState, CallMedia, CallMediaStats, MediaEndpoint } from '../../src/calls/call-media.js';
+import type { UnitMedia } from '../../src/streaming/unit-media.js';
 
 /**
  * A media engine stand-in that records what the call service asks of it. `msSinceLastPacket`
@@ -63,4 +64,9 @@ export class FakeCallMedia implements CallMedia {
       msSinceLastPacket: this.msSinceLastPacket,
     };
   }
+}
+
+/** A media double as a unit's media: nothing to open or close. */
+export function unitMediaOf(callMedia: CallMedia): UnitMedia {
+  return { callMedia, start: async () => ({ udpPort: null }), stop: async () => undefined };
 }

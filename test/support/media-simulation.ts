@@ -1,5 +1,5 @@
-import { seededRandom } from '../../support/seeded-random.js';
-import type { Decoder } from '../../../src/codec/codec.js';
+import { seededRandom } from './seeded-random.js';
+import type { Decoder } from '../../src/codec/codec.js';
 
 export { seededRandom };
 

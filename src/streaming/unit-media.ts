@@ -1,0 +1,57 @@
+import type { IntercomConfig } from '../config/schema.js';
+import type { Logger } from '../logging/logger.js';
+import type { CallMedia } from '../calls/call-media.js';
+import type { AudioBackend } from '../audio/audio-backend.js';
+import { UdpTransport } from '../net/udp-transport.js';
+import { CallAudio } from './call-audio.js';
+import { openAudioBackend } from './audio-backend-loader.js';
+
+/** A unit's media engine with what it holds open: the sound devices and the UDP media socket. */
+export interface UnitMedia {
+  readonly callMedia: CallMedia;
+  /** Binds the media socket and opens the devices (a missing device is retried, not fatal). */
+  start(): Promise<{ udpPort: number | null }>;
+  /** Closes the devices and the socket; harmless before start() and when called twice. */
+  stop(): Promise<void>;
+}
+
+/** The real media of a unit: CallAudio over the configured sound devices and audio.udpPort. */
+export async function createUnitMedia(config: IntercomConfig, logger: Logger): Promise<UnitMedia> {
+  let backend: AudioBackend | null = null;
+  try {
+    backend = await openAudioBackend(logger);
+  } catch (error) {
+    logger.warn({ err: error }, 'audio backend unavailable; the unit runs without sound');
+  }
+  let transport: UdpTransport | null = null;
+  const callAudio = new CallAudio({
+    settings: { ...config.audio, minDelayMs: config.jitter.minMs, maxDelayMs: config.jitter.maxMs },
+    captureDevice: config.audio.captureDevice,
+    playbackDevice: config.audio.playbackDevice,
+    backend,
+    logger: logger.child({ module: 'audio' }),
+  });
+  return {
+    callMedia: callAudio,
+    async start() {
+      transport = await UdpTransport.bind({
+        port: config.audio.udpPort,
+        host: config.http.host,
+        onDatagram: (datagram, from) => callAudio.onDatagram(datagram, from),
+        onError: (error) => logger.warn({ err: error }, 'media socket error'),
+      }).catch((error: Error) => {
+        throw new Error(`cannot listen on UDP port ${config.audio.udpPort} (audio.udpPort): ${error.message}`);
+      });
+      callAudio.attachTransport(transport);
+      await callAudio.openDevices();
+      return { udpPort: transport.localPort };
+    },
+    async stop() {
+      await callAudio.close();
+      await transport?.close();
+      transport = null;
+      await backend?.close();
+      backend = null;
+    },
+  };
+}

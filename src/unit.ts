@@ -1,0 +1,225 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import type { IntercomConfig } from './config/schema.js';
+import type { Logger } from './logging/logger.js';
+import type { CallMedia } from './calls/call-media.js';
+import { CallService } from './calls/call-service.js';
+import { UserStore } from './users/user-store.js';
+import { PeerClient } from './peers/peer-client.js';
+import { PeerDirectory } from './peers/peer-directory.js';
+import { DnsSdDiscovery, parseStaticPeer } from './discovery/dns-sd.js';
+import { SystemSampler } from './system/system-sampler.js';
+import { buildStatus } from './system/status.js';
+import { loadOrCreateUnitId } from './system/unit-identity.js';
+import { readPackageVersion } from './system/version.js';
+import { systemClock, type Clock } from './system/clock.js';
+import { buildApp, type AppDeps, type IntercomApp } from './signaling/app.js';
+import { PeerRequestAuthenticator, createPeerRequestSigner, createPeerResponseSigner, createPeerResponseVerifier } from './security/peer-auth.js';
+import { PeerClockOffsets } from './security/peer-clock-sync.js';
+import { loadSiteSecret, type SiteSecret } from './security/site-secret.js';
+import { PeopleAccess } from './security/people-access.js';
+import { GpioService, type GpioServiceOptions } from './gpio/gpio-service.js';
+import { callControlForService } from './gpio/call-service-control.js';
+import { createUnitMedia, type UnitMedia } from './streaming/unit-media.js';
+
+/**
+ * The composition root of a unit: everything a unit is (identity, users, the site directory and
+ * discovery, calls bound to the media engine, GPIO, people's login, the HTTP API) is built here,
+ * once, and handed its collaborators. src/main.ts runs one under systemd; every test harness
+ * builds its units with the same function, replacing only what `UnitOverrides` names.
+ */
+
+const SHIPPED_WEB_ROOT = fileURLToPath(new URL('../web', import.meta.url));
+
+export interface UnitOverrides {
+  logger: Logger;
+  clock?: Clock;
+  version?: string;
+  /**
+   * The media engine; default: the sound devices through the audio backend and the UDP media
+   * socket on audio.udpPort (opened by start()). Tests give a double.
+   */
+  media?: UnitMedia;
+  /**
+   * The site secret that signs and checks every unit-to-unit request; default: site.secret, else
+   * `<dataDir>/site-secret`, else a new one stored there. There is no unauthenticated mode.
+   */
+  siteSecret?: SiteSecret;
+  /** People's login; default: the panel password in `<dataDir>/panel-password`, on this clock. */
+  people?: PeopleAccess;
+  /** The web panel's directory; default: the shipped web/ when present. null: no panel. */
+  webRoot?: string | null;
+  /** How the GPIO reaches its pins (a fake sysfs tree and ports in tests); default: onoff on /sys. */
+  gpio?: Pick<GpioServiceOptions, 'clock' | 'sysfsRoot' | 'chipLabels' | 'loadPorts'>;
+  /** How often CPU, memory and temperature are sampled for /api/status (default 5 s). */
+  systemSampleIntervalMs?: number;
+  /** Keep-alive interval of /api/events (default 15 s). */
+  eventsHeartbeatMs?: number;
+}
+
+export interface Unit {
+  readonly unitId: string;
+  readonly config: IntercomConfig;
+  readonly calls: CallService;
+  readonly users: UserStore;
+  readonly directory: PeerDirectory;
+  readonly people: PeopleAccess;
+  readonly gpio: GpioService;
+  readonly media: CallMedia;
+  /** The HTTP API; usable with inject() before start(). */
+  readonly app: IntercomApp;
+  /** What the HTTP API was built with (tests build variants of it). */
+  readonly appDeps: AppDeps;
+  /**
+   * Opens the media socket and devices, listens on HTTP, then starts discovery, status sampling and
+   * GPIO. Throws naming the config key when a port cannot be had.
+   */
+  start(): Promise<{ httpPort: number; udpPort: number | null }>;
+  /** Hangs up a live call (telling the peer), stops every timer, closes the HTTP server, GPIO and media. */
+  stop(): Promise<void>;
+}
+
+export async function createUnit(config: IntercomConfig, overrides: UnitOverrides): Promise<Unit> {
+  const { logger } = overrides;
+  const clock = overrides.clock ?? systemClock;
+  const version = overrides.version ?? readPackageVersion();
+  // First, so an unusable secret stops the start before any device or port is opened.
+  const siteSecret = overrides.siteSecret ?? (await loadSiteSecret({ configured: config.site.secret, dataDir: config.dataDir, logger }));
+  const unitId = await loadOrCreateUnitId(config.dataDir, logger);
+  const unitName = config.unit.name;
+  const media = overrides.media ?? (await createUnitMedia(config, logger));
+  let httpPort = 0;
+  const startedAt = clock.now();
+
+  const users = new UserStore(config.dataDir, logger);
+  await users.load();
+  const peerAuth = new PeerRequestAuthenticator({
+    secret: siteSecret.secret,
+    maxClockSkewMs: config.site.maxClockSkewMs,
+    logger: logger.child({ module: 'peer-auth' }),
+  });
+  const client = new PeerClient({
+    unitId,
+    timeoutMs: config.discovery.requestTimeoutMs,
+    sign: createPeerRequestSigner({ secret: siteSecret.secret, unitId }),
+    verifyResponse: createPeerResponseVerifier(siteSecret.secret),
+    clockSync: new PeerClockOffsets(),
+  });
+  const directory = new PeerDirectory({
+    selfUnitId: unitId,
+    selfName: unitName,
+    client,
+    localUsers: () => users.list().map((user) => user.name),
+    clock,
+    pollIntervalMs: config.discovery.pollIntervalMs,
+    offlineAfterMs: config.discovery.offlineAfterMs,
+    logger,
+  });
+  for (const entry of config.peers) directory.addCandidate(parseStaticPeer(entry));
+
+  const calls = new CallService({
+    unitId,
+    unitName,
+    httpPort: () => httpPort,
+    media: media.callMedia,
+    peers: directory,
+    localUser: (name) => users.get(name)?.name,
+    client,
+    clock,
+    logger,
+    ringTimeoutMs: config.calls.ringTimeoutMs,
+    peerLostMs: config.calls.peerLostMs,
+  });
+  // The CALL button calls from the first user registered on this unit (a door unit has one).
+  const gpio = new GpioService({
+    config: config.gpio,
+    calls: callControlForService(calls, () => users.list()[0]?.name),
+    logger: logger.child({ module: 'gpio' }),
+    ...overrides.gpio,
+  });
+  const sampler = new SystemSampler({ clock, intervalMs: overrides.systemSampleIntervalMs ?? 5000, logger });
+  const people = overrides.people ?? new PeopleAccess({ dataDir: config.dataDir, clock, logger: logger.child({ module: 'people-access' }) });
+  const webRoot = overrides.webRoot === undefined ? (existsSync(SHIPPED_WEB_ROOT) ? SHIPPED_WEB_ROOT : null) : overrides.webRoot;
+
+  const appDeps: AppDeps = {
+    unit: { unitId, name: unitName, version },
+    calls,
+    users,
+    directory,
+    httpPort: () => httpPort,
+    logger,
+    people,
+    verifyPeerRequest: peerAuth.verifier,
+    signPeerResponse: createPeerResponseSigner(siteSecret.secret),
+    webRoot,
+    // The panel sees button, LED and relay changes as they happen (the `gpio` event), not at its next status poll.
+    gpio,
+    openDoor: () => gpio.pulseDoor(),
+    eventsHeartbeatMs: overrides.eventsHeartbeatMs,
+    status: () =>
+      buildStatus({
+        unitId,
+        unitName,
+        version,
+        clock,
+        startedAt,
+        audio: () => media.callMedia.audioState(),
+        currentCall: () => calls.current(),
+        localUsers: () => users.list().map((user) => user.name),
+        peers: () => directory.peers(),
+        system: () => sampler.latest(),
+        gpio: () => gpio.status(),
+        security: () => ({
+          peerRequests: { secretSource: siteSecret.source, maxClockSkewMs: config.site.maxClockSkewMs, ...peerAuth.counters() },
+          people: people.counters(),
+        }),
+      }),
+  };
+  const app = await buildApp(appDeps);
+
+  let discovery: DnsSdDiscovery | null = null;
+  return {
+    unitId,
+    config,
+    calls,
+    users,
+    directory,
+    people,
+    gpio,
+    media: media.callMedia,
+    app,
+    appDeps,
+    async start() {
+      const { udpPort } = await media.start();
+      await app.listen({ host: config.http.host, port: config.http.port }).catch((error: Error) => {
+        throw new Error(`cannot listen on HTTP ${config.http.host}:${config.http.port} (http.port): ${error.message}`);
+      });
+      httpPort = (app.server.address() as AddressInfo).port;
+      await sampler.start();
+      directory.start();
+      if (config.discovery.dnsSd) {
+        discovery = new DnsSdDiscovery({ unitId, unitName, version, httpPort, sink: directory, clock, logger });
+        try {
+          discovery.start();
+        } catch (error) {
+          logger.warn({ err: error }, 'DNS-SD could not start; static peers still work');
+          discovery = null;
+        }
+      }
+      await gpio.start();
+      logger.info({ unitId, unitName, httpPort, staticPeers: config.peers.length, dnsSd: config.discovery.dnsSd }, 'unit services started');
+      return { httpPort, udpPort };
+    },
+    async stop() {
+      await calls.stop();
+      directory.stop();
+      sampler.stop();
+      await discovery?.stop();
+      discovery = null;
+      await gpio.stop();
+      await app.close();
+      await media.stop();
+    },
+  };
+}
