@@ -45,6 +45,7 @@ const ENHANCEMENT_WINDOW = 100;
 const ENHANCEMENT_MIN_BLOCKS = 20;
 /** The tracker's percentile: double talk lowers single blocks' enhancement, never raises it. */
 const ENHANCEMENT_PERCENTILE = 0.75;
+const ENHANCEMENT_REFRESH_BLOCKS = 10;
 /** Minimum statistics of the canceller's output over two windows of this many blocks (1.5 s each) give the noise floor. */
 const NOISE_WINDOW_BLOCKS = 150;
 /** The gate closes over this many blocks (opening is immediate). */
@@ -57,6 +58,9 @@ export class ResidualEchoGate {
   private echoHang = 0;
   private nearEndHang = 0;
   private readonly enhancements: number[] = [];
+  private enhancementUpdates = 0;
+  /** The percentile of `enhancements`, recomputed every few blocks (sorting each block would cost more than the gate). */
+  private enhancementEstimate: number | undefined;
   private noiseFloorCurrent = Infinity;
   private noiseFloorPrevious = Infinity;
   private noiseWindowCount = 0;
@@ -76,9 +80,7 @@ export class ResidualEchoGate {
 
   /** The canceller's current enhancement estimate (power ratio), or undefined until it has one. */
   get enhancement(): number | undefined {
-    if (this.enhancements.length < ENHANCEMENT_MIN_BLOCKS) return undefined;
-    const sorted = [...this.enhancements].sort((a, b) => a - b);
-    return sorted[Math.floor(ENHANCEMENT_PERCENTILE * (sorted.length - 1))];
+    return this.enhancementEstimate;
   }
 
   /**
@@ -108,6 +110,11 @@ export class ResidualEchoGate {
     if (farEndActive && block.mic / n > MIC_AUDIBLE_POWER) {
       this.enhancements.push(block.mic / Math.max(block.cancelled, 1));
       if (this.enhancements.length > ENHANCEMENT_WINDOW) this.enhancements.shift();
+      this.enhancementUpdates += 1;
+      if (this.enhancements.length >= ENHANCEMENT_MIN_BLOCKS && (this.enhancementEstimate === undefined || this.enhancementUpdates % ENHANCEMENT_REFRESH_BLOCKS === 0)) {
+        const sorted = [...this.enhancements].sort((a, b) => a - b);
+        this.enhancementEstimate = sorted[Math.floor(ENHANCEMENT_PERCENTILE * (sorted.length - 1))];
+      }
     }
     const noiseFloor = Number.isFinite(this.noiseFloorPrevious) ? Math.min(this.noiseFloorCurrent, this.noiseFloorPrevious) : this.noiseFloorCurrent;
     const echoOnlyExpectation = enhancement === undefined ? Infinity : block.mic / enhancement;
@@ -142,6 +149,8 @@ export class ResidualEchoGate {
     this.echoHang = 0;
     this.nearEndHang = 0;
     this.enhancements.length = 0;
+    this.enhancementEstimate = undefined;
+    this.enhancementUpdates = 0;
     this.noiseFloorCurrent = Infinity;
     this.noiseFloorPrevious = Infinity;
     this.noiseWindowCount = 0;

@@ -42,9 +42,9 @@ export function farEndSpeech(): Promise<Int16Array> {
   farEndCache ??= talk(FAR_END_TALK, 20).then((speech) => Int16Array.from(atActiveLevel(speech, LEVELS.farEndAtSpeaker), Math.round));
   return farEndCache;
 }
-/** 6 s of the visitor's speech, at unit level (scaled per scenario). */
+/** 10 s of the visitor's speech, at unit level (scaled per scenario). */
 export function nearEndSpeech(): Promise<Int16Array> {
-  nearEndCache ??= talk(NEAR_END_TALK, 6);
+  nearEndCache ??= talk(NEAR_END_TALK, 10);
   return nearEndCache;
 }
 
@@ -89,17 +89,23 @@ export interface DoubleTalkResult {
 }
 
 /**
- * The far end talks from 0 s; the visitor talks over it from `startSeconds` for 5 s. Compared with
- * the same visitor speech, same processor settings, with the far end silent.
+ * A conversation: the far end talks for 6 s (the canceller converges), the visitor answers alone
+ * for 3 s (the gain control learns their level), then both talk at once for 5 s. The visitor's
+ * speech in those 5 s is compared with the clean speech, and with the same call in which the far
+ * end stays silent throughout (same processor settings).
  */
-export async function doubleTalkScenario(make: ProcessorFactory, path: EchoPathOptions, startSeconds = 6): Promise<DoubleTalkResult> {
-  const far = (await farEndSpeech()).subarray(0, (startSeconds + 6) * S);
-  const near = atActiveLevel((await nearEndSpeech()).subarray(0, 5 * S), LEVELS.nearEndAtMic);
-  const from = startSeconds * S;
-  const to = from + near.length;
+export async function doubleTalkScenario(make: ProcessorFactory, path: EchoPathOptions): Promise<DoubleTalkResult> {
+  const allFar = await farEndSpeech();
+  const near = atActiveLevel((await nearEndSpeech()).subarray(0, 8 * S), LEVELS.nearEndAtMic);
+  const nearAt = 6 * S;
+  const from = 9 * S;
+  const to = 14 * S;
+  const far = new Int16Array(to + S);
+  far.set(allFar.subarray(0, 6 * S));
+  far.set(allFar.subarray(6 * S, 6 * S + (to - from)), from);
   const run = (farEnd: Int16Array | undefined) =>
     withProcessor(make, (processor) => {
-      const scene = renderScene({ path, farEnd, nearEnd: near, nearEndAt: from, lengthSamples: far.length });
+      const scene = renderScene({ path, farEnd, nearEnd: near, nearEndAt: nearAt, lengthSamples: far.length });
       const sent = processScene(scene, processor);
       const lag = processor.addedDelaySamples;
       return {
