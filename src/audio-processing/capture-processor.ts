@@ -1,3 +1,4 @@
+import { EchoDelayTracker } from './echo-delay-tracker.js';
 import { GainControl } from './gain-control.js';
 import { ResidualEchoGate } from './residual-echo-gate.js';
 import { loadSpeexAddon, type NativeSpeexProcessor, type SpeexProcessorOptions } from './speex-addon.js';
@@ -80,6 +81,10 @@ const TUNING = {
   speechProbability: 0.5,
 } as const;
 
+/** The echo path delays the delay tracker looks for (the issue's range is 1-40 ms, and a jump of 20). */
+const MAX_TRACKED_DELAY_MS = 100;
+const TROUBLE_WINDOW_BLOCKS = 10;
+
 const FULL_SCALE_POWER = 32768 * 32768;
 /** A 10 ms block of the speaker above this (-50 dBFS) counts as far-end activity. */
 const FAR_END_ACTIVE_POWER = FULL_SCALE_POWER * 1e-5;
@@ -97,8 +102,16 @@ export class CaptureProcessor {
   private native: NativeSpeexProcessor | undefined;
   private readonly gate: ResidualEchoGate | undefined;
   private readonly gainControl: GainControl | undefined;
+  private readonly delayTracker: EchoDelayTracker | undefined;
+  private readonly referenceDelay: ReferenceDelayLine | undefined;
   private appliedGain = 1;
   private readonly blockFigures = new Float64Array(5);
+  private readonly silence = new Int16Array(BLOCK_SAMPLES);
+  private baselineDelay: number | undefined;
+  /** Mic and canceller-output energy of the last far-end blocks (for the trouble check). */
+  private readonly recentMic: number[] = [];
+  private readonly recentCancelled: number[] = [];
+  private cancellerInTrouble = false;
   private framesProcessed = 0;
   private farEndActiveBlocks = 0;
   /** Mic energy of the blocks still inside the processing's delay, oldest first. */
@@ -127,7 +140,11 @@ export class CaptureProcessor {
         echoSuppressActiveDb: TUNING.echoSuppressActiveDb,
       };
       this.native = new (loadSpeexAddon().SpeexProcessor)(options);
-      if (settings.echoCancellation) this.gate = new ResidualEchoGate({ depthDb: TUNING.gateDepthDb, blockSamples: BLOCK_SAMPLES, sampleRate: SAMPLE_RATE });
+      if (settings.echoCancellation) {
+        this.gate = new ResidualEchoGate({ depthDb: TUNING.gateDepthDb, blockSamples: BLOCK_SAMPLES, sampleRate: SAMPLE_RATE });
+        this.delayTracker = new EchoDelayTracker({ sampleRate: SAMPLE_RATE, blockSamples: BLOCK_SAMPLES, maxDelayMs: MAX_TRACKED_DELAY_MS });
+        this.referenceDelay = new ReferenceDelayLine(Math.round((MAX_TRACKED_DELAY_MS * SAMPLE_RATE) / 1000) + BLOCK_SAMPLES);
+      }
       if (settings.gainControl) this.gainControl = new GainControl({ blockSamples: BLOCK_SAMPLES, sampleRate: SAMPLE_RATE });
     }
     // speex_preprocess overlaps each block with the one before: it answers one block late.
@@ -155,8 +172,17 @@ export class CaptureProcessor {
     for (let start = 0; start < mic.length; start += BLOCK_SAMPLES) {
       const end = start + BLOCK_SAMPLES;
       const block = output.subarray(start, end);
-      this.native.process(mic.subarray(start, end), reference === null ? null : reference.subarray(start, end), block, this.blockFigures);
+      const micBlock = mic.subarray(start, end);
+      let referenceBlock = reference === null ? null : reference.subarray(start, end);
+      if (this.delayTracker !== undefined && this.referenceDelay !== undefined) {
+        const played = referenceBlock ?? this.silence;
+        const delay = this.delayTracker.push(played, micBlock, this.cancellerInTrouble);
+        if (delay !== undefined) this.followEchoDelay(delay);
+        referenceBlock = this.referenceDelay.pass(played);
+      }
+      this.native.process(micBlock, referenceBlock, block, this.blockFigures);
       const [micEnergy, referenceEnergy, cancelledEnergy, , speechProbability] = this.blockFigures;
+      this.watchCanceller(micEnergy, referenceEnergy, cancelledEnergy);
       this.lastSpeechProbability = speechProbability;
       const gateGain = this.gate?.next({ mic: micEnergy, reference: referenceEnergy, cancelled: cancelledEnergy }) ?? 1;
       const nearEndSpeech = speechProbability >= TUNING.speechProbability && (!(this.gate?.echoExpected ?? false));
@@ -166,6 +192,38 @@ export class CaptureProcessor {
       this.account(micEnergy, referenceEnergy, outputEnergy);
     }
     return output;
+  }
+
+  /**
+   * The canceller is in trouble when, over the last 100 ms of far-end activity, it takes off
+   * 10 dB less than the enhancement it has been achieving: the echo path changed, or someone
+   * talks at the door. Either way the delay tracker looks more often.
+   */
+  private watchCanceller(micEnergy: number, referenceEnergy: number, cancelledEnergy: number): void {
+    if (referenceEnergy / BLOCK_SAMPLES < FAR_END_ACTIVE_POWER) return;
+    pushBounded(this.recentMic, micEnergy, TROUBLE_WINDOW_BLOCKS);
+    pushBounded(this.recentCancelled, cancelledEnergy, TROUBLE_WINDOW_BLOCKS);
+    const enhancement = this.gate?.enhancement;
+    if (enhancement === undefined || this.recentMic.length < TROUBLE_WINDOW_BLOCKS) return;
+    const recent = sum(this.recentMic) / Math.max(sum(this.recentCancelled), 1);
+    this.cancellerInTrouble = recent * 10 < enhancement;
+  }
+
+  /**
+   * Keeps the echo path's bulk delay where the canceller learnt it: the first delay found is the
+   * baseline; a longer path delays the reference by the difference, so the learnt filter fits
+   * again at once. A path shorter than the baseline cannot be matched (the reference cannot be
+   * played early), so the canceller starts afresh on it (2 s to 30 dB, against 4 s to re-learn).
+   */
+  private followEchoDelay(delay: number): void {
+    if (this.referenceDelay === undefined) return;
+    if (this.baselineDelay !== undefined && delay < this.baselineDelay) {
+      this.native?.reset();
+      this.gate?.reset();
+      this.baselineDelay = undefined;
+    }
+    this.baselineDelay ??= delay;
+    this.referenceDelay.delay = delay - this.baselineDelay;
   }
 
   private account(micEnergy: number, referenceEnergy: number, outputEnergy: number): void {
@@ -214,6 +272,8 @@ export class CaptureProcessor {
     if (this.closed) throw new Error('CaptureProcessor is closed');
     this.native?.reset();
     this.gate?.reset();
+    this.delayTracker?.reset();
+    if (this.referenceDelay !== undefined) this.referenceDelay.delay = 0;
     this.delayedMicEnergy.length = 0;
     this.erleWindow.length = 0;
     this.erlWindow.length = 0;
@@ -226,6 +286,29 @@ export class CaptureProcessor {
     this.closed = true;
     this.native?.close();
     this.native = undefined;
+  }
+}
+
+/** Delays the reference by a settable number of samples (what went in `delay` samples ago comes out). */
+class ReferenceDelayLine {
+  private readonly ring: Int16Array;
+  private written = 0;
+  delay = 0;
+  private readonly out = new Int16Array(BLOCK_SAMPLES);
+
+  constructor(capacity: number) {
+    this.ring = new Int16Array(capacity);
+  }
+
+  pass(block: Int16Array): Int16Array {
+    const capacity = this.ring.length;
+    const delay = Math.min(this.delay, capacity - block.length);
+    for (let i = 0; i < block.length; i += 1) {
+      this.ring[(this.written + i) % capacity] = block[i];
+      this.out[i] = this.ring[(this.written + i - delay + capacity) % capacity];
+    }
+    this.written = (this.written + block.length) % capacity;
+    return this.out;
   }
 }
 
@@ -256,6 +339,10 @@ function applyGainRamp(block: Int16Array, from: number, to: number): number {
     energy += value * value;
   }
   return energy;
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
 }
 
 function pushBounded(values: number[], value: number, limit: number): void {
