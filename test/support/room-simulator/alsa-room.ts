@@ -14,10 +14,11 @@
  * (256-sample blocks), and the echo waits in a queue until the mic's next 20 ms frame takes it.
  * The queue is primed with PRIME_MS before the mic takes from it, so the echo reaches the mic a
  * steady `harnessDelayMs` (measured: from the speaker FIFO read of a sample to the mic FIFO
- * write of its echo) later than the acoustic path says. When the speaker falls behind (the
- * unit stopped playing, or a loaded machine read it late) the mic gets what there is and
- * silence; when a backlog builds beyond MAX_BACKLOG_MS the oldest echo is dropped, so the delay
- * cannot creep up (both happen only when the unit or the machine stalls, as with real devices).
+ * write of its echo) later than the acoustic path says. When the echo a mic frame needs has not
+ * been read yet (the unit stopped playing, or a loaded machine read the speaker late) the mic
+ * gets silence in its place, and that much of the late echo is skipped when it comes, so the
+ * delay stays where it was, as a sound card's clock would keep it; should a backlog still build
+ * beyond MAX_BACKLOG_MS, the oldest echo is dropped.
  */
 import { EchoPath, type EchoPathOptions } from './echo-path.js';
 import { fanNoise } from './room.js';
@@ -26,7 +27,7 @@ import type { VirtualAlsa } from '../virtual-alsa.js';
 const SAMPLE_RATE = 48_000;
 const MIC_FRAME = 960;
 /** Echo held back before the mic starts taking it: covers the jitter of 5 ms speaker reads against 20 ms mic writes. */
-const PRIME_MS = 10;
+const PRIME_MS = 20;
 /** More echo than this waiting means the mic is behind the speaker: the excess is dropped. */
 const MAX_BACKLOG_MS = PRIME_MS + 30;
 
@@ -96,7 +97,14 @@ export function joinRoom(alsa: VirtualAlsa, options: AlsaRoomOptions): AlsaRoom 
   };
 
   const maxBacklog = Math.round((MAX_BACKLOG_MS * SAMPLE_RATE) / 1000) + MIC_FRAME;
+  let owed = 0;
   alsa.mic(options.mic).setMixer((frame) => {
+    if (owed > 0 && queued > 0) {
+      // Echo that arrived after its frame had gone out with silence in its place.
+      const skipped = take(Math.min(owed, queued)).length;
+      delivered += skipped;
+      owed -= skipped;
+    }
     if (!primed && queued >= prime + MIC_FRAME) primed = true;
     let echo: Float64Array | undefined;
     if (primed) {
@@ -105,7 +113,10 @@ export function joinRoom(alsa: VirtualAlsa, options: AlsaRoomOptions): AlsaRoom 
         delivered += take(excess).length;
         slips += 1;
       }
-      if (queued < MIC_FRAME) underruns += 1;
+      if (queued < MIC_FRAME) {
+        underruns += 1;
+        owed += MIC_FRAME - queued;
+      }
       const readAt = speaker.timeOfSample(firstSpeakerSample + delivered);
       echo = take(Math.min(MIC_FRAME, queued));
       delivered += echo.length;
