@@ -59,6 +59,12 @@ export interface CaptureProcessingFigures {
   speechProbability: number;
   /** Share of blocks the residual echo gate turned down (far end talking alone). */
   gatedShare: number;
+  /**
+   * The echo path's bulk delay as the delay tracker last found it (speaker reference to mic, ms),
+   * null until found; the reference is delayed by its growth since the first estimate.
+   */
+  echoDelayMs: number | null;
+  referenceDelayMs: number;
 }
 
 export const SAMPLE_RATE = 48_000;
@@ -258,6 +264,8 @@ export class CaptureProcessor {
       gainDb: this.gainControl?.gainDb ?? 0,
       speechProbability: this.lastSpeechProbability,
       gatedShare: this.gate === undefined || this.gate.blocks === 0 ? 0 : this.gate.gatedBlocks / this.gate.blocks,
+      echoDelayMs: this.delayTracker?.delaySamples === undefined ? null : (this.delayTracker.delaySamples * 1000) / SAMPLE_RATE,
+      referenceDelayMs: ((this.referenceDelay?.delay ?? 0) * 1000) / SAMPLE_RATE,
     };
   }
 

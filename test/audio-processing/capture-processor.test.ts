@@ -57,6 +57,8 @@ test('on a call with echo its figures show the echo path and a converged cancell
   t.true(figures.erleDb! > 25, `ERLE estimate ${figures.erleDb}`);
   t.true(Math.abs(figures.echoReturnLossDb! - 6) < 3, `echo return loss ${figures.echoReturnLossDb} for a -6 dB path`);
   t.true(figures.gatedShare > 0.2);
+  t.is(figures.echoDelayMs, 10, 'the delay tracker found the 10 ms path');
+  t.is(figures.referenceDelayMs, 0, 'and the reference stays undelayed while the path does not change');
   t.is(processor.echoImpulseResponse()!.length, 9600);
 });
 
