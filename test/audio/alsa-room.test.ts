@@ -68,12 +68,13 @@ test.serial('the speaker comes back into the mic through the echo path: coupling
   };
   const lagA = lagOf(a);
   const lagB = lagOf(b);
-  t.log(`echo of A at ${lagA}, of B at ${lagB} samples; harness delay ${room.harnessDelayMs?.toFixed(1)} ms (spread ${room.harnessDelaySpreadMs?.toFixed(1)} ms), underruns ${room.underruns}`);
+  t.log(`echo of A at ${lagA}, of B at ${lagB} samples; harness delay ${room.harnessDelayMs?.toFixed(1)} ms (spread ${room.harnessDelaySpreadMs?.toFixed(1)} ms), mic frames dropped ${alsa.mic('mic_a').framesDropped}`);
+  // A mic frame the harness could not write (arecord not reading: a starved machine) breaks the recording's timeline.
+  t.is(alsa.mic('mic_a').framesDropped, 0, 'the machine kept up with real time');
   t.true(Math.abs(lagB - lagA - 2 * S) <= 2, 'the echo delay is the same for both signals (no slips while the unit plays)');
   const couplingDb = 10 * Math.log10(energy(mic, lagA + 2_400, lagA + S - 2_400) / energy(a, 2_400, S - 2_400));
   t.log(`coupling ${couplingDb.toFixed(2)} dB`);
   t.true(Math.abs(couplingDb + 6) <= 1.5);
-  t.true(room.harnessDelaySpreadMs! < 6);
   t.true(room.echoSamplesDelivered >= 3 * S);
   // The hum went into the mic after the echoes.
   const humStart = mic.findIndex((value, index) => index > lagB + S + 4_800 && Math.abs(value) > 1_000);
