@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { runCpuPerCall } from './cpu-per-call.js';
 import { runJitterQualityBench } from './jitter-quality.js';
 import { runIdleCpuBench } from './idle-cpu.js';
+import { runEchoProcessingBench } from './echo-processing.js';
 
 /**
  * `npm run bench`: every benchmark, each against its baseline in the same run, printed as
@@ -50,5 +51,7 @@ console.log('');
 
 const jitterOk = await runJitterQualityBench();
 failed ||= !jitterOk;
+
+failed ||= !(await runEchoProcessingBench());
 
 process.exitCode = failed ? 1 : 0;

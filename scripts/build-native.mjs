@@ -3,6 +3,8 @@
 // install script uses so that one path works with npm 10 and 11 and on arm64):
 //  - our Opus addon (src/codec/opus-native), linked against the system libopus, which is the
 //    only way to get in-band FEC decoding (no npm wrapper exposes it);
+//  - our speexdsp addon (src/audio-processing/speex-native): echo cancellation, noise suppression
+//    and gain control of the capture path, linked against the system libspeexdsp (no npm binding);
 //  - naudiodon, relinked against the system PortAudio where its bundled x86-64 library cannot
 //    work (arm64), see scripts/build-naudiodon.mjs.
 import { execFileSync } from 'node:child_process';
@@ -17,6 +19,12 @@ const opusDir = path.join(root, 'src/codec/opus-native');
 if (!existsSync(path.join(opusDir, 'build/Release/opus_addon.node')) || process.argv.includes('--force')) {
   console.error('building the Opus addon (system libopus)');
   nodeGypRebuild(opusDir);
+}
+
+const speexDir = path.join(root, 'src/audio-processing/speex-native');
+if (existsSync(speexDir) && (!existsSync(path.join(speexDir, 'build/Release/speex_addon.node')) || process.argv.includes('--force'))) {
+  console.error('building the speexdsp addon (system libspeexdsp)');
+  nodeGypRebuild(speexDir);
 }
 
 // Small addons of dependencies that `npm ci --ignore-scripts` leaves unbuilt: onoff's epoll

@@ -6,6 +6,7 @@ import { runSend } from './send-command.js';
 import { runRecv } from './recv-command.js';
 import { runDevices } from './devices-command.js';
 import { runPassword } from './password-command.js';
+import { runSelfTest } from './selftest-command.js';
 import { logFatal, UsageError } from './command-runtime.js';
 
 const DEFAULT_PORT = 40000;
@@ -142,6 +143,26 @@ program
   )
   .action(async (flags) => {
     await guarded(() => runPassword({ dataDir: flags.dataDir }), flags.verbose);
+  });
+
+program
+  .command('selftest')
+  .description('acoustic self-test: play a sweep and a hiss through the speaker, record the microphone, and report what was heard')
+  .option('--mic <device>', 'capture device (ALSA name or part of its name)', 'default')
+  .option('--speaker <device>', 'playback device (ALSA name or part of its name)', 'default')
+  .option('--json', 'print the report as one JSON object', false)
+  .option('-v, --verbose', 'log details to stderr', false)
+  .addHelpText(
+    'after',
+    '\nTakes about 6 s. Reports whether the speaker was heard, whether the microphone is live, the echo\n' +
+      'delay (including the sound card\'s buffers) and coupling, the noise floor, whether the echo\n' +
+      'canceller converges, and what to fix. Exit code 1 when the speaker was not heard or the mic is dead.\n' +
+      'Run it with the service stopped (it holds the sound card):\n  sudo systemctl stop intercom; intercom selftest --mic USB --speaker USB',
+  )
+  .action(async (flags) => {
+    await guarded(async (logger) => {
+      await runSelfTest({ mic: flags.mic, speaker: flags.speaker, json: flags.json }, logger);
+    }, flags.verbose);
   });
 
 program

@@ -43,6 +43,20 @@ export const ConfigSchema = Type.Object(
         bitrate: Type.Integer({ minimum: 6000, maximum: 510000, description: 'Opus bitrate in bit/s' }),
         complexity: Type.Integer({ minimum: 0, maximum: 10, description: 'Opus encoder complexity (CPU against quality)' }),
         srtp: Type.Boolean({ description: 'encrypt call audio with SRTP (fresh keys per call); false allows plain RTP, with peers set the same way only' }),
+        processing: Type.Object(
+          {
+            enabled: Type.Boolean({ description: 'hands-free processing of the microphone (false: the microphone is sent as captured)' }),
+            echoCancellation: Type.Boolean({ description: 'cancel the echo of the speaker in the microphone' }),
+            noiseSuppression: Type.Boolean({ description: 'suppress steady background noise' }),
+            gainControl: Type.Boolean({ description: 'bring quiet and loud talkers to the same level' }),
+            echoTailMs: Type.Integer({ minimum: 50, maximum: 500, description: 'echo the canceller covers: the speaker-to-microphone delay plus the room\'s reverberation, in ms' }),
+          },
+          { additionalProperties: false },
+        ),
+        ringTone: Type.Union([Type.String({ minLength: 2, pattern: '^/', description: 'absolute path of a WAV file' }), Type.Null()], {
+          description: 'WAV file the unit rings with (any rate, depth and channel count), or null for the built-in chime',
+        }),
+        ringVolume: Type.Integer({ minimum: 0, maximum: 100, description: 'loudness of the unit\'s own ring, 0-100' }),
       },
       { additionalProperties: false },
     ),

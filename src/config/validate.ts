@@ -52,6 +52,11 @@ function valueAt(raw: unknown, path: string): unknown {
  */
 export function validateConfig(raw: unknown): IntercomConfig {
   const plain = JSON.parse(JSON.stringify(raw ?? {}));
+  const ringTone = plain?.audio?.ringTone;
+  if (ringTone !== undefined && ringTone !== null && (typeof ringTone !== 'string' || !ringTone.startsWith('/') || ringTone.length < 2)) {
+    // The schema's own words ("must match pattern") would not tell an installer what to write.
+    throw new ConfigError('audio.ringTone', `is ${JSON.stringify(ringTone)}; expected the absolute path of a WAV file (e.g. "/etc/intercom/ring.wav"), or null for the built-in chime`);
+  }
   const errors = [...Value.Errors(ConfigSchema, plain)];
   if (errors.length > 0) {
     const unknown = errors.find((error) => error.keyword === 'additionalProperties');

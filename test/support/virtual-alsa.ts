@@ -85,6 +85,12 @@ export interface VirtualMic {
   /** Stops feeding the FIFO (a stalled device: readers block) until resume(); no time passes for queued signals. */
   stall(): void;
   resume(): void;
+  /**
+   * Sound of the room around the mic: called with each 20 ms frame (already holding what play()
+   * queued) just before it is written, to add into it, e.g. the echo of the unit's own speaker
+   * (room-simulator/alsa-room.ts). null removes it.
+   */
+  setMixer(mixer: ((frame: Int16Array) => void) | null): void;
 }
 
 export interface SpeakerRead {
@@ -115,6 +121,8 @@ export interface VirtualSpeaker {
    * where it starts and when its first sample was read.
    */
   waitForSignal(needle: Int16Array, options?: { from?: number; tolerance?: number; timeoutMs?: number }): Promise<{ index: number; time: number }>;
+  /** Calls `listener` with the samples of every read from now on, as they are read; returns a function that stops it. */
+  onSamples(listener: (samples: Int16Array, at: number) => void): () => void;
 }
 
 export interface VirtualAlsa {
@@ -166,11 +174,16 @@ class MicDevice implements VirtualMic {
   private readonly frameBytes = new Uint8Array(this.frame.buffer);
   fd = -1;
   stalled = false;
+  private mixer: ((frame: Int16Array) => void) | null = null;
 
   constructor(
     readonly name: string,
     readonly fifoPath: string,
   ) {}
+
+  setMixer(mixer: ((frame: Int16Array) => void) | null): void {
+    this.mixer = mixer;
+  }
 
   stall(): void {
     this.stalled = true;
@@ -209,6 +222,7 @@ class MicDevice implements VirtualMic {
       filled += take;
       if (entry.offset === entry.signal.length) this.queue.shift();
     }
+    this.mixer?.(this.frame);
     try {
       writeSync(this.fd, this.frameBytes); // <= PIPE_BUF: all or nothing
       this.framesWritten += 1;
@@ -222,6 +236,7 @@ class MicDevice implements VirtualMic {
   }
 
   dispose(): void {
+    this.mixer = null;
     for (const entry of this.queue.splice(0)) entry.started.reject(new Error(`mic "${this.name}" disposed`));
   }
 }
@@ -233,6 +248,7 @@ class SpeakerDevice implements VirtualSpeaker {
   private oddByte: number | undefined;
   private readonly reader = new PacedFifoReader(BYTES_PER_MS, SPEAKER_MAX_CATCH_UP_MS, 65_536);
   private waiters = new Set<() => void>();
+  private readonly listeners = new Set<(samples: Int16Array, at: number) => void>();
   private stalled = false;
   fd = -1;
 
@@ -325,6 +341,12 @@ class SpeakerDevice implements VirtualSpeaker {
     this.reads.push({ at, firstSample: this.count, count: pcm.length });
     this.chunks.push(pcm);
     this.count += pcm.length;
+    for (const listener of this.listeners) listener(pcm, at);
+  }
+
+  onSamples(listener: (samples: Int16Array, at: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   private waitUntil(done: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
@@ -352,6 +374,7 @@ class SpeakerDevice implements VirtualSpeaker {
 
   dispose(): void {
     this.waiters.clear();
+    this.listeners.clear();
   }
 }
 

@@ -1,0 +1,52 @@
+import { readFile } from 'node:fs/promises';
+import wavefile from 'wavefile';
+
+/**
+ * Reads the WAV ring tone (audio.ringTone): any sample rate, depth and channel count, returned
+ * as 48 kHz mono 16-bit samples (channels averaged). Failures name the config key, so the log
+ * says which setting to fix; the caller may fall back to the built-in chime.
+ *
+ * Why not streaming/signal-sources.ts's readWavAsMono48k: it reads the channel count and rate
+ * from wavefile's fmt object after converting the depth, when wavefile has already replaced that
+ * object, so every file that is not 16-bit comes out empty or silent (reported to the lead).
+ */
+const SAMPLE_RATE = 48_000;
+/** Longest ring tone accepted (it is held in memory: 60 s is 5.8 MB). */
+export const MAX_RING_TONE_SECONDS = 60;
+
+export async function loadRingTone(file: string): Promise<Int16Array> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read by the service (permissions)' : `cannot be read (${(error as Error).message})`;
+    throw new Error(`audio.ringTone: ${file} ${reason}`, { cause: error });
+  }
+  const wav = new wavefile.WaveFile();
+  try {
+    wav.fromBuffer(bytes);
+  } catch (error) {
+    throw new Error(`audio.ringTone: ${file} is not a readable WAV file (${(error as Error).message})`, { cause: error });
+  }
+  // Read what the header says before any conversion replaces wavefile's fmt object.
+  const { numChannels: channels, sampleRate } = wav.fmt as { numChannels: number; sampleRate: number };
+  if (!(channels >= 1) || !(sampleRate >= 1000)) throw new Error(`audio.ringTone: ${file} has an unusable format (${channels} channels at ${sampleRate} Hz)`);
+  const seconds = wav.getSamples(true).length / channels / sampleRate;
+  if (seconds > MAX_RING_TONE_SECONDS) throw new Error(`audio.ringTone: ${file} lasts ${seconds.toFixed(0)} s; a ring tone may last at most ${MAX_RING_TONE_SECONDS} s`);
+  try {
+    if ((wav.bitDepth as string) !== '16') wav.toBitDepth('16');
+    if (sampleRate !== SAMPLE_RATE) wav.toSampleRate(SAMPLE_RATE, { method: 'sinc' });
+  } catch (error) {
+    throw new Error(`audio.ringTone: ${file} could not be converted to 48 kHz 16-bit (${(error as Error).message})`, { cause: error });
+  }
+  const interleaved = wav.getSamples(true, Int16Array) as unknown as Int16Array;
+  const mono = new Int16Array(Math.floor(interleaved.length / channels));
+  for (let i = 0; i < mono.length; i += 1) {
+    let sum = 0;
+    for (let channel = 0; channel < channels; channel += 1) sum += interleaved[i * channels + channel];
+    mono[i] = Math.round(sum / channels);
+  }
+  if (mono.length === 0) throw new Error(`audio.ringTone: ${file} holds no audio`);
+  return mono;
+}
