@@ -38,6 +38,8 @@ const SECRET_KEYS = new Set(['site.secret', 'mqtt.password']);
 
 function shownValue(key: string, value: unknown): string {
   if (SECRET_KEYS.has(key) && typeof value === 'string') return `a hidden string of ${value.length} characters`;
+  // A secret written as a number (a PIN-like password without quotes) is not shown either.
+  if (SECRET_KEYS.has(key) && value !== null && value !== undefined) return `a hidden ${typeof value}`;
   return JSON.stringify(value);
 }
 
