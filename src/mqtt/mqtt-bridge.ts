@@ -118,6 +118,8 @@ export class MqttBridge extends EventEmitter<BridgeEvents> {
   /** Incoming calls already announced as rings (by call id), so each rings once. */
   private readonly rung = new Set<string>();
   private lastEnded: CallSnapshot | null = null;
+  /** The last call's audio figures, once a call has ended here (sent again at every announcement). */
+  private lastCall: string | null = null;
   private liveStats: { callId: string; stats: CallMediaStats } | null = null;
   /** What each state topic last carried on this connection, so unchanged states are not sent again. */
   private readonly sent = new Map<string, string>();
@@ -345,6 +347,7 @@ export class MqttBridge extends EventEmitter<BridgeEvents> {
     this.publishDoNotDisturb();
     this.publishDoor(this.options.door.status());
     this.publishTemperature();
+    if (this.lastCall) this.publishState(this.topics.lastCall, this.lastCall);
   }
 
   private onCall(call: CallSnapshot): void {
@@ -357,7 +360,10 @@ export class MqttBridge extends EventEmitter<BridgeEvents> {
     if (call.phase === 'ended') {
       this.lastEnded = call;
       const stats = this.liveStats?.callId === call.id ? this.liveStats.stats : null;
-      if (stats && call.activeMs !== null) this.publishState(this.topics.lastCall, JSON.stringify(lastCallOf(call, stats, this.wallClock())));
+      if (stats && call.activeMs !== null) {
+        this.lastCall = JSON.stringify(lastCallOf(call, stats, this.wallClock()));
+        this.publishState(this.topics.lastCall, this.lastCall);
+      }
       if (this.liveStats?.callId === call.id) this.liveStats = null;
     }
     this.publishCallState();
@@ -438,6 +444,7 @@ export class MqttBridge extends EventEmitter<BridgeEvents> {
     for (const { item, at } of send) {
       if (!this.sendRing({ ...item, delayed: true }, at)) this.backlog.add(item, at);
     }
+    this.emit('status', this.status());
   }
 
   // ---- what Home Assistant asks ----------------------------------------------------------------
