@@ -61,7 +61,7 @@ export interface UnitOverrides {
   /** Keep-alive interval of /api/events (default 15 s). */
   eventsHeartbeatMs?: number;
   /** The MQTT bridge's timings (tests shorten them); used only when mqtt.url is set. */
-  mqtt?: Pick<MqttBridgeOptions, 'reconnect' | 'systemIntervalMs' | 'ringBacklogMs'>;
+  mqtt?: Pick<MqttBridgeOptions, 'reconnect' | 'keepaliveS' | 'connectTimeoutMs' | 'systemIntervalMs' | 'ringBacklogMs'>;
 }
 
 export interface Unit {

@@ -63,6 +63,13 @@ export interface MqttBridgeOptions {
   wallClock?: () => Date;
   /** Delays between connection attempts (default 1 s doubling to 30 s). */
   reconnect?: { minMs: number; maxMs: number };
+  /**
+   * MQTT keep-alive (default 30 s): a connection that carries nothing back for about 1.5 times
+   * this long (a network that silently dropped) is given up and reconnected.
+   */
+  keepaliveS?: number;
+  /** How long a connection attempt may take up to the broker's answer (default 10 s). */
+  connectTimeoutMs?: number;
   /** How often the CPU temperature is looked at and sent when it changed (default 30 s). */
   systemIntervalMs?: number;
   /** How long ring events are kept while disconnected (default 60 s). */
@@ -184,8 +191,8 @@ export class MqttBridge extends EventEmitter<BridgeEvents> {
       password: config.password ?? undefined,
       protocolVersion: 4,
       clean: true,
-      keepalive: 30,
-      connectTimeout: 10_000,
+      keepalive: this.options.keepaliveS ?? 30,
+      connectTimeout: this.options.connectTimeoutMs ?? 10_000,
       // Reconnection is ours (with backoff); so is the queue of what happens meanwhile.
       reconnectPeriod: 0,
       resubscribe: false,
@@ -198,10 +205,10 @@ export class MqttBridge extends EventEmitter<BridgeEvents> {
     this.connectionAttempts++;
     const client = connect(config.url, clientOptions);
     this.client = client;
-    client.on('connect', () => this.onConnect());
-    client.on('close', () => this.onClose());
-    client.on('error', (error) => this.onError(error));
-    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
+    client.on('connect', this.guarded('the announcement', () => this.onConnect()));
+    client.on('close', this.guarded('the reconnection', () => this.onClose()));
+    client.on('error', this.guarded('the error', (error: Error) => this.onError(error)));
+    client.on('message', this.guarded('the answer to a command', (topic: string, payload: Buffer, packet: { retain: boolean }) => this.onMessage(topic, payload, packet.retain)));
     this.systemTimer = this.options.clock.setInterval(() => this.publishTemperature(), this.options.systemIntervalMs ?? 30_000);
   }
 
@@ -224,14 +231,17 @@ export class MqttBridge extends EventEmitter<BridgeEvents> {
           resolve();
         });
       });
-    }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => client.end(true, {}, () => resolve()), 2000);
-      client.end(false, {}, () => {
-        clearTimeout(timer);
-        resolve();
+      // A clean disconnect (the broker then keeps the will to itself: offline is already said).
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => client.end(true, {}, () => resolve()), 2000);
+        client.end(false, {}, () => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
-    });
+    } else {
+      await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+    }
     this.setState('off');
     this.options.logger.info({ broker: this.broker }, 'MQTT: disconnected (the unit is stopping)');
   }
@@ -298,12 +308,26 @@ export class MqttBridge extends EventEmitter<BridgeEvents> {
 
   // ---- what the unit tells Home Assistant -----------------------------------------------------
 
+  /**
+   * A listener that cannot throw: the call service, the GPIO and do-not-disturb call these in
+   * their own emit(), and nothing about MQTT may break a call or a door.
+   */
+  private guarded<Args extends unknown[]>(what: string, listener: (...args: Args) => void): (...args: Args) => void {
+    return (...args: Args) => {
+      try {
+        listener(...args);
+      } catch (error) {
+        this.options.logger.error({ err: error }, `MQTT: could not publish ${what}`);
+      }
+    };
+  }
+
   private listen(): void {
     const { calls, door, doNotDisturb } = this.options;
-    const onCall = (call: CallSnapshot) => this.onCall(call);
-    const onStats = (call: CallSnapshot) => this.noteStats(call);
-    const onDoor = (status: GpioStatus) => this.onDoor(status);
-    const onDnd = () => this.publishDoNotDisturb();
+    const onCall = this.guarded('a call change', (call: CallSnapshot) => this.onCall(call));
+    const onStats = this.guarded('call figures', (call: CallSnapshot) => this.noteStats(call));
+    const onDoor = this.guarded('the door', (status: GpioStatus) => this.onDoor(status));
+    const onDnd = this.guarded('do-not-disturb', () => this.publishDoNotDisturb());
     calls.on('call', onCall);
     calls.on('stats', onStats);
     door.on('status', onDoor);
