@@ -59,7 +59,9 @@ export async function startBroker(t: TeardownHost, options: BrokerOptions): Prom
   const dir = await mkdtemp(path.join(os.tmpdir(), 'intercom-mosquitto-'));
   const passwordFile = path.join(dir, 'passwd');
   for (const [index, user] of options.users.entries()) {
-    await run('mosquitto_passwd', ['-b', ...(index === 0 ? ['-c'] : []), passwordFile, user.username, user.password]);
+    await run('mosquitto_passwd', ['-b', ...(index === 0 ? ['-c'] : []), passwordFile, user.username, user.password]).catch((error: NodeJS.ErrnoException) => {
+      throw new Error(error.code === 'ENOENT' ? 'mosquitto_passwd is missing: the MQTT tests need the Debian package "mosquitto"' : error.message);
+    });
   }
   const port = await freeTcpPort();
   const configFile = path.join(dir, 'mosquitto.conf');
@@ -86,7 +88,8 @@ export async function startBroker(t: TeardownHost, options: BrokerOptions): Prom
     const process = spawn('mosquitto', ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     running.add(process);
     child = process;
-    const exited = once(process, 'exit');
+    // once() rejects when the process cannot be started at all ('error'): that case is reported below.
+    const exited = once(process, 'exit').catch(() => [null]);
     process.stderr!.setEncoding('utf8');
     const ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`mosquitto did not start within 10 s:\n${logText}`)), 10_000);
@@ -100,6 +103,10 @@ export async function startBroker(t: TeardownHost, options: BrokerOptions): Prom
       void exited.then(([code]) => {
         clearTimeout(timer);
         reject(new Error(`mosquitto exited (${code}) before it was running:\n${logText}`));
+      });
+      process.once('error', (error: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new Error(error.code === 'ENOENT' ? 'mosquitto is missing: the MQTT tests need the Debian package "mosquitto"' : error.message));
       });
     });
     void exited.then(() => running.delete(process));
