@@ -66,7 +66,7 @@ test('the broker is killed and restarted: the unit reconnects, announces itself 
   t.true(b.logs.some((line) => /connection to .* lost/.test(String(line.msg))));
   const everything = `${JSON.stringify(b.logs)}${b.stderr()}${JSON.stringify(await status())}`;
   t.false(everything.includes(UNIT_USER.password));
-  t.log(`reconnected after ${final.connectionAttempts} attempts; ${b.logs.filter((line) => line.module === 'mqtt').length} MQTT log lines`);
+  t.log(`reconnected after ${final.connectionAttempts} attempts; its MQTT log:\n${b.logs.filter((line) => line.module === 'mqtt').map((line) => line.msg).join('\n')}`);
 });
 
 test('rings older than the backlog limit when the broker returns are dropped and counted, not sent', async (t) => {
