@@ -57,6 +57,12 @@ process.once('exit', () => {
 
 export async function startBroker(t: TeardownHost, options: BrokerOptions): Promise<Broker> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'intercom-mosquitto-'));
+  let stopBroker: () => Promise<void> = async () => undefined;
+  // Registered first: a broker that never starts leaves no files behind either.
+  t.teardown(async () => {
+    await stopBroker();
+    await rm(dir, { recursive: true, force: true });
+  });
   const passwordFile = path.join(dir, 'passwd');
   for (const [index, user] of options.users.entries()) {
     await run('mosquitto_passwd', ['-b', ...(index === 0 ? ['-c'] : []), passwordFile, user.username, user.password]).catch((error: NodeJS.ErrnoException) => {
@@ -121,6 +127,7 @@ export async function startBroker(t: TeardownHost, options: BrokerOptions): Prom
     await exited;
   };
 
+  stopBroker = kill;
   await launch();
   const broker: Broker = {
     port,
@@ -134,7 +141,6 @@ export async function startBroker(t: TeardownHost, options: BrokerOptions): Prom
       await rm(dir, { recursive: true, force: true });
     },
   };
-  t.teardown(() => broker.stop());
   return broker;
 }
 
