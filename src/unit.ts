@@ -22,6 +22,10 @@ import { PeopleAccess } from './security/people-access.js';
 import { GpioService, type GpioServiceOptions } from './gpio/gpio-service.js';
 import { callControlForService } from './gpio/call-service-control.js';
 import { createUnitMedia, type UnitMedia } from './streaming/unit-media.js';
+import { DoNotDisturb } from './calls/do-not-disturb.js';
+import { MqttBridge, type MqttBridgeOptions } from './mqtt/mqtt-bridge.js';
+import { unconfiguredMqttStatus } from './mqtt/mqtt-status.js';
+import { panelUrl } from './mqtt/panel-url.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -56,6 +60,8 @@ export interface UnitOverrides {
   systemSampleIntervalMs?: number;
   /** Keep-alive interval of /api/events (default 15 s). */
   eventsHeartbeatMs?: number;
+  /** The MQTT bridge's timings (tests shorten them); used only when mqtt.url is set. */
+  mqtt?: Pick<MqttBridgeOptions, 'reconnect' | 'keepaliveS' | 'connectTimeoutMs' | 'systemIntervalMs' | 'ringBacklogMs'>;
 }
 
 export interface Unit {
@@ -66,6 +72,9 @@ export interface Unit {
   readonly directory: PeerDirectory;
   readonly people: PeopleAccess;
   readonly gpio: GpioService;
+  readonly doNotDisturb: DoNotDisturb;
+  /** Home Assistant over MQTT; null when mqtt.url is not set (then nothing connects anywhere). */
+  readonly mqtt: MqttBridge | null;
   readonly media: CallMedia;
   /** The HTTP API; usable with inject() before start(). */
   readonly app: IntercomApp;
@@ -118,6 +127,9 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   });
   for (const entry of config.peers) directory.addCandidate(parseStaticPeer(entry));
 
+  const doNotDisturb = new DoNotDisturb(config.dataDir, logger.child({ module: 'do-not-disturb' }));
+  await doNotDisturb.load();
+
   const calls = new CallService({
     unitId,
     unitName,
@@ -130,6 +142,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     logger,
     ringTimeoutMs: config.calls.ringTimeoutMs,
     peerLostMs: config.calls.peerLostMs,
+    refuseOffer: () => doNotDisturb.refusesOffer(),
   });
   // The CALL button calls from the first user registered on this unit (a door unit has one).
   const gpio = new GpioService({
@@ -140,6 +153,24 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   });
   const sampler = new SystemSampler({ clock, intervalMs: overrides.systemSampleIntervalMs ?? 5000, logger });
   const people = overrides.people ?? new PeopleAccess({ dataDir: config.dataDir, clock, logger: logger.child({ module: 'people-access' }) });
+  const mqttUrl = config.mqtt.url;
+  const mqtt =
+    mqttUrl === null
+      ? null
+      : new MqttBridge({
+          config: { ...config.mqtt, url: mqttUrl },
+          unit: { unitId, unitName, version },
+          panelUrl: () => panelUrl(config.http.host, httpPort),
+          calls,
+          caller: () => users.list()[0]?.name,
+          callTarget: config.gpio.callTarget,
+          door: gpio,
+          doNotDisturb,
+          system: () => sampler.latest(),
+          clock,
+          logger: logger.child({ module: 'mqtt' }),
+          ...overrides.mqtt,
+        });
   const webRoot = overrides.webRoot === undefined ? (existsSync(SHIPPED_WEB_ROOT) ? SHIPPED_WEB_ROOT : null) : overrides.webRoot;
 
   const appDeps: AppDeps = {
@@ -156,6 +187,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     // The panel sees button, LED and relay changes as they happen (the `gpio` event), not at its next status poll.
     gpio,
     openDoor: () => gpio.pulseDoor(),
+    doNotDisturb,
     eventsHeartbeatMs: overrides.eventsHeartbeatMs,
     status: () =>
       buildStatus({
@@ -174,6 +206,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
           peerRequests: { secretSource: siteSecret.source, maxClockSkewMs: config.site.maxClockSkewMs, ...peerAuth.counters() },
           people: people.counters(),
         }),
+        doNotDisturb: () => doNotDisturb.status(),
+        mqtt: () => mqtt?.status() ?? unconfiguredMqttStatus(),
       }),
   };
   const app = await buildApp(appDeps);
@@ -187,6 +221,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     directory,
     people,
     gpio,
+    doNotDisturb,
+    mqtt,
     media: media.callMedia,
     app,
     appDeps,
@@ -208,11 +244,15 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
         }
       }
       await gpio.start();
+      // Last: Home Assistant is told about a unit whose GPIO (the door relay) is known.
+      await mqtt?.start();
       logger.info({ unitId, unitName, httpPort, staticPeers: config.peers.length, dnsSd: config.discovery.dnsSd }, 'unit services started');
       return { httpPort, udpPort };
     },
     async stop() {
       await calls.stop();
+      // After the calls: Home Assistant sees the last call end before the unit goes offline.
+      await mqtt?.stop();
       directory.stop();
       sampler.stop();
       await discovery?.stop();

@@ -93,6 +93,8 @@ export interface CallServiceOptions {
   logger: Logger;
   ringTimeoutMs: number;
   peerLostMs: number;
+  /** Asked when an offer would ring here: true answers it busy instead (do-not-disturb is on). */
+  refuseOffer?: () => boolean;
   /** How often an active call is supervised and its stats published. */
   superviseIntervalMs?: number;
   newCallId?: () => string;
@@ -298,6 +300,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
         // Our own offer may already have been refused as the glare loser, naming this call the winner.
         const superseded = this.history.find((entry) => entry.supersededBy === offer.callId);
         autoAnswer = !!superseded && mutual(superseded.call, { caller, callee });
+        if (!autoAnswer && options.refuseOffer?.()) return this.answerBusy(offer.callId, caller, callee, offer.caller.unitName);
         break;
       }
     }
@@ -363,6 +366,32 @@ export class CallService extends EventEmitter<CallServiceEvents> {
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  /** Answers an offer busy without ringing, and keeps it in the history as a call that ended busy. */
+  private answerBusy(callId: string, caller: CallParty, callee: CallParty, remoteUnitName: string): OfferAnswer {
+    if (this.find(callId)) return { result: 'busy' };
+    const now = this.options.clock.now();
+    const ended = end(newCall({ id: callId, direction: 'incoming', caller, callee, now }), 'busy', now);
+    if (!ended.ok) return { result: 'busy' };
+    const entry: CallEntry = {
+      call: ended.call,
+      remoteUnitName,
+      localUnitName: this.options.unitName,
+      peerBaseUrl: '',
+      createdAtIso: this.wallClock().toISOString(),
+      ringTimer: null,
+      lastSignalingAt: now,
+      localEndpoint: null,
+      answering: null,
+      supersededBy: null,
+      probing: false,
+    };
+    this.history.unshift(entry);
+    this.history.length = Math.min(this.history.length, this.historySize);
+    this.options.logger.info({ callId, caller, callee }, 'call answered busy: do-not-disturb is on');
+    this.emit('call', this.snapshot(entry));
+    return { result: 'busy' };
+  }
 
   private async answerIncoming(entry: CallEntry): Promise<CallSnapshot> {
     const { options } = this;

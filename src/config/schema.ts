@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { GpioConfigSchema } from '../gpio/gpio-config.js';
+import { MqttConfigSchema } from '../mqtt/mqtt-config.js';
 
 /** Wire formats a unit can send and receive; see src/media/wire-format.ts. */
 export const WIRE_FORMATS = ['rtp-opus', 'rtp-l16', 'seed'] as const;
@@ -99,6 +100,7 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    mqtt: MqttConfigSchema,
     log: Type.Object(
       {
         level: Type.Union(

@@ -1,6 +1,7 @@
 import Value from 'typebox/value';
 import { ConfigSchema, wireFormatFrameProblem, type IntercomConfig } from './schema.js';
 import { gpioPinProblem } from '../gpio/gpio-config.js';
+import { mqttConfigProblem } from '../mqtt/mqtt-config.js';
 
 /** A configuration value that is wrong; `key` is the dotted config key, e.g. "audio.udpPort". */
 export class ConfigError extends Error {
@@ -33,10 +34,12 @@ function describeSchemaAt(path: string): string {
 }
 
 /** Keys whose values never appear in an error message (it goes to the log). */
-const SECRET_KEYS = new Set(['site.secret']);
+const SECRET_KEYS = new Set(['site.secret', 'mqtt.password']);
 
 function shownValue(key: string, value: unknown): string {
   if (SECRET_KEYS.has(key) && typeof value === 'string') return `a hidden string of ${value.length} characters`;
+  // A secret written as a number (a PIN-like password without quotes) is not shown either.
+  if (SECRET_KEYS.has(key) && value !== null && value !== undefined) return `a hidden ${typeof value}`;
   return JSON.stringify(value);
 }
 
@@ -84,6 +87,8 @@ export function validateConfig(raw: unknown): IntercomConfig {
   if (frameProblem) throw new ConfigError('audio.frameMs', `is ${plain.audio.frameMs} with audio.format "${plain.audio.format}": ${frameProblem}`);
   const pinProblem = gpioPinProblem(plain.gpio);
   if (pinProblem) throw new ConfigError('gpio', pinProblem);
+  const mqttProblem = mqttConfigProblem(plain.mqtt);
+  if (mqttProblem) throw new ConfigError(...mqttProblem);
   return deepFreeze(plain as IntercomConfig);
 }
 

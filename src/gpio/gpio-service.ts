@@ -155,9 +155,10 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
 
   /**
    * Opens the door (pulses the relay for gpio.doorPulseMs). Only during an active call: the
-   * person at the door is let in by someone who is talking to them.
+   * person at the door is let in by someone who is talking to them; `outsideCall` lifts that for
+   * callers the configuration trusts to open from afar (Home Assistant with mqtt.allowDoorOpen).
    */
-  pulseDoor(): DoorPulseResult {
+  pulseDoor(options: { outsideCall?: boolean } = {}): DoorPulseResult {
     const running = this.running;
     const refuse = (code: DoorPulseRefusal, reason: string): DoorPulseResult => {
       this.logger.info({ code }, `door not opened: ${reason}`);
@@ -166,7 +167,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
     if (!running) return refuse('gpio-unavailable', `GPIO is not available (${this.current.available ? '' : this.current.reason})`);
     if (!running.relay) return refuse('no-relay', 'no door relay is configured (gpio.doorRelay)');
     const state = this.options.calls.state();
-    if (state !== 'active') return refuse('no-active-call', `the door opens only during an active call (the call is ${state})`);
+    if (state !== 'active' && !options.outsideCall) return refuse('no-active-call', `the door opens only during an active call (the call is ${state})`);
     if (!running.relay.pulse()) return refuse('already-open', 'the door relay is already on');
     this.logger.info({ pulseMs: running.relay.pulseMs }, `door relay on for ${running.relay.pulseMs} ms`);
     return { ok: true, pulseMs: running.relay.pulseMs };

@@ -25,6 +25,7 @@ import { registerUnitRoutes, type PeerRequestVerifier, type PeerResponseSigner }
 import { registerEventsRoute, type GpioStatusFeed } from './events-route.js';
 import { accessOfPath, createPeopleGuard, guardAnswers, registerSessionRoutes, type RouteAccess } from './session-routes.js';
 import type { PeopleAccess } from '../security/people-access.js';
+import { registerDoNotDisturbRoutes, type DoNotDisturbControl } from './do-not-disturb-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -70,6 +71,8 @@ export interface AppDeps {
   gpio?: GpioStatusFeed;
   /** Pulses this unit's door relay (only during a call); absent: the route answers 404. */
   openDoor?: () => DoorPulseResult;
+  /** The unit's do-not-disturb switch (GET/PUT /api/do-not-disturb); absent: no such routes. */
+  doNotDisturb?: DoNotDisturbControl;
   /** Directory with the web panel; served at / when it exists. */
   webRoot?: string | null;
   /** Largest accepted request body in bytes (default 16 KiB: every request here is small). */
@@ -298,6 +301,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     registerPublicRoutes(typed, deps);
     registerEventsRoute(typed, deps);
     registerUnitRoutes(typed, deps);
+    if (deps.doNotDisturb) registerDoNotDisturbRoutes(typed, deps.doNotDisturb);
   });
 
   app.get(

@@ -3,6 +3,8 @@ import Type, { type Static, type TSchema } from 'typebox';
 import { CallIdSchema, CallPhaseSchema, EndReasonSchema, UnitIdSchema } from '../peers/peer-protocol.js';
 import { USER_NAME_PATTERN } from '../users/user-store.js';
 import { REJECTION_REASONS, type RejectionReason } from '../security/peer-auth.js';
+import { DoNotDisturbStatusSchema } from '../calls/do-not-disturb.js';
+import { MqttStatusSchema } from '../mqtt/mqtt-status.js';
 
 /**
  * Schemas of the public HTTP API: they validate requests, type the handlers and generate the
@@ -186,6 +188,8 @@ export const StatusSchema = Type.Object({
   system: SystemFiguresSchema,
   gpio: Type.Union([GpioStatusSchema, Type.Null()], { description: 'buttons, ring LED and door relay, or null when not set up' }),
   security: SecurityStatusSchema,
+  doNotDisturb: DoNotDisturbStatusSchema,
+  mqtt: MqttStatusSchema,
 });
 export type StatusReport = Static<typeof StatusSchema>;
 

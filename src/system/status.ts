@@ -5,6 +5,8 @@ import type { CallSnapshot } from '../calls/call-service.js';
 import type { PeerView } from '../peers/peer-directory.js';
 import type { SystemFigures } from './system-sampler.js';
 import type { Clock } from './clock.js';
+import type { DoNotDisturbStatus } from '../calls/do-not-disturb.js';
+import type { MqttStatus } from '../mqtt/mqtt-status.js';
 
 export interface StatusSources {
   unitId: string;
@@ -22,6 +24,9 @@ export interface StatusSources {
   gpio: () => GpioStatus | null;
   /** Unit-to-unit authentication figures (absent: the unit does not authenticate peers). */
   security?: () => SecurityStatus;
+  doNotDisturb: () => DoNotDisturbStatus;
+  /** The MQTT / Home Assistant connection (its `configured: false` form when mqtt.url is not set). */
+  mqtt: () => MqttStatus;
 }
 
 /** Assembles GET /api/status from cached figures only, so a status request costs no I/O. */
@@ -37,5 +42,7 @@ export function buildStatus(sources: StatusSources): StatusReport {
     system: sources.system(),
     gpio: sources.gpio(),
     security: sources.security?.() ?? { peerRequests: null },
+    doNotDisturb: sources.doNotDisturb(),
+    mqtt: sources.mqtt(),
   };
 }

@@ -2,7 +2,7 @@ import type { GpioService } from '../../src/gpio/gpio-service.js';
 import type { GpioConfig } from '../../src/gpio/gpio-config.js';
 import { FakeGpioPorts, type FakeInputPort, type FakeOutputPort } from '../../src/gpio/ports.js';
 import { FakeClock } from './fake-clock.js';
-import { startUnit, type TestUnit } from './unit-harness.js';
+import { startUnit, type TestUnit, type TestUnitOptions } from './unit-harness.js';
 import { BOARDS, fakeSysfs } from './fake-gpio.js';
 
 /**
@@ -32,6 +32,8 @@ export interface GpioUnitOptions {
   eventsHeartbeatMs?: number;
   /** Serve the web panel from this directory (default: none). */
   webRoot?: string;
+  /** Further unit options (MQTT settings, say). */
+  unit?: Omit<TestUnitOptions, 'gpioConfig' | 'gpio' | 'webRoot' | 'eventsHeartbeatMs'>;
 }
 
 export async function startUnitWithGpio(name: string, options: GpioUnitOptions = {}): Promise<GpioUnit> {
@@ -39,6 +41,7 @@ export async function startUnitWithGpio(name: string, options: GpioUnitOptions =
   const clock = new FakeClock();
   const ports = new FakeGpioPorts(clock);
   const unit = await startUnit(name, {
+    ...options.unit,
     eventsHeartbeatMs: options.eventsHeartbeatMs,
     webRoot: options.webRoot,
     gpioConfig: options.gpio ?? {},

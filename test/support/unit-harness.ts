@@ -7,6 +7,7 @@ import defaults from '../../config/default.json' with { type: 'json' };
 import { createUnit, type Unit, type UnitOverrides } from '../../src/unit.js';
 import type { IntercomApp } from '../../src/signaling/app.js';
 import type { GpioConfig } from '../../src/gpio/gpio-config.js';
+import type { MqttConfig } from '../../src/mqtt/mqtt-config.js';
 import { FakeCallMedia, unitMediaOf } from './fake-call-media.js';
 import type { CallSnapshot } from '../../src/calls/call-service.js';
 import type { Clock } from '../../src/system/clock.js';
@@ -61,6 +62,10 @@ export interface TestUnitOptions {
   discovery?: Partial<{ pollIntervalMs: number; offlineAfterMs: number; requestTimeoutMs: number }>;
   /** site.maxClockSkewMs (default: the shipped one). */
   maxClockSkewMs?: number;
+  /** mqtt settings over the shipped ones (MQTT stays off unless `url` is given). */
+  mqtt?: Partial<MqttConfig>;
+  /** The MQTT bridge's timings (reconnection backoff, ring backlog). */
+  mqttTimings?: UnitOverrides['mqtt'];
 }
 
 let ssrcSeed = 1000;
@@ -79,6 +84,7 @@ export async function startUnit(name: string, options: TestUnitOptions = {}): Pr
     discovery: { dnsSd: options.dnsSd ?? false, pollIntervalMs: 200, offlineAfterMs: 1000, requestTimeoutMs: 1000, ...options.discovery },
     site: { ...defaults.site, ...(options.maxClockSkewMs === undefined ? {} : { maxClockSkewMs: options.maxClockSkewMs }) },
     gpio: options.gpioConfig ? { ...defaults.gpio, ...options.gpioConfig, enabled: true } : { ...defaults.gpio, enabled: false },
+    mqtt: { ...defaults.mqtt, ...options.mqtt },
   });
   const media = new FakeCallMedia(41000 + (ssrcSeed % 1000), ssrcSeed++);
   const unit = await createUnit(config, {
@@ -91,6 +97,7 @@ export async function startUnit(name: string, options: TestUnitOptions = {}): Pr
     webRoot: options.webRoot ?? null,
     gpio: options.gpio,
     eventsHeartbeatMs: options.eventsHeartbeatMs,
+    mqtt: options.mqttTimings,
   });
   const auth = password === null ? {} : await loginWithInject(unit.app, password);
   const port = options.listen === false ? 0 : (await unit.start()).httpPort;
@@ -121,7 +128,7 @@ export async function connectUnits(...units: TestUnit[]): Promise<void> {
 }
 
 /** One JSON request to a listening unit, as its logged-in session. */
-export async function api(unit: TestUnit, method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; body: any }> {
+export async function api(unit: TestUnit, method: 'GET' | 'POST' | 'PUT', url: string, body?: unknown): Promise<{ status: number; body: any }> {
   const response = await fetch(`${unit.baseUrl}${url}`, {
     method,
     headers: { ...unit.auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

@@ -70,4 +70,6 @@ export const api = {
   accept: (callId) => request('POST', '/api/signal/accept', { callId }),
   end: (callId) => request('POST', '/api/signal/end', { callId }),
   openDoor: () => request('POST', '/api/door/open'),
+  doNotDisturb: () => request('GET', '/api/do-not-disturb'),
+  setDoNotDisturb: (enabled) => request('PUT', '/api/do-not-disturb', { enabled }),
 };

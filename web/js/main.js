@@ -30,6 +30,8 @@ const state = {
   callReceivedAt: 0,
   /** The last call that ended, for the idle card. */
   lastEnded: null,
+  /** Do-not-disturb as the unit last said (status poll or the answer to switching it), or null. */
+  doNotDisturb: null,
 };
 
 const chart = new StatsChart(byId('stats-chart'), {
@@ -70,6 +72,34 @@ function renderRing() {
   sound.setAttribute('aria-pressed', String(ringer.enabled));
   setText(byId('sound-state'), ringer.enabled ? 'on' : 'off');
 }
+
+function renderDoNotDisturb() {
+  const enabled = state.doNotDisturb?.enabled === true;
+  const button = byId('dnd-button');
+  button.setAttribute('aria-pressed', String(enabled));
+  setText(byId('dnd-state'), enabled ? 'on' : 'off');
+  byId('dnd-hint').hidden = !enabled;
+}
+
+let switchingDnd = false;
+/** When the panel last switched it: a status asked for before then is older than the switch's answer. */
+let dndSwitchedAt = 0;
+byId('dnd-button').addEventListener('click', async () => {
+  if (switchingDnd) return;
+  switchingDnd = true;
+  const button = byId('dnd-button');
+  button.setAttribute('aria-busy', 'true');
+  try {
+    state.doNotDisturb = await api.setDoNotDisturb(!(state.doNotDisturb?.enabled === true));
+    dndSwitchedAt = performance.now();
+    renderDoNotDisturb();
+  } catch (error) {
+    toast(error.message);
+  } finally {
+    switchingDnd = false;
+    button.removeAttribute('aria-busy');
+  }
+});
 
 function recordStats(call) {
   if (call?.phase !== 'active' || !call.stats || call.id !== state.call?.id) return;
@@ -354,9 +384,13 @@ function stopLive() {
 async function pollStatus() {
   if (!live) return;
   try {
+    const askedAt = performance.now();
     state.status = await api.status();
     state.statusReceivedAt = performance.now();
+    // Switched elsewhere too (another panel, Home Assistant): the poll brings it here.
+    if (!switchingDnd && askedAt > dndSwitchedAt) state.doNotDisturb = state.status.doNotDisturb ?? null;
     unitView.render(state);
+    renderDoNotDisturb();
   } catch {
     // The connection indicator already tells; the next poll tries again.
   }

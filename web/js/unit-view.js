@@ -33,6 +33,25 @@ function describeAudio(audio) {
   return `no sound device: calls carry silence${audio.error ? ` (${audio.error})` : ''}${privacy}`;
 }
 
+/** The MQTT connection to Home Assistant, in words (never the password: the status has none). */
+export function describeMqtt(mqtt) {
+  if (!mqtt || !mqtt.configured) return { text: 'not configured (mqtt.url)', ok: true };
+  const refused = mqtt.commands.refused > 0 ? ` · ${mqtt.commands.refused} command${mqtt.commands.refused === 1 ? '' : 's'} refused` : '';
+  const waiting = mqtt.ringEvents.waiting > 0 ? ` · ${mqtt.ringEvents.waiting} ring${mqtt.ringEvents.waiting === 1 ? '' : 's'} waiting to be sent` : '';
+  switch (mqtt.state) {
+    case 'connected':
+      return { text: `connected to ${mqtt.broker}${mqtt.tls ? ' (TLS)' : ''}${refused}`, ok: true };
+    case 'connecting':
+      return { text: `connecting to ${mqtt.broker}…`, ok: true };
+    case 'reconnecting':
+      return { text: `not connected to ${mqtt.broker}, retrying${mqtt.lastError ? `: ${mqtt.lastError}` : ''}${waiting}${refused}`, ok: false };
+    case 'error':
+      return { text: `off: ${mqtt.lastError ?? 'cannot connect'}`, ok: false };
+    default:
+      return { text: 'off', ok: true };
+  }
+}
+
 export class UnitView {
   render(state) {
     const status = state.status;
@@ -60,6 +79,11 @@ export class UnitView {
     audio.dataset.state = status.audio.available && status.audio.encrypted !== false ? 'ok' : 'warn';
 
     this.renderGpio(state);
+    const mqtt = describeMqtt(status.mqtt);
+    const mqttElement = byId('unit-mqtt');
+    setText(mqttElement, mqtt.text);
+    mqttElement.dataset.state = mqtt.ok ? 'ok' : 'warn';
+    mqttElement.dataset.mqtt = status.mqtt?.state ?? 'off';
     this.tick(state);
   }
 

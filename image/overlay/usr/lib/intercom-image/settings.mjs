@@ -12,6 +12,17 @@ import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, mkdirSync, open
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** intercom.txt keys for Home Assistant over MQTT (docs/HOME-ASSISTANT.md); the service validates the values. */
+export const MQTT_KEYS = {
+  mqtt_url: { paths: ['mqtt.url'], kind: 'mqtt-url' },
+  mqtt_username: { paths: ['mqtt.username'], kind: 'text' },
+  mqtt_password: { paths: ['mqtt.password'], kind: 'text' },
+  mqtt_topic_prefix: { paths: ['mqtt.topicPrefix'], kind: 'text' },
+  mqtt_discovery_prefix: { paths: ['mqtt.discoveryPrefix'], kind: 'text' },
+  mqtt_ca_file: { paths: ['mqtt.caFile'], kind: 'text' },
+  mqtt_allow_door_open: { paths: ['mqtt.allowDoorOpen'], kind: 'yes-no' },
+};
+
 /** intercom.txt keys that become service configuration: config paths (dotted) and the value's kind. */
 export const CONFIG_KEYS = {
   unit_name: { paths: ['unit.name'], kind: 'text' },
@@ -26,6 +37,7 @@ export const CONFIG_KEYS = {
   gpio_door: { paths: ['gpio.doorRelay'], kind: 'pin-or-none' },
   gpio_active_low: { paths: ['gpio.activeLow'], kind: 'yes-no' },
   call_target: { paths: ['gpio.callTarget'], kind: 'text' },
+  ...MQTT_KEYS,
 };
 /** intercom.txt keys the system uses itself. */
 export const SYSTEM_KEYS = ['wifi_ssid', 'wifi_password', 'wifi_country', 'ssh_key', 'ssh_password', 'panel_password'];
@@ -88,6 +100,10 @@ function typed(text, kind) {
       if (/^(yes|true|on|1)$/i.test(text)) return true;
       if (/^(no|false|off|0)$/i.test(text)) return false;
       throw new Error(`"${text}" is not yes or no`);
+    case 'mqtt-url':
+      // Checked here too: a typo on the card must not keep the service (and so the intercom) from starting.
+      if (!/^mqtts?:\/\/[^\s/@]+\/?$/.test(text)) throw new Error('is not mqtt://host[:port] or mqtts://host[:port] (not shown: it may hold a password; user and password go in mqtt_username and mqtt_password)');
+      return text;
     case 'secret':
       if (text.length < 16 || text.length > 256 || /\s/.test(text)) throw new Error('must be 16 to 256 characters without spaces');
       return text;
