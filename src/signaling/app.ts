@@ -21,10 +21,11 @@ import { NameTakenError } from '../users/registration.js';
 import type { PeerDirectory } from '../peers/peer-directory.js';
 import { errorAnswer, withAnswers, type Answers, type StatusReport } from './schemas.js';
 import { registerPublicRoutes } from './public-routes.js';
-import { registerUnitRoutes, type PeerRequestVerifier, type PeerResponseSigner } from './unit-routes.js';
+import { registerUnitRoutes, type UnitRequestAuth } from './unit-routes.js';
 import { registerEventsRoute, type GpioStatusFeed } from './events-route.js';
 import { accessOfPath, createPeopleGuard, guardAnswers, registerSessionRoutes, type RouteAccess } from './session-routes.js';
 import type { PeopleAccess } from '../security/people-access.js';
+import { HostPolicy } from '../security/host-check.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -62,10 +63,8 @@ export interface AppDeps {
   logger: Logger;
   /** People's login: every /api route but the open ones needs one of its sessions. */
   people: PeopleAccess;
-  /** Checks unit-to-unit requests (the authentication issue plugs in here); default: accept all. */
-  verifyPeerRequest?: PeerRequestVerifier;
-  /** Signs answers to unit-to-unit requests, so the asking unit knows a unit of the site answered. */
-  signPeerResponse?: PeerResponseSigner;
+  /** Authenticates unit-to-unit requests and signs the answers to authentic ones; absent (test doubles only): every request is taken as it says. */
+  peerAuth?: UnitRequestAuth;
   /** The front-panel GPIO, streamed as `gpio` events; absent: the stream has none. */
   gpio?: GpioStatusFeed;
   /** Pulses this unit's door relay (only during a call); absent: the route answers 404. */
@@ -76,7 +75,10 @@ export interface AppDeps {
   bodyLimit?: number;
   /** Interval of live call statistics and keep-alive comments on /api/events. */
   eventsHeartbeatMs?: number;
+  /** The `http` configuration: names besides the unit's own it answers to (see src/security/host-check.ts). */
+  http?: { allowedHosts?: string[] };
 }
+
 
 const CALL_ERROR_STATUS: Record<CallErrorCode, number> = {
   'unknown-user': 404,
@@ -86,6 +88,7 @@ const CALL_ERROR_STATUS: Record<CallErrorCode, number> = {
   'not-callee': 409,
   'call-ended': 409,
   'media-failed': 503,
+  'caller-unreachable': 409,
 };
 
 /** Fastify's own client-error codes, named the way the rest of the API names its reasons. */
@@ -130,6 +133,7 @@ function machineryAnswers(route: Pick<RouteOptions, 'method' | 'url' | 'schema' 
         }
       : {}),
     ...(hasParams ? { 414: errorAnswer(`uri-too-long: a path parameter is longer than ${MAX_PARAM_LENGTH} characters`) } : {}),
+    421: errorAnswer('misdirected-request: the Host header is not one of this unit\'s names or addresses (http.allowedHosts adds more)'),
     500: errorAnswer('internal: something failed inside the unit (the details are in its log)'),
     503: errorAnswer('the unit is shutting down (requests that arrive while it stops)'),
   };
@@ -207,6 +211,18 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
       socket.destroy(error);
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const hosts = new HostPolicy({ unitName: deps.unit.name, allowedHosts: deps.http?.allowedHosts });
+  // First of all hooks: a request addressed to a name that is not this unit's (DNS rebinding, a
+  // relay) is refused before anything else looks at it.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!hosts.allows(request.headers.host)) {
+      await reply.code(421).send({
+        error: 'misdirected-request',
+        message: `this unit does not answer to the host "${String(request.headers.host ?? '').slice(0, 100)}"; use its own name or address (http.allowedHosts adds names for a reverse proxy)`,
+      });
+    }
+  });
 
   const routeTable: Array<{ method: string | string[]; url: string; config?: { access?: RouteAccess } }> = [];
   ROUTE_TABLES.set(app, routeTable);

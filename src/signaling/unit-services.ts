@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import type { CallMedia } from '../calls/call-media.js';
 import { CallService } from '../calls/call-service.js';
 import { UserStore } from '../users/user-store.js';
-import { PeerClient, type PeerRequestSigner } from '../peers/peer-client.js';
+import { PeerClient } from '../peers/peer-client.js';
 import { PeerDirectory } from '../peers/peer-directory.js';
 import { DnsSdDiscovery, parseStaticPeer } from '../discovery/dns-sd.js';
 import { SystemSampler } from '../system/system-sampler.js';
@@ -14,9 +14,10 @@ import { loadOrCreateUnitId } from '../system/unit-identity.js';
 import { readPackageVersion } from '../system/version.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import type { AppDeps } from './app.js';
-import type { PeerRequestVerifier } from './unit-routes.js';
-import { PeerRequestAuthenticator, createPeerRequestSigner, createPeerResponseSigner, createPeerResponseVerifier } from '../security/peer-auth.js';
+import { PeerRequestAuthenticator, createPeerClientAuth } from '../security/peer-auth.js';
 import { PeerClockOffsets } from '../security/peer-clock-sync.js';
+import { CallKeyExchange } from '../security/call-key-exchange.js';
+import { UNIT_PROTOCOL_VERSION } from '../peers/peer-protocol.js';
 import type { SiteSecret } from '../security/site-secret.js';
 import { PeopleAccess } from '../security/people-access.js';
 
@@ -27,13 +28,10 @@ export interface UnitServiceDeps {
   version?: string;
   /**
    * The site secret (see src/security/site-secret.ts): unit-to-unit requests are signed with it and
-   * requests from other units must be signed with it. Without it, and without the hooks below,
-   * every unit-to-unit request is accepted (test doubles only; main.ts always passes one).
+   * requests from other units must be signed with it. Without it every unit-to-unit request is
+   * accepted (test doubles only; main.ts always passes one).
    */
   siteSecret?: SiteSecret;
-  /** Authentication hooks for unit-to-unit requests; override the site-secret ones when given. */
-  signPeerRequest?: PeerRequestSigner;
-  verifyPeerRequest?: PeerRequestVerifier;
   /**
    * People's login (default: the panel password in `<dataDir>/panel-password`, sessions and the
    * login limiter on this clock); tests pass one with their own policies.
@@ -80,16 +78,14 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
   await users.load();
   const siteSecret = deps.siteSecret;
   const peerAuth = siteSecret
-    ? new PeerRequestAuthenticator({ secret: siteSecret.secret, maxClockSkewMs: config.site.maxClockSkewMs, logger: logger.child({ module: 'peer-auth' }) })
+    ? new PeerRequestAuthenticator({ secret: siteSecret.secret, unitId, maxClockSkewMs: config.site.maxClockSkewMs, logger: logger.child({ module: 'peer-auth' }) })
     : null;
-  const signPeerRequest = deps.signPeerRequest ?? (siteSecret ? createPeerRequestSigner({ secret: siteSecret.secret, unitId }) : undefined);
-  const verifyPeerRequest = deps.verifyPeerRequest ?? peerAuth?.verifier;
+  const clockOffsets = siteSecret ? new PeerClockOffsets() : undefined;
   const client = new PeerClient({
     unitId,
     timeoutMs: config.discovery.requestTimeoutMs,
-    sign: signPeerRequest,
-    verifyResponse: siteSecret ? createPeerResponseVerifier(siteSecret.secret) : undefined,
-    clockSync: siteSecret ? new PeerClockOffsets() : undefined,
+    auth: siteSecret ? createPeerClientAuth({ secret: siteSecret.secret, unitId }) : undefined,
+    clockSync: clockOffsets,
   });
   const directory = new PeerDirectory({
     selfUnitId: unitId,
@@ -99,6 +95,8 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
     clock,
     pollIntervalMs: config.discovery.pollIntervalMs,
     offlineAfterMs: config.discovery.offlineAfterMs,
+    clockOffsetOf: (peerId) => clockOffsets?.known(peerId) ?? null,
+    trustInboundAddresses: !siteSecret,
     logger,
   });
   for (const entry of config.peers) directory.addCandidate(parseStaticPeer(entry));
@@ -115,6 +113,7 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
     logger,
     ringTimeoutMs: config.calls.ringTimeoutMs,
     peerLostMs: config.calls.peerLostMs,
+    keyExchange: new CallKeyExchange(siteSecret?.secret ?? null),
   });
   const sampler = new SystemSampler({ clock, intervalMs: deps.systemSampleIntervalMs ?? 5000, logger });
   let discovery: DnsSdDiscovery | null = null;
@@ -128,8 +127,8 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
     httpPort: () => httpPort,
     logger,
     people,
-    verifyPeerRequest,
-    signPeerResponse: siteSecret ? createPeerResponseSigner(siteSecret.secret) : undefined,
+    peerAuth: peerAuth ?? undefined,
+    http: config.http,
     webRoot: deps.webRoot,
     openDoor: deps.openDoor,
     status: () =>
@@ -147,7 +146,9 @@ export async function createUnitServices(config: IntercomConfig, deps: UnitServi
         gpio: () => deps.gpioStatus?.() ?? null,
         security: () => ({
           peerRequests:
-            peerAuth && siteSecret ? { secretSource: siteSecret.source, maxClockSkewMs: config.site.maxClockSkewMs, ...peerAuth.counters() } : null,
+            peerAuth && siteSecret
+              ? { secretSource: siteSecret.source, maxClockSkewMs: config.site.maxClockSkewMs, protocolVersion: UNIT_PROTOCOL_VERSION, ...peerAuth.counters() }
+              : null,
           people: people.counters(),
         }),
       }),

@@ -303,7 +303,8 @@ async function callBetweenGuestAndHost(t: ExecutionContext, guest: QemuGuest, se
     peers: [`127.0.0.1:${setup.httpPort}`],
     siteSecret: setup.siteSecret,
     env: alsa.env,
-    config: { ...SLOW_UNIT_CONFIG, audio: { captureDevice: 'host_mic', playbackDevice: 'host_spk' } },
+    // The guest reaches this unit through QEMU's NAT as 10.0.2.2: a name the unit must be told it answers to.
+    config: { ...SLOW_UNIT_CONFIG, http: { allowedHosts: [HOST_FROM_GUEST] }, audio: { captureDevice: 'host_mic', playbackDevice: 'host_spk' } },
   });
 
   t.is((await guestApi.request('POST', '/api/users/register', { name: GUEST_USER })).status, 201);

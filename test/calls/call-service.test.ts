@@ -28,27 +28,28 @@ class InProcessNetwork {
   /** While set, offers are delivered but their answers are lost (the caller's request times out). */
   loseOfferAnswers = false;
 
-  clientFor(): CallPeerClient {
-    const deliver = async <T>(url: string, handle: (unit: Unit) => T): Promise<PeerResult<T>> => {
+  clientFor(self: () => Unit): CallPeerClient {
+    const sender = () => self().id;
+    const deliver = async <T>(url: string, handle: (unit: Unit) => T | Promise<T>): Promise<PeerResult<T>> => {
       await Promise.resolve();
       const unit = this.units.get(url);
       if (!unit || this.down.has(url)) return { kind: 'unreachable', message: 'connection refused' };
       try {
-        return { kind: 'ok', value: handle(unit) };
+        return { kind: 'ok', value: await handle(unit), from: unit.id };
       } catch (error) {
         if (!(error instanceof CallError)) throw error;
         return { kind: 'refused', status: 409, error: error.code, message: error.message, body: { error: error.code, call: error.call } };
       }
     };
     return {
-      offer: async (url, offer) => {
+      offer: async ({ baseUrl }, offer) => {
         if (this.holdOffers) await this.holdOffers;
-        const answer = await deliver(url, (unit) => unit.calls.handleOffer(offer, '127.0.0.1'));
+        const answer = await deliver(baseUrl, (unit) => unit.calls.handleOffer(offer, { unitId: sender(), host: '127.0.0.1' }));
         return this.loseOfferAnswers ? { kind: 'unreachable', message: 'timed out' } : answer;
       },
-      accept: (url, callId, media) => deliver(url, (unit) => unit.calls.handleRemoteAccept(callId, media, '127.0.0.1')),
-      end: (url, callId, reason) => deliver(url, (unit) => unit.calls.handleRemoteEnd(callId, reason)),
-      callState: (url, callId) => deliver(url, (unit) => unit.calls.handleStateQuery(callId)),
+      accept: ({ baseUrl }, callId, media) => deliver(baseUrl, (unit) => unit.calls.handleRemoteAccept(callId, media, sender())),
+      end: ({ baseUrl }, callId, reason) => deliver(baseUrl, (unit) => unit.calls.handleRemoteEnd(callId, reason, sender())),
+      callState: ({ baseUrl }, callId) => deliver(baseUrl, (unit) => unit.calls.handleStateQuery(callId, sender())),
     };
   }
 
@@ -60,8 +61,8 @@ class InProcessNetwork {
         return { name: unit.user, unitId: unit.id, unitName: unit.name, local: unit === self(), online: !this.down.has(unit.url) };
       },
       baseUrlOf: (unitId) => [...this.units.values()].find((unit) => unit.id === unitId)?.url ?? null,
-      lastHeardFrom: () => null,
       noteHeardFrom: () => {},
+      confirm: async (unitId) => [...this.units.values()].find((unit) => unit.id === unitId)?.url ?? null,
     };
   }
 }
@@ -79,7 +80,7 @@ function pair(options: { ringTimeoutMs?: number; peerLostMs?: number } = {}) {
       media,
       peers: network.locatorFor(() => self),
       localUser: (candidate) => (candidate.toLowerCase() === user.toLowerCase() ? user : undefined),
-      client: network.clientFor(),
+      client: network.clientFor(() => self),
       clock,
       logger,
       ringTimeoutMs: options.ringTimeoutMs ?? 30_000,

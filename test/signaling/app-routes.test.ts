@@ -24,13 +24,17 @@ async function withUnit(run: (unit: TestUnit) => Promise<void>): Promise<void> {
 }
 
 // Every request as the unit's logged-in session (test/security/people-access.test.ts covers the login).
+/** The unit a unit-to-unit request comes from (no site secret here: it is taken as it says). */
+const PEER_UNIT_ID = '11111111-2222-4333-8444-555555555555';
+const fromPeer = (url: string): Record<string, string> => (url.startsWith('/api/unit/') ? { 'x-intercom-unit-id': PEER_UNIT_ID } : {});
+
 async function post(unit: TestUnit, url: string, payload: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {
-  const response = await unit.app.inject({ method: 'POST', url, payload: typeof payload === 'string' ? payload : JSON.stringify(payload), headers: { ...unit.auth, ...headers } });
+  const response = await unit.app.inject({ method: 'POST', url, payload: typeof payload === 'string' ? payload : JSON.stringify(payload), headers: { ...unit.auth, ...fromPeer(url), ...headers } });
   return { status: response.statusCode, body: response.json() };
 }
 
 async function get(unit: TestUnit, url: string) {
-  const response = await unit.app.inject({ method: 'GET', url, headers: { ...unit.auth } });
+  const response = await unit.app.inject({ method: 'GET', url, headers: { ...unit.auth, ...fromPeer(url) } });
   return { status: response.statusCode, body: response.json() };
 }
 
@@ -188,7 +192,7 @@ test('unit-to-unit routes validate strictly and answer unknown users and calls w
     t.like(info.body, { unitId: unit.services.unitId, name: 'Hall', users: ['Kitchen'], inCall: false });
     const offer = {
       callId: FAKE_CALL_ID,
-      caller: { user: 'Door', unitId: '11111111-2222-4333-8444-555555555555', unitName: 'Other', httpPort: 5000 },
+      caller: { user: 'Door', unitId: PEER_UNIT_ID, unitName: 'Other', httpPort: 5000 },
       callee: { user: 'Kitchen' },
     };
     t.is((await post(unit, '/api/unit/calls', { ...offer, extra: 1 })).status, 400);
@@ -196,7 +200,8 @@ test('unit-to-unit routes validate strictly and answer unknown users and calls w
     const nobody = await post(unit, '/api/unit/calls', { ...offer, callee: { user: 'Nobody' } });
     t.is(nobody.status, 404);
     t.is(nobody.body.error, 'unknown-user');
-    const media = { address: '', udpPort: 40000, format: 'rtp-opus', ssrc: 1, frameMs: 20 };
+    const media = { udpPort: 40000, format: 'rtp-opus', ssrc: 1, frameMs: 20 };
+    t.is((await post(unit, `/api/unit/calls/${FAKE_CALL_ID}/accept`, { media: { ...media, address: '10.6.6.6' } })).status, 400, 'no media address travels: media goes where the unit answers');
     t.is((await post(unit, `/api/unit/calls/${FAKE_CALL_ID}/accept`, { media: { ...media, format: 'mp3' } })).status, 400);
     t.is((await post(unit, `/api/unit/calls/${FAKE_CALL_ID}/accept`, { media: { ...media, udpPort: 70000 } })).status, 400);
     t.is((await post(unit, `/api/unit/calls/${FAKE_CALL_ID}/accept`, { media })).status, 404);
@@ -237,9 +242,12 @@ test('a peer request verifier can refuse unit-to-unit requests (the authenticati
     const { buildApp } = await import('../../src/signaling/app.js');
     const guarded = await buildApp({
       ...unit.services.appDeps,
-      verifyPeerRequest: (request) => {
-        seen.push(`${request.method} ${request.url} ${request.rawBody}`);
-        return request.headers['x-test-signature'] === 'good';
+      peerAuth: {
+        verify: (request) => {
+          seen.push(`${request.method} ${request.url} ${request.rawBody}`);
+          return request.headers['x-test-signature'] === 'good' ? { ok: true, unitId: 'aaaaaaaa-test-unit' } : { ok: false, reason: 'bad-signature', message: 'refused' };
+        },
+        signAnswer: () => ({}),
       },
     });
     const refused = await guarded.inject({ method: 'POST', url: `/api/unit/calls/${FAKE_CALL_ID}/end`, payload: { reason: 'hung-up' } });
@@ -293,8 +301,8 @@ test('GET /api/openapi.json documents every public and unit-to-unit route from t
     t.deepEqual(Object.keys(initiate.requestBody.content['application/json'].schema.properties).sort(), ['from', 'to']);
     t.truthy(initiate.responses['404']);
     // Every answer is listed (openapi-truth.test.ts checks them against real answers).
-    t.deepEqual(Object.keys(initiate.responses).sort(), ['200', '400', '401', '403', '404', '409', '413', '415', '500', '503']);
-    t.deepEqual(Object.keys(body.paths['/api/door/open'].post.responses).sort(), ['200', '400', '401', '403', '404', '409', '413', '415', '500', '503']);
+    t.deepEqual(Object.keys(initiate.responses).sort(), ['200', '400', '401', '403', '404', '409', '413', '415', '421', '500', '503']);
+    t.deepEqual(Object.keys(body.paths['/api/door/open'].post.responses).sort(), ['200', '400', '401', '403', '404', '409', '413', '415', '421', '500', '503']);
   });
 });
 

@@ -21,7 +21,9 @@ const OFFER_ID = '11111111-0000-4000-8000-000000000000';
 /** Requests of the walk come from here, so its wrong passwords never rate-limit the test's own logins. */
 const STRANGER = '192.0.2.99';
 const PEER_SIGNATURE = 'x-test-signature';
-const MEDIA = { address: '', udpPort: 40000, format: 'rtp-opus', ssrc: 1, frameMs: 20 };
+const MEDIA = { udpPort: 40000, format: 'rtp-opus', ssrc: 1, frameMs: 20 };
+/** The calling unit of the walked offers (no site secret on the walked unit: taken as its header says). */
+const CALLER_UNIT_ID = '22222222-0000-4000-8000-000000000000';
 
 interface Observed {
   app: string;
@@ -119,7 +121,7 @@ function validBody(method: string, route: string): unknown {
     'POST /api/signal/end': { callId: FAKE_CALL_ID },
     'POST /api/unit/calls': {
       callId: OFFER_ID,
-      caller: { user: 'Door', unitId: '22222222-0000-4000-8000-000000000000', unitName: 'Other', httpPort: 9 },
+      caller: { user: 'Door', unitId: CALLER_UNIT_ID, unitName: 'Other', httpPort: 9 },
       callee: { user: 'Walker' },
     },
     'POST /api/unit/calls/:callId/accept': { media: MEDIA },
@@ -200,7 +202,7 @@ test('every status code any route answers is documented for that route and metho
   const walked = await startUnit('Walked', { listen: false });
   units.push(walked);
   await walked.services.users.add('Walker');
-  const offered = await walked.app.inject({ method: 'POST', url: '/api/unit/calls', payload: validBody('POST', '/api/unit/calls') as object });
+  const offered = await walked.app.inject({ method: 'POST', url: '/api/unit/calls', headers: { 'x-intercom-unit-id': CALLER_UNIT_ID }, payload: validBody('POST', '/api/unit/calls') as object });
   t.deepEqual(offered.json(), { result: 'ringing' });
   const doorOutcomes: DoorPulseResult[] = [
     { ok: true, pulseMs: 1000 },
@@ -213,7 +215,11 @@ test('every status code any route answers is documented for that route and metho
   let statusFails = true;
   const guarded = await buildApp({
     ...walked.services.appDeps,
-    verifyPeerRequest: (request) => request.headers[PEER_SIGNATURE] === 'good',
+    peerAuth: {
+      verify: (request) =>
+        request.headers[PEER_SIGNATURE] === 'good' ? { ok: true, unitId: CALLER_UNIT_ID } : { ok: false, reason: 'bad-signature', message: 'refused' },
+      signAnswer: () => ({}),
+    },
     openDoor: () => doorOutcomes[doorTurn++ % doorOutcomes.length],
     status: () => {
       if (statusFails) {
