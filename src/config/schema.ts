@@ -37,6 +37,12 @@ export const ConfigSchema = Type.Object(
               "names or addresses requests may be addressed to besides the unit's own (its unit name, <name>.local, host name, interface addresses, localhost): a reverse proxy's or a port forward's",
           }),
         ),
+        maxConnections: Type.Optional(
+          Type.Integer({ minimum: 0, maximum: 65535, description: 'most open HTTP connections; 0: half the open-file limit (LimitNOFILE), at most 4096' }),
+        ),
+        maxConnectionsPerAddress: Type.Optional(
+          Type.Integer({ minimum: 1, maximum: 65535, description: 'most open HTTP connections from one client address' }),
+        ),
       },
       { additionalProperties: false },
     ),

@@ -26,6 +26,7 @@ import { registerEventsRoute, type GpioStatusFeed } from './events-route.js';
 import { accessOfPath, createPeopleGuard, guardAnswers, registerSessionRoutes, type RouteAccess } from './session-routes.js';
 import type { PeopleAccess } from '../security/people-access.js';
 import { HostPolicy } from '../security/host-check.js';
+import { ConnectionGuard, connectionLimits } from './connection-guard.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -75,8 +76,8 @@ export interface AppDeps {
   bodyLimit?: number;
   /** Interval of live call statistics and keep-alive comments on /api/events. */
   eventsHeartbeatMs?: number;
-  /** The `http` configuration: names besides the unit's own it answers to (see src/security/host-check.ts). */
-  http?: { allowedHosts?: string[] };
+  /** The `http` configuration: names besides the unit's own it answers to, and connection limits (see connection-guard.ts). */
+  http?: { allowedHosts?: string[]; maxConnections?: number; maxConnectionsPerAddress?: number };
 }
 
 
@@ -186,8 +187,10 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     bodyLimit,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
-    // A client that stalls mid-request is cut off instead of holding a connection forever.
+    // A client that stalls mid-request is cut off instead of holding a connection forever; one that
+    // sends nothing is cut off by the header timeout, and an idle kept-alive one after 5 s.
     requestTimeout: 15_000,
+    keepAliveTimeout: 5_000,
     http: { headersTimeout: 10_000, connectionsCheckingInterval: 1_000 },
     // Errors raised before routing get the same {error, message} body as every other 4xx.
     frameworkErrors: (error, _request, genericReply) => {
@@ -212,6 +215,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  new ConnectionGuard(app.server, connectionLimits(deps.http ?? {}), deps.logger);
   const hosts = new HostPolicy({ unitName: deps.unit.name, allowedHosts: deps.http?.allowedHosts });
   // First of all hooks: a request addressed to a name that is not this unit's (DNS rebinding, a
   // relay) is refused before anything else looks at it.
