@@ -80,6 +80,23 @@ export interface AppDeps {
   http?: { allowedHosts?: string[]; maxConnections?: number; maxConnectionsPerAddress?: number };
 }
 
+/**
+ * Headers on every answer, for browsers: the panel's pages load nothing but their own scripts,
+ * styles and API (no inline code, so an injected string cannot run), no other site may frame them
+ * (clickjacking), content types are not sniffed, no referrer leaves, and other sites cannot embed
+ * the API's answers. The panel uses none of what this forbids (tested in Chromium).
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; media-src 'self'; " +
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=(), usb=()',
+};
 
 const CALL_ERROR_STATUS: Record<CallErrorCode, number> = {
   'unknown-user': 404,
@@ -217,9 +234,10 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
 
   new ConnectionGuard(app.server, connectionLimits(deps.http ?? {}), deps.logger);
   const hosts = new HostPolicy({ unitName: deps.unit.name, allowedHosts: deps.http?.allowedHosts });
-  // First of all hooks: a request addressed to a name that is not this unit's (DNS rebinding, a
-  // relay) is refused before anything else looks at it.
+  // First of all hooks: every answer carries the browser headers, and a request addressed to a name
+  // that is not this unit's (DNS rebinding, a relay) is refused before anything else looks at it.
   app.addHook('onRequest', async (request, reply) => {
+    reply.headers(SECURITY_HEADERS);
     if (!hosts.allows(request.headers.host)) {
       await reply.code(421).send({
         error: 'misdirected-request',
