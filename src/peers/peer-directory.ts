@@ -47,6 +47,8 @@ interface CandidateState extends PeerCandidate {
   isSelf: boolean;
   /** The unit that answered the last poll here (the next poll is addressed to it), or null. */
   answeredBy: string | null;
+  /** Why the last poll here failed (logged when it changes), or null after an answer. */
+  problem: string | null;
 }
 
 interface PeerState {
@@ -121,7 +123,7 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     const existing = this.candidates.get(key);
     // A static entry stays static even when DNS-SD also reports it.
     if (existing) return;
-    this.candidates.set(key, { ...candidate, polling: false, isSelf: false, answeredBy: null });
+    this.candidates.set(key, { ...candidate, polling: false, isSelf: false, answeredBy: null, problem: null });
     if (this.timer) void this.poll(key);
   }
 
@@ -163,7 +165,7 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
       return null;
     }
     const key = `${host}|${port}`;
-    if (!this.candidates.has(key)) this.candidates.set(key, { host, port, source: 'inbound', polling: false, isSelf: false, answeredBy: unitId });
+    if (!this.candidates.has(key)) this.candidates.set(key, { host, port, source: 'inbound', polling: false, isSelf: false, answeredBy: unitId, problem: null });
     this.record(this.candidates.get(key)!, baseUrl, result.value);
     return this.baseUrlOf(unitId);
   }
@@ -241,9 +243,14 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     if (result.kind !== 'ok') {
       // Whoever answers here next is asked as a stranger again (the unit here may have been replaced).
       candidate.answeredBy = null;
+      // Said once per change, so that "another site", "another version" or "not a unit" is in the log.
+      const problem = result.kind === 'refused' ? `${result.status} ${result.error}` : result.message;
+      if (problem !== candidate.problem) this.options.logger?.info({ address: `${candidate.host}:${candidate.port}`, source: candidate.source, problem }, 'no unit of the site answers here');
+      candidate.problem = problem;
       return;
     }
     candidate.answeredBy = result.from;
+    candidate.problem = null;
     if (result.value.unitId === this.options.selfUnitId) {
       candidate.isSelf = true;
       return;
