@@ -15,8 +15,10 @@ import { loadOrCreateUnitId } from './system/unit-identity.js';
 import { readPackageVersion } from './system/version.js';
 import { systemClock, type Clock } from './system/clock.js';
 import { buildApp, type AppDeps, type IntercomApp } from './signaling/app.js';
-import { PeerRequestAuthenticator, createPeerRequestSigner, createPeerResponseSigner, createPeerResponseVerifier } from './security/peer-auth.js';
+import { PeerRequestAuthenticator, createPeerClientAuth } from './security/peer-auth.js';
 import { PeerClockOffsets } from './security/peer-clock-sync.js';
+import { CallKeyExchange } from './security/call-key-exchange.js';
+import { UNIT_PROTOCOL_VERSION } from './peers/peer-protocol.js';
 import { loadSiteSecret, type SiteSecret } from './security/site-secret.js';
 import { PeopleAccess } from './security/people-access.js';
 import { GpioService, type GpioServiceOptions } from './gpio/gpio-service.js';
@@ -105,15 +107,16 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   await users.load();
   const peerAuth = new PeerRequestAuthenticator({
     secret: siteSecret.secret,
+    unitId,
     maxClockSkewMs: config.site.maxClockSkewMs,
     logger: logger.child({ module: 'peer-auth' }),
   });
+  const clockOffsets = new PeerClockOffsets();
   const client = new PeerClient({
     unitId,
     timeoutMs: config.discovery.requestTimeoutMs,
-    sign: createPeerRequestSigner({ secret: siteSecret.secret, unitId }),
-    verifyResponse: createPeerResponseVerifier(siteSecret.secret),
-    clockSync: new PeerClockOffsets(),
+    auth: createPeerClientAuth({ secret: siteSecret.secret, unitId }),
+    clockSync: clockOffsets,
   });
   const directory = new PeerDirectory({
     selfUnitId: unitId,
@@ -123,6 +126,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     clock,
     pollIntervalMs: config.discovery.pollIntervalMs,
     offlineAfterMs: config.discovery.offlineAfterMs,
+    clockOffsetOf: (peerId) => clockOffsets.known(peerId),
     logger,
   });
   for (const entry of config.peers) directory.addCandidate(parseStaticPeer(entry));
@@ -143,6 +147,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     ringTimeoutMs: config.calls.ringTimeoutMs,
     peerLostMs: config.calls.peerLostMs,
     refuseOffer: () => doNotDisturb.refusesOffer(),
+    keyExchange: new CallKeyExchange(siteSecret.secret),
   });
   // The CALL button calls from the first user registered on this unit (a door unit has one).
   const gpio = new GpioService({
@@ -181,8 +186,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     httpPort: () => httpPort,
     logger,
     people,
-    verifyPeerRequest: peerAuth.verifier,
-    signPeerResponse: createPeerResponseSigner(siteSecret.secret),
+    peerAuth,
+    http: config.http,
     webRoot,
     // The panel sees button, LED and relay changes as they happen (the `gpio` event), not at its next status poll.
     gpio,
@@ -203,7 +208,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
         system: () => sampler.latest(),
         gpio: () => gpio.status(),
         security: () => ({
-          peerRequests: { secretSource: siteSecret.source, maxClockSkewMs: config.site.maxClockSkewMs, ...peerAuth.counters() },
+          peerRequests: { secretSource: siteSecret.source, maxClockSkewMs: config.site.maxClockSkewMs, protocolVersion: UNIT_PROTOCOL_VERSION, ...peerAuth.counters() },
           people: people.counters(),
         }),
         doNotDisturb: () => doNotDisturb.status(),

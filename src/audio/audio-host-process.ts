@@ -99,23 +99,35 @@ export class AudioHostProcess {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',
     });
+    let markExited: (exit: HostExit) => void = () => undefined;
+    this.exited = new Promise((resolve) => {
+      markExited = (exit) => {
+        if (this.exit) return;
+        this.exit = exit;
+        this.output.flush();
+        logger.debug({ audioHost: label, ...exit }, 'audio host exited');
+        resolve(exit);
+      };
+    });
+    this.child.once('exit', (code, signal) => markExited({ code, signal }));
+    // A spawn that fails (EMFILE when the process is out of file descriptors, ENOENT) is reported
+    // only as an 'error' on the next tick, with no 'exit' and without the pipes: it counts as an
+    // exit, so starting fails with the reason instead of throwing where nobody catches it.
+    this.child.on('error', (error) => {
+      logger.warn({ audioHost: label, err: error }, 'audio host process error');
+      if (this.child.pid === undefined) {
+        this.recentLines.push(`could not be started: ${error.message}`);
+        markExited({ code: null, signal: null });
+      }
+    });
     this.child.stdout?.on('data', (chunk: Buffer) => this.output.write('stdout', chunk));
     this.child.stderr?.on('data', (chunk: Buffer) => this.output.write('stderr', chunk));
-    this.fromHost.on('data', (chunk: Buffer) => this.onAudioBytes(chunk));
-    this.fromHost.on('error', () => undefined); // reported through the exit
-    this.toHost.on('error', () => undefined); // EPIPE once the host is gone: reported through the exit
+    this.fromHost?.on('data', (chunk: Buffer) => this.onAudioBytes(chunk));
+    this.fromHost?.on('error', () => undefined); // reported through the exit
+    this.toHost?.on('error', () => undefined); // EPIPE once the host is gone: reported through the exit
     this.child.on('message', (message: HostToParentMessage) => {
       for (const listener of [...this.messageListeners]) listener(message);
     });
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.exit = { code, signal };
-        this.output.flush();
-        logger.debug({ audioHost: label, code, signal }, 'audio host exited');
-        resolve(this.exit);
-      });
-    });
-    this.child.on('error', (error) => logger.warn({ audioHost: label, err: error }, 'audio host process error'));
     this.started = this.waitUntilStarted(options.startTimeoutMs ?? DEFAULT_HOST_START_TIMEOUT_MS);
     this.started.catch(() => undefined); // a request reports it
   }
@@ -128,12 +140,13 @@ export class AudioHostProcess {
     return this.exit !== undefined;
   }
 
-  private get fromHost(): Readable {
-    return this.child.stdio[HOST_TO_PARENT_FD] as Readable;
+  /** Absent when the process could not be spawned. */
+  private get fromHost(): Readable | undefined {
+    return (this.child.stdio?.[HOST_TO_PARENT_FD] ?? undefined) as Readable | undefined;
   }
 
-  private get toHost(): Writable {
-    return this.child.stdio[PARENT_TO_HOST_FD] as Writable;
+  private get toHost(): Writable | undefined {
+    return (this.child.stdio?.[PARENT_TO_HOST_FD] ?? undefined) as Writable | undefined;
   }
 
   onRecord(listener: (record: AudioRecord) => void): void {
@@ -153,7 +166,7 @@ export class AudioHostProcess {
   }
 
   sendRecord(record: Buffer): void {
-    if (!this.exit && this.toHost.writable) this.toHost.write(record);
+    if (!this.exit && this.toHost?.writable) this.toHost.write(record);
   }
 
   /** The host's last output lines, formatted for an error message ('' if none). */

@@ -13,8 +13,9 @@ export interface MediaEndpoint {
   /** Frame length of both directions: the two sides must agree, a mismatch is refused. */
   frameMs: number;
   /**
-   * Reserved for encrypted media (SRTP keying, in the style of SDP's a=crypto: a suite name and
-   * key parameters). Absent means plain RTP; a side that does not support the offered suite refuses.
+   * SRTP keying, in the style of SDP's a=crypto: a suite name and key parameters, sealed to the
+   * call by src/security/call-key-exchange.ts. Absent only when both units set audio.srtp false;
+   * a side that does not support the offered suite refuses.
    */
   crypto?: MediaCrypto;
 }

@@ -18,9 +18,10 @@ import {
 } from './call-state.js';
 import type { Clock, TimerHandle } from '../system/clock.js';
 import type { Logger } from '../logging/logger.js';
-import { peerBaseUrl, type PeerResult } from '../peers/peer-client.js';
-import type { AcceptAnswer, CallOffer, CallStateAnswer, OfferAnswer } from '../peers/peer-protocol.js';
+import type { PeerResult, PeerTarget } from '../peers/peer-client.js';
+import type { AcceptAnswer, CallOffer, CallStateAnswer, OfferAnswer, WireMedia } from '../peers/peer-protocol.js';
 import type { DirectoryEntry } from '../peers/peer-directory.js';
+import { CallKeyExchange, type CallKeyShare, type CallKeyTranscript, type CallSealingKeys } from '../security/call-key-exchange.js';
 
 /** Why a call request was refused; app.ts maps each code to an HTTP status. */
 export type CallErrorCode =
@@ -30,7 +31,8 @@ export type CallErrorCode =
   | 'same-unit'
   | 'not-callee'
   | 'call-ended'
-  | 'media-failed';
+  | 'media-failed'
+  | 'caller-unreachable';
 
 export class CallError extends Error {
   constructor(
@@ -63,20 +65,22 @@ export interface CallSnapshot {
   stats: CallMediaStats | null;
 }
 
-/** The unit-to-unit requests the call service makes (PeerClient implements them). */
+/** The unit-to-unit requests the call service makes (PeerClient implements them), each addressed to the peer's unit id. */
 export interface CallPeerClient {
-  offer(baseUrl: string, offer: CallOffer): Promise<PeerResult<OfferAnswer>>;
-  accept(baseUrl: string, callId: string, media: MediaEndpoint): Promise<PeerResult<AcceptAnswer>>;
-  end(baseUrl: string, callId: string, reason: EndReason): Promise<PeerResult<CallStateAnswer>>;
-  callState(baseUrl: string, callId: string): Promise<PeerResult<CallStateAnswer>>;
+  offer(target: PeerTarget, offer: CallOffer): Promise<PeerResult<OfferAnswer>>;
+  accept(target: PeerTarget, callId: string, media: WireMedia): Promise<PeerResult<AcceptAnswer>>;
+  end(target: PeerTarget, callId: string, reason: EndReason): Promise<PeerResult<CallStateAnswer>>;
+  callState(target: PeerTarget, callId: string): Promise<PeerResult<CallStateAnswer>>;
 }
 
 /** What the call service needs from the site directory (PeerDirectory implements it). */
 export interface CallPeerLocator {
   findUser(name: string): DirectoryEntry | null;
+  /** Where the unit answers now, as the unit itself said (see PeerDirectory). */
   baseUrlOf(unitId: string): string | null;
-  lastHeardFrom(unitId: string): number | null;
   noteHeardFrom(unitId: string): void;
+  /** `baseUrlOf`, or, for a unit not known yet, the address `host:port` once that unit has answered there itself. */
+  confirm(unitId: string, host: string, port: number): Promise<string | null>;
 }
 
 export interface CallServiceOptions {
@@ -95,8 +99,10 @@ export interface CallServiceOptions {
   peerLostMs: number;
   /** Asked when an offer would ring here: true answers it busy instead (do-not-disturb is on). */
   refuseOffer?: () => boolean;
-  /** How often an active call is supervised and its stats published. */
+  /** How often an active call's liveness is checked (default 250 ms; stats are published about once a second). */
   superviseIntervalMs?: number;
+  /** Makes each call's ephemeral X25519 key shares (salted with the site secret). */
+  keyExchange: CallKeyExchange;
   newCallId?: () => string;
   wallClock?: () => Date;
   historySize?: number;
@@ -113,27 +119,32 @@ interface CallEntry {
   call: Call;
   remoteUnitName: string;
   localUnitName: string;
+  /** Where the peer answered when the call began; requests go to where it answers now (peerTarget). */
   peerBaseUrl: string;
   createdAtIso: string;
   ringTimer: TimerHandle | null;
+  /** Last call-specific signaling from the peer (its accept, end or probe; its answer to ours). Directory polls do not count. */
   lastSignalingAt: number;
   localEndpoint: MediaEndpoint | null;
+  /** What this unit answered to the peer's accept (the caller's side), so a repeated accept gets the same. */
+  localWire: WireMedia | null;
   answering: Promise<CallSnapshot> | null;
   supersededBy: string | null;
   probing: boolean;
+  /** This unit's ephemeral X25519 share (caller: from the offer on; callee: from its accept on), dropped once used. */
+  keyShare: CallKeyShare | null;
+  /** The caller's public value, from its offer (callee's side). */
+  callerKeyShare: string | null;
 }
 
-const UNSPECIFIED_ADDRESSES = new Set(['', '0.0.0.0', '::']);
-
-/** Fills in a peer's media address from where its signaling came from, when it left that to us. */
-export function resolveEndpointAddress(endpoint: MediaEndpoint, signalingHost: string): MediaEndpoint {
-  if (!UNSPECIFIED_ADDRESSES.has(endpoint.address)) return endpoint;
-  const host = signalingHost.replace(/^\[|\]$/g, '').replace(/^::ffff:/, '');
-  return { ...endpoint, address: host };
-}
-
+/** The host of a base URL, without IPv6 brackets: where the peer's media goes (it answered signed there). */
 function hostOf(baseUrl: string): string {
   return new URL(baseUrl).hostname.replace(/^\[|\]$/g, '');
+}
+
+/** The media endpoint as it travels: no address (the media goes to the host the peer's signed signaling answers at) and no plain keys. */
+function wireOf(endpoint: MediaEndpoint, srtp?: WireMedia['srtp']): WireMedia {
+  return { udpPort: endpoint.udpPort, format: endpoint.format, ssrc: endpoint.ssrc, frameMs: endpoint.frameMs, ...(srtp ? { srtp } : {}) };
 }
 
 /**
@@ -149,10 +160,14 @@ export class CallService extends EventEmitter<CallServiceEvents> {
   private readonly newCallId: () => string;
   private readonly wallClock: () => Date;
   private readonly historySize: number;
+  private readonly keyExchange: CallKeyExchange;
+  private lastStatsAt = -Infinity;
+  private lastSupervisedAt = -Infinity;
 
   constructor(private readonly options: CallServiceOptions) {
     super();
-    this.superviseIntervalMs = options.superviseIntervalMs ?? 1000;
+    this.superviseIntervalMs = options.superviseIntervalMs ?? 250;
+    this.keyExchange = options.keyExchange;
     this.newCallId = options.newCallId ?? randomUUID;
     this.wallClock = options.wallClock ?? (() => new Date());
     this.historySize = options.historySize ?? 20;
@@ -214,11 +229,14 @@ export class CallService extends EventEmitter<CallServiceEvents> {
       this.finish(entry, 'unreachable', { notifyPeer: false });
       return this.snapshot(entry);
     }
+    // An encrypting unit offers its half of the call's key exchange; the private half stays here.
+    if (options.media.audioState().encrypted) entry.keyShare = this.keyExchange.newShare();
 
-    const result = await options.client.offer(entry.peerBaseUrl, {
+    const result = await options.client.offer(this.peerTarget(entry), {
       callId: entry.call.id,
       caller: { user: caller.user, unitId: caller.unitId, unitName: options.unitName, httpPort: options.httpPort() },
       callee: { user: callee.user },
+      ...(entry.keyShare ? { keyShare: entry.keyShare.publicValue } : {}),
     });
     if (result.kind === 'ok') entry.lastSignalingAt = options.clock.now();
 
@@ -271,12 +289,21 @@ export class CallService extends EventEmitter<CallServiceEvents> {
 
   // ---- requests from other units (see src/signaling/unit-routes.ts) -----------------------------
 
-  /** Another unit offers a call to one of our users. `remoteHost` is the address the request came from. */
-  handleOffer(offer: CallOffer, remoteHost: string): OfferAnswer {
+  /**
+   * Another unit offers a call to one of our users. `from` is the unit that sent the request (as
+   * its signature proved) and the address it came from, where a unit this one does not know yet is
+   * asked to confirm itself (its answer, signed there, makes it the unit's address).
+   */
+  async handleOffer(offer: CallOffer, from: { unitId: string; host: string }): Promise<OfferAnswer> {
     const { options } = this;
-    options.peers.noteHeardFrom(offer.caller.unitId);
+    if (from.unitId !== offer.caller.unitId) throw new CallError('unknown-user', 'the offer names another unit as the caller');
     const calleeName = options.localUser(offer.callee.user);
     if (!calleeName) throw new CallError('unknown-user', `no user "${offer.callee.user}" on this unit`);
+    const callerBaseUrl = await options.peers.confirm(offer.caller.unitId, from.host, offer.caller.httpPort);
+    if (!callerBaseUrl) {
+      throw new CallError('caller-unreachable', 'this unit cannot reach the calling unit at the address its offer came from (it must answer there itself)');
+    }
+    options.peers.noteHeardFrom(offer.caller.unitId);
     const caller: CallParty = { user: offer.caller.user, unitId: offer.caller.unitId };
     const callee: CallParty = { user: calleeName, unitId: options.unitId };
 
@@ -308,8 +335,9 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     const entry = this.admit({
       call: newCall({ id: offer.callId, direction: 'incoming', caller, callee, now }),
       remoteUnitName: offer.caller.unitName,
-      peerBaseUrl: options.peers.baseUrlOf(offer.caller.unitId) ?? peerBaseUrl(remoteHost, offer.caller.httpPort),
+      peerBaseUrl: callerBaseUrl,
     });
+    entry.callerKeyShare = offer.keyShare ?? null;
     if (autoAnswer) {
       // Both people asked to talk to each other: connect at once rather than ring back.
       setImmediate(() => {
@@ -319,39 +347,41 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     return { result: 'ringing' };
   }
 
-  /** The unit we called has accepted: start media towards it and answer with our endpoint. */
-  handleRemoteAccept(callId: string, remoteMedia: MediaEndpoint, remoteHost: string): AcceptAnswer {
-    const entry = this.find(callId);
-    if (!entry) throw new CallError('unknown-call', `no call "${callId}"`);
+  /**
+   * The unit we called (`fromUnitId`, as its signature proved) has accepted: open its sealed keys,
+   * start media towards it, and answer with our endpoint and our keys sealed for it.
+   */
+  handleRemoteAccept(callId: string, remoteMedia: WireMedia, fromUnitId: string): AcceptAnswer {
+    const entry = this.findWithPeer(callId, fromUnitId);
     if (entry.call.direction !== 'outgoing') throw new CallError('not-callee', 'this unit is the one being called');
     if (!isLive(entry.call)) throw new CallError('call-ended', `call already ended (${entry.call.endReason})`, this.snapshot(entry));
     this.heardFromPeer(entry);
-    if (entry.call.phase === 'active' && entry.localEndpoint) return { media: entry.localEndpoint };
+    if (entry.call.phase === 'active' && entry.localWire) return { media: entry.localWire };
     const local = this.options.media.prepare(callId);
     entry.localEndpoint = local;
     try {
-      this.goActive(entry, resolveEndpointAddress(remoteMedia, remoteHost));
+      const { remote, localWire } = this.callerKeys(entry, local, remoteMedia);
+      this.goActive(entry, remote);
+      entry.localWire = localWire;
+      return { media: localWire };
     } catch (error) {
       this.options.logger.error({ err: error, callId }, 'media failed to start');
       this.finish(entry, 'hung-up', { notifyPeer: false });
       throw new CallError('media-failed', 'this unit could not start audio', this.snapshot(entry));
     }
-    return { media: local };
   }
 
   /** The other unit ended the call. */
-  handleRemoteEnd(callId: string, reason: EndReason): CallStateAnswer {
-    const entry = this.find(callId);
-    if (!entry) throw new CallError('unknown-call', `no call "${callId}"`);
+  handleRemoteEnd(callId: string, reason: EndReason, fromUnitId: string): CallStateAnswer {
+    const entry = this.findWithPeer(callId, fromUnitId);
     this.heardFromPeer(entry);
     if (isLive(entry.call)) this.finish(entry, reason, { notifyPeer: false });
     return this.stateOf(entry);
   }
 
   /** The other unit asks whether we still have the call (its peer-lost probe). */
-  handleStateQuery(callId: string): CallStateAnswer {
-    const entry = this.find(callId);
-    if (!entry) throw new CallError('unknown-call', `no call "${callId}"`);
+  handleStateQuery(callId: string, fromUnitId: string): CallStateAnswer {
+    const entry = this.findWithPeer(callId, fromUnitId);
     this.heardFromPeer(entry);
     return this.stateOf(entry);
   }
@@ -373,19 +403,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     const now = this.options.clock.now();
     const ended = end(newCall({ id: callId, direction: 'incoming', caller, callee, now }), 'busy', now);
     if (!ended.ok) return { result: 'busy' };
-    const entry: CallEntry = {
-      call: ended.call,
-      remoteUnitName,
-      localUnitName: this.options.unitName,
-      peerBaseUrl: '',
-      createdAtIso: this.wallClock().toISOString(),
-      ringTimer: null,
-      lastSignalingAt: now,
-      localEndpoint: null,
-      answering: null,
-      supersededBy: null,
-      probing: false,
-    };
+    const entry = this.newEntry({ call: ended.call, remoteUnitName, peerBaseUrl: '' });
     this.history.unshift(entry);
     this.history.length = Math.min(this.history.length, this.historySize);
     this.options.logger.info({ callId, caller, callee }, 'call answered busy: do-not-disturb is on');
@@ -397,6 +415,8 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     const { options } = this;
     const callId = entry.call.id;
     let local: MediaEndpoint;
+    let wire: WireMedia;
+    let sealing: CallSealingKeys | null;
     try {
       local = options.media.prepare(callId);
     } catch (error) {
@@ -404,7 +424,15 @@ export class CallService extends EventEmitter<CallServiceEvents> {
       throw new CallError('media-failed', 'this unit could not prepare audio', this.snapshot(entry));
     }
     entry.localEndpoint = local;
-    const result = await options.client.accept(entry.peerBaseUrl, callId, local);
+    try {
+      ({ wire, sealing } = this.calleeKeys(entry, local));
+    } catch (error) {
+      // The two units cannot agree on keys (one requires SRTP, the other sends plain RTP): no retry can help.
+      options.logger.error({ err: error, callId }, 'call audio cannot be keyed');
+      this.finish(entry, 'hung-up', { notifyPeer: true });
+      throw new CallError('media-failed', `this unit could not start audio: ${(error as Error).message}`, this.snapshot(entry));
+    }
+    const result = await options.client.accept(this.peerTarget(entry), callId, wire);
     if (!isLive(entry.call)) {
       // Hung up, or the caller gave up, while the accept was on its way.
       options.media.stop(callId);
@@ -413,7 +441,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     if (result.kind === 'ok') {
       this.heardFromPeer(entry);
       try {
-        this.goActive(entry, resolveEndpointAddress(result.value.media, hostOf(entry.peerBaseUrl)));
+        this.goActive(entry, this.remoteEndpoint(entry, result.value.media, sealing, 'caller-to-callee'));
       } catch (error) {
         options.logger.error({ err: error, callId }, 'media failed to start');
         this.finish(entry, 'hung-up', { notifyPeer: true });
@@ -431,19 +459,26 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     return this.snapshot(entry);
   }
 
-  private admit(fields: Pick<CallEntry, 'call' | 'remoteUnitName' | 'peerBaseUrl'>): CallEntry {
-    const { options } = this;
-    const entry: CallEntry = {
+  private newEntry(fields: Pick<CallEntry, 'call' | 'remoteUnitName' | 'peerBaseUrl'>): CallEntry {
+    return {
       ...fields,
-      localUnitName: options.unitName,
+      localUnitName: this.options.unitName,
       createdAtIso: this.wallClock().toISOString(),
       ringTimer: null,
-      lastSignalingAt: options.clock.now(),
+      lastSignalingAt: this.options.clock.now(),
       localEndpoint: null,
+      localWire: null,
       answering: null,
       supersededBy: null,
       probing: false,
+      keyShare: null,
+      callerKeyShare: null,
     };
+  }
+
+  private admit(fields: Pick<CallEntry, 'call' | 'remoteUnitName' | 'peerBaseUrl'>): CallEntry {
+    const { options } = this;
+    const entry = this.newEntry(fields);
     entry.ringTimer = options.clock.setTimeout(() => {
       entry.ringTimer = null;
       if (entry.call.phase === 'ringing') this.finish(entry, 'ring-timeout', { notifyPeer: true });
@@ -462,6 +497,8 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     if (!transition.ok) throw new CallError('call-ended', transition.problem, this.snapshot(entry));
     this.options.media.start(entry.call.id, remote);
     entry.call = transition.call;
+    // Liveness counts from here: the peer's media has had no chance to arrive before.
+    entry.lastSignalingAt = this.options.clock.now();
     this.clearRingTimer(entry);
     // The endpoint's crypto carries the peer's SRTP key: log only which suite is in use.
     const { crypto, ...endpoint } = remote;
@@ -474,6 +511,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     const transition = end(entry.call, reason, this.options.clock.now());
     if (!transition.ok || !transition.changed) return;
     entry.call = transition.call;
+    entry.keyShare = null;
     this.clearRingTimer(entry);
     if (entry.localEndpoint) this.options.media.stop(entry.call.id);
     if (this.live === entry) {
@@ -498,7 +536,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
 
   private async notifyPeer(entry: CallEntry, reason: EndReason): Promise<void> {
     if (!entry.peerBaseUrl) return;
-    const result = await this.options.client.end(entry.peerBaseUrl, entry.call.id, reason);
+    const result = await this.options.client.end(this.peerTarget(entry), entry.call.id, reason);
     if (result.kind === 'unreachable') {
       this.options.logger.warn({ callId: entry.call.id, message: result.message }, 'could not tell the peer the call ended');
     }
@@ -538,6 +576,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
 
   private startSupervisor(): void {
     if (this.supervisor) return;
+    this.lastSupervisedAt = this.options.clock.now();
     this.supervisor = this.options.clock.setInterval(() => this.supervise(), this.superviseIntervalMs);
   }
 
@@ -546,33 +585,45 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     this.supervisor = null;
   }
 
-  /** Once a second during an active call: publish stats, probe a silent peer, end a lost one. */
+  /**
+   * Several times a second during an active call: end it when the peer is lost, probe a silent
+   * peer, and about once a second publish the stats. Liveness is the call's own: its audio (only
+   * packets that authenticate count) and signaling about this call. Directory polls do not count:
+   * a unit that answers them may have lost the call, or its media may not get through.
+   */
   private supervise(): void {
     const entry = this.live;
     if (!entry || entry.call.phase !== 'active') return this.stopSupervisor();
     const { options } = this;
     const now = options.clock.now();
+    // A late tick means this unit itself stood still (an overloaded board, a long GC pause): the
+    // peer's packets of that time wait in the socket, read after the timers. Judge on the next tick.
+    const late = now - this.lastSupervisedAt > 2 * this.superviseIntervalMs;
+    this.lastSupervisedAt = now;
+    if (late) return;
     const stats = options.media.stats(entry.call.id);
-    const remoteUnitId = remoteParty(entry.call).unitId;
-    const lastSignalingAt = Math.max(entry.lastSignalingAt, options.peers.lastHeardFrom(remoteUnitId) ?? -Infinity);
-    if (peerIsLost({ call: entry.call, now, msSinceLastPacket: stats?.msSinceLastPacket ?? null, lastSignalingAt, peerLostMs: options.peerLostMs })) {
-      options.logger.warn({ callId: entry.call.id }, 'no audio and no signaling from the peer: ending the call');
+    if (peerIsLost({ call: entry.call, now, msSinceLastPacket: stats?.msSinceLastPacket ?? null, lastSignalingAt: entry.lastSignalingAt, peerLostMs: options.peerLostMs })) {
+      options.logger.warn({ callId: entry.call.id, peerLostMs: options.peerLostMs }, 'no audio and no call signaling from the peer: ending the call');
       this.finish(entry, 'peer-lost', { notifyPeer: true });
       return;
     }
-    this.emit('stats', this.snapshot(entry));
+    if (now - this.lastStatsAt >= 1000) {
+      this.lastStatsAt = now;
+      this.emit('stats', this.snapshot(entry));
+    }
     const audioSilentMs = stats?.msSinceLastPacket ?? now - (entry.call.answeredAt ?? now);
     if (audioSilentMs >= Math.min(1000, options.peerLostMs / 2)) void this.probe(entry);
   }
 
   /**
-   * Asks a silent peer whether it still has the call. A peer that restarted answers "unknown call"
-   * even though it is reachable; that ends the call at once instead of never.
+   * Asks a silent peer whether it still has the call, where it answers now. A peer that restarted
+   * answers "unknown call" even though it is reachable; that ends the call at once instead of at
+   * peerLostMs.
    */
   private async probe(entry: CallEntry): Promise<void> {
     if (entry.probing) return;
     entry.probing = true;
-    const result = await this.options.client.callState(entry.peerBaseUrl, entry.call.id);
+    const result = await this.options.client.callState(this.peerTarget(entry), entry.call.id);
     entry.probing = false;
     if (!isLive(entry.call)) return;
     if (result.kind === 'ok') {
@@ -581,6 +632,61 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     } else if (result.kind === 'refused' && result.error === 'unknown-call') {
       this.finish(entry, 'peer-lost', { notifyPeer: false });
     }
+  }
+
+  /** The peer's unit id and where it answers now (its own signed word moves it; see PeerDirectory). */
+  private peerTarget(entry: CallEntry): PeerTarget {
+    const unitId = remoteParty(entry.call).unitId;
+    return { baseUrl: this.options.peers.baseUrlOf(unitId) ?? entry.peerBaseUrl, unitId };
+  }
+
+  /** A call this unit has with `fromUnitId`; any other unit is told there is no such call. */
+  private findWithPeer(callId: string, fromUnitId: string): CallEntry {
+    const entry = this.find(callId);
+    if (!entry || remoteParty(entry.call).unitId !== fromUnitId) throw new CallError('unknown-call', `no call "${callId}"`);
+    return entry;
+  }
+
+  private transcript(entry: CallEntry, callerKeyShare: string, calleeKeyShare: string): CallKeyTranscript {
+    return { callId: entry.call.id, callerUnitId: entry.call.caller.unitId, calleeUnitId: entry.call.callee.unitId, callerKeyShare, calleeKeyShare };
+  }
+
+  /**
+   * The peer's media endpoint for the media engine: the address is the host the peer's signed
+   * signaling answers at (never where a request seemed to come from), and its SRTP keys are opened
+   * from their seal. Plain RTP on one side only is left to the media engine to refuse.
+   */
+  private remoteEndpoint(entry: CallEntry, wire: WireMedia, sealing: CallSealingKeys | null, direction: 'caller-to-callee' | 'callee-to-caller'): MediaEndpoint {
+    const remote: MediaEndpoint = { address: hostOf(this.peerTarget(entry).baseUrl), udpPort: wire.udpPort, format: wire.format, ssrc: wire.ssrc, frameMs: wire.frameMs };
+    if (!wire.srtp) return remote;
+    if (!sealing) throw new Error('the peer sends SRTP keys but this unit is configured for plain RTP (audio.srtp is false)');
+    return { ...remote, crypto: { suite: wire.srtp.suite, keyParams: sealing.open(direction, wire.srtp.wrappedKey) } };
+  }
+
+  /** The callee's half: its share and its own SRTP keys sealed for the caller (when both encrypt). */
+  private calleeKeys(entry: CallEntry, local: MediaEndpoint): { wire: WireMedia; sealing: CallSealingKeys | null } {
+    if (!local.crypto) return { wire: wireOf(local), sealing: null };
+    if (!entry.callerKeyShare) throw new Error('the caller offers plain RTP but this unit requires SRTP (audio.srtp)');
+    const share = this.keyExchange.newShare();
+    const sealing = share.agree(entry.callerKeyShare, this.transcript(entry, entry.callerKeyShare, share.publicValue));
+    entry.callerKeyShare = null;
+    const wrappedKey = sealing.seal('callee-to-caller', local.crypto.keyParams);
+    return { wire: wireOf(local, { suite: local.crypto.suite, keyShare: share.publicValue, wrappedKey }), sealing };
+  }
+
+  /** The caller's half, on the callee's accept: open the callee's keys, seal ours for it. */
+  private callerKeys(entry: CallEntry, local: MediaEndpoint, remoteWire: WireMedia): { remote: MediaEndpoint; localWire: WireMedia } {
+    const share = entry.keyShare;
+    entry.keyShare = null;
+    if (!remoteWire.srtp || !share) {
+      // At most one side encrypts, or neither: the media engine decides (plain RTP on both, else refused).
+      return { remote: this.remoteEndpoint(entry, remoteWire, null, 'callee-to-caller'), localWire: wireOf(local) };
+    }
+    if (!remoteWire.srtp.keyShare) throw new Error("the callee's SRTP keys come without its key share");
+    const sealing = share.agree(remoteWire.srtp.keyShare, this.transcript(entry, share.publicValue, remoteWire.srtp.keyShare));
+    const remote = this.remoteEndpoint(entry, remoteWire, sealing, 'callee-to-caller');
+    const localWire = local.crypto ? wireOf(local, { suite: local.crypto.suite, wrappedKey: sealing.seal('caller-to-callee', local.crypto.keyParams) }) : wireOf(local);
+    return { remote, localWire };
   }
 
   private requireLive(callId: string): CallEntry {

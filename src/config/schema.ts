@@ -31,6 +31,19 @@ export const ConfigSchema = Type.Object(
       {
         host: Type.String({ minLength: 1, description: 'address the HTTP API listens on' }),
         port: Type.Integer({ minimum: 0, maximum: 65535, description: 'HTTP port (0 picks a free one)' }),
+        allowedHosts: Type.Optional(
+          Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$' }), {
+            maxItems: 64,
+            description:
+              "names or addresses requests may be addressed to besides the unit's own (its unit name, <name>.local, host name, interface addresses, localhost): a reverse proxy's or a port forward's",
+          }),
+        ),
+        maxConnections: Type.Optional(
+          Type.Integer({ minimum: 0, maximum: 65535, description: 'most open HTTP connections; 0: half the open-file limit (LimitNOFILE), at most 4096' }),
+        ),
+        maxConnectionsPerAddress: Type.Optional(
+          Type.Integer({ minimum: 1, maximum: 65535, description: 'most open HTTP connections from one client address' }),
+        ),
       },
       { additionalProperties: false },
     ),

@@ -19,6 +19,15 @@ export interface IndexEstimate {
 
 export type ReplayVerdict = 'new' | 'replayed' | 'too-old';
 
+/** What becomes of an authenticated packet on the receiving side. */
+export type AdmitVerdict = 'accepted' | 'unconfirmed-jump';
+
+/**
+ * Authenticated packets in a row, each less than a window ahead of the one before, that move the
+ * stream to a position far ahead of where it was (the sender really skipped, e.g. after an outage).
+ */
+export const JUMP_CONFIRMATIONS = 3;
+
 /**
  * Tracks the highest index seen so far (s_l and ROC of RFC 3711) and which of the last
  * `windowSize` indices have been accepted.
@@ -28,6 +37,10 @@ export class SrtpIndexTracker {
   private highest = -1;
   /** Slot i % windowSize holds the last accepted index that maps to it. */
   private readonly accepted: Float64Array;
+  /** The run of far-ahead packets seen so far (see admit), or null. */
+  private jumpRun: { last: number; count: number } | null = null;
+  /** The farthest one authenticated packet may move the window ahead on its own. */
+  private readonly maxJump: number;
 
   constructor(
     private readonly windowSize = 128,
@@ -36,6 +49,8 @@ export class SrtpIndexTracker {
   ) {
     if (!Number.isInteger(windowSize) || windowSize < 64) throw new RangeError(`replay window must be at least 64 packets (RFC 3711 3.3.2), got ${windowSize}`);
     this.accepted = new Float64Array(windowSize).fill(-1);
+    // The stream's next packet is then still inside the window behind it, so it stays playable.
+    this.maxJump = windowSize - 1;
   }
 
   get highestIndex(): number {
@@ -86,9 +101,35 @@ export class SrtpIndexTracker {
     return this.accepted[index % this.windowSize] === index ? 'replayed' : 'new';
   }
 
-  /** Records an authenticated packet's index: it becomes a replay from now on. */
+  /** Records an index (a sent packet's, or an admitted one's): it becomes a replay from now on. */
   commit(index: number): void {
     this.accepted[index % this.windowSize] = index;
     if (index > this.highest) this.highest = index;
+  }
+
+  /**
+   * Takes an authenticated packet on the receiving side. One that lies a whole window or more
+   * ahead of the highest index would move the window past the stream's next packets, which would
+   * then all be refused as too old: one stray packet (a sender's glitch, or anybody holding the
+   * key) would mute the stream until it catches up, minutes later. So such a packet moves nothing
+   * and is not played; only JUMP_CONFIRMATIONS of them in a row (each less than a window after
+   * the one before, as a stream that really skipped ahead sends) move the window there.
+   */
+  admit(index: number): AdmitVerdict {
+    if (this.highest < 0 || index <= this.highest + this.maxJump) {
+      this.commit(index);
+      return 'accepted';
+    }
+    const run = this.jumpRun;
+    if (run && index > run.last && index - run.last <= this.maxJump) {
+      run.last = index;
+      run.count += 1;
+    } else {
+      this.jumpRun = { last: index, count: 1 };
+    }
+    if (this.jumpRun!.count < JUMP_CONFIRMATIONS) return 'unconfirmed-jump';
+    this.jumpRun = null;
+    this.commit(index);
+    return 'accepted';
   }
 }

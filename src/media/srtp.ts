@@ -106,7 +106,10 @@ function unprotect(session: SrtpSessionKeys, streams: StreamTable, srtpPacket: U
     rejection ||= `authentication failed (sequence ${sequence}, ssrc ${ssrc})`;
   }
   if (index < 0) return { ok: false, reason: rejection };
-  tracker.commit(index);
+  if (tracker.admit(index) === 'unconfirmed-jump') {
+    streams.remember(ssrc, tracker);
+    return { ok: false, reason: `sequence ${sequence} jumps ${index - tracker.highestIndex} packets ahead of the stream; held until the stream confirms it` };
+  }
   streams.remember(ssrc, tracker);
 
   const out = Buffer.allocUnsafe(authenticatedBytes);

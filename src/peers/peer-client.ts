@@ -1,9 +1,11 @@
 import Value from 'typebox/value';
 import type { TSchema, Static } from 'typebox';
 import {
+  ANY_RECEIVER,
   AcceptAnswerSchema,
   CallStateAnswerSchema,
   OfferAnswerSchema,
+  RECEIVER_HEADER,
   SENDER_HEADER,
   UNIT_API_PREFIX,
   UnitInfoSchema,
@@ -12,46 +14,43 @@ import {
   type CallStateAnswer,
   type OfferAnswer,
   type UnitInfo,
+  type WireMedia,
 } from './peer-protocol.js';
-import type { MediaEndpoint } from '../calls/call-media.js';
 import type { EndReason } from '../calls/call-state.js';
+import type { AnswerCheck, IncomingPeerAnswer, OutgoingPeerRequest } from '../security/peer-auth.js';
 
-/** What a signer sees of an outgoing request: exactly the bytes that will be sent. */
-export interface OutgoingPeerRequest {
-  method: 'GET' | 'POST';
-  path: string;
-  body: string;
-  /** What to add to this unit's wall clock to read the receiver's (see PeerClockSync). */
-  clockOffsetMs?: number;
+export type { IncomingPeerAnswer, OutgoingPeerRequest } from '../security/peer-auth.js';
+
+/** A request stamped this far off the receiver's clock as now known is worth sending again once it was refused. */
+const CLOCK_RETRY_THRESHOLD_MS = 1_000;
+
+/** Where a request goes: a unit's HTTP base URL and the unit expected there (null: whoever answers, on a discovery poll). */
+export interface PeerTarget {
+  baseUrl: string;
+  unitId: string | null;
 }
 
-/** Adds authentication headers to a unit-to-unit request (the authentication issue plugs in here). */
-export type PeerRequestSigner = (request: OutgoingPeerRequest) => Record<string, string> | Promise<Record<string, string>>;
-
-/** What a response check sees of an answer: the request headers this unit sent, and the exact answer. */
-export interface IncomingPeerAnswer {
-  requestHeaders: Record<string, string>;
-  status: number;
-  headers: { get(name: string): string | null };
-  body: string;
+/** Signs requests and checks answers with the site secret (src/security/peer-auth.ts). */
+export interface PeerRequestAuth {
+  sign(request: OutgoingPeerRequest): Record<string, string>;
+  verifyAnswer(answer: IncomingPeerAnswer): AnswerCheck;
 }
-
-/** Accepts an answer only when it proves to come from a unit of the site (the authentication issue plugs in here). */
-export type PeerResponseVerifier = (answer: IncomingPeerAnswer) => boolean;
 
 /**
- * Keeps each peer's clock offset, learnt from its verified answers, so that the signer can stamp
- * requests on the receiver's clock (src/security/peer-clock-sync.ts).
+ * Keeps each peer's clock offset, learnt from its verified answers, so that requests can be stamped
+ * on the receiver's clock (src/security/peer-clock-sync.ts).
  */
 export interface PeerClockSync {
-  offsetMs(baseUrl: string): number;
-  /** True when the offset changed enough that a refused request is worth sending again. */
-  learn(baseUrl: string, answer: IncomingPeerAnswer, sentAtMs: number, receivedAtMs: number): boolean;
+  offsetMs(unitId: string | null): number;
+  learn(unitId: string, peerTimeMs: number, sentAtMs: number, receivedAtMs: number): void;
 }
 
-/** The outcome of one unit-to-unit request. `unreachable` covers timeouts, refused connections and garbage answers. */
+/**
+ * The outcome of one unit-to-unit request. `unreachable` covers timeouts, refused connections,
+ * garbage and every answer that does not prove it comes from the unit asked (with a signing unit).
+ */
 export type PeerResult<T> =
-  | { kind: 'ok'; value: T }
+  | { kind: 'ok'; value: T; /** The unit that answered. */ from: string }
   | { kind: 'refused'; status: number; error: string; message: string; body: unknown }
   | { kind: 'unreachable'; message: string };
 
@@ -65,9 +64,7 @@ export interface PeerClientOptions {
   /** This unit's id, sent with every request so the receiver knows who is asking. */
   unitId: string;
   timeoutMs: number;
-  sign?: PeerRequestSigner;
-  /** An answer it refuses counts as `unreachable`: whoever answered is not a unit of the site. */
-  verifyResponse?: PeerResponseVerifier;
+  auth: PeerRequestAuth;
   /** Learns peers' clocks from verified answers; a 401 after a clock change is sent once more. */
   clockSync?: PeerClockSync;
   /** Wall clock for `clockSync` (default Date.now). */
@@ -78,65 +75,74 @@ export interface PeerClientOptions {
 export class PeerClient {
   constructor(private readonly options: PeerClientOptions) {}
 
-  info(baseUrl: string): Promise<PeerResult<UnitInfo>> {
-    return this.request(baseUrl, 'GET', '/info', undefined, UnitInfoSchema);
+  /** The discovery poll: who answers at `baseUrl`, its users and state. `unitId`: the unit expected there, if known. */
+  async info(baseUrl: string, unitId: string | null = null): Promise<PeerResult<UnitInfo>> {
+    const result = await this.request({ baseUrl, unitId }, 'GET', '/info', undefined, UnitInfoSchema);
+    if (result.kind === 'ok' && result.value.unitId !== result.from) {
+      return { kind: 'unreachable', message: `unit ${result.from} answered with the info of unit ${result.value.unitId}` };
+    }
+    return result;
   }
 
-  offer(baseUrl: string, offer: CallOffer): Promise<PeerResult<OfferAnswer>> {
-    return this.request(baseUrl, 'POST', '/calls', offer, OfferAnswerSchema);
+  offer(target: PeerTarget, offer: CallOffer): Promise<PeerResult<OfferAnswer>> {
+    return this.request(target, 'POST', '/calls', offer, OfferAnswerSchema);
   }
 
-  accept(baseUrl: string, callId: string, media: MediaEndpoint): Promise<PeerResult<AcceptAnswer>> {
-    return this.request(baseUrl, 'POST', `/calls/${encodeURIComponent(callId)}/accept`, { media }, AcceptAnswerSchema);
+  accept(target: PeerTarget, callId: string, media: WireMedia): Promise<PeerResult<AcceptAnswer>> {
+    return this.request(target, 'POST', `/calls/${encodeURIComponent(callId)}/accept`, { media }, AcceptAnswerSchema);
   }
 
-  end(baseUrl: string, callId: string, reason: EndReason): Promise<PeerResult<CallStateAnswer>> {
-    return this.request(baseUrl, 'POST', `/calls/${encodeURIComponent(callId)}/end`, { reason }, CallStateAnswerSchema);
+  end(target: PeerTarget, callId: string, reason: EndReason): Promise<PeerResult<CallStateAnswer>> {
+    return this.request(target, 'POST', `/calls/${encodeURIComponent(callId)}/end`, { reason }, CallStateAnswerSchema);
   }
 
-  callState(baseUrl: string, callId: string): Promise<PeerResult<CallStateAnswer>> {
-    return this.request(baseUrl, 'GET', `/calls/${encodeURIComponent(callId)}`, undefined, CallStateAnswerSchema);
+  callState(target: PeerTarget, callId: string): Promise<PeerResult<CallStateAnswer>> {
+    return this.request(target, 'GET', `/calls/${encodeURIComponent(callId)}`, undefined, CallStateAnswerSchema);
   }
 
   private async request<S extends TSchema>(
-    baseUrl: string,
+    target: PeerTarget,
     method: 'GET' | 'POST',
     subPath: string,
     payload: unknown,
     answerSchema: S,
+    clockHint: string | null = target.unitId,
     retryAfterClockChange = true,
   ): Promise<PeerResult<Static<S>>> {
+    const { auth, clockSync } = this.options;
+    const wallClock = this.options.wallClock ?? Date.now;
     const path = `${UNIT_API_PREFIX}${subPath}`;
     const body = payload === undefined ? '' : JSON.stringify(payload);
-    const headers: Record<string, string> = { [SENDER_HEADER]: this.options.unitId, accept: 'application/json' };
+    const receiver = target.unitId ?? ANY_RECEIVER;
+    let url: URL;
+    try {
+      url = new URL(`${target.baseUrl}${path}`);
+    } catch {
+      return { kind: 'unreachable', message: `"${target.baseUrl}" is not a unit's address` };
+    }
+    const outgoing: OutgoingPeerRequest = { method, authority: url.host, path, body, receiver, clockOffsetMs: clockSync?.offsetMs(clockHint) };
+    const headers: Record<string, string> = { [SENDER_HEADER]: this.options.unitId, [RECEIVER_HEADER]: receiver, accept: 'application/json' };
     if (payload !== undefined) headers['content-type'] = 'application/json';
-    const { clockSync } = this.options;
-    const wallClock = this.options.wallClock ?? Date.now;
     let response: Response;
     let text: string;
     let sentAtMs: number;
     try {
-      Object.assign(headers, await this.options.sign?.({ method, path, body, clockOffsetMs: clockSync?.offsetMs(baseUrl) }));
+      Object.assign(headers, auth.sign(outgoing));
       sentAtMs = wallClock();
-      response = await fetch(`${baseUrl}${path}`, {
-        method,
-        headers,
-        body: payload === undefined ? undefined : body,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-      });
+      response = await fetch(url, { method, headers, body: payload === undefined ? undefined : body, signal: AbortSignal.timeout(this.options.timeoutMs) });
       text = await response.text();
     } catch (error) {
       return { kind: 'unreachable', message: (error as Error).message };
     }
-    const answer = { requestHeaders: headers, status: response.status, headers: response.headers, body: text };
-    if (this.options.verifyResponse && !this.options.verifyResponse(answer)) {
-      return { kind: 'unreachable', message: `the answer to ${method} ${path} is not signed with this site's secret (${response.status})` };
-    }
-    // Only a verified answer may move our idea of the peer's clock.
-    const clockMoved = this.options.verifyResponse !== undefined && clockSync !== undefined && clockSync.learn(baseUrl, answer, sentAtMs, wallClock());
-    if (response.status === 401 && clockMoved && retryAfterClockChange) {
-      // Refused for a timestamp outside its window, most likely: stamp it on the peer's clock and ask again.
-      return this.request(baseUrl, method, subPath, payload, answerSchema, false);
+    const check = auth.verifyAnswer({ request: { ...outgoing, headers }, status: response.status, headers: response.headers, body: text });
+    if (!check.ok) return { kind: 'unreachable', message: `the answer to ${method} ${path} from ${url.host} does not prove it comes from a unit of this site: ${check.reason}` };
+    const from = check.responder;
+    // Only a verified answer to our own request may move our idea of that unit's clock.
+    if (check.peerTimeMs !== null && clockSync) clockSync.learn(from, check.peerTimeMs, sentAtMs, wallClock());
+    const stampedOff = clockSync !== undefined && Math.abs(clockSync.offsetMs(from) - (outgoing.clockOffsetMs ?? 0)) >= CLOCK_RETRY_THRESHOLD_MS;
+    if (response.status === 401 && stampedOff && retryAfterClockChange) {
+      // Refused for a timestamp outside its window: stamp it on that unit's clock and ask again.
+      return this.request(target, method, subPath, payload, answerSchema, from, false);
     }
     let parsed: unknown;
     try {
@@ -158,6 +164,6 @@ export class PeerClient {
     if (!Value.Check(answerSchema, parsed)) {
       return { kind: 'unreachable', message: `peer's answer to ${method} ${path} does not match the protocol` };
     }
-    return { kind: 'ok', value: parsed as Static<S> };
+    return { kind: 'ok', value: parsed as Static<S>, from };
   }
 }

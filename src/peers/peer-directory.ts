@@ -5,11 +5,14 @@ import { peerBaseUrl, type PeerResult } from './peer-client.js';
 import type { UnitInfo } from './peer-protocol.js';
 import { userKey } from '../users/user-store.js';
 
-/** An address where a unit may be answering, from DNS-SD or the static `peers` list. */
+/**
+ * An address where a unit may be answering: from DNS-SD, the static `peers` list, or a unit that
+ * called this one (`inbound`, kept only once that unit answered there itself).
+ */
 export interface PeerCandidate {
   host: string;
   port: number;
-  source: 'dns-sd' | 'static';
+  source: 'dns-sd' | 'static' | 'inbound';
 }
 
 /** Another unit of the site as this unit knows it. */
@@ -17,7 +20,7 @@ export interface PeerView {
   unitId: string;
   name: string;
   version: string;
-  /** "host:port" it was last reached at. */
+  /** "host:port" this unit talks to it at: changed only by the unit's own signed answer there. */
   address: string;
   online: boolean;
   inCall: boolean;
@@ -25,6 +28,8 @@ export interface PeerView {
   source: PeerCandidate['source'];
   /** Milliseconds since it last answered (null when never). */
   msSinceSeen: number | null;
+  /** How far its wall clock is ahead of this unit's (ms, learnt from its signed answers), or null when not known. */
+  clockOffsetMs: number | null;
 }
 
 /** Where a user of the site lives. */
@@ -40,6 +45,10 @@ interface CandidateState extends PeerCandidate {
   polling: boolean;
   /** The unit answering here is this unit itself (seen via its own DNS-SD record or a static entry). */
   isSelf: boolean;
+  /** The unit that answered the last poll here (the next poll is addressed to it), or null. */
+  answeredBy: string | null;
+  /** Why the last poll here failed (logged when it changes), or null after an answer. */
+  problem: string | null;
 }
 
 interface PeerState {
@@ -49,12 +58,17 @@ interface PeerState {
   source: PeerCandidate['source'];
   online: boolean;
   lastSeenAt: number;
+  /** When the unit last answered at `address` itself. */
+  addressSeenAt: number;
 }
 
 export interface PeerDirectoryOptions {
   selfUnitId: string;
   selfName: string;
-  client: { info(baseUrl: string): Promise<PeerResult<UnitInfo>> };
+  /** Polls a unit's info; `unitId` is the unit expected at that address (null: whoever answers). The answer names who answered. */
+  client: { info(baseUrl: string, unitId: string | null): Promise<PeerResult<UnitInfo>> };
+  /** Each peer's clock offset as learnt from its signed answers (for the peer list); absent: unknown. */
+  clockOffsetOf?: (unitId: string) => number | null;
   /** This unit's own users, for the site-wide directory. */
   localUsers: () => string[];
   clock: Clock;
@@ -71,6 +85,12 @@ export type PeerDirectoryEvents = { changed: [peers: PeerView[]] };
  * The site's directory: which units exist, whether they are online, and which users each hosts.
  * Every candidate address is polled on a short interval, so a user added on a peer appears here,
  * and a peer that goes away is shown offline, within about `offlineAfterMs`.
+ *
+ * Where a unit is reached (its address) is only ever what that unit itself said: an answer counts
+ * when its signature proves the unit answered there (a unit accepts only requests sent to its own
+ * names and addresses, so a host that relays its traffic cannot answer for it). A unit answering at
+ * a second address does not move it while the first one still answers; it moves once the first has
+ * been silent for `offlineAfterMs` (a new DHCP lease, say).
  */
 export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
   private readonly candidates = new Map<string, CandidateState>();
@@ -98,7 +118,7 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     const existing = this.candidates.get(key);
     // A static entry stays static even when DNS-SD also reports it.
     if (existing) return;
-    this.candidates.set(key, { ...candidate, polling: false, isSelf: false });
+    this.candidates.set(key, { ...candidate, polling: false, isSelf: false, answeredBy: null, problem: null });
     if (this.timer) void this.poll(key);
   }
 
@@ -112,7 +132,7 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     this.sweep();
   }
 
-  /** Another unit just spoke to us (a call request): it is evidently online. */
+  /** Another unit just spoke to us (an authenticated call request): it is evidently online. Its address stays as it is. */
   noteHeardFrom(unitId: string): void {
     const peer = this.peersById.get(unitId);
     if (!peer) return;
@@ -123,9 +143,25 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     }
   }
 
-  /** When this unit last heard from `unitId` (clock time), or null. */
-  lastHeardFrom(unitId: string): number | null {
-    return this.peersById.get(unitId)?.lastSeenAt ?? null;
+  /**
+   * The base URL of `unitId`, confirmed at `host:port` if this unit does not know it yet: a unit
+   * that calls us before we have found it says which HTTP port it listens on, and the address its
+   * request came from is asked who is there. Only that unit's own signed answer makes it the unit's
+   * address (a relay's address never does). Null when it does not answer there as that unit.
+   */
+  async confirm(unitId: string, host: string, port: number): Promise<string | null> {
+    const known = this.baseUrlOf(unitId);
+    if (known) return known;
+    const baseUrl = peerBaseUrl(host, port);
+    const result = await this.options.client.info(baseUrl, unitId);
+    if (result.kind !== 'ok' || result.from !== unitId) {
+      this.options.logger?.warn({ unitId, address: baseUrl.replace(/^http:\/\//, ''), result: result.kind === 'ok' ? `answered by ${result.from}` : result.message }, 'a calling unit does not answer at the address it called from');
+      return null;
+    }
+    const key = `${host}|${port}`;
+    if (!this.candidates.has(key)) this.candidates.set(key, { host, port, source: 'inbound', polling: false, isSelf: false, answeredBy: unitId, problem: null });
+    this.record(this.candidates.get(key)!, baseUrl, result.value);
+    return this.baseUrlOf(unitId);
   }
 
   /** HTTP base URL for `unitId`, e.g. "http://10.0.0.5:5000", or null when unknown. */
@@ -182,6 +218,7 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
       users: [...peer.info.users],
       source: peer.source,
       msSinceSeen: Math.max(0, Math.round(this.options.clock.now() - peer.lastSeenAt)),
+      clockOffsetMs: roundedOrNull(this.options.clockOffsetOf?.(peer.info.unitId) ?? null),
     };
   }
 
@@ -195,14 +232,28 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     if (!candidate || candidate.isSelf || (candidate.polling && !force)) return;
     candidate.polling = true;
     const baseUrl = peerBaseUrl(candidate.host, candidate.port);
-    const result = await this.options.client.info(baseUrl);
+    const result = await this.options.client.info(baseUrl, candidate.answeredBy);
     candidate.polling = false;
-    if (result.kind !== 'ok') return;
-    const info = result.value;
-    if (info.unitId === this.options.selfUnitId) {
+    if (result.kind !== 'ok') {
+      // Whoever answers here next is asked as a stranger again (the unit here may have been replaced).
+      candidate.answeredBy = null;
+      // Said once per change, so that "another site", "another version" or "not a unit" is in the log.
+      const problem = result.kind === 'refused' ? `${result.status} ${result.error}` : result.message;
+      if (problem !== candidate.problem) this.options.logger?.info({ address: `${candidate.host}:${candidate.port}`, source: candidate.source, problem }, 'no unit of the site answers here');
+      candidate.problem = problem;
+      return;
+    }
+    candidate.answeredBy = result.from;
+    candidate.problem = null;
+    if (result.value.unitId === this.options.selfUnitId) {
       candidate.isSelf = true;
       return;
     }
+    this.record(candidate, baseUrl, result.value);
+  }
+
+  /** A unit answered, signed, at `baseUrl`: its info is news; its address changes only as the class comment says. */
+  private record(candidate: CandidateState, baseUrl: string, info: UnitInfo): void {
     const address = baseUrl.replace(/^http:\/\//, '');
     const existing = this.peersById.get(info.unitId);
     const now = this.options.clock.now();
@@ -210,11 +261,17 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
       existing.info = info;
       existing.lastSeenAt = now;
       existing.online = true;
-      existing.address = address;
-      existing.baseUrl = baseUrl;
+      if (existing.baseUrl === baseUrl) {
+        existing.addressSeenAt = now;
+      } else if (now - existing.addressSeenAt >= this.options.offlineAfterMs) {
+        this.options.logger?.info({ unitId: info.unitId, name: info.name, from: existing.address, to: address }, 'peer moved');
+        existing.address = address;
+        existing.baseUrl = baseUrl;
+        existing.addressSeenAt = now;
+      }
       if (candidate.source === 'static') existing.source = 'static';
     } else {
-      this.peersById.set(info.unitId, { info, address, baseUrl, source: candidate.source, online: true, lastSeenAt: now });
+      this.peersById.set(info.unitId, { info, address, baseUrl, source: candidate.source, online: true, lastSeenAt: now, addressSeenAt: now });
       this.options.logger?.info({ unitId: info.unitId, name: info.name, address }, 'peer found');
     }
     this.publish();
@@ -231,11 +288,15 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     this.publish();
   }
 
-  /** Emits `changed` only when something a viewer would see has changed (not merely time passing). */
+  /** Emits `changed` only when something a viewer would see has changed (not merely time passing or clock estimates). */
   private publish(): void {
-    const visible = JSON.stringify(this.peers().map(({ msSinceSeen: _ignored, ...rest }) => rest));
+    const visible = JSON.stringify(this.peers().map(({ msSinceSeen: _ignored, clockOffsetMs: _estimate, ...rest }) => rest));
     if (visible === this.lastPublished) return;
     this.lastPublished = visible;
     this.emit('changed', this.peers());
   }
+}
+
+function roundedOrNull(value: number | null): number | null {
+  return value === null ? null : Math.round(value);
 }

@@ -3,35 +3,57 @@ import { WIRE_FORMATS } from '../config/schema.js';
 import { END_REASONS } from '../calls/call-state.js';
 
 /**
- * The unit-to-unit protocol: routes under /api/unit/ that one unit calls on another. Both the
- * routes (src/signaling/unit-routes.ts) and the client (peer-client.ts) use these schemas.
+ * The unit-to-unit protocol, version 2: routes under /api/unit/ that one unit calls on another.
+ * Both the routes (src/signaling/unit-routes.ts) and the client (peer-client.ts) use these schemas.
  *
- * Room for authentication: every request names its sender in the SENDER_HEADER and goes through
- * one signing hook in the client and one verification hook on the server, which see the method,
- * path and exact body bytes; an HMAC over those plus a timestamp and nonce fits there unchanged.
- * Room for encrypted media: MediaEndpoint carries an optional `crypto` member.
+ * Every request names its sender (SENDER_HEADER) and its receiver (RECEIVER_HEADER: the unit id it
+ * is meant for, or ANY_RECEIVER on the discovery poll GET /info, whose answerer is not known yet);
+ * every answer names the unit that gave it. src/security/peer-auth.ts signs and checks all of it.
+ * Call audio is keyed with an ephemeral X25519 exchange inside these messages
+ * (src/security/call-key-exchange.ts): the caller's public value travels in the offer, the
+ * callee's in the accept request, and each side's SRTP keys only wrapped under the shared key.
  */
 export const UNIT_API_PREFIX = '/api/unit';
+export const UNIT_PROTOCOL_VERSION = 2;
 export const SENDER_HEADER = 'x-intercom-unit-id';
+export const RECEIVER_HEADER = 'x-intercom-to';
+/** The receiver of a discovery poll: whichever unit answers at the address polled. */
+export const ANY_RECEIVER = '*';
+/** The only request that may be addressed to ANY_RECEIVER. */
+export const DISCOVERY_PATH = `${UNIT_API_PREFIX}/info`;
 
 export const UnitIdSchema = Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' });
 export const CallIdSchema = Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9-]+$', description: 'call id' });
 export const EndReasonSchema = Type.Enum(END_REASONS);
 export const CallPhaseSchema = Type.Union([Type.Literal('ringing'), Type.Literal('active'), Type.Literal('ended')]);
 
-export const MediaEndpointSchema = Type.Object(
+/** An X25519 public value: 32 bytes, base64url without padding. */
+export const KeyShareSchema = Type.String({ minLength: 43, maxLength: 43, pattern: '^[A-Za-z0-9_-]{43}$', description: 'ephemeral X25519 public value, base64url' });
+/** A sender's SRTP master key and salt, sealed (AES-256-GCM) under the call's key-exchange key. */
+export const WrappedKeySchema = Type.String({ minLength: 16, maxLength: 256, pattern: '^[A-Za-z0-9_-]+$', description: 'sealed SRTP keys, base64url' });
+
+/** What one side of a call tells the other about its audio: where it receives, in what, and its SRTP keys. */
+export const WireMediaSchema = Type.Object(
   {
-    address: Type.String({ maxLength: 64, description: 'where to send RTP; empty or 0.0.0.0 means "the address this message came from"' }),
-    udpPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+    udpPort: Type.Integer({ minimum: 1, maximum: 65535, description: 'UDP port at the host this unit is reached at for signaling' }),
     format: Type.Enum(WIRE_FORMATS),
     ssrc: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
     frameMs: Type.Integer({ minimum: 1, maximum: 120, description: 'frame duration in ms' }),
-    crypto: Type.Optional(
-      Type.Object({ suite: Type.String({ maxLength: 64 }), keyParams: Type.String({ maxLength: 512 }) }, { additionalProperties: false }),
+    srtp: Type.Optional(
+      Type.Object(
+        {
+          suite: Type.String({ maxLength: 64 }),
+          /** The sender's own public value (the callee's, in the accept request; the caller's came with the offer). */
+          keyShare: Type.Optional(KeyShareSchema),
+          wrappedKey: WrappedKeySchema,
+        },
+        { additionalProperties: false },
+      ),
     ),
   },
   { additionalProperties: false },
 );
+export type WireMedia = Static<typeof WireMediaSchema>;
 
 export const UnitInfoSchema = Type.Object({
   unitId: UnitIdSchema,
@@ -56,6 +78,8 @@ export const CallOfferSchema = Type.Object(
       { additionalProperties: false },
     ),
     callee: Type.Object({ user: Type.String({ minLength: 1, maxLength: 40 }) }, { additionalProperties: false }),
+    /** The caller's ephemeral X25519 public value; absent when the caller sends plain RTP (audio.srtp false). */
+    keyShare: Type.Optional(KeyShareSchema),
   },
   { additionalProperties: false },
 );
@@ -68,8 +92,8 @@ export const OfferAnswerSchema = Type.Object({
 });
 export type OfferAnswer = Static<typeof OfferAnswerSchema>;
 
-export const AcceptRequestSchema = Type.Object({ media: MediaEndpointSchema }, { additionalProperties: false });
-export const AcceptAnswerSchema = Type.Object({ media: MediaEndpointSchema });
+export const AcceptRequestSchema = Type.Object({ media: WireMediaSchema }, { additionalProperties: false });
+export const AcceptAnswerSchema = Type.Object({ media: WireMediaSchema });
 export type AcceptAnswer = Static<typeof AcceptAnswerSchema>;
 
 export const EndRequestSchema = Type.Object({ reason: EndReasonSchema }, { additionalProperties: false });

@@ -1,71 +1,177 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from '../logging/logger.js';
-import type { OutgoingPeerRequest, PeerRequestSigner } from '../peers/peer-client.js';
-import { SENDER_HEADER } from '../peers/peer-protocol.js';
-import type { IncomingPeerRequest, PeerRequestVerifier } from '../signaling/unit-routes.js';
+import { ANY_RECEIVER, DISCOVERY_PATH, RECEIVER_HEADER, SENDER_HEADER, UNIT_PROTOCOL_VERSION } from '../peers/peer-protocol.js';
 import { ReplayCache } from './replay-cache.js';
 
 /**
- * Authentication of unit-to-unit requests with the site secret.
+ * Authentication of unit-to-unit requests and of their answers with the site secret (protocol v2).
  *
- * Every request carries, besides the sender's unit id (SENDER_HEADER):
- *   x-intercom-timestamp  wall-clock milliseconds since the epoch when it was signed
+ * A request carries, besides its sender (SENDER_HEADER) and receiver (RECEIVER_HEADER):
+ *   x-intercom-timestamp  wall-clock milliseconds when it was signed (on the receiver's clock as far as known)
  *   x-intercom-nonce      16 random bytes, base64url
- *   x-intercom-signature  "v1=" + hex HMAC-SHA256(site secret, canonical string)
- * where the canonical string is these lines joined by "\n":
- *   intercom-peer-v1, METHOD, path (with query), sender unit id, timestamp, nonce, hex SHA-256 of the body.
- * The receiver recomputes it over the bytes it actually received, compares in constant time, accepts
- * timestamps within ±maxClockSkewMs of its own clock, and refuses a nonce it has already accepted.
+ *   x-intercom-signature  "v2=" + hex HMAC-SHA256(site secret, canonical request)
+ * The canonical request is these lines joined by "\n": intercom-peer-request-v2, METHOD, the Host it
+ * was sent to, path with query, sender unit id, receiver unit id, timestamp, nonce, hex SHA-256 of
+ * the body. So a signed request is good only for the unit it names, at the address it was sent to
+ * (the Host must be one of the receiver's own names or addresses, src/security/host-check.ts), once,
+ * and within the freshness window.
+ *
+ * An answer carries:
+ *   x-intercom-unit-id              the answering unit
+ *   x-intercom-time                 its wall-clock milliseconds
+ *   x-intercom-response-signature   "v2=" + hex HMAC-SHA256(site secret, canonical answer)
+ * with the lines intercom-peer-response-v2, METHOD, Host, path, the requesting unit, the answering
+ * unit, the request's nonce, status, time, hex SHA-256 of the body. Only answers to requests that
+ * proved to come from a unit of the site are signed (and a refusal for the clock, whose time the
+ * asking unit needs): nothing a stranger chooses ever gets a signature.
  */
 
 export const TIMESTAMP_HEADER = 'x-intercom-timestamp';
 export const NONCE_HEADER = 'x-intercom-nonce';
 export const SIGNATURE_HEADER = 'x-intercom-signature';
-const SIGNATURE_VERSION = 'v1';
-const CANONICAL_TAG = 'intercom-peer-v1';
+export const RESPONSE_SIGNATURE_HEADER = 'x-intercom-response-signature';
+export const PEER_TIME_HEADER = 'x-intercom-time';
+/** The answering unit's id rides in the same header a request's sender does. */
+export const RESPONDER_HEADER = SENDER_HEADER;
+
+const SIGNATURE_VERSION = `v${UNIT_PROTOCOL_VERSION}`;
+const REQUEST_TAG = 'intercom-peer-request-v2';
+const RESPONSE_TAG = 'intercom-peer-response-v2';
 
 const TIMESTAMP_PATTERN = /^[0-9]{1,16}$/;
 const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
-const SIGNATURE_PATTERN = /^v1=[0-9a-f]{64}$/;
+const SIGNATURE_PATTERN = /^v2=[0-9a-f]{64}$/;
+/** Another version's signature: said plainly, so a site with mixed versions knows what to do. */
+const OTHER_VERSION_PATTERN = /^v([0-9]{1,3})=/;
+const UNIT_ID_PATTERN = /^[A-Za-z0-9-]{1,64}$/;
+const AUTHORITY_PATTERN = /^[A-Za-z0-9.:[\]%_-]{1,300}$/;
 
 /** Why an incoming unit-to-unit request was refused. */
 export const REJECTION_REASONS = [
   'missing-headers',
   'malformed-headers',
+  'protocol-version',
   'bad-signature',
+  'wrong-receiver',
   'clock-skew',
   'replayed-nonce',
   'replay-cache-full',
 ] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
 
-export type VerifyResult = { ok: true; unitId: string } | { ok: false; reason: RejectionReason };
+export type VerifyResult =
+  | { ok: true; unitId: string }
+  | {
+      ok: false;
+      reason: RejectionReason;
+      /** Set only when the request proved to come from a unit of the site: its answer may be signed. */
+      authenticSender?: string;
+      /** For people reading the refusal. */
+      message: string;
+    };
 
-/** What is signed: method, path and exact body of the request, plus who sends it, when, and a nonce. */
-export interface SignedFields {
+function bodyDigest(body: string): string {
+  return createHash('sha256').update(body, 'utf8').digest('hex');
+}
+
+function hmac(secret: string, canonical: string): string {
+  return `${SIGNATURE_VERSION}=${createHmac('sha256', secret).update(canonical, 'utf8').digest('hex')}`;
+}
+
+/** Both are "v2=" + 64 hex digits when this is called, so the comparison time reveals nothing. */
+function sameSignature(expected: string, given: string): boolean {
+  return expected.length === given.length && timingSafeEqual(Buffer.from(expected, 'latin1'), Buffer.from(given, 'latin1'));
+}
+
+/** Host as it is compared and signed: lower case, as the HTTP client sent it (port included when not 80). */
+export function normalizeAuthority(host: string): string {
+  return host.trim().toLowerCase();
+}
+
+/** What a request's signature covers. No field can hold a newline (all are validated), so none can be shifted into another. */
+export interface SignedRequestFields {
   method: string;
+  /** The Host the request is sent to, e.g. "10.0.0.5:5000". */
+  authority: string;
   path: string;
-  unitId: string;
+  sender: string;
+  receiver: string;
   timestamp: string;
   nonce: string;
   body: string;
 }
 
-/** The string the HMAC covers. Newlines cannot occur inside any field (all are validated), so fields cannot be shifted. */
-export function canonicalString(fields: SignedFields): string {
-  const bodyHash = createHash('sha256').update(fields.body, 'utf8').digest('hex');
-  return [CANONICAL_TAG, fields.method.toUpperCase(), fields.path, fields.unitId, fields.timestamp, fields.nonce, bodyHash].join('\n');
+export function canonicalRequest(fields: SignedRequestFields): string {
+  return [
+    REQUEST_TAG,
+    fields.method.toUpperCase(),
+    normalizeAuthority(fields.authority),
+    fields.path,
+    fields.sender,
+    fields.receiver,
+    fields.timestamp,
+    fields.nonce,
+    bodyDigest(fields.body),
+  ].join('\n');
 }
 
-/** "v1=<hex HMAC-SHA256>" of the canonical string. */
-export function computeSignature(secret: string, fields: SignedFields): string {
-  return `${SIGNATURE_VERSION}=${createHmac('sha256', secret).update(canonicalString(fields), 'utf8').digest('hex')}`;
+export function computeRequestSignature(secret: string, fields: SignedRequestFields): string {
+  return hmac(secret, canonicalRequest(fields));
+}
+
+/** What an answer's signature covers: the request it answers (as the asking unit sent it) and the answer itself. */
+export interface SignedAnswerFields {
+  method: string;
+  authority: string;
+  path: string;
+  /** The unit that asked. */
+  requester: string;
+  /** The unit that answers. */
+  responder: string;
+  requestNonce: string;
+  status: number;
+  time: string;
+  body: string;
+}
+
+export function canonicalAnswer(fields: SignedAnswerFields): string {
+  return [
+    RESPONSE_TAG,
+    fields.method.toUpperCase(),
+    normalizeAuthority(fields.authority),
+    fields.path,
+    fields.requester,
+    fields.responder,
+    fields.requestNonce,
+    String(fields.status),
+    fields.time,
+    bodyDigest(fields.body),
+  ].join('\n');
+}
+
+export function computeAnswerSignature(secret: string, fields: SignedAnswerFields): string {
+  return hmac(secret, canonicalAnswer(fields));
+}
+
+// ---- the asking side -----------------------------------------------------------------------------
+
+/** What a signer sees of an outgoing request: exactly what will be sent. */
+export interface OutgoingPeerRequest {
+  method: 'GET' | 'POST';
+  /** The Host header the request goes out with ("host:port" of the URL). */
+  authority: string;
+  path: string;
+  body: string;
+  /** The unit the request is meant for, or ANY_RECEIVER on a discovery poll. */
+  receiver: string;
+  /** What to add to this unit's wall clock to read the receiver's (see PeerClockOffsets). */
+  clockOffsetMs?: number;
 }
 
 export interface PeerSignerOptions {
   secret: string;
-  /** This unit's id; must equal the SENDER_HEADER the client sends. */
+  /** This unit's id (the SENDER_HEADER the client sends). */
   unitId: string;
   /** Wall-clock milliseconds (default Date.now). */
   wallClock?: () => number;
@@ -73,86 +179,123 @@ export interface PeerSignerOptions {
   newNonce?: () => string;
 }
 
-/**
- * The headers that authenticate one outgoing request. The timestamp is our wall clock plus
- * `request.clockOffsetMs`, what we have learnt of the receiver's clock (see PeerClockOffsets).
- */
+/** The headers that authenticate one outgoing request (sender and receiver headers included). */
 export function signPeerRequest(request: OutgoingPeerRequest, options: PeerSignerOptions): Record<string, string> {
   const timestamp = String(Math.max(0, Math.round((options.wallClock ?? Date.now)() + (request.clockOffsetMs ?? 0))));
   const nonce = (options.newNonce ?? (() => randomBytes(16).toString('base64url')))();
-  const signature = computeSignature(options.secret, { method: request.method, path: request.path, unitId: options.unitId, timestamp, nonce, body: request.body });
-  return { [TIMESTAMP_HEADER]: timestamp, [NONCE_HEADER]: nonce, [SIGNATURE_HEADER]: signature };
+  const signature = computeRequestSignature(options.secret, {
+    method: request.method,
+    authority: request.authority,
+    path: request.path,
+    sender: options.unitId,
+    receiver: request.receiver,
+    timestamp,
+    nonce,
+    body: request.body,
+  });
+  return {
+    [SENDER_HEADER]: options.unitId,
+    [RECEIVER_HEADER]: request.receiver,
+    [TIMESTAMP_HEADER]: timestamp,
+    [NONCE_HEADER]: nonce,
+    [SIGNATURE_HEADER]: signature,
+  };
 }
 
-/** The PeerClient's `sign` hook for this unit. */
-export function createPeerRequestSigner(options: PeerSignerOptions): PeerRequestSigner {
-  return (request) => signPeerRequest(request, options);
-}
-
-/**
- * Responses, signed too, so that a host on the LAN that was merely asked (it announced itself over
- * DNS-SD, or an address was reused) cannot pose as a unit of the site: the answer's signature binds
- * the request's nonce (it cannot be replayed to another request), the status, the answering unit's
- * wall-clock time and the exact body.
- *   x-intercom-time                 the answering unit's wall-clock milliseconds since the epoch
- *   x-intercom-response-signature   "v1=" + hex HMAC-SHA256(site secret, canonical response string)
- * with the lines intercom-peer-response-v2, request nonce, status code, time, hex SHA-256 of the body.
- * The time lets the asking unit stamp its next requests on the answering unit's clock (units
- * without a real-time clock disagree by hours), and even a refusal carries it.
- */
-export const RESPONSE_SIGNATURE_HEADER = 'x-intercom-response-signature';
-export const PEER_TIME_HEADER = 'x-intercom-time';
-const RESPONSE_CANONICAL_TAG = 'intercom-peer-response-v2';
-
-export interface SignedResponseFields {
-  /** The x-intercom-nonce of the request this answers. */
-  requestNonce: string;
+/** What the asking unit checks of an answer: the request as it sent it, and the answer as received. */
+export interface IncomingPeerAnswer {
+  request: OutgoingPeerRequest & { headers: Record<string, string> };
   status: number;
-  /** The x-intercom-time of the answer (decimal milliseconds). */
-  time: string;
+  headers: { get(name: string): string | null };
   body: string;
 }
 
-export function computeResponseSignature(secret: string, fields: SignedResponseFields): string {
-  const bodyHash = createHash('sha256').update(fields.body, 'utf8').digest('hex');
-  const canonical = [RESPONSE_CANONICAL_TAG, fields.requestNonce, String(fields.status), fields.time, bodyHash].join('\n');
-  return `${SIGNATURE_VERSION}=${createHmac('sha256', secret).update(canonical, 'utf8').digest('hex')}`;
+export type AnswerCheck =
+  | { ok: true; responder: string; /** The responder's signed wall clock, ms (null when the answer carries none). */ peerTimeMs: number | null }
+  | { ok: false; reason: string };
+
+/**
+ * Checks that an answer comes from a unit of the site, answers exactly the request this unit sent
+ * (its nonce, method, Host and path), and comes from the unit the request was meant for (any unit,
+ * on a discovery poll). Only such an answer may tell this unit anything, its clock included.
+ */
+export function verifyPeerAnswer(secret: string, ownUnitId: string, answer: IncomingPeerAnswer): AnswerCheck {
+  const given = answer.headers.get(RESPONSE_SIGNATURE_HEADER);
+  const responder = answer.headers.get(RESPONDER_HEADER);
+  const time = answer.headers.get(PEER_TIME_HEADER);
+  if (given === null) return { ok: false, reason: `not signed (${answer.status})` };
+  const version = OTHER_VERSION_PATTERN.exec(given);
+  if (version && version[1] !== String(UNIT_PROTOCOL_VERSION)) {
+    return {
+      ok: false,
+      reason: `the answering unit speaks unit protocol v${version[1]}, this unit v${UNIT_PROTOCOL_VERSION}: run the same pi-intercom version on every unit of the site`,
+    };
+  }
+  if (!SIGNATURE_PATTERN.test(given) || responder === null || !UNIT_ID_PATTERN.test(responder) || time === null || !TIMESTAMP_PATTERN.test(time)) {
+    return { ok: false, reason: `malformed answer signature (${answer.status})` };
+  }
+  const { request } = answer;
+  const nonce = request.headers[NONCE_HEADER];
+  if (typeof nonce !== 'string') return { ok: false, reason: 'the request was not signed' };
+  const expected = computeAnswerSignature(secret, {
+    method: request.method,
+    authority: request.authority,
+    path: request.path,
+    requester: ownUnitId,
+    responder,
+    requestNonce: nonce,
+    status: answer.status,
+    time,
+    body: answer.body,
+  });
+  if (!sameSignature(expected, given)) return { ok: false, reason: `not signed with this site's secret for this request (${answer.status})` };
+  if (request.receiver !== ANY_RECEIVER && responder !== request.receiver) {
+    return { ok: false, reason: `answered by unit ${responder}, not by ${request.receiver}` };
+  }
+  return { ok: true, responder, peerTimeMs: Number(time) };
 }
 
-/** True when `signature` (the response header, possibly absent) proves the answer came from a unit with `secret`. */
-export function verifyPeerResponse(secret: string, fields: SignedResponseFields & { signature: string | null | undefined }): boolean {
-  if (typeof fields.signature !== 'string' || !SIGNATURE_PATTERN.test(fields.signature)) return false;
-  const expected = computeResponseSignature(secret, fields);
-  return timingSafeEqual(Buffer.from(expected, 'latin1'), Buffer.from(fields.signature, 'latin1'));
+// ---- the answering side --------------------------------------------------------------------------
+
+/** What a verifier sees of an incoming unit-to-unit request: method, path, headers (Host included), exact body. */
+export interface IncomingPeerRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  rawBody: string;
 }
 
-/** The unit routes' response-signing hook: signs every answer to a request that carried a nonce. */
-export function createPeerResponseSigner(
-  secret: string,
-  wallClock: () => number = Date.now,
-): (answer: { requestHeaders: IncomingHttpHeaders; status: number; body: string }) => Record<string, string> {
-  return ({ requestHeaders, status, body }): Record<string, string> => {
-    const nonce = requestHeaders[NONCE_HEADER];
-    if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) return {};
-    const time = String(Math.round(wallClock()));
-    return { [PEER_TIME_HEADER]: time, [RESPONSE_SIGNATURE_HEADER]: computeResponseSignature(secret, { requestNonce: nonce, status, time, body }) };
-  };
-}
-
-/** The peer client's response check: the answer must be signed for the nonce this unit sent. */
-export function createPeerResponseVerifier(
-  secret: string,
-): (answer: { requestHeaders: Record<string, string>; status: number; headers: { get(name: string): string | null }; body: string }) => boolean {
-  return ({ requestHeaders, status, headers, body }) => {
-    const nonce = requestHeaders[NONCE_HEADER];
-    const time = headers.get(PEER_TIME_HEADER);
-    if (typeof nonce !== 'string' || time === null) return false;
-    return verifyPeerResponse(secret, { requestNonce: nonce, status, time, body, signature: headers.get(RESPONSE_SIGNATURE_HEADER) });
-  };
+/**
+ * Signs the answer to a request that proved to come from `requester`: the headers to add. Never
+ * called for a request that did not (see PeerRequestAuthenticator), so a stranger cannot obtain a
+ * signature over anything it chose.
+ */
+export function signPeerAnswer(
+  options: { secret: string; unitId: string; wallClock?: () => number },
+  answer: { request: IncomingPeerRequest; requester: string; status: number; body: string },
+): Record<string, string> {
+  const nonce = answer.request.headers[NONCE_HEADER];
+  const host = answer.request.headers.host;
+  if (typeof nonce !== 'string' || typeof host !== 'string') return {};
+  const time = String(Math.round((options.wallClock ?? Date.now)()));
+  const signature = computeAnswerSignature(options.secret, {
+    method: answer.request.method,
+    authority: host,
+    path: answer.request.url,
+    requester: answer.requester,
+    responder: options.unitId,
+    requestNonce: nonce,
+    status: answer.status,
+    time,
+    body: answer.body,
+  });
+  return { [RESPONDER_HEADER]: options.unitId, [PEER_TIME_HEADER]: time, [RESPONSE_SIGNATURE_HEADER]: signature };
 }
 
 export interface PeerVerifierOptions {
   secret: string;
+  /** This unit's id: requests must be addressed to it (or to anyone, on the discovery poll). */
+  unitId: string;
   /** Accepted difference between the sender's timestamp and this unit's clock (both ways). */
   maxClockSkewMs: number;
   /** Bound on remembered nonces (default 10 000: about 1 MB). */
@@ -170,10 +313,24 @@ export interface PeerAuthCounters {
   rejectedByReason: Record<RejectionReason, number>;
 }
 
+const REASON_MESSAGES: Record<RejectionReason, string> = {
+  'missing-headers': 'unit-to-unit request refused: it is not signed',
+  'malformed-headers': 'unit-to-unit request refused: malformed authentication headers',
+  'protocol-version': `unit-to-unit request refused: this unit speaks unit protocol v${UNIT_PROTOCOL_VERSION}; run the same pi-intercom version on every unit of the site`,
+  'bad-signature': 'unit-to-unit request refused: not signed with this site\'s secret for this unit\'s address',
+  'wrong-receiver': 'unit-to-unit request refused: it is addressed to another unit',
+  'clock-skew': 'unit-to-unit request refused: its timestamp is outside this unit\'s window (the answer carries this unit\'s time)',
+  'replayed-nonce': 'unit-to-unit request refused: replayed',
+  'replay-cache-full': 'unit-to-unit request refused: too many requests in the freshness window',
+};
+
 const REASON_HINTS: Partial<Record<RejectionReason, string>> = {
-  'bad-signature': 'the sender does not share this site secret (another site, a stranger, or a unit whose secret was not copied)',
+  'bad-signature':
+    'the sender does not share this site secret (another site, a stranger, or a unit whose secret was not copied), or the request was relayed through another address',
   'clock-skew': "the sender's clock and this unit's clock differ by more than site.maxClockSkewMs",
-  'missing-headers': 'the sender does not sign its requests (another site or an old version)',
+  'missing-headers': 'the sender does not sign its requests (another site, a stranger, or an old version)',
+  'protocol-version': 'the sender runs another pi-intercom version: update every unit of the site',
+  'wrong-receiver': 'a unit sent a request meant for another unit here (an address reused, or a relay)',
 };
 
 function singleHeader(headers: IncomingHttpHeaders, name: string): string | undefined | null {
@@ -184,8 +341,8 @@ function singleHeader(headers: IncomingHttpHeaders, name: string): string | unde
 
 /**
  * Checks incoming unit-to-unit requests and counts what it refuses. The signature is checked before
- * the timestamp and the nonce, so a refusal for clock skew or replay names an authentic sender, and a
- * stranger can neither fill the replay cache nor learn anything but "bad-signature".
+ * the receiver, the timestamp and the nonce, so a refusal for any of those names an authentic sender,
+ * and a stranger can neither fill the replay cache nor learn anything but "bad-signature".
  */
 export class PeerRequestAuthenticator {
   private readonly replay: ReplayCache;
@@ -202,9 +359,6 @@ export class PeerRequestAuthenticator {
     this.replay = new ReplayCache({ retainMs: options.maxClockSkewMs, maxEntries: options.maxRememberedNonces ?? 10_000 });
   }
 
-  /** The unit routes' verification hook. */
-  readonly verifier: PeerRequestVerifier = (request) => this.verify(request).ok;
-
   verify(request: IncomingPeerRequest): VerifyResult {
     const result = this.check(request);
     if (result.ok) {
@@ -217,6 +371,13 @@ export class PeerRequestAuthenticator {
     return result;
   }
 
+  /** Signs the answer to a request `verify` judged (only when it came from a unit of the site). */
+  signAnswer(verdict: VerifyResult, answer: { request: IncomingPeerRequest; status: number; body: string }): Record<string, string> {
+    const requester = verdict.ok ? verdict.unitId : verdict.authenticSender;
+    if (requester === undefined) return {};
+    return signPeerAnswer({ secret: this.options.secret, unitId: this.options.unitId, wallClock: this.wallClock }, { ...answer, requester });
+  }
+
   counters(): PeerAuthCounters {
     return { accepted: this.counts.accepted, rejected: this.counts.rejected, rejectedByReason: { ...this.counts.rejectedByReason } };
   }
@@ -226,38 +387,62 @@ export class PeerRequestAuthenticator {
     return this.replay.size;
   }
 
+  private refuse(reason: RejectionReason, authenticSender?: string): VerifyResult {
+    return { ok: false, reason, message: REASON_MESSAGES[reason], ...(authenticSender !== undefined ? { authenticSender } : {}) };
+  }
+
   private check(request: IncomingPeerRequest): VerifyResult {
-    const unitId = singleHeader(request.headers, SENDER_HEADER);
+    const sender = singleHeader(request.headers, SENDER_HEADER);
+    const receiver = singleHeader(request.headers, RECEIVER_HEADER);
     const timestamp = singleHeader(request.headers, TIMESTAMP_HEADER);
     const nonce = singleHeader(request.headers, NONCE_HEADER);
     const signature = singleHeader(request.headers, SIGNATURE_HEADER);
-    if (unitId === undefined || timestamp === undefined || nonce === undefined || signature === undefined) {
-      return { ok: false, reason: 'missing-headers' };
+    const host = singleHeader(request.headers, 'host');
+    if (typeof signature === 'string') {
+      const version = OTHER_VERSION_PATTERN.exec(signature);
+      if (version && version[1] !== String(UNIT_PROTOCOL_VERSION)) return this.refuse('protocol-version');
+    }
+    if (sender === undefined || receiver === undefined || timestamp === undefined || nonce === undefined || signature === undefined || host === undefined) {
+      return this.refuse('missing-headers');
     }
     if (
-      unitId === null ||
+      sender === null ||
+      receiver === null ||
       timestamp === null ||
       nonce === null ||
       signature === null ||
-      unitId.length === 0 ||
-      unitId.length > 64 ||
-      unitId.includes('\n') ||
+      host === null ||
+      !UNIT_ID_PATTERN.test(sender) ||
+      !(receiver === ANY_RECEIVER || UNIT_ID_PATTERN.test(receiver)) ||
+      !AUTHORITY_PATTERN.test(host) ||
       !TIMESTAMP_PATTERN.test(timestamp) ||
       !NONCE_PATTERN.test(nonce) ||
       !SIGNATURE_PATTERN.test(signature)
     ) {
-      return { ok: false, reason: 'malformed-headers' };
+      return this.refuse('malformed-headers');
     }
-    const expected = computeSignature(this.options.secret, { method: request.method, path: request.url, unitId, timestamp, nonce, body: request.rawBody });
-    // Both are "v1=" + 64 hex digits here, so the lengths match and the comparison time reveals nothing.
-    if (!timingSafeEqual(Buffer.from(expected, 'latin1'), Buffer.from(signature, 'latin1'))) return { ok: false, reason: 'bad-signature' };
+    const expected = computeRequestSignature(this.options.secret, {
+      method: request.method,
+      authority: host,
+      path: request.url,
+      sender,
+      receiver,
+      timestamp,
+      nonce,
+      body: request.rawBody,
+    });
+    if (!sameSignature(expected, signature)) return this.refuse('bad-signature');
+    // From here on the sender is a unit of the site.
+    const forAnyone = receiver === ANY_RECEIVER && request.method === 'GET' && request.url === DISCOVERY_PATH;
+    if (receiver !== this.options.unitId && !forAnyone) return this.refuse('wrong-receiver');
     const now = this.wallClock();
     const stampedAt = Number(timestamp);
-    if (Math.abs(now - stampedAt) > this.options.maxClockSkewMs) return { ok: false, reason: 'clock-skew' };
+    // The one refusal that is answered signed: the sender needs this unit's time to stamp its next request.
+    if (Math.abs(now - stampedAt) > this.options.maxClockSkewMs) return this.refuse('clock-skew', sender);
     const verdict = this.replay.admit(nonce, stampedAt, now);
-    if (verdict === 'replayed') return { ok: false, reason: 'replayed-nonce' };
-    if (verdict === 'cache-full') return { ok: false, reason: 'replay-cache-full' };
-    return { ok: true, unitId };
+    if (verdict === 'replayed') return this.refuse('replayed-nonce');
+    if (verdict === 'cache-full') return this.refuse('replay-cache-full');
+    return { ok: true, unitId: sender };
   }
 
   private logRejection(reason: RejectionReason, request: IncomingPeerRequest): void {
@@ -282,4 +467,16 @@ export class PeerRequestAuthenticator {
       'refused a unit-to-unit request (401)',
     );
   }
+}
+
+
+/** The peer client's side for this unit: signs its requests, checks the answers (see PeerClient). */
+export function createPeerClientAuth(options: { secret: string; unitId: string; wallClock?: () => number }): {
+  sign(request: OutgoingPeerRequest): Record<string, string>;
+  verifyAnswer(answer: IncomingPeerAnswer): AnswerCheck;
+} {
+  return {
+    sign: (request) => signPeerRequest(request, options),
+    verifyAnswer: (answer) => verifyPeerAnswer(options.secret, options.unitId, answer),
+  };
 }

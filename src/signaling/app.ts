@@ -21,11 +21,13 @@ import { NameTakenError } from '../users/registration.js';
 import type { PeerDirectory } from '../peers/peer-directory.js';
 import { errorAnswer, withAnswers, type Answers, type StatusReport } from './schemas.js';
 import { registerPublicRoutes } from './public-routes.js';
-import { registerUnitRoutes, type PeerRequestVerifier, type PeerResponseSigner } from './unit-routes.js';
+import { registerUnitRoutes, type UnitRequestAuth } from './unit-routes.js';
 import { registerEventsRoute, type GpioStatusFeed } from './events-route.js';
 import { accessOfPath, createPeopleGuard, guardAnswers, registerSessionRoutes, type RouteAccess } from './session-routes.js';
 import type { PeopleAccess } from '../security/people-access.js';
 import { registerDoNotDisturbRoutes, type DoNotDisturbControl } from './do-not-disturb-routes.js';
+import { HostPolicy } from '../security/host-check.js';
+import { ConnectionGuard, connectionLimits } from './connection-guard.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -63,10 +65,8 @@ export interface AppDeps {
   logger: Logger;
   /** People's login: every /api route but the open ones needs one of its sessions. */
   people: PeopleAccess;
-  /** Checks unit-to-unit requests (the authentication issue plugs in here); default: accept all. */
-  verifyPeerRequest?: PeerRequestVerifier;
-  /** Signs answers to unit-to-unit requests, so the asking unit knows a unit of the site answered. */
-  signPeerResponse?: PeerResponseSigner;
+  /** Authenticates unit-to-unit requests and signs the answers to authentic ones. */
+  peerAuth: UnitRequestAuth;
   /** The front-panel GPIO, streamed as `gpio` events; absent: the stream has none. */
   gpio?: GpioStatusFeed;
   /** Pulses this unit's door relay (only during a call); absent: the route answers 404. */
@@ -79,7 +79,27 @@ export interface AppDeps {
   bodyLimit?: number;
   /** Interval of live call statistics and keep-alive comments on /api/events. */
   eventsHeartbeatMs?: number;
+  /** The `http` configuration: names besides the unit's own it answers to, and connection limits (see connection-guard.ts). */
+  http?: { allowedHosts?: string[]; maxConnections?: number; maxConnectionsPerAddress?: number };
 }
+
+/**
+ * Headers on every answer, for browsers: the panel's pages load nothing but their own scripts,
+ * styles and API (no inline code, so an injected string cannot run), no other site may frame them
+ * (clickjacking), content types are not sniffed, no referrer leaves, and other sites cannot embed
+ * the API's answers. The panel uses none of what this forbids (tested in Chromium).
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; media-src 'self'; " +
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=(), usb=()',
+};
 
 const CALL_ERROR_STATUS: Record<CallErrorCode, number> = {
   'unknown-user': 404,
@@ -89,6 +109,7 @@ const CALL_ERROR_STATUS: Record<CallErrorCode, number> = {
   'not-callee': 409,
   'call-ended': 409,
   'media-failed': 503,
+  'caller-unreachable': 409,
 };
 
 /** Fastify's own client-error codes, named the way the rest of the API names its reasons. */
@@ -133,6 +154,7 @@ function machineryAnswers(route: Pick<RouteOptions, 'method' | 'url' | 'schema' 
         }
       : {}),
     ...(hasParams ? { 414: errorAnswer(`uri-too-long: a path parameter is longer than ${MAX_PARAM_LENGTH} characters`) } : {}),
+    421: errorAnswer('misdirected-request: the Host header is not one of this unit\'s names or addresses (http.allowedHosts adds more)'),
     500: errorAnswer('internal: something failed inside the unit (the details are in its log)'),
     503: errorAnswer('the unit is shutting down (requests that arrive while it stops)'),
   };
@@ -185,8 +207,10 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     bodyLimit,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
-    // A client that stalls mid-request is cut off instead of holding a connection forever.
+    // A client that stalls mid-request is cut off instead of holding a connection forever; one that
+    // sends nothing is cut off by the header timeout, and an idle kept-alive one after 5 s.
     requestTimeout: 15_000,
+    keepAliveTimeout: 5_000,
     http: { headersTimeout: 10_000, connectionsCheckingInterval: 1_000 },
     // Errors raised before routing get the same {error, message} body as every other 4xx.
     frameworkErrors: (error, _request, genericReply) => {
@@ -210,6 +234,20 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
       socket.destroy(error);
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  new ConnectionGuard(app.server, connectionLimits(deps.http ?? {}), deps.logger);
+  const hosts = new HostPolicy({ unitName: deps.unit.name, allowedHosts: deps.http?.allowedHosts });
+  // First of all hooks: every answer carries the browser headers, and a request addressed to a name
+  // that is not this unit's (DNS rebinding, a relay) is refused before anything else looks at it.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    if (!hosts.allows(request.headers.host)) {
+      await reply.code(421).send({
+        error: 'misdirected-request',
+        message: `this unit does not answer to the host "${String(request.headers.host ?? '').slice(0, 100)}"; use its own name or address (http.allowedHosts adds names for a reverse proxy)`,
+      });
+    }
+  });
 
   const routeTable: Array<{ method: string | string[]; url: string; config?: { access?: RouteAccess } }> = [];
   ROUTE_TABLES.set(app, routeTable);

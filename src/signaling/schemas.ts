@@ -112,12 +112,13 @@ export const PeerSchema = Type.Object({
   unitId: UnitIdSchema,
   name: Type.String(),
   version: Type.String(),
-  address: Type.String({ description: 'host:port it was last reached at' }),
+  address: Type.String({ description: 'host:port this unit talks to it at (changed only by its own signed answer there)' }),
   online: Type.Boolean(),
   inCall: Type.Boolean(),
   users: Type.Array(Type.String()),
-  source: Type.Enum(['dns-sd', 'static']),
+  source: Type.Enum(['dns-sd', 'static', 'inbound'], { description: 'how it was found: DNS-SD, the static peers list, or it called this unit' }),
   msSinceSeen: Type.Union([Type.Integer(), Type.Null()]),
+  clockOffsetMs: Type.Union([Type.Integer(), Type.Null()], { description: "how far its wall clock is ahead of this unit's, learnt from its signed answers (null: not known)" }),
 });
 
 export const RegisterBodySchema = Type.Object({ name: UserNameSchema });
@@ -150,6 +151,7 @@ export const PeerRequestsStatusSchema = Type.Object(
     maxClockSkewMs: Type.Integer(),
     accepted: Type.Integer({ description: 'unit-to-unit requests with a valid signature' }),
     rejected: Type.Integer({ description: 'unit-to-unit requests answered 401' }),
+    protocolVersion: Type.Integer({ description: 'the unit-to-unit protocol version this unit speaks' }),
     rejectedByReason: Type.Object(Object.fromEntries(REJECTION_REASONS.map((reason) => [reason, Type.Integer()])) as Record<RejectionReason, ReturnType<typeof Type.Integer>>),
   },
   { description: 'authentication of requests from other units with the site secret' },

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { AppDeps, ApiScope } from './app.js';
 import {
@@ -14,47 +14,71 @@ import {
   UnitInfoSchema,
 } from '../peers/peer-protocol.js';
 import { CallErrorSchema, described, errorAnswer, withAnswers } from './schemas.js';
+import type { IncomingPeerRequest, VerifyResult } from '../security/peer-auth.js';
 
-/** What a verifier sees of an incoming unit-to-unit request: method, path, headers, exact body. */
-export interface IncomingPeerRequest {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  rawBody: string;
+export type { IncomingPeerRequest } from '../security/peer-auth.js';
+
+/**
+ * Authenticates unit-to-unit requests and signs their answers (PeerRequestAuthenticator in
+ * src/security/peer-auth.ts). `signAnswer` gets the verdict, so it signs only answers to requests
+ * that proved to come from a unit of the site.
+ */
+export interface UnitRequestAuth {
+  verify(request: IncomingPeerRequest): VerifyResult | Promise<VerifyResult>;
+  signAnswer(verdict: VerifyResult, answer: { request: IncomingPeerRequest; status: number; body: string }): Record<string, string>;
 }
 
-/** Accepts or refuses a unit-to-unit request (the authentication issue plugs in here). */
-export type PeerRequestVerifier = (request: IncomingPeerRequest) => boolean | Promise<boolean>;
-
-/** Signs an answer to a unit-to-unit request: extra response headers (the authentication issue plugs in here). */
-export type PeerResponseSigner = (answer: { requestHeaders: IncomingHttpHeaders; status: number; body: string }) => Record<string, string>;
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authentication verdict of a unit-to-unit request (set before validation). */
+    peerVerdict?: VerifyResult;
+  }
+}
 
 /** The verifier's refusal, documented on every unit-to-unit route when there is a verifier. */
 const UNSIGNED_ANSWER = {
-  401: errorAnswer('unauthorized: the request is not signed with the site secret, or its signature, time or nonce is not accepted'),
+  401: errorAnswer(
+    'unauthorized: the request is not signed with the site secret for this unit and this address, or its receiver, time or nonce is not accepted; ' +
+      'protocol-version: the sender speaks another version of the unit protocol (the message says which)',
+  ),
 };
+
+function incoming(request: FastifyRequest): IncomingPeerRequest {
+  return { method: request.method, url: request.url, headers: request.headers, rawBody: request.rawBody ?? '' };
+}
+
+/** The unit that sent the request, as its signature proved (the preValidation hook refused any other). */
+function senderOf(request: FastifyRequest): string {
+  const verdict = request.peerVerdict;
+  return verdict?.ok ? verdict.unitId : '';
+}
 
 /** Routes other units call on this one (see src/peers/peer-protocol.ts). */
 export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
   const { calls, users, unit } = deps;
-  const verify = deps.verifyPeerRequest;
-  const signResponse = deps.signPeerResponse;
+  const auth = deps.peerAuth;
 
   app.register(async (plainUnitApi) => {
     const unitApi = plainUnitApi.withTypeProvider<TypeBoxTypeProvider>();
     // Not people's routes: these are authenticated with the site secret by the hook below.
     unitApi.addHook('onRoute', (route) => {
       route.config = { ...route.config, access: 'unit' };
-      if (verify) route.schema = { ...route.schema, response: withAnswers(route.schema?.response, UNSIGNED_ANSWER) };
+      route.schema = { ...route.schema, response: withAnswers(route.schema?.response, UNSIGNED_ANSWER) };
     });
     // Before validation: a stranger learns nothing about the routes' schemas, and every refusal is counted.
     unitApi.addHook('preValidation', async (request, reply) => {
-      if (!verify) return;
-      const accepted = await verify({ method: request.method, url: request.url, headers: request.headers, rawBody: request.rawBody ?? '' });
-      if (!accepted) return reply.code(401).send({ error: 'unauthorized', message: 'unit-to-unit request refused' });
+      const verdict = await auth.verify(incoming(request));
+      request.peerVerdict = verdict;
+      if (!verdict.ok) {
+        return reply.code(401).send({ error: verdict.reason === 'protocol-version' ? 'protocol-version' : 'unauthorized', message: verdict.message });
+      }
     });
+    // Only answers to authenticated requests are signed: a request refused before its signature was
+    // checked (bad JSON, wrong media type, too large) or that failed it gets an unsigned answer.
     unitApi.addHook('onSend', async (request, reply, payload) => {
-      if (signResponse && typeof payload === 'string') reply.headers(signResponse({ requestHeaders: request.headers, status: reply.statusCode, body: payload }));
+      if (request.peerVerdict && typeof payload === 'string') {
+        reply.headers(auth.signAnswer(request.peerVerdict, { request: incoming(request), status: reply.statusCode, body: payload }));
+      }
       return payload;
     });
 
@@ -87,11 +111,12 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
           headers: { type: 'object', properties: { [SENDER_HEADER]: { type: 'string' } } },
           response: {
             200: described(OfferAnswerSchema, 'ringing, busy, or glare-lost (both units called each other; winningCallId survives)'),
-            404: errorAnswer('unknown-user: the callee is not a user of this unit'),
+            404: errorAnswer('unknown-user: the callee is not a user of this unit, or the offer names another unit as the caller'),
+            409: errorAnswer('caller-unreachable: this unit does not know the calling unit, and it does not answer, signed, at the address the offer came from'),
           },
         },
       },
-      async (request) => calls.handleOffer(request.body, request.ip),
+      async (request) => calls.handleOffer(request.body, { unitId: senderOf(request), host: request.ip }),
     );
 
     unitApi.post(
@@ -110,7 +135,7 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
           },
         },
       },
-      async (request) => calls.handleRemoteAccept(request.params.callId, request.body.media, request.ip),
+      async (request) => calls.handleRemoteAccept(request.params.callId, request.body.media, senderOf(request)),
     );
 
     unitApi.post(
@@ -124,7 +149,7 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
           response: { 200: described(CallStateAnswerSchema, "the call's state here, ended"), 404: errorAnswer('unknown-call') },
         },
       },
-      async (request) => calls.handleRemoteEnd(request.params.callId, request.body.reason),
+      async (request) => calls.handleRemoteEnd(request.params.callId, request.body.reason, senderOf(request)),
     );
 
     unitApi.get(
@@ -137,7 +162,7 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
           response: { 200: described(CallStateAnswerSchema, "the call's state here"), 404: errorAnswer('unknown-call: this unit has no such call (it may have restarted)') },
         },
       },
-      async (request) => calls.handleStateQuery(request.params.callId),
+      async (request) => calls.handleStateQuery(request.params.callId, senderOf(request)),
     );
   }, { prefix: UNIT_API_PREFIX });
 }

@@ -158,6 +158,10 @@ applianceTest('the image boots, sets itself up from intercom.txt, and runs the i
   const status = JSON.parse((await guest.ssh('cat /run/intercom-setup/status.json')).stdout) as { sshLogin: string; problems: string[] };
   t.is(status.sshLogin, 'key');
   t.deepEqual(status.problems, []);
+  // The site secret went into the service's configuration and left the card's FAT partition.
+  const cardSettings = (await guest.ssh('sudo cat /boot/firmware/intercom.txt')).stdout;
+  t.false(cardSettings.includes(siteSecret), 'site_secret is gone from intercom.txt after the first boot');
+  t.regex(cardSettings, /^# site_secret was applied on \d{4}-\d\d-\d\d/m);
   t.regex((await guest.ssh('sudo sshd -T')).stdout, /^passwordauthentication no$/m);
   const rootBytes = Number((await guest.ssh('findmnt -bno SIZE /')).stdout.trim());
   t.true(rootBytes > 2.5 * 1024 ** 3, `root file system is ${rootBytes} bytes: it did not grow`);
@@ -303,7 +307,8 @@ async function callBetweenGuestAndHost(t: ExecutionContext, guest: QemuGuest, se
     peers: [`127.0.0.1:${setup.httpPort}`],
     siteSecret: setup.siteSecret,
     env: alsa.env,
-    config: { ...SLOW_UNIT_CONFIG, audio: { captureDevice: 'host_mic', playbackDevice: 'host_spk' } },
+    // The guest reaches this unit through QEMU's NAT as 10.0.2.2: a name the unit must be told it answers to.
+    config: { ...SLOW_UNIT_CONFIG, http: { allowedHosts: [HOST_FROM_GUEST] }, audio: { captureDevice: 'host_mic', playbackDevice: 'host_spk' } },
   });
 
   t.is((await guestApi.request('POST', '/api/users/register', { name: GUEST_USER })).status, 201);

@@ -16,6 +16,7 @@ import {
   settingsToConfig,
   withGpioBlock,
   wpaSupplicantConfig,
+  applySiteSecret,
   // @ts-expect-error: a plain ES module shipped in the image, without type declarations
 } from '../../image/overlay/usr/lib/intercom-image/settings.mjs';
 import { readPanelPassword, verifyPanelPassword } from '../../src/security/people-password.js';
@@ -135,6 +136,36 @@ test('panel_password is hashed into the data dir by `intercom password`, then re
   t.regex(refused, /^# panel_password was NOT set on \d{4}-\d\d-\d\d \(the password is 5 characters long; at least 8 are needed/);
   t.false(/short\n|=short/.test(refused));
   t.true(await verifyPanelPassword((await readPanelPassword(dataDir))!, 'open sesame 42'), 'the earlier password stays');
+});
+
+test('site_secret goes into the service configuration once, then leaves the card: later boots keep it, a new line replaces it', (t) => {
+  const boot = (settingsText: string, previousConfig: unknown, date: string) => {
+    const { values } = parseSettings(settingsText);
+    const { config, problems } = settingsToConfig(values, withSite);
+    return applySiteSecret({ values, config, configProblems: problems, previousConfig, settingsText, today: new Date(`${date}T08:00:00Z`) });
+  };
+  // First boot: the secret is applied, and its line becomes a comment saying so.
+  const first = boot('unit_name=Gate\nsite_secret=first-secret-of-the-site\nssh_key=\n', null, '2026-11-25');
+  t.deepEqual(first.config, { unit: { name: 'Gate' }, site: { secret: 'first-secret-of-the-site' } });
+  t.is(first.settingsText, 'unit_name=Gate\n# site_secret was applied on 2026-11-25; write a new line to change it\nssh_key=\n');
+  t.false(first.settingsText.includes('first-secret-of-the-site'), 'the secret is gone from the card');
+  t.deepEqual(parseSettings(first.settingsText).problems, [], 'the file still parses');
+
+  // Every later boot: no secret on the card, the applied one stays, nothing is written.
+  const later = boot(first.settingsText, first.config, '2026-11-26');
+  t.deepEqual(later.config, first.config);
+  t.is(later.settingsText, first.settingsText);
+
+  // A new line replaces it, and leaves the card too.
+  const changed = boot(`${later.settingsText}site_secret=second-secret-of-the-site\n`, later.config, '2026-12-01');
+  t.deepEqual(changed.config.site, { secret: 'second-secret-of-the-site' });
+  t.regex(changed.settingsText, /^# site_secret was applied on 2026-12-01/m);
+  t.false(changed.settingsText.includes('second-secret'));
+
+  // A secret the service would refuse is not applied, not kept on the card, and the one before stays.
+  const refused = boot('site_secret=too short\n', changed.config, '2026-12-02');
+  t.deepEqual(refused.config.site, { secret: 'second-secret-of-the-site' });
+  t.is(refused.settingsText, '# site_secret was NOT applied on 2026-12-02 (must be 16 to 256 characters without spaces); write a new line to change it\n');
 });
 
 test('scrubbing a setting replaces every line of it, whatever its case and spacing', (t) => {

@@ -59,6 +59,11 @@ test('the unit is a notify service with a watchdog, its own user, and restarts',
   t.true(service.get('Environment')?.includes('NODE_CONFIG_DIR=/usr/lib/intercom/config:/etc/intercom'));
 });
 
+test('the unit gets room for its file descriptors, of which it gives connections at most half', (t) => {
+  const limit = Number(serviceDirectives(renderUnit()).get('LimitNOFILE')?.[0]);
+  t.true(limit >= 2048 && limit <= 65536, `LimitNOFILE=${limit}`);
+});
+
 test('the hardening keeps ALSA devices and sysfs GPIO writable', (t) => {
   const service = serviceDirectives(renderUnit());
   for (const directive of ['NoNewPrivileges', 'ProtectHome', 'PrivateTmp']) t.deepEqual(service.get(directive), ['yes'], directive);

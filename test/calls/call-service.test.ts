@@ -5,6 +5,8 @@ import type { PeerResult } from '../../src/peers/peer-client.js';
 import type { DirectoryEntry } from '../../src/peers/peer-directory.js';
 import { FakeClock, settle } from '../support/fake-clock.js';
 import { FakeCallMedia } from '../support/fake-call-media.js';
+import { CallKeyExchange } from '../../src/security/call-key-exchange.js';
+import { TEST_SITE_SECRET } from '../support/test-site.js';
 
 // Two call services joined in-process: each one's peer client calls the other's handlers directly,
 // and time is a fake clock, so ring timeouts and peer-lost run in microseconds and exactly.
@@ -28,27 +30,28 @@ class InProcessNetwork {
   /** While set, offers are delivered but their answers are lost (the caller's request times out). */
   loseOfferAnswers = false;
 
-  clientFor(): CallPeerClient {
-    const deliver = async <T>(url: string, handle: (unit: Unit) => T): Promise<PeerResult<T>> => {
+  clientFor(self: () => Unit): CallPeerClient {
+    const sender = () => self().id;
+    const deliver = async <T>(url: string, handle: (unit: Unit) => T | Promise<T>): Promise<PeerResult<T>> => {
       await Promise.resolve();
       const unit = this.units.get(url);
       if (!unit || this.down.has(url)) return { kind: 'unreachable', message: 'connection refused' };
       try {
-        return { kind: 'ok', value: handle(unit) };
+        return { kind: 'ok', value: await handle(unit), from: unit.id };
       } catch (error) {
         if (!(error instanceof CallError)) throw error;
         return { kind: 'refused', status: 409, error: error.code, message: error.message, body: { error: error.code, call: error.call } };
       }
     };
     return {
-      offer: async (url, offer) => {
+      offer: async ({ baseUrl }, offer) => {
         if (this.holdOffers) await this.holdOffers;
-        const answer = await deliver(url, (unit) => unit.calls.handleOffer(offer, '127.0.0.1'));
+        const answer = await deliver(baseUrl, (unit) => unit.calls.handleOffer(offer, { unitId: sender(), host: '127.0.0.1' }));
         return this.loseOfferAnswers ? { kind: 'unreachable', message: 'timed out' } : answer;
       },
-      accept: (url, callId, media) => deliver(url, (unit) => unit.calls.handleRemoteAccept(callId, media, '127.0.0.1')),
-      end: (url, callId, reason) => deliver(url, (unit) => unit.calls.handleRemoteEnd(callId, reason)),
-      callState: (url, callId) => deliver(url, (unit) => unit.calls.handleStateQuery(callId)),
+      accept: ({ baseUrl }, callId, media) => deliver(baseUrl, (unit) => unit.calls.handleRemoteAccept(callId, media, sender())),
+      end: ({ baseUrl }, callId, reason) => deliver(baseUrl, (unit) => unit.calls.handleRemoteEnd(callId, reason, sender())),
+      callState: ({ baseUrl }, callId) => deliver(baseUrl, (unit) => unit.calls.handleStateQuery(callId, sender())),
     };
   }
 
@@ -60,17 +63,17 @@ class InProcessNetwork {
         return { name: unit.user, unitId: unit.id, unitName: unit.name, local: unit === self(), online: !this.down.has(unit.url) };
       },
       baseUrlOf: (unitId) => [...this.units.values()].find((unit) => unit.id === unitId)?.url ?? null,
-      lastHeardFrom: () => null,
       noteHeardFrom: () => {},
+      confirm: async (unitId) => [...this.units.values()].find((unit) => unit.id === unitId)?.url ?? null,
     };
   }
 }
 
-function pair(options: { ringTimeoutMs?: number; peerLostMs?: number } = {}) {
+function pair(options: { ringTimeoutMs?: number; peerLostMs?: number; plainB?: boolean } = {}) {
   const clock = new FakeClock();
   const network = new InProcessNetwork();
   const make = (id: string, name: string, user: string, port: number, callIds: string[]): Unit => {
-    const media = new FakeCallMedia(port, port);
+    const media = new FakeCallMedia(port, port, '', !(options.plainB && id.startsWith('bbbb')));
     let self: Unit;
     const calls = new CallService({
       unitId: id,
@@ -79,11 +82,12 @@ function pair(options: { ringTimeoutMs?: number; peerLostMs?: number } = {}) {
       media,
       peers: network.locatorFor(() => self),
       localUser: (candidate) => (candidate.toLowerCase() === user.toLowerCase() ? user : undefined),
-      client: network.clientFor(),
+      client: network.clientFor(() => self),
       clock,
       logger,
       ringTimeoutMs: options.ringTimeoutMs ?? 30_000,
       peerLostMs: options.peerLostMs ?? 4000,
+      keyExchange: new CallKeyExchange(TEST_SITE_SECRET),
       newCallId: () => callIds.shift() ?? `${id}-call-${Math.random()}`,
     });
     self = { id, name, url: `http://${name}`, user, calls, media };
@@ -245,4 +249,74 @@ test("accepting a call the caller already ended (its notice was lost) ends it wi
   t.like(result, { phase: 'ended', endReason: 'hung-up' });
   t.deepEqual(b.media.log, [`prepare ${call.id}`, `stop ${call.id}`]);
   t.deepEqual(a.media.log, []);
+});
+
+test("each side's media gets the other's own SRTP keys, which never travel in the clear", async (t) => {
+  const { network, a, b } = pair();
+  const sent: string[] = [];
+  const client = network.clientFor(() => a);
+  const recording = network.clientFor(() => b);
+  // Record every message as it would go on the wire (JSON), both ways.
+  for (const [unit, inner] of [[a, client], [b, recording]] as const) {
+    (unit.calls as unknown as { options: { client: typeof inner } }).options.client = {
+      offer: async (target, offer) => (sent.push(JSON.stringify(offer)), record(await inner.offer(target, offer))),
+      accept: async (target, callId, media) => (sent.push(JSON.stringify(media)), record(await inner.accept(target, callId, media))),
+      end: (target, callId, reason) => inner.end(target, callId, reason),
+      callState: (target, callId) => inner.callState(target, callId),
+    };
+  }
+  function record<T>(result: T): T {
+    sent.push(JSON.stringify(result));
+    return result;
+  }
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  await b.calls.accept(call.id);
+  const keysOf = (unit: Unit) => unit.media.preparedFor(call.id)!.crypto!;
+  t.deepEqual(a.media.started.get(call.id)!.crypto, keysOf(b), "A receives under B's keys");
+  t.deepEqual(b.media.started.get(call.id)!.crypto, keysOf(a), "B receives under A's keys");
+  const wire = sent.join('\n');
+  t.regex(wire, /"keyShare":"[A-Za-z0-9_-]{43}"/);
+  for (const unit of [a, b]) t.false(wire.includes(keysOf(unit).keyParams.slice('inline:'.length)), `${unit.name}'s key is not on the wire`);
+});
+
+test('a sealed key that was tampered with, or plain RTP on one side only, ends the call on both sides: media-failed, no audio', async (t) => {
+  const plain = pair({ plainB: true });
+  const call = await plain.a.calls.initiate('Kitchen', 'Door');
+  const refused = await plain.b.calls.accept(call.id).catch((error: CallError) => error.call);
+  t.like(refused, { phase: 'ended' });
+  await settle();
+  t.like(plain.a.calls.get(call.id), { phase: 'ended' });
+  t.like(plain.b.calls.get(call.id), { phase: 'ended' });
+  t.is(plain.a.media.started.size + plain.b.media.started.size, 0);
+
+  const { network, a, b } = pair();
+  const inner = network.clientFor(() => b);
+  (b.calls as unknown as { options: { client: ReturnType<typeof network.clientFor> } }).options.client = {
+    ...inner,
+    accept: (target, callId, media) => {
+      const wrapped = media.srtp!.wrappedKey;
+      // One bit of the sealed key flipped on the way.
+      const flipped = (wrapped[10] === 'A' ? 'B' : 'A') + wrapped.slice(11);
+      return inner.accept(target, callId, { ...media, srtp: { ...media.srtp!, wrappedKey: wrapped.slice(0, 10) + flipped } });
+    },
+  };
+  const tampered = await a.calls.initiate('Kitchen', 'Door');
+  const answered = await b.calls.accept(tampered.id).catch((error: CallError) => error.call);
+  await settle();
+  t.like(a.calls.get(tampered.id), { phase: 'ended' }, 'the caller refused the keys it could not open');
+  t.like(answered, { phase: 'ended' });
+  t.is(a.media.started.size, 0);
+});
+
+test('only the unit a call is with can accept, end or probe it', async (t) => {
+  const { a, b } = pair();
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  const stranger = 'cccccccc-unit';
+  t.throws(() => b.calls.handleRemoteEnd(call.id, 'hung-up', stranger), { instanceOf: CallError, message: /no call/ });
+  t.throws(() => b.calls.handleStateQuery(call.id, stranger), { instanceOf: CallError, message: /no call/ });
+  t.throws(() => a.calls.handleRemoteAccept(call.id, { udpPort: 9, format: 'rtp-opus', ssrc: 1, frameMs: 20 }, stranger), { instanceOf: CallError, message: /no call/ });
+  t.is(b.calls.current()?.phase, 'ringing');
+  await t.throwsAsync(b.calls.handleOffer({ callId: 'dddddddd-0000', caller: { user: 'Kitchen', unitId: a.id, unitName: 'A', httpPort: 5000 }, callee: { user: 'Door' } }, { unitId: stranger, host: '127.0.0.1' }), {
+    message: /names another unit as the caller/,
+  });
 });

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { testSiteSecret } from '../support/test-site.js';
 import { signPeerRequest } from '../../src/security/peer-auth.js';
-import { SENDER_HEADER } from '../../src/peers/peer-protocol.js';
+import { RECEIVER_HEADER, SENDER_HEADER } from '../../src/peers/peer-protocol.js';
 import { startUnit, type TestUnit } from '../support/unit-harness.js';
 import { fuzzRuns, fuzzSeed } from '../support/fuzz-datagrams.js';
 import { registeredRoutes } from '../../src/signaling/app.js';
@@ -59,9 +59,10 @@ const VALID_BODIES: Record<string, unknown> = {
     callId: CALL_ID,
     caller: { user: 'Garage', unitId: 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee', unitName: 'Garage unit', httpPort: 5000 },
     callee: { user: 'Kitchen' },
+    keyShare: 'A'.repeat(43),
   },
   '/api/unit/calls/:callId/accept': {
-    media: { address: '127.0.0.1', udpPort: 40000, format: 'rtp-opus', ssrc: 1234, frameMs: 20, crypto: { suite: 'AES_CM_128_HMAC_SHA1_80', keyParams: `inline:${'A'.repeat(40)}` } },
+    media: { udpPort: 40000, format: 'rtp-opus', ssrc: 1234, frameMs: 20, srtp: { suite: 'AES_CM_128_HMAC_SHA1_80', keyShare: 'B'.repeat(43), wrappedKey: 'C'.repeat(100) } },
   },
   '/api/unit/calls/:callId/end': { reason: 'hung-up' },
   '/api/session': { password: 'a guessed password' },
@@ -444,8 +445,8 @@ const signingArbitrary = fc.oneof(
   fc.constant({ kind: 'signed' as const }),
   fc.constant({ kind: 'replayed' as const }),
   fc.record({ kind: fc.constant('body changed after signing' as const), extra: fc.string({ minLength: 1, maxLength: 5 }) }),
-  fc.record({ kind: fc.constant('header replaced' as const), header: fc.constantFrom('x-intercom-timestamp', 'x-intercom-nonce', 'x-intercom-signature', SENDER_HEADER), value: headerValueArbitrary }),
-  fc.record({ kind: fc.constant('header dropped' as const), header: fc.constantFrom('x-intercom-timestamp', 'x-intercom-nonce', 'x-intercom-signature', SENDER_HEADER) }),
+  fc.record({ kind: fc.constant('header replaced' as const), header: fc.constantFrom('x-intercom-timestamp', 'x-intercom-nonce', 'x-intercom-signature', SENDER_HEADER, RECEIVER_HEADER), value: headerValueArbitrary }),
+  fc.record({ kind: fc.constant('header dropped' as const), header: fc.constantFrom('x-intercom-timestamp', 'x-intercom-nonce', 'x-intercom-signature', SENDER_HEADER, RECEIVER_HEADER) }),
   fc.record({ kind: fc.constant('clock off' as const), offsetMs: fc.oneof(fc.integer({ min: -1e12, max: 1e12 }), fc.integer({ min: -120_000, max: 120_000 })) }),
   fc.record({ kind: fc.constant('other secret' as const), secret: fc.stringMatching(/^[!-~]{16,40}$/) }),
 );
@@ -490,7 +491,9 @@ test('unit-to-unit routes of a unit with a site secret: random signatures, heade
         const headers: Record<string, string> = {
           [SENDER_HEADER]: SENDER_ID,
           ...(body ? { 'content-type': 'application/json' } : {}),
-          ...(signing.kind === 'unsigned' ? {} : signPeerRequest({ method: route.method, path: url, body }, { secret, unitId: SENDER_ID, wallClock: () => at })),
+          ...(signing.kind === 'unsigned'
+            ? {}
+            : signPeerRequest({ method: route.method, authority: 'localhost:80', path: url, body, receiver: services.unitId }, { secret, unitId: SENDER_ID, wallClock: () => at })),
         };
         if (signing.kind === 'header replaced') headers[signing.header] = signing.value;
         if (signing.kind === 'header dropped') delete headers[signing.header];

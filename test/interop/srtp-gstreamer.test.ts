@@ -1,8 +1,18 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { freeUdpPort, gstLaunch } from '../support/gstreamer.js';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import defaults from '../../config/default.json' with { type: 'json' };
+import { validateConfig } from '../../src/config/validate.js';
+import { createUnit } from '../../src/unit.js';
+import { unitMediaOf } from '../support/fake-call-media.js';
+import { CallAudio } from '../../src/streaming/call-audio.js';
+import { UdpTransport } from '../../src/net/udp-transport.js';
+import { MemoryAudioBackend } from '../../src/audio/memory-backend.js';
+import type { CallMedia } from '../../src/calls/call-media.js';
+import { createSrtpOffer } from '../../src/media/srtp-negotiation.js';
 import dgram from 'node:dgram';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +20,7 @@ import { opusCodec } from '../../src/codec/opus.js';
 import { MediaSender } from '../../src/media/media-sender.js';
 import { rtpPacketFormat } from '../../src/media/packet-format.js';
 import { OPUS_PAYLOAD_TYPE } from '../../src/media/wire-format.js';
-import { generateSrtpMasterKeys, srtpPacketFormat, type SrtpMasterKeys } from '../../src/media/srtp.js';
+import { generateSrtpMasterKeys, parseSrtpKeyParams, srtpPacketFormat, type SrtpMasterKeys } from '../../src/media/srtp.js';
 import { samplesFromS16le, toneShare, rms } from '../support/audio-analysis.js';
 
 // The proof that our SRTP is the standard one: libsrtp, through GStreamer's srtpdec and srtpenc
@@ -127,3 +137,119 @@ test.serial('our unprotect decodes what GStreamer srtpenc (libsrtp) sends across
   t.true(toneShare(middle, 440) > 0.9, `440 Hz share ${toneShare(middle, 440)}`);
   t.true(rms(middle) > 5000, `rms ${rms(middle)}`);
 });
+
+// A unit's own call audio, keyed by a real call: the unit places a call to a second unit over
+// signed HTTP, the two run their ephemeral X25519 exchange, and the second unit's call service
+// opens the caller's sealed SRTP key and hands it to its media engine, which here is GStreamer:
+// srtpdec gets exactly the key the exchange gave the callee, nothing else (no log, no back door).
+
+async function securedServices(name: string, callMedia: CallMedia, t: ExecutionContext) {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), `intercom-srtp-${name}-`));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const config = validateConfig({
+    ...defaults,
+    unit: { name },
+    http: { host: '127.0.0.1', port: 0 },
+    dataDir,
+    discovery: { dnsSd: false, pollIntervalMs: 200, offlineAfterMs: 10_000, requestTimeoutMs: 5000 },
+    site: { secret: SITE_SECRET, maxClockSkewMs: 30_000 },
+    gpio: { ...defaults.gpio, enabled: false },
+  });
+  const unit = await createUnit(config, { logger: pino({ level: 'silent' }), version: '0.0.0-test', media: unitMediaOf(callMedia), webRoot: null });
+  const { httpPort } = await unit.start();
+  t.teardown(() => unit.stop());
+  return { services: unit, httpPort };
+}
+
+const SITE_SECRET = 'the-interop-test-site-secret-01';
+
+test.serial("GStreamer srtpdec decodes a unit's call audio with the key the call's X25519 exchange gave the other unit", async (t) => {
+  t.timeout(120_000);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'intercom-srtp-call-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'decoded.raw');
+  const gstPort = await freeUdpPort();
+
+  // The caller: the real media engine on a real UDP socket, its "microphone" a 440 Hz tone.
+  const backend = new MemoryAudioBackend();
+  const callAudio = new CallAudio({
+    settings: { format: 'rtp-opus', frameMs: 20, bitrate: 32_000, complexity: 3, minDelayMs: 20, maxDelayMs: 400, srtp: true },
+    captureDevice: 'default',
+    playbackDevice: 'default',
+    backend,
+    logger: pino({ level: 'silent' }),
+  });
+  const transport = await UdpTransport.bind({ port: 0, host: '127.0.0.1', onDatagram: (datagram, from) => callAudio.onDatagram(datagram, from) });
+  callAudio.attachTransport(transport);
+  await callAudio.openDevices();
+  t.teardown(async () => {
+    await callAudio.close();
+    await transport.close();
+  });
+
+  // The callee's media engine is GStreamer, started with the key its call service hands over.
+  let gst: ReturnType<typeof gstLaunch> | undefined;
+  let handedKey: SrtpMasterKeys | undefined;
+  const gstMedia: CallMedia = {
+    audioAvailable: true,
+    audioState: () => ({ available: true, captureDevice: 'gstreamer', playbackDevice: 'gstreamer', error: null, encrypted: true }),
+    prepare: () => ({ address: '', udpPort: gstPort, format: 'rtp-opus', ssrc: 0x0badf00d, frameMs: 20, crypto: createSrtpOffer() }),
+    start: (_callId, remote) => {
+      const keys = parseSrtpKeyParams(remote.crypto?.keyParams);
+      if (!keys.ok) throw new Error(keys.reason);
+      handedKey = keys.keys;
+      const caps =
+        `application/x-srtp,media=(string)audio,clock-rate=(int)48000,encoding-name=(string)OPUS,payload=(int)${OPUS_PAYLOAD_TYPE},` +
+        `ssrc=(uint)${remote.ssrc},srtp-key=(buffer)${gstKey(keys.keys)},srtp-cipher=(string)aes-128-icm,srtp-auth=(string)hmac-sha1-80,` +
+        'srtcp-cipher=(string)aes-128-icm,srtcp-auth=(string)hmac-sha1-80,roc=(uint)0';
+      gst = gstLaunch(
+        `udpsrc address=127.0.0.1 port=${gstPort} caps=${caps} ! srtpdec ! rtpjitterbuffer latency=60 ! rtpopusdepay ! opusdec ! ` +
+          `audioconvert ! audioresample ! audio/x-raw,format=S16LE,rate=48000,channels=1 ! filesink location=${out}`,
+      );
+    },
+    stop: () => undefined,
+    stats: () => null,
+  };
+  t.teardown(() => gst?.child.kill('SIGKILL'));
+
+  const caller = await securedServices('Caller', callAudio, t);
+  const callee = await securedServices('Callee', gstMedia, t);
+  caller.services.directory.addCandidate({ host: '127.0.0.1', port: callee.httpPort, source: 'static' });
+  callee.services.directory.addCandidate({ host: '127.0.0.1', port: caller.httpPort, source: 'static' });
+  await Promise.all([caller.services.directory.refresh(), callee.services.directory.refresh()]);
+  await caller.services.users.add('Kitchen');
+  await callee.services.users.add('Front door');
+  await caller.services.directory.refresh();
+
+  const call = await caller.services.calls.initiate('Kitchen', 'Front door');
+  t.is(call.phase, 'ringing');
+  await callee.services.calls.accept(call.id);
+  t.truthy(gst, "the callee's media engine was started with the caller's key");
+  await gst!.playing;
+  await callAudio.whenStarted(call.id);
+  // Asked again for a live call, the engine names the same endpoint: its own sending key for this call.
+  const engineKey = parseKeys(callAudio.prepare(call.id).crypto?.keyParams);
+
+  // Two seconds of the tone, at the sound card's pace.
+  let frame = 0;
+  backend.setCaptureSource(() => toneFrame(frame++));
+  for (let i = 0; i < 100; i += 1) {
+    backend.tick(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  caller.services.calls.end(call.id);
+  gst!.child.kill('SIGINT');
+  t.is((await gst!.exited).code, 0, gst!.output());
+  const decoded = samplesFromS16le(await readFile(out));
+  t.true(decoded.length >= 48_000, `decoded ${decoded.length / 48} ms of 2000 ms sent`);
+  const middle = decoded.subarray(decoded.length / 4, (decoded.length * 3) / 4);
+  t.true(toneShare(middle, 440) > 0.9, `440 Hz share ${toneShare(middle, 440)}`);
+  // The key that decoded it is the one the caller's engine made for this call, which crossed sealed.
+  t.is(gstKey(handedKey!), gstKey(engineKey));
+});
+
+function parseKeys(keyParams: unknown): SrtpMasterKeys {
+  const parsed = parseSrtpKeyParams(keyParams);
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return parsed.keys;
+}

@@ -152,7 +152,14 @@ test('a replayed packet is rejected; reordering within the window is accepted; o
   }
   for (const i of [150, 299, 200]) t.false(receiver.unprotect(packets[i]).ok, `replay of ${i}`);
 
-  // Jump ahead to 499: unseen 372 is 127 behind (inside the window), unseen 371 is 128 behind.
+  // Jump ahead to 499, 200 packets: one packet alone does not move the window that far (it would
+  // refuse the stream's next packets), three in a row do. Then unseen 372 is 127 behind (inside
+  // the window), unseen 371 is 128 behind.
+  const held = receiver.unprotect(packets[497]);
+  t.false(held.ok);
+  t.regex(held.ok ? '' : held.reason, /jumps 198 packets ahead/);
+  t.true(receiver.unprotect(packets[300]).ok, 'the stream goes on meanwhile');
+  t.false(receiver.unprotect(packets[498]).ok);
   t.true(receiver.unprotect(packets[499]).ok);
   t.true(receiver.unprotect(packets[372]).ok);
   const tooOld = receiver.unprotect(packets[371]);

@@ -5,18 +5,25 @@ import type { UnitInfo } from '../../src/peers/peer-protocol.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { parseStaticPeer } from '../../src/discovery/dns-sd.js';
 
-/** Peers as a table of base URL -> info (or null when that unit does not answer). */
+/**
+ * Peers as a table of base URL -> info (or null when that unit does not answer). As a signing unit
+ * does, a unit answers only polls addressed to it or to anyone, and its answer names it.
+ */
 function fakeNetwork() {
   const answers = new Map<string, UnitInfo | null>();
   const asked: string[] = [];
+  const addressedTo: (string | null)[] = [];
   return {
     answers,
     asked,
+    addressedTo,
     client: {
-      async info(baseUrl: string): Promise<PeerResult<UnitInfo>> {
+      async info(baseUrl: string, unitId: string | null): Promise<PeerResult<UnitInfo>> {
         asked.push(baseUrl);
+        addressedTo.push(unitId);
         const info = answers.get(baseUrl);
-        return info ? { kind: 'ok', value: structuredClone(info) } : { kind: 'unreachable', message: 'timeout' };
+        if (info && unitId !== null && unitId !== info.unitId) return { kind: 'unreachable', message: 'answered by another unit' };
+        return info ? { kind: 'ok', value: structuredClone(info), from: info.unitId } : { kind: 'unreachable', message: 'timeout' };
       },
     },
   };
@@ -119,8 +126,52 @@ test('hearing from a peer (a call request) marks it online at once', async (t) =
   t.false(peers.peer('peer-unit-0001')!.online);
   peers.noteHeardFrom('peer-unit-0001');
   t.true(peers.peer('peer-unit-0001')!.online);
-  t.is(peers.lastHeardFrom('peer-unit-0001'), clock.now());
+  t.is(peers.peer('peer-unit-0001')!.msSinceSeen, 0);
   peers.stop();
+});
+
+test("a unit's address moves only when its current address has gone quiet, and only to where it answered itself", async (t) => {
+  const clock = new FakeClock();
+  const network = fakeNetwork();
+  const garage = info('peer-unit-0001', 'Garage', ['Workshop']);
+  network.answers.set('http://10.0.0.5:5000', garage);
+  const peers = directory(network, clock);
+  peers.addCandidate({ host: '10.0.0.5', port: 5000, source: 'static' });
+  peers.start();
+  await clock.advance(0);
+  t.is(peers.peer('peer-unit-0001')!.address, '10.0.0.5:5000');
+  t.deepEqual(network.addressedTo, [null], 'the first poll asks whoever is there');
+  await clock.advance(1000);
+  t.deepEqual(network.addressedTo, [null, 'peer-unit-0001'], 'later polls are addressed to the unit that answered');
+
+  // The same unit also answers at a second address: while the first one answers, it stays.
+  network.answers.set('http://10.0.0.7:5000', garage);
+  peers.addCandidate({ host: '10.0.0.7', port: 5000, source: 'dns-sd' });
+  await clock.advance(5000);
+  t.is(peers.peer('peer-unit-0001')!.address, '10.0.0.5:5000', 'answering last does not make an address the unit\'s');
+
+  // The first address goes quiet (a new DHCP lease): after offlineAfterMs the unit is where it answers now.
+  network.answers.set('http://10.0.0.5:5000', null);
+  await clock.advance(2000);
+  t.is(peers.peer('peer-unit-0001')!.address, '10.0.0.5:5000');
+  await clock.advance(2000);
+  t.is(peers.peer('peer-unit-0001')!.address, '10.0.0.7:5000');
+  t.true(peers.peer('peer-unit-0001')!.online);
+  peers.stop();
+});
+
+test('a calling unit not known yet is confirmed where it called from, by its own answer there', async (t) => {
+  const clock = new FakeClock();
+  const network = fakeNetwork();
+  network.answers.set('http://10.0.0.5:5001', info('peer-unit-0001', 'Garage', ['Workshop']));
+  network.answers.set('http://10.0.0.9:5001', info('peer-unit-0003', 'Relay', []));
+  const peers = directory(network, clock);
+  t.is(await peers.confirm('peer-unit-0001', '10.0.0.9', 5001), null, 'another unit there does not confirm it');
+  t.is(await peers.confirm('peer-unit-0001', '10.0.0.6', 5001), null, 'nobody there does not either');
+  t.deepEqual(peers.peers(), []);
+  t.is(await peers.confirm('peer-unit-0001', '::ffff:10.0.0.5', 5001), 'http://10.0.0.5:5001');
+  t.like(peers.peer('peer-unit-0001'), { address: '10.0.0.5:5001', source: 'inbound', online: true });
+  t.is(network.addressedTo.at(-1), 'peer-unit-0001');
 });
 
 test('static peer entries: host:port, bracketed IPv6, names; anything else is refused', (t) => {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PeerClient } from '../../src/peers/peer-client.js';
-import { PeerRequestAuthenticator, createPeerRequestSigner, createPeerResponseSigner, createPeerResponseVerifier } from '../../src/security/peer-auth.js';
+import { PeerRequestAuthenticator, createPeerClientAuth } from '../../src/security/peer-auth.js';
 import { PeerClockOffsets } from '../../src/security/peer-clock-sync.js';
 import { launchSite, type UnitProcess } from '../support/unit-process.js';
 import { eventually } from '../support/eventually.js';
@@ -15,22 +15,27 @@ import { eventually } from '../support/eventually.js';
 
 const SECRET = 'the-site-secret-of-the-test-site';
 const THREE_HOURS_MS = 3 * 3600_000;
+const PEER_ID = 'peer-unit-id';
 
 /** A unit's unit-to-unit endpoint over real HTTP, whose wall clock is `skewMs` off ours. */
 async function skewedPeer(t: { teardown(fn: () => unknown): void }, skewMs: number, secret = SECRET) {
   const wallClock = () => Date.now() + skewMs;
-  const auth = new PeerRequestAuthenticator({ secret: SECRET, maxClockSkewMs: 30_000, wallClock });
-  const signResponse = createPeerResponseSigner(secret, wallClock);
+  const auth = new PeerRequestAuthenticator({ secret: SECRET, unitId: PEER_ID, maxClockSkewMs: 30_000, wallClock });
+  // What this peer signs its answers with: the site's secret, or (a stranger) another one.
+  const signer = new PeerRequestAuthenticator({ secret, unitId: PEER_ID, maxClockSkewMs: 30_000, wallClock });
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      const verdict = auth.verify({ method: request.method!, url: request.url!, headers: request.headers, rawBody: Buffer.concat(chunks).toString('utf8') });
+      const incoming = { method: request.method!, url: request.url!, headers: request.headers, rawBody: Buffer.concat(chunks).toString('utf8') };
+      const verdict = auth.verify(incoming);
       const status = verdict.ok ? 200 : 401;
       const body = verdict.ok
-        ? JSON.stringify({ unitId: 'peer-unit-id', name: 'Peer', version: '0.0.0', httpPort: 1, users: ['Garage'], inCall: false })
+        ? JSON.stringify({ unitId: PEER_ID, name: 'Peer', version: '0.0.0', httpPort: 1, users: ['Garage'], inCall: false })
         : JSON.stringify({ error: 'unauthorized', message: 'unit-to-unit request refused' });
-      response.writeHead(status, { 'content-type': 'application/json', ...signResponse({ requestHeaders: request.headers, status, body }) });
+      // A stranger signs whatever it is asked (with its own secret); a unit of the site only what `auth` let through.
+      const signingVerdict = secret === SECRET ? verdict : ({ ok: true, unitId: String(request.headers['x-intercom-unit-id']) } as const);
+      response.writeHead(status, { 'content-type': 'application/json', ...signer.signAnswer(signingVerdict, { request: incoming, status, body }) });
       response.end(body);
     });
   });
@@ -43,8 +48,7 @@ function client(clockSync?: PeerClockOffsets) {
   return new PeerClient({
     unitId: 'asking-unit-id',
     timeoutMs: 5_000,
-    sign: createPeerRequestSigner({ secret: SECRET, unitId: 'asking-unit-id' }),
-    verifyResponse: createPeerResponseVerifier(SECRET),
+    auth: createPeerClientAuth({ secret: SECRET, unitId: 'asking-unit-id' }),
     clockSync,
   });
 }
@@ -55,9 +59,10 @@ for (const skewMs of [-THREE_HOURS_MS, THREE_HOURS_MS, -400 * 24 * 3600_000]) {
     const offsets = new PeerClockOffsets();
     const first = await client(offsets).info(peer.baseUrl);
     t.is(first.kind, 'ok', JSON.stringify(first));
-    t.true(Math.abs(offsets.offsetMs(peer.baseUrl) - skewMs) < 1_000, `learnt ${offsets.offsetMs(peer.baseUrl)} ms`);
+    t.true(Math.abs(offsets.offsetMs(PEER_ID) - skewMs) < 1_000, `learnt ${offsets.offsetMs(PEER_ID)} ms`);
     t.like(peer.auth.counters(), { accepted: 1, rejected: 1, rejectedByReason: { 'clock-skew': 1 } });
-    for (let i = 0; i < 3; i++) t.is((await client(offsets).info(peer.baseUrl)).kind, 'ok');
+    // Later polls are addressed to the unit that answered (as the directory does), so they go out on its clock.
+    for (let i = 0; i < 3; i++) t.is((await client(offsets).info(peer.baseUrl, PEER_ID)).kind, 'ok');
     t.like(peer.auth.counters(), { accepted: 4, rejected: 1 }, 'no further refusals once the clock is known');
   });
 }
@@ -73,7 +78,7 @@ test('an answer signed with another secret cannot move our idea of the clock', a
   const offsets = new PeerClockOffsets();
   const answer = await client(offsets).info(stranger.baseUrl);
   t.is(answer.kind, 'unreachable');
-  t.is(offsets.offsetMs(stranger.baseUrl), 0);
+  t.is(offsets.known(PEER_ID), null);
 });
 
 const LIBFAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1'].find((file) => existsSync(file));

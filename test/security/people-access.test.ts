@@ -103,7 +103,7 @@ test('every route needs a session, except /api/health, the login itself, the uni
     // Unit-to-unit routes keep their own authentication: the site secret's signature, not a session.
     t.is((await call(app, 'GET', '/api/unit/info')).status, 401);
     t.is((await call(app, 'GET', '/api/unit/info', { auth: unit.auth })).status, 401, 'a session is not a unit');
-    t.is((await call(app, 'GET', '/api/unit/info', { auth: peerRequestHeaders({ method: 'GET', url: '/api/unit/info' }) })).status, 200);
+    t.is((await call(app, 'GET', '/api/unit/info', { auth: peerRequestHeaders(unit.unit.unitId, { method: 'GET', url: '/api/unit/info' }) })).status, 200);
   });
 });
 

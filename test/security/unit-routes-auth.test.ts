@@ -45,11 +45,11 @@ async function securedUnit(
 }
 
 /** Headers a unit with `secret` would send with this request. */
-function signedHeaders(method: 'GET' | 'POST', url: string, body: string, secret = SITE_SECRET, at = Date.now()): Record<string, string> {
+function signedHeaders(unit: SecuredUnit, method: 'GET' | 'POST', url: string, body: string, secret = SITE_SECRET, at = Date.now()): Record<string, string> {
   return {
-    [SENDER_HEADER]: SENDER_ID,
     ...(body ? { 'content-type': 'application/json' } : {}),
-    ...signPeerRequest({ method, path: url, body }, { secret, unitId: SENDER_ID, wallClock: () => at }),
+    // inject() sends Host localhost:80.
+    ...signPeerRequest({ method, authority: 'localhost:80', path: url, body, receiver: unit.services.unitId }, { secret, unitId: SENDER_ID, wallClock: () => at }),
   };
 }
 
@@ -71,13 +71,13 @@ test('/api/unit/* answers 401 without a valid signature, counts each refusal by 
   const refusals: { name: string; method: 'GET' | 'POST'; url: string; payload?: string; headers: Record<string, string>; reason: string }[] = [
     { name: 'no headers', method: 'GET', url: '/api/unit/info', headers: {}, reason: 'missing-headers' },
     { name: 'only the sender header', method: 'POST', url: '/api/unit/calls', payload: offer, headers: { [SENDER_HEADER]: SENDER_ID, 'content-type': 'application/json' }, reason: 'missing-headers' },
-    { name: 'another site', method: 'GET', url: '/api/unit/info', headers: signedHeaders('GET', '/api/unit/info', '', STRANGER_SECRET), reason: 'bad-signature' },
-    { name: 'tampered body', method: 'POST', url: '/api/unit/calls', payload: offer.replace('Nobody', 'Kitchen'), headers: signedHeaders('POST', '/api/unit/calls', offer), reason: 'bad-signature' },
-    { name: 'other path', method: 'GET', url: `/api/unit/calls/${CALL_ID}`, headers: signedHeaders('GET', '/api/unit/info', ''), reason: 'bad-signature' },
-    { name: 'other method', method: 'POST', url: `/api/unit/calls/${CALL_ID}/end`, payload: '{"reason":"hung-up"}', headers: signedHeaders('GET', `/api/unit/calls/${CALL_ID}/end`, '{"reason":"hung-up"}'), reason: 'bad-signature' },
-    { name: 'old', method: 'GET', url: '/api/unit/info', headers: signedHeaders('GET', '/api/unit/info', '', SITE_SECRET, Date.now() - 120_000), reason: 'clock-skew' },
-    { name: 'future', method: 'GET', url: '/api/unit/info', headers: signedHeaders('GET', '/api/unit/info', '', SITE_SECRET, Date.now() + 120_000), reason: 'clock-skew' },
-    { name: 'malformed', method: 'GET', url: '/api/unit/info', headers: { ...signedHeaders('GET', '/api/unit/info', ''), 'x-intercom-signature': 'letmein' }, reason: 'malformed-headers' },
+    { name: 'another site', method: 'GET', url: '/api/unit/info', headers: signedHeaders(unit, 'GET', '/api/unit/info', '', STRANGER_SECRET), reason: 'bad-signature' },
+    { name: 'tampered body', method: 'POST', url: '/api/unit/calls', payload: offer.replace('Nobody', 'Kitchen'), headers: signedHeaders(unit, 'POST', '/api/unit/calls', offer), reason: 'bad-signature' },
+    { name: 'other path', method: 'GET', url: `/api/unit/calls/${CALL_ID}`, headers: signedHeaders(unit, 'GET', '/api/unit/info', ''), reason: 'bad-signature' },
+    { name: 'other method', method: 'POST', url: `/api/unit/calls/${CALL_ID}/end`, payload: '{"reason":"hung-up"}', headers: signedHeaders(unit, 'GET', `/api/unit/calls/${CALL_ID}/end`, '{"reason":"hung-up"}'), reason: 'bad-signature' },
+    { name: 'old', method: 'GET', url: '/api/unit/info', headers: signedHeaders(unit, 'GET', '/api/unit/info', '', SITE_SECRET, Date.now() - 120_000), reason: 'clock-skew' },
+    { name: 'future', method: 'GET', url: '/api/unit/info', headers: signedHeaders(unit, 'GET', '/api/unit/info', '', SITE_SECRET, Date.now() + 120_000), reason: 'clock-skew' },
+    { name: 'malformed', method: 'GET', url: '/api/unit/info', headers: { ...signedHeaders(unit, 'GET', '/api/unit/info', ''), 'x-intercom-signature': 'letmein' }, reason: 'malformed-headers' },
   ];
   for (const [index, refusal] of refusals.entries()) {
     const response = await unit.app.inject({ method: refusal.method, url: refusal.url, payload: refusal.payload, headers: refusal.headers });
@@ -91,7 +91,9 @@ test('/api/unit/* answers 401 without a valid signature, counts each refusal by 
   t.deepEqual(final.rejectedByReason, {
     'missing-headers': 2,
     'malformed-headers': 1,
+    'protocol-version': 0,
     'bad-signature': 4,
+    'wrong-receiver': 0,
     'clock-skew': 2,
     'replayed-nonce': 0,
     'replay-cache-full': 0,
@@ -100,13 +102,13 @@ test('/api/unit/* answers 401 without a valid signature, counts each refusal by 
   t.is(unit.services.calls.current(), null, 'nothing rang');
 
   // Properly signed: served. The same request again: a replay.
-  const info = signedHeaders('GET', '/api/unit/info', '');
+  const info = signedHeaders(unit, 'GET', '/api/unit/info', '');
   const served = await unit.app.inject({ method: 'GET', url: '/api/unit/info', headers: info });
   t.is(served.statusCode, 200);
   t.is(served.json().unitId, unit.services.unitId);
   const replayed = await unit.app.inject({ method: 'GET', url: '/api/unit/info', headers: info });
   t.is(replayed.statusCode, 401);
-  const signedOffer = await unit.app.inject({ method: 'POST', url: '/api/unit/calls', payload: offer, headers: signedHeaders('POST', '/api/unit/calls', offer) });
+  const signedOffer = await unit.app.inject({ method: 'POST', url: '/api/unit/calls', payload: offer, headers: signedHeaders(unit, 'POST', '/api/unit/calls', offer) });
   t.is(signedOffer.statusCode, 404, 'a signed offer reaches the route (which knows no user "Nobody")');
   t.like(await peerRequests(unit), { accepted: 2, rejected: refusals.length + 1, rejectedByReason: { 'replayed-nonce': 1 } });
 });
@@ -115,7 +117,7 @@ test('the public /api/* routes need a person\'s session, not the site secret; a 
   const unit = await securedUnit(t, 'Hall', SITE_SECRET);
   const health = await unit.app.inject({ method: 'GET', url: '/api/health' });
   t.is(health.statusCode, 200);
-  const signedOnly = await unit.app.inject({ method: 'POST', url: '/api/users/register', payload: '{"name":"Kitchen"}', headers: signedHeaders('POST', '/api/users/register', '{"name":"Kitchen"}') });
+  const signedOnly = await unit.app.inject({ method: 'POST', url: '/api/users/register', payload: '{"name":"Kitchen"}', headers: signedHeaders(unit, 'POST', '/api/users/register', '{"name":"Kitchen"}') });
   t.is(signedOnly.statusCode, 401, 'signed with the site secret, but no session');
   const registered = await unit.app.inject({ method: 'POST', url: '/api/users/register', payload: { name: 'Kitchen' }, headers: unit.auth });
   t.is(registered.statusCode, 201);
@@ -198,6 +200,6 @@ test('an unsigned request is refused with 401 before its body or parameters are 
   t.is(badParams.statusCode, 401);
   t.like(await peerRequests(unit), { rejected: 2, rejectedByReason: { 'missing-headers': 2 } });
   // A signed request with a bad body still gets the route's own 400.
-  const signedBad = await unit.app.inject({ method: 'POST', url: '/api/unit/calls', payload: '{"no":"offer"}', headers: signedHeaders('POST', '/api/unit/calls', '{"no":"offer"}') });
+  const signedBad = await unit.app.inject({ method: 'POST', url: '/api/unit/calls', payload: '{"no":"offer"}', headers: signedHeaders(unit, 'POST', '/api/unit/calls', '{"no":"offer"}') });
   t.is(signedBad.statusCode, 400);
 });

@@ -9,7 +9,7 @@ import { FakeGpioPorts } from '../../src/gpio/ports.js';
 import { readThermalZone, THERMAL_ZONE_PATH } from '../../src/system/system-sampler.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { BOARDS, fakeSysfs } from '../support/fake-gpio.js';
-import { peerRequestHeaders } from '../support/peer-signing.js';
+import { peerRequestHeaders, TEST_PEER_UNIT_ID } from '../support/peer-signing.js';
 
 // Route tests through inject(): every endpoint, its good answer and each kind of bad input.
 // Most units here are not listening and have no peers; the status and door tests that need a live
@@ -29,15 +29,21 @@ async function withUnit(run: (unit: TestUnit) => Promise<void>): Promise<void> {
 // (test/security/unit-routes-auth.test.ts covers their refusals).
 const unitRoute = (url: string) => url.startsWith('/api/unit/');
 
-async function post(unit: TestUnit, url: string, payload: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {
+async function post(
+  unit: TestUnit,
+  url: string,
+  payload: unknown,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+  signer: string = TEST_PEER_UNIT_ID,
+) {
   const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
-  const signed = unitRoute(url) ? peerRequestHeaders({ method: 'POST', url, body }) : {};
+  const signed = unitRoute(url) ? peerRequestHeaders(unit.unit.unitId, { method: 'POST', url, body }, { unitId: signer }) : {};
   const response = await unit.app.inject({ method: 'POST', url, payload: body, headers: { ...unit.auth, ...signed, ...headers } });
   return { status: response.statusCode, body: response.json() };
 }
 
-async function get(unit: TestUnit, url: string) {
-  const signed = unitRoute(url) ? peerRequestHeaders({ method: 'GET', url }) : {};
+async function get(unit: TestUnit, url: string, signer: string = TEST_PEER_UNIT_ID) {
+  const signed = unitRoute(url) ? peerRequestHeaders(unit.unit.unitId, { method: 'GET', url }, { unitId: signer }) : {};
   const response = await unit.app.inject({ method: 'GET', url, headers: { ...unit.auth, ...signed } });
   return { status: response.statusCode, body: response.json() };
 }
@@ -190,39 +196,45 @@ test('GET /api/status and /api/health describe the unit', async (t) => {
 });
 
 test('unit-to-unit routes validate strictly and answer unknown users and calls with 404', async (t) => {
+  // The calling unit is real and listening: a unit confirms its caller at the address the offer came
+  // from before it rings.
+  const other = await startUnit('Other');
+  t.teardown(() => other.close());
+  const asOther = (unit: TestUnit, url: string, payload: unknown) => post(unit, url, payload, undefined, other.unit.unitId);
   await withUnit(async (unit) => {
     await post(unit, '/api/users/register', { name: 'Kitchen' });
     const info = await get(unit, '/api/unit/info');
     t.like(info.body, { unitId: unit.unit.unitId, name: 'Hall', users: ['Kitchen'], inCall: false });
     const offer = {
       callId: FAKE_CALL_ID,
-      caller: { user: 'Door', unitId: '11111111-2222-4333-8444-555555555555', unitName: 'Other', httpPort: 5000 },
+      caller: { user: 'Door', unitId: other.unit.unitId, unitName: 'Other', httpPort: other.port },
       callee: { user: 'Kitchen' },
     };
-    t.is((await post(unit, '/api/unit/calls', { ...offer, extra: 1 })).status, 400);
-    t.is((await post(unit, '/api/unit/calls', { ...offer, caller: { ...offer.caller, httpPort: 0 } })).status, 400);
-    const nobody = await post(unit, '/api/unit/calls', { ...offer, callee: { user: 'Nobody' } });
+    t.is((await asOther(unit, '/api/unit/calls', { ...offer, extra: 1 })).status, 400);
+    t.is((await asOther(unit, '/api/unit/calls', { ...offer, caller: { ...offer.caller, httpPort: 0 } })).status, 400);
+    const nobody = await asOther(unit, '/api/unit/calls', { ...offer, callee: { user: 'Nobody' } });
     t.is(nobody.status, 404);
     t.is(nobody.body.error, 'unknown-user');
-    const media = { address: '', udpPort: 40000, format: 'rtp-opus', ssrc: 1, frameMs: 20 };
-    t.is((await post(unit, `/api/unit/calls/${FAKE_CALL_ID}/accept`, { media: { ...media, format: 'mp3' } })).status, 400);
-    t.is((await post(unit, `/api/unit/calls/${FAKE_CALL_ID}/accept`, { media: { ...media, udpPort: 70000 } })).status, 400);
-    t.is((await post(unit, `/api/unit/calls/${FAKE_CALL_ID}/accept`, { media })).status, 404);
-    t.is((await post(unit, `/api/unit/calls/${FAKE_CALL_ID}/end`, { reason: 'bored' })).status, 400);
-    t.is((await post(unit, `/api/unit/calls/${FAKE_CALL_ID}/end`, { reason: 'hung-up' })).status, 404);
+    const media = { udpPort: 40000, format: 'rtp-opus', ssrc: 1, frameMs: 20 };
+    t.is((await asOther(unit, `/api/unit/calls/${FAKE_CALL_ID}/accept`, { media: { ...media, address: '10.6.6.6' } })).status, 400, 'no media address travels: media goes where the unit answers');
+    t.is((await asOther(unit, `/api/unit/calls/${FAKE_CALL_ID}/accept`, { media: { ...media, format: 'mp3' } })).status, 400);
+    t.is((await asOther(unit, `/api/unit/calls/${FAKE_CALL_ID}/accept`, { media: { ...media, udpPort: 70000 } })).status, 400);
+    t.is((await asOther(unit, `/api/unit/calls/${FAKE_CALL_ID}/accept`, { media })).status, 404);
+    t.is((await asOther(unit, `/api/unit/calls/${FAKE_CALL_ID}/end`, { reason: 'bored' })).status, 400);
+    t.is((await asOther(unit, `/api/unit/calls/${FAKE_CALL_ID}/end`, { reason: 'hung-up' })).status, 404);
     t.is((await get(unit, `/api/unit/calls/${FAKE_CALL_ID}`)).status, 404);
 
     // A ringing offer shows up as an incoming call, and the caller's end stops it.
-    const ringing = await post(unit, '/api/unit/calls', offer);
+    const ringing = await asOther(unit, '/api/unit/calls', offer);
     t.deepEqual(ringing, { status: 200, body: { result: 'ringing' } });
-    t.deepEqual(await post(unit, '/api/unit/calls', offer), { status: 200, body: { result: 'ringing' } }, 'a retried offer is idempotent');
+    t.deepEqual(await asOther(unit, '/api/unit/calls', offer), { status: 200, body: { result: 'ringing' } }, 'a retried offer is idempotent');
     const incoming = await get(unit, '/api/signal/incoming?user=kitchen');
     t.is(incoming.body.calls.length, 1);
     t.like(incoming.body.calls[0], { id: FAKE_CALL_ID, phase: 'ringing', direction: 'incoming', caller: { user: 'Door', unitName: 'Other' } });
     const otherOffer = { ...offer, callId: '99999999-0000-4000-8000-000000000000' };
-    t.deepEqual((await post(unit, '/api/unit/calls', otherOffer)).body, { result: 'busy' });
-    t.deepEqual((await get(unit, `/api/unit/calls/${FAKE_CALL_ID}`)).body, { callId: FAKE_CALL_ID, phase: 'ringing', endReason: null });
-    t.deepEqual((await post(unit, `/api/unit/calls/${FAKE_CALL_ID}/end`, { reason: 'hung-up' })).body, {
+    t.deepEqual((await asOther(unit, '/api/unit/calls', otherOffer)).body, { result: 'busy' });
+    t.deepEqual((await get(unit, `/api/unit/calls/${FAKE_CALL_ID}`, other.unit.unitId)).body, { callId: FAKE_CALL_ID, phase: 'ringing', endReason: null });
+    t.deepEqual((await asOther(unit, `/api/unit/calls/${FAKE_CALL_ID}/end`, { reason: 'hung-up' })).body, {
       callId: FAKE_CALL_ID,
       phase: 'ended',
       endReason: 'hung-up',
@@ -245,9 +257,12 @@ test('a peer request verifier can refuse unit-to-unit requests (the authenticati
     const { buildApp } = await import('../../src/signaling/app.js');
     const guarded = await buildApp({
       ...unit.unit.appDeps,
-      verifyPeerRequest: (request) => {
-        seen.push(`${request.method} ${request.url} ${request.rawBody}`);
-        return request.headers['x-test-signature'] === 'good';
+      peerAuth: {
+        verify: (request) => {
+          seen.push(`${request.method} ${request.url} ${request.rawBody}`);
+          return request.headers['x-test-signature'] === 'good' ? { ok: true, unitId: 'aaaaaaaa-test-unit' } : { ok: false, reason: 'bad-signature', message: 'refused' };
+        },
+        signAnswer: () => ({}),
       },
     });
     const refused = await guarded.inject({ method: 'POST', url: `/api/unit/calls/${FAKE_CALL_ID}/end`, payload: { reason: 'hung-up' } });
@@ -301,8 +316,8 @@ test('GET /api/openapi.json documents every public and unit-to-unit route from t
     t.deepEqual(Object.keys(initiate.requestBody.content['application/json'].schema.properties).sort(), ['from', 'to']);
     t.truthy(initiate.responses['404']);
     // Every answer is listed (openapi-truth.test.ts checks them against real answers).
-    t.deepEqual(Object.keys(initiate.responses).sort(), ['200', '400', '401', '403', '404', '409', '413', '415', '500', '503']);
-    t.deepEqual(Object.keys(body.paths['/api/door/open'].post.responses).sort(), ['200', '400', '401', '403', '404', '409', '413', '415', '500', '503']);
+    t.deepEqual(Object.keys(initiate.responses).sort(), ['200', '400', '401', '403', '404', '409', '413', '415', '421', '500', '503']);
+    t.deepEqual(Object.keys(body.paths['/api/door/open'].post.responses).sort(), ['200', '400', '401', '403', '404', '409', '413', '415', '421', '500', '503']);
   });
 });
 

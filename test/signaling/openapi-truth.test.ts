@@ -22,7 +22,12 @@ const OFFER_ID = '11111111-0000-4000-8000-000000000000';
 /** Requests of the walk come from here, so its wrong passwords never rate-limit the test's own logins. */
 const STRANGER = '192.0.2.99';
 const PEER_SIGNATURE = 'x-test-signature';
-const MEDIA = { address: '', udpPort: 40000, format: 'rtp-opus', ssrc: 1, frameMs: 20 };
+const MEDIA = { udpPort: 40000, format: 'rtp-opus', ssrc: 1, frameMs: 20 };
+/**
+ * The calling unit of the walked offers: a real listening unit of the test site, because the walked
+ * unit confirms a caller at the address its offer came from before it rings.
+ */
+const offerCaller = { user: 'Door', unitId: '', unitName: 'Caller', httpPort: 9 };
 
 interface Observed {
   app: string;
@@ -120,7 +125,7 @@ function validBody(method: string, route: string): unknown {
     'POST /api/signal/end': { callId: FAKE_CALL_ID },
     'POST /api/unit/calls': {
       callId: OFFER_ID,
-      caller: { user: 'Door', unitId: '22222222-0000-4000-8000-000000000000', unitName: 'Other', httpPort: 9 },
+      caller: offerCaller,
       callee: { user: 'Walker' },
     },
     'POST /api/unit/calls/:callId/accept': { media: MEDIA },
@@ -199,11 +204,14 @@ test('every status code any route answers is documented for that route and metho
   // 1. One unit walked twice: as the harness builds it (no peer verifier, no door relay), and with a
   //    peer verifier, a door that answers each of its outcomes in turn, a status that fails once
   //    (500), and the panel's files.
+  const caller = await startUnit('Caller');
+  units.push(caller);
+  Object.assign(offerCaller, { unitId: caller.unit.unitId, httpPort: caller.port });
   const walked = await startUnit('Walked', { listen: false });
   units.push(walked);
   await walked.unit.users.add('Walker');
   const offer = JSON.stringify(validBody('POST', '/api/unit/calls'));
-  const offered = await walked.app.inject({ method: 'POST', url: '/api/unit/calls', payload: offer, headers: peerRequestHeaders({ method: 'POST', url: '/api/unit/calls', body: offer }) });
+  const offered = await walked.app.inject({ method: 'POST', url: '/api/unit/calls', payload: offer, headers: peerRequestHeaders(walked.unit.unitId, { method: 'POST', url: '/api/unit/calls', body: offer }, { unitId: caller.unit.unitId }) });
   t.deepEqual(offered.json(), { result: 'ringing' });
   const doorOutcomes: DoorPulseResult[] = [
     { ok: true, pulseMs: 1000 },
@@ -216,7 +224,11 @@ test('every status code any route answers is documented for that route and metho
   let statusFails = true;
   const guarded = await buildApp({
     ...walked.unit.appDeps,
-    verifyPeerRequest: (request) => request.headers[PEER_SIGNATURE] === 'good',
+    peerAuth: {
+      verify: (request) =>
+        request.headers[PEER_SIGNATURE] === 'good' ? { ok: true, unitId: offerCaller.unitId } : { ok: false, reason: 'bad-signature', message: 'refused' },
+      signAnswer: () => ({}),
+    },
     openDoor: () => doorOutcomes[doorTurn++ % doorOutcomes.length],
     status: () => {
       if (statusFails) {

@@ -45,9 +45,12 @@ test('call, accept on the callee, media exchanged both ways, hang up from the ca
   const activeOnA = await waitForCall(a, (call) => call.id === callId && call.phase === 'active');
   t.truthy(activeOnA.stats, 'the active call carries live stats');
 
-  // Each side sends to the other's port and SSRC, at the address its signaling came from.
-  t.deepEqual(a.media.started.get(callId), { address: '127.0.0.1', udpPort: b.media.udpPort, format: 'rtp-opus', ssrc: b.media.ssrc, frameMs: 20 });
-  t.deepEqual(b.media.started.get(callId), { address: '127.0.0.1', udpPort: a.media.udpPort, format: 'rtp-opus', ssrc: a.media.ssrc, frameMs: 20 });
+  // Each side sends to the other's port and SSRC, at the address the other answers its signaling at,
+  // and receives under the SRTP keys the other made for its sending (they crossed sealed).
+  const keysOf = (unit: typeof a) => unit.media.preparedFor(callId)!.crypto;
+  t.truthy(keysOf(a)?.keyParams);
+  t.deepEqual(a.media.started.get(callId), { address: '127.0.0.1', udpPort: b.media.udpPort, format: 'rtp-opus', ssrc: b.media.ssrc, frameMs: 20, crypto: keysOf(b) });
+  t.deepEqual(b.media.started.get(callId), { address: '127.0.0.1', udpPort: a.media.udpPort, format: 'rtp-opus', ssrc: a.media.ssrc, frameMs: 20, crypto: keysOf(a) });
 
   const calls = await api(a, 'GET', '/api/calls');
   t.is(calls.body.current.id, callId);

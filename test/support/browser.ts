@@ -27,11 +27,12 @@ const CHROMIUM_ARGS = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-export async function launchChromium(t: TeardownHost): Promise<Browser> {
+/** `extraArgs`: further Chromium switches, e.g. `--host-resolver-rules=...` to give a test name an address. */
+export async function launchChromium(t: TeardownHost, extraArgs: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`no Chromium at ${CHROMIUM_PATH}: install Debian's "chromium" package (or set CHROMIUM_PATH)`);
   }
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs], timeout: 60_000 });
   t.teardown(async () => {
     await browser.close();
   });

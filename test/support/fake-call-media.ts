@@ -1,5 +1,6 @@
 import type { AudioDeviceState, CallMedia, CallMediaStats, MediaEndpoint } from '../../src/calls/call-media.js';
 import type { UnitMedia } from '../../src/streaming/unit-media.js';
+import { agreeOnSrtp, createSrtpOffer } from '../../src/media/srtp-negotiation.js';
 
 /**
  * A media engine stand-in that records what the call service asks of it. `msSinceLastPacket`
@@ -16,24 +17,41 @@ export class FakeCallMedia implements CallMedia {
   constructor(
     readonly udpPort: number,
     readonly ssrc: number,
-    readonly address = '0.0.0.0',
+    readonly address = '',
+    /** audio.srtp: like the real engine, each call gets fresh SRTP keys of its own, and plain RTP on one side only is refused. */
+    readonly encrypted = true,
   ) {}
 
   audioState(): AudioDeviceState {
     const device = this.audioAvailable ? 'fake' : null;
-    return { available: this.audioAvailable, captureDevice: device, playbackDevice: device, error: this.audioError, encrypted: true };
+    return { available: this.audioAvailable, captureDevice: device, playbackDevice: device, error: this.audioError, encrypted: this.encrypted };
   }
 
   prepare(callId: string): MediaEndpoint {
     this.log.push(`prepare ${callId}`);
-    const endpoint: MediaEndpoint = { address: this.address, udpPort: this.udpPort, format: 'rtp-opus', ssrc: this.ssrc, frameMs: 20 };
+    const endpoint: MediaEndpoint = this.prepared.get(callId) ?? {
+      address: this.address,
+      udpPort: this.udpPort,
+      format: 'rtp-opus',
+      ssrc: this.ssrc,
+      frameMs: 20,
+      ...(this.encrypted ? { crypto: createSrtpOffer() } : {}),
+    };
     this.prepared.set(callId, endpoint);
     return endpoint;
   }
 
+  /** The endpoint this side offered for a call (its own SRTP keys included). */
+  preparedFor(callId: string): MediaEndpoint | undefined {
+    return this.prepared.get(callId);
+  }
+
   start(callId: string, remote: MediaEndpoint): void {
-    if (!this.prepared.has(callId)) throw new Error(`start before prepare for ${callId}`);
+    const local = this.prepared.get(callId);
+    if (!local) throw new Error(`start before prepare for ${callId}`);
     if (this.started.size > 0) throw new Error('a second call started while one is running');
+    const agreement = agreeOnSrtp(local.crypto, remote.crypto);
+    if (!agreement.ok) throw new Error(`call audio refused: ${agreement.reason}`);
     this.log.push(`start ${callId}`);
     this.started.set(callId, remote);
   }

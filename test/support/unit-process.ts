@@ -78,6 +78,8 @@ export interface UnitProcessOptions {
   dataDir?: string;
   /** How long to wait for "intercom ready" (default 30 s: the first tsx compile is slow on a Pi). */
   readyTimeoutMs?: number;
+  /** Limit on open files (soft and hard, as `ulimit -n` sets them), e.g. 1024 as on a unit without LimitNOFILE. */
+  openFileLimit?: number;
 }
 
 export interface UnitProcess {
@@ -164,7 +166,10 @@ export async function startUnitProcess(options: UnitProcessOptions): Promise<Uni
     },
     options.config ?? {},
   );
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, MAIN], {
+  const command = [process.execPath, '--import', TSX_LOADER, MAIN];
+  // The shell sets the limit and then becomes the unit (exec): the child is the unit process itself.
+  const [program, ...args] = options.openFileLimit === undefined ? command : ['/bin/sh', '-c', `ulimit -n ${options.openFileLimit} && exec "$@"`, 'sh', ...command];
+  const child = spawn(program, args, {
     // The data dir as working directory: anything a native module drops there (crash.log) is cleaned up with it.
     cwd: dataDir,
     env: {

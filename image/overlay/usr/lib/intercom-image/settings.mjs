@@ -208,6 +208,26 @@ export function applyPanelPassword({
   return scrubbed;
 }
 
+/**
+ * The site secret from intercom.txt, applied once. The card's FAT partition can be read on any
+ * computer (and a door unit's card sits outdoors), so the secret does not stay there: once it is in
+ * the service configuration (/etc/intercom/production.json, readable by root and the service only),
+ * its line becomes a comment saying so. At later boots the file has no secret, and the one applied
+ * before is kept; a new `site_secret=` line replaces it. A refused secret is not kept in the file
+ * either (the comment says why), and the one applied before stays.
+ * Returns the configuration to write and the settings text as it is to be written afterwards.
+ */
+export function applySiteSecret({ values, config, configProblems = [], previousConfig = null, settingsText, today = new Date() }) {
+  const date = today.toISOString().slice(0, 10);
+  const kept = previousConfig?.site?.secret;
+  const result = structuredClone(config);
+  if (result.site?.secret === undefined && typeof kept === 'string') result.site = { ...result.site, secret: kept };
+  if (!values.has('site_secret')) return { config: result, settingsText };
+  const refusal = configProblems.find((problem) => problem.startsWith('site_secret: '))?.slice('site_secret: '.length);
+  const note = refusal ? `was NOT applied on ${date} (${refusal})` : `was applied on ${date}`;
+  return { config: result, settingsText: scrubSetting(settingsText, 'site_secret', note) };
+}
+
 function writeIfChanged(path, content, mode = 0o644) {
   if (existsSync(path) && readFileSync(path, 'utf8') === content) return false;
   mkdirSync(dirname(path), { recursive: true });
@@ -407,11 +427,18 @@ function applySettings(settingsPath) {
   // Service settings: /etc/intercom/production.json; an admin's local.json there still wins.
   part('service settings', problems, () => {
     const shipped = JSON.parse(readFileSync('/usr/lib/intercom/config/default.json', 'utf8'));
-    const { config, problems: configProblems } = settingsToConfig(values, shipped);
+    const { config: asked, problems: configProblems } = settingsToConfig(values, shipped);
     problems.push(...configProblems);
+    const previousConfig = readJsonIfThere('/etc/intercom/production.json', problems);
+    const { config, settingsText } = applySiteSecret({ values, config: asked, configProblems, previousConfig, settingsText: text });
     // It may hold the site secret: readable by root and the service only.
     writeIfChanged('/etc/intercom/production.json', `${JSON.stringify(config, null, 2)}\n`, 0o640);
     chownSync('/etc/intercom/production.json', 0, Number(run('id', ['-g', 'intercom']).trim()));
+    // Only once the secret is safe in the configuration does it leave the card.
+    if (settingsText !== text) {
+      text = settingsText;
+      writeFileSync(settingsPath, text);
+    }
   });
 
   // After the service settings, which it reads: the pins' pulls and levels from power-on.
