@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs the README's two commands where they never ran: in a fresh Debian 12 (bookworm) root made
+# with mmdebstrap (variant apt: Essential packages and apt, nothing else), with Node.js and npm
+# copied from this machine (CI machines come with Node 20 and npm; Debian 12's own nodejs is 18),
+# on a fresh clone of this repository's HEAD. Prints how long each command took, cold and warm.
+#   sudo .ci/fresh-debian.sh [main|all|install]
+#     install: scripts/install.sh twice (cold, then warm) and scripts/test.sh --install twice
+#     main (default): that, then scripts/test.sh main (the main test pass)
+#     all: scripts/test.sh (both passes; the appliance pass builds its image caches inside the root)
+# The root lives in $WORK (default /tmp/intercom-fresh-debian) and is removed at the end unless
+# KEEP=1. Mounts are made in a private mount namespace and vanish with it. Needs mmdebstrap.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+what=${1:-main}
+work=${WORK:-/tmp/intercom-fresh-debian}
+root="$work/root"
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+[ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+case "$what" in install|main|all) ;; *) echo "usage: $0 [install|main|all]" >&2; exit 1 ;; esac
+command -v node >/dev/null || { echo "this machine needs the Node.js to copy into the root" >&2; exit 1; }
+
+rm -rf "$work"
+mkdir -p "$work"
+[ "${KEEP:-}" = 1 ] || trap 'rm -rf "$work"' EXIT
+
+log "making a fresh Debian 12 root (mmdebstrap --variant=apt bookworm)"
+mmdebstrap --quiet --mode=root --variant=apt --arch="$(dpkg --print-architecture)" bookworm "$root"
+
+# Node.js 20 and npm as the CI machine has them: the binary, its headers (node-gyp builds the
+# addons against them, offline) and npm, under the same paths as here.
+node_bin=$(readlink -f "$(command -v node)")
+node_prefix=$(dirname "$(dirname "$node_bin")")
+npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+log "copying Node.js $(node --version) ($node_bin) and npm $(npm --version) ($npm_dir) into the root"
+mkdir -p "$root$node_prefix/bin" "$root$node_prefix/include" "$root$(dirname "$npm_dir")"
+cp -a "$node_bin" "$root$node_prefix/bin/node"
+cp -a "$node_prefix/include/node" "$root$node_prefix/include/"
+cp -a "$npm_dir" "$root$npm_dir"
+ln -sf "$npm_dir/bin/npm-cli.js" "$root$node_prefix/bin/npm"
+ln -sf "$npm_dir/bin/npx-cli.js" "$root$node_prefix/bin/npx"
+
+log "cloning $(git -C "$repo" rev-parse --short HEAD) into /work/pi-intercom"
+mkdir -p "$root/work"
+git clone --quiet --no-hardlinks "$repo" "$root/work/pi-intercom"
+cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+
+# A fresh machine's first run of each command, then a second run (warm: apt, npm and the native
+# build have nothing left to do).
+steps='
+set -euo pipefail
+cd /work/pi-intercom
+timed() { local started=$(date +%s); "$@"; echo "TIMING $* : $(( $(date +%s) - started )) s" >&2; }
+# The service install.sh starts stays up during the tests, as on CI; it goes at the end.
+trap '[ -f /run/intercom.pid ] && kill "$(cat /run/intercom.pid)" 2>/dev/null || true' EXIT
+timed scripts/install.sh
+curl -fsS http://127.0.0.1:5000/api/health >&2; echo >&2
+timed scripts/install.sh
+timed scripts/test.sh --install
+timed scripts/test.sh --install
+'
+case "$what" in
+  main) steps+='timed scripts/test.sh main' ;;
+  all) steps+='timed scripts/test.sh' ;;
+esac
+
+log "running the two commands in the root"
+unshare --mount --propagation private bash -c '
+  set -e
+  root=$1
+  mount -t proc proc "$root/proc"
+  mount -t sysfs sys "$root/sys"
+  mount --rbind /dev "$root/dev"
+  mount -t tmpfs tmpfs "$root/dev/shm"
+  mount -t tmpfs tmpfs "$root/run"
+  mount -t tmpfs tmpfs "$root/tmp"
+  chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb \
+    bash -c "$2"
+' fresh-debian "$root" "$steps"
+log "done"
