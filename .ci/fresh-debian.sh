@@ -47,7 +47,7 @@ cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 
 # A fresh machine's first run of each command, then a second run (warm: apt, npm and the native
 # build have nothing left to do).
-steps='
+steps=$(cat <<'STEPS'
 set -euo pipefail
 cd /work/pi-intercom
 timed() { local started=$(date +%s); "$@"; echo "TIMING $* : $(( $(date +%s) - started )) s" >&2; }
@@ -58,10 +58,11 @@ curl -fsS http://127.0.0.1:5000/api/health >&2; echo >&2
 timed scripts/install.sh
 timed scripts/test.sh --install
 timed scripts/test.sh --install
-'
+STEPS
+)
 case "$what" in
-  main) steps+='timed scripts/test.sh main' ;;
-  all) steps+='timed scripts/test.sh' ;;
+  main) steps+=$'\ntimed scripts/test.sh main' ;;
+  all) steps+=$'\ntimed scripts/test.sh' ;;
 esac
 
 log "running the two commands in the root"
