@@ -44,6 +44,16 @@ log "cloning $(git -C "$repo" rev-parse --short HEAD) into /work/pi-intercom"
 mkdir -p "$root/work"
 git clone --quiet --no-hardlinks "$repo" "$root/work/pi-intercom"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# The machine's own trust: certificate authorities it added (an egress proxy's, say) and npm's
+# cafile setting, as a CI machine that reaches the npm registry has them. Nothing else of npm's
+# configuration is copied.
+if compgen -G '/usr/local/share/ca-certificates/*' >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates" "$root/etc/ssl/certs"
+  cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+  cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+  cafile=$(npm config get cafile 2>/dev/null || true)
+  [ -n "$cafile" ] && [ "$cafile" != null ] && echo "cafile=$cafile" > "$root/root/.npmrc"
+fi
 
 # A fresh machine's first run of each command, then a second run (warm: apt, npm and the native
 # build have nothing left to do).
