@@ -52,6 +52,8 @@ export INTERCOM_NAUDIODON_SYSTEM_PORTAUDIO=1
 # naudiodon 2.3.6 uses std::string without including <string>; GCC 13+ (Debian trixie) no longer
 # pulls it in through other headers, so the build fails there without this.
 export CXXFLAGS="${CXXFLAGS:-} -include string"
+# Every core: under qemu-user one compiler is one core, and naudiodon has a dozen C++ files.
+export JOBS=max
 # Headers of the Node that will run the addons, never a download (node-gyp reads npm_config_nodedir).
 prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 [ -f "$prefix/include/node/node_api.h" ] && export npm_config_nodedir="$prefix"

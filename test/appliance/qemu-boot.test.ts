@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { REPO_ROOT, packageVersion, runBuildScript } from './support/chroot.js';
 import { PanelSession } from './support/panel-session.js';
 import { QemuGuest, freePort } from './support/qemu.js';
-import { describeTone, measureTone, toneHeard } from './support/tone-check.js';
+import { describeTone, measureTone, toneHeard } from '../support/tone-check.js';
 import { eventually } from '../support/eventually.js';
 import { launchUnit, type UnitProcess } from '../support/unit-process.js';
 import { createVirtualAlsa, type VirtualAlsa } from '../support/virtual-alsa.js';

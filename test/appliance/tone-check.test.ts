@@ -1,7 +1,7 @@
 import test from 'ava';
 import { speechLikeSignal } from '../support/audio-analysis.js';
 import { seededRandom } from '../support/seeded-random.js';
-import { SAMPLE_RATE, measureTone, toneHeard } from './support/tone-check.js';
+import { SAMPLE_RATE, measureTone, toneHeard } from '../support/tone-check.js';
 
 // The boot test's tone check on recordings made up to look like what the emulated guest's tone
 // becomes on its way to the host (late, in pieces, concealed, time-scaled), and like what a speaker

@@ -11,17 +11,22 @@ import { formatReport, unitGrowth } from './load-report.js';
 
 const UNITS = TWO_CORE_SITE.units;
 const RUN_MS = 60_000;
+/** At least this many rounds, however long they take on a busy machine: each unit in several calls. */
+const MIN_ROUNDS = 8;
 /** The first rounds load the codecs and fill pools and caches; growth is measured after them. */
 const WARM_UP_ROUNDS = 2;
 /**
- * Each unit with its audio hosts keeps about 137 fds, of which about 66 are sockets: keep-alive
- * connections to and from its 19 peers, plus the test's own. A poll that overlaps a call's
- * signaling to the same peer opens a second connection for a moment, so idle counts swing by a
- * few (measured: 2-4). Each unit is in about 6 calls between the first and the last quarter of a
- * one-minute run, so a leak of one fd per call shows above this slack; the check compares the
- * fewest of the last quarter's idle samples with the most of the first quarter's.
+ * Each unit with its audio hosts keeps about 137 fds. 71 are not sockets (pipes to its audio
+ * hosts, the sound card's FIFOs, files, timers): that number is fixed, busy machine or not
+ * (measured), so any growth between the first and the last quarter of the run is a leak.
+ * The other ~66 are sockets: keep-alive connections to and from its 19 peers, plus the test's
+ * own; they open and close with polls, calls and timeouts, by 2-4 on an idle machine and by 20 and
+ * more on a busy one (measured: 48 -> 64 and 88 -> 65 with load averages of 8-19 on two cores). So
+ * the fewest sockets of the last quarter's idle samples must not exceed the most of every idle
+ * sample before, by more than a few: a leak of a socket per call still shows.
  */
-const FD_SLACK = 4;
+const OTHER_FD_SLACK = 2;
+const SOCKET_SLACK = 4;
 /**
  * RSS of a unit with its audio hosts is about 280-310 MiB here (three Node processes with tsx);
  * the garbage collector moves the median of a quarter of the run by up to ±36 MiB (measured), so a
@@ -31,12 +36,15 @@ const FD_SLACK = 4;
 const RSS_GROWTH_LIMIT_MIB = 40;
 
 test('20 units register, discover each other and call in pairs: audio verified, no stuck call, no leak', async (t) => {
-  t.timeout(8 * 60_000, 'twenty units start a few at a time, then a minute of calls');
+  // About 4 minutes on an idle 2-core machine; a busy one (other builds and tests beside this) is
+  // slower, never wrong: the run counts rounds, and each step's deadline is a starved machine's.
+  t.timeout(30 * 60_000, 'twenty units start a few at a time, then at least a minute and 8 rounds of calls');
   const report = await runLoad({
     units: UNITS,
     callsPerRound: TWO_CORE_SITE.callsPerRound,
     discoveryPollMs: TWO_CORE_SITE.discoveryPollMs,
     durationMs: RUN_MS,
+    minRounds: MIN_ROUNDS,
     idleSeconds: 5,
     sampleEveryMs: 10_000,
     host: t,
@@ -45,7 +53,7 @@ test('20 units register, discover each other and call in pairs: audio verified, 
   t.log(`\n${formatReport(report, WARM_UP_ROUNDS)}`);
 
   const failed = report.calls.filter((call) => !call.ok);
-  t.true(report.rounds >= 8, `${report.rounds} rounds in a minute`);
+  t.true(report.rounds >= MIN_ROUNDS, `${report.rounds} rounds`);
   t.deepEqual(
     failed.map((call) => call.failure),
     [],
@@ -64,8 +72,8 @@ test('20 units register, discover each other and call in pairs: audio verified, 
   }
 
   for (const unit of unitGrowth(report, WARM_UP_ROUNDS)) {
-    t.true(unit.fdsLateMin <= unit.fdsEarlyMax + FD_SLACK, `${unit.unit}: open fds ${unit.fdsEarlyMax} -> ${unit.fdsLateMin}`);
-    t.true(unit.socketsLateMin <= unit.socketsEarlyMax + FD_SLACK, `${unit.unit}: sockets ${unit.socketsEarlyMax} -> ${unit.socketsLateMin}`);
+    t.true(unit.otherFdsLateMin <= unit.otherFdsEarlyMax + OTHER_FD_SLACK, `${unit.unit}: open fds other than sockets ${unit.otherFdsEarlyMax} -> ${unit.otherFdsLateMin}`);
+    t.true(unit.socketsLateMin <= unit.socketsEarlyMax + SOCKET_SLACK, `${unit.unit}: sockets ${unit.socketsEarlyMax} -> ${unit.socketsLateMin}`);
     t.true(unit.rssLateMiB - unit.rssEarlyMiB < RSS_GROWTH_LIMIT_MIB, `${unit.unit}: RSS ${unit.rssEarlyMiB.toFixed(1)} -> ${unit.rssLateMiB.toFixed(1)} MiB`);
     t.deepEqual(unit.childPidsLate, unit.childPidsEarly, `${unit.unit}: the same two audio hosts throughout`);
     t.is(unit.childPidsEarly.length, 2, `${unit.unit}: a capture and a playback host`);

@@ -1,9 +1,9 @@
-import { rms, toneShare } from '../../support/audio-analysis.js';
+import { rms, toneShare } from './audio-analysis.js';
 
 /**
  * Whether a speaker played a tone, judged over its whole recording, gaps allowed.
  *
- * The boot test's guest is an emulated (TCG) aarch64 board: it captures slower than real time
+ * A tone that went through a starved machine comes out in pieces. The boot test's guest is an emulated (TCG) aarch64 board: it captures slower than real time
  * (about 8 % in runs here) and stalls for tens of ms now and then, so the tone it sends arrives in
  * pieces, late, concealed and time-scaled. Counting long windows of unbroken tone made that
  * direction a coin toss (a gap anywhere in a 100 ms window spoiled it). What emulation can
@@ -30,6 +30,11 @@ export interface ToneMeasure {
   longestRunSeconds: number;
 }
 
+/** Whether one window (WINDOW_SAMPLES long) clearly carries the tone. */
+export function windowCarriesTone(window: Int16Array, frequencyHz: number): boolean {
+  return rms(window) >= MIN_WINDOW_RMS && toneShare(window, frequencyHz, SAMPLE_RATE) >= MIN_TONE_SHARE;
+}
+
 export function measureTone(samples: Int16Array, frequencyHz: number): ToneMeasure {
   let windows = 0;
   let run = 0;
@@ -37,8 +42,7 @@ export function measureTone(samples: Int16Array, frequencyHz: number): ToneMeasu
   let total = 0;
   for (let start = 0; start + WINDOW_SAMPLES <= samples.length; start += WINDOW_SAMPLES) {
     total += 1;
-    const window = samples.subarray(start, start + WINDOW_SAMPLES);
-    if (rms(window) >= MIN_WINDOW_RMS && toneShare(window, frequencyHz, SAMPLE_RATE) >= MIN_TONE_SHARE) {
+    if (windowCarriesTone(samples.subarray(start, start + WINDOW_SAMPLES), frequencyHz)) {
       windows += 1;
       run += 1;
       longestRun = Math.max(longestRun, run);
