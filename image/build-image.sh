@@ -12,8 +12,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 source "$repo/image/common.sh"
 
 [ "$(id -u)" -eq 0 ] || die "run as root (the root file system keeps its owners; dpkg runs in a chroot)"
-for tool in mmdebstrap mkfs.vfat mcopy sfdisk mke2fs qemu-aarch64-static; do
-  command -v "$tool" >/dev/null || die "$tool is missing: apt-get install mmdebstrap dosfstools mtools fdisk e2fsprogs qemu-user-static binfmt-support"
+for tool in mmdebstrap arch-test mkfs.vfat mcopy sfdisk mke2fs qemu-aarch64-static; do
+  command -v "$tool" >/dev/null || die "$tool is missing: apt-get install mmdebstrap arch-test dosfstools mtools fdisk e2fsprogs qemu-user-static binfmt-support"
 done
 
 version=$(node -p "require('$repo/package.json').version")
