@@ -14,6 +14,12 @@ mkdir -p build
 amd64_out=$(mktemp)
 trap 'kill $(jobs -p) 2>/dev/null; rm -f "$amd64_out"' EXIT
 
+# The TypeScript once, for both packages.
+log "compiling TypeScript for the packages"
+rm -rf build/package-dist
+npx tsc -p tsconfig.json --outDir build/package-dist --sourceMap false
+export INTERCOM_PACKAGE_DIST=$PWD/build/package-dist
+
 (
   deb=$(scripts/deb/build-deb.sh amd64)
   image/rootfs.sh debtest amd64 > /dev/null

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds build/deb/intercom_<version>_<arch>.deb (run as root, from anywhere):
 #   scripts/deb/build-deb.sh [amd64|arm64]        (default: this machine's architecture)
+# INTERCOM_PACKAGE_DIST=dir uses that compiled TypeScript (tsc --sourceMap false) instead of compiling.
 # The app goes to /usr/lib/intercom with its production node_modules. Native addons are compiled
 # for the target: on this machine for its own architecture, and for arm64 inside a Debian trixie
 # arm64 build root run through qemu-user (image/rootfs.sh build arm64, cached), with trixie's
@@ -26,8 +27,14 @@ case "$arch" in amd64|arm64) ;; *) die "unsupported architecture $arch" ;; esac
 rm -rf "$work"
 mkdir -p "$stage$app" "$out_dir"
 
-log "compiling TypeScript into the package"
-(cd "$repo" && npx tsc -p tsconfig.json --outDir "$stage$app/dist" --sourceMap false)
+if [ -n "${INTERCOM_PACKAGE_DIST:-}" ]; then
+  # scripts/build-appliance.sh compiles once for both architectures' packages.
+  log "taking the compiled TypeScript from $INTERCOM_PACKAGE_DIST"
+  cp -a "$INTERCOM_PACKAGE_DIST" "$stage$app/dist"
+else
+  log "compiling TypeScript into the package"
+  (cd "$repo" && npx tsc -p tsconfig.json --outDir "$stage$app/dist" --sourceMap false)
+fi
 [ -f "$stage$app/dist/main.js" ] || die "dist/main.js is missing: the build did not produce the service"
 
 log "staging the app and its production dependencies"

@@ -129,6 +129,15 @@ const UNIT_REQUEST_TIMEOUT_MS = 10_000;
 const IDLE_AFTER_ROUND_MS = PEER_LOST_MS + 10_000;
 const STARTUP_BATCH = 4;
 const CLOCK_PRIORITY = -10;
+/**
+ * The site under test runs above the machine's other work (nice 0: other builds and tests on a
+ * shared machine), and below its sound cards' clock. Twenty units in five calls need about two
+ * cores; at nice 0 on a machine whose other work took more than one (measured: load averages of
+ * 50 and more), a call got under a second of its partner's tone in 45 s. The units and their
+ * audio hosts inherit this from the process that starts them (Linux: nice is per thread, and a
+ * child takes its parent thread's).
+ */
+const UNIT_PRIORITY = -5;
 
 /**
  * The site the CI test and the soak run on one 2-core machine. Twenty units cost about 1.2 cores
@@ -157,12 +166,20 @@ export function pairsForRound(units: number, round: number): [number, number][] 
   return pairs;
 }
 
+/** Probes until `probe` gives a value; a probe request that timed out (a starved unit) counts as "not yet". */
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = STEP_TIMEOUT_MS, everyMs = 200): Promise<T> {
   const deadline = performance.now() + timeoutMs;
+  let timeouts = 0;
   for (;;) {
-    const result = await probe();
+    let result: T | undefined | false;
+    try {
+      result = await probe();
+    } catch (error) {
+      if ((error as Error).name !== 'TimeoutError') throw error;
+      timeouts += 1;
+    }
     if (result) return result;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${timeouts > 0 ? ` (${timeouts} requests timed out)` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
@@ -287,6 +304,13 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadReport> {
   options.host.teardown(() => cards.dispose());
   // Static peers: each unit's config names every other unit's port, so the ports are chosen first.
   const ports = await Promise.all(names.map(() => freeTcpPort()));
+  const previousPriority = os.getPriority(0);
+  try {
+    os.setPriority(0, Math.min(previousPriority, UNIT_PRIORITY));
+    options.host.teardown(() => os.setPriority(0, previousPriority));
+  } catch {
+    log('could not raise the priority of the units (not root?): on a busy machine they may starve');
+  }
   // Started a few at a time: twenty units and forty audio hosts compiling through tsx at once
   // would swamp two cores for minutes.
   const units: UnitProcess[] = [];
@@ -318,10 +342,8 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadReport> {
   // keeps time whatever the CPUs do: on a saturated machine it must not be starved by the very
   // units it clocks. (Linux applies this to the main thread only; needs root, else it stays as is.)
   // Raised only once the units run: children would inherit it.
-  const previousPriority = os.getPriority(0);
   try {
     os.setPriority(0, Math.min(previousPriority, CLOCK_PRIORITY));
-    options.host.teardown(() => os.setPriority(0, previousPriority));
   } catch {
     log('could not raise the priority of the sound-card clock (not root?): it may stall under load');
   }
