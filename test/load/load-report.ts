@@ -111,9 +111,9 @@ export function formatReport(report: LoadReport, warmUpRounds: number, columns =
   lines.push('| rounds | calls | completed with audio verified both ways | failed | stuck calls | partner tone heard (min / median, 1 s needed) | own tone heard (max) | initiate to audio verified (median / max) | sound-card clock stall (max) |');
   lines.push('|---|---|---|---|---|---|---|---|---|');
   lines.push(
-    `| ${report.rounds} | ${report.calls.length} | ${okCalls.length} | ${failures.length} | ${report.stuckCalls.length} | ${fixed(shares[0], 2)} / ${fixed(shares[Math.floor(shares.length / 2)], 2)} s | ${fixed(Math.max(0, ...ownShares), 2)} s | ${fixed(verifyMs[Math.floor(verifyMs.length / 2)], 0)} / ${fixed(verifyMs.at(-1), 0)} ms | ${fixed(report.maxClockGapMs, 0)} ms |`,
+    `| ${report.rounds} | ${report.calls.length} | ${okCalls.length} | ${failures.length} (${failures.filter((call) => call.excused).length} excused) | ${report.stuckCalls.length} | ${fixed(shares[0], 2)} / ${fixed(shares[Math.floor(shares.length / 2)], 2)} s | ${fixed(Math.max(0, ...ownShares), 2)} s | ${fixed(verifyMs[Math.floor(verifyMs.length / 2)], 0)} / ${fixed(verifyMs.at(-1), 0)} ms | ${fixed(report.maxClockGapMs, 0)} ms |`,
   );
-  for (const failure of failures.slice(0, 10)) lines.push(`- failed: ${failure.failure}`);
+  for (const failure of failures.slice(0, 10)) lines.push(`- failed: ${failure.failure}${failure.excused ? ` (excused: ${failure.excused})` : ''}`);
   for (const stuck of report.stuckCalls.slice(0, 10)) lines.push(`- stuck: ${stuck}`);
 
   const cpu = spread(cpuSeries(report), columns);
