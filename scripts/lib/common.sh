@@ -24,13 +24,18 @@ node_major() {
 apt_install() {
   local packages=() list
   for list in "$@"; do mapfile -t -O "${#packages[@]}" packages < <(apt_list "$list"); done
-  if [ "$(node_major)" -lt 20 ]; then packages+=(nodejs npm); fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
   if [ "$(node_major)" -lt 20 ]; then
-    die "Node.js 20 or newer is needed, found $(node --version 2>/dev/null || echo none). Debian 13 (trixie) ships it; on Debian 12 install Node.js 20 first (an official binary build unpacked into /usr/local, or a Node.js 20 .deb), then run this again"
+    # Debian's nodejs when it is 20 or newer (trixie); Debian 12's is 18: say so before installing anything.
+    local candidate
+    candidate=$(apt-cache show --no-all-versions nodejs 2>/dev/null | sed -n 's/^Version: \([0-9]*\).*/\1/p' | head -n 1)
+    if [ "${candidate:-0}" -lt 20 ]; then
+      die "Node.js 20 or newer is needed, found $(node --version 2>/dev/null || echo none), and this system's nodejs package is ${candidate:-missing}. Debian 13 (trixie) ships 20; on Debian 12 install Node.js 20 and npm first (an official binary build unpacked into /usr/local, or a Node.js 20 .deb), then run this again"
+    fi
+    packages+=(nodejs npm)
   fi
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
   command -v npm >/dev/null || die "npm is missing: it comes with Node.js's official builds (Debian: apt-get install npm)"
 }
 
