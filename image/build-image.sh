@@ -29,7 +29,7 @@ step() { local now; now=$(date +%s); log "step done in $((now - step_started)) s
 mkdir -p "$out_dir"
 rm -rf "$work"
 mkdir -p "$root"
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # The runtime rootfs and the arm64 package (its build root, then its addons compiled under
 # qemu-user) share nothing: on a cold cache each is a one-core job of ~10 minutes and more, so

@@ -26,6 +26,14 @@ recipe=(
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*'
   --customize-hook='rm -f "$1"/var/cache/apt/*.bin "$1"/var/lib/apt/lists/*_Packages'
 )
+if [[ ",$packages," == *,initramfs-tools,* ]]; then
+  # One initramfs, made at the end: otherwise the kernel's postinst makes one and the packages
+  # installed after it trigger a second (each several minutes of mkinitramfs under qemu-user).
+  recipe+=(
+    --essential-hook='chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs && printf "#!/bin/sh\n# image/rootfs.sh makes the initramfs once, at the end\nexit 0\n" > "$1/usr/sbin/update-initramfs" && chmod 755 "$1/usr/sbin/update-initramfs"'
+    --customize-hook='rm "$1/usr/sbin/update-initramfs" && chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs && for version in $(ls "$1/lib/modules"); do chroot "$1" update-initramfs -c -k "$version"; done'
+  )
+fi
 key=$(printf '%s\n' "$SUITE" "${recipe[@]}" | sha256sum | cut -c1-16)
 tarball="$CACHE_DIR/rootfs-$kind-$SUITE-$arch-$key.tar"
 

@@ -12,7 +12,7 @@ env_file=${1:?usage: scripts/build-appliance.sh ENV_FILE}
 started=$(date +%s)
 mkdir -p build
 amd64_out=$(mktemp)
-trap 'kill $(jobs -p) 2>/dev/null; rm -f "$amd64_out"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -f "$amd64_out"' EXIT
 
 # The TypeScript once, for both packages.
 log "compiling TypeScript for the packages"
