@@ -57,6 +57,13 @@ const CHECK_GUEST_AUDIO = process.env.INTERCOM_QEMU_AUDIO !== '0';
 const TONE_ROUNDS = Number(process.env.INTERCOM_QEMU_TONE_ROUNDS ?? 1);
 /** Each tone round's recordings (raw S16LE, 48 kHz mono) are kept here for a look afterwards. */
 const TONE_RECORDINGS_DIR = join(REPO_ROOT, 'test-artifacts/qemu-tones');
+/**
+ * systemd's watchdog for the guest's unit once its first boot is checked (shipped: 30 s). An
+ * emulated guest on a busy build machine gets its CPU in bursts: its event loop, pinging every
+ * 15 s, was seen to miss 30 s during the panel login's scrypt (a 32 MiB hash on one of two emulated
+ * cores), and systemd killed a healthy unit. A stopped loop still gets it restarted.
+ */
+const SLOW_GUEST_WATCHDOG_S = 120;
 /** Emulated (TCG) guests are slow: generous timeouts for everything that crosses into the guest. */
 const SLOW_UNIT_CONFIG = {
   discovery: { dnsSd: false, pollIntervalMs: 2000, offlineAfterMs: 30_000, requestTimeoutMs: 10_000 },
@@ -260,6 +267,9 @@ async function callBetweenGuestAndHost(t: ExecutionContext, guest: QemuGuest, se
       'for device in /sys/bus/platform/drivers/gpio-keys/*; do name=$(basename "$device"); ' +
         'if [ -L "$device" ] && [ "$name" != module ]; then echo "$name" | sudo tee /sys/bus/platform/drivers/gpio-keys/unbind >/dev/null; fi; done',
       `echo '${JSON.stringify(guestConfig)}' | sudo tee /etc/intercom/local.json >/dev/null`,
+      'sudo mkdir -p /etc/systemd/system/intercom.service.d',
+      `printf '[Service]\\nWatchdogSec=${SLOW_GUEST_WATCHDOG_S}s\\n' | sudo tee /etc/systemd/system/intercom.service.d/slow-board.conf >/dev/null`,
+      'sudo systemctl daemon-reload',
       guestTone,
     ].join('\n'),
     300_000,
