@@ -5,15 +5,15 @@
 # Beside the image it leaves the kernel and initrd it boots (…-vmlinuz, …-initrd.img), which the
 # QEMU boot test uses. No loop devices and no mounts: the FAT boot partition is made with
 # mkfs.vfat + mcopy, the ext4 root with mke2fs -d, the partition table with sfdisk.
-# INTERCOM_DEB=path uses an already built arm64 package instead of building one.
+# INTERCOM_ARM64_DEB=path uses an already built arm64 package instead of building one.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=image/common.sh
 source "$repo/image/common.sh"
 
 [ "$(id -u)" -eq 0 ] || die "run as root (the root file system keeps its owners; dpkg runs in a chroot)"
-for tool in mmdebstrap mkfs.vfat mcopy sfdisk mke2fs qemu-aarch64-static; do
-  command -v "$tool" >/dev/null || die "$tool is missing: apt-get install mmdebstrap dosfstools mtools fdisk e2fsprogs qemu-user-static binfmt-support"
+for tool in mmdebstrap arch-test mkfs.vfat mcopy sfdisk mke2fs qemu-aarch64-static; do
+  command -v "$tool" >/dev/null || die "$tool is missing: apt-get install mmdebstrap arch-test dosfstools mtools fdisk e2fsprogs qemu-user-static binfmt-support"
 done
 
 version=$(node -p "require('$repo/package.json').version")
@@ -29,14 +29,22 @@ step() { local now; now=$(date +%s); log "step done in $((now - step_started)) s
 mkdir -p "$out_dir"
 rm -rf "$work"
 mkdir -p "$root"
-trap 'rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-deb=${INTERCOM_DEB:-}
+# The runtime rootfs and the arm64 package (its build root, then its addons compiled under
+# qemu-user) share nothing: on a cold cache each is a one-core job of ~10 minutes and more, so
+# they run side by side.
+rootfs_log="$work/rootfs.log"
+"$repo/image/rootfs.sh" runtime arm64 > "$work/rootfs.path" 2> "$rootfs_log" &
+rootfs_pid=$!
+deb=${INTERCOM_ARM64_DEB:-}
 if [ -z "$deb" ]; then
-  deb=$("$repo/scripts/deb/build-deb.sh" arm64)
+  deb=$("$repo/scripts/deb/build-deb.sh" arm64) || { kill "$rootfs_pid" 2>/dev/null; wait "$rootfs_pid" 2>/dev/null; die "the arm64 package did not build"; }
   step "intercom arm64 package"
 fi
-rootfs_tar=$("$repo/image/rootfs.sh" runtime arm64)
+wait "$rootfs_pid" || { cat "$rootfs_log" >&2; die "the runtime rootfs did not build"; }
+cat "$rootfs_log" >&2
+rootfs_tar=$(cat "$work/rootfs.path")
 step "runtime rootfs"
 
 tar -C "$root" --numeric-owner --xattrs --xattrs-include='*' -xpf "$rootfs_tar"

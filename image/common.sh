@@ -15,10 +15,14 @@ enable_foreign_binfmt() {
     *) die "no qemu-user mapping for $arch" ;;
   esac
   command -v "qemu-$qemu_arch-static" >/dev/null || die "install qemu-user-static and binfmt-support"
+  # Two builds may get here at once (image/build-image.sh runs two side by side): whoever loses
+  # the race finds it done.
   if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
-    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || [ -e /proc/sys/fs/binfmt_misc/status ] ||
+      die "cannot mount binfmt_misc"
   fi
   if [ ! -e "/proc/sys/fs/binfmt_misc/qemu-$qemu_arch" ]; then
-    update-binfmts --enable "qemu-$qemu_arch" >/dev/null
+    update-binfmts --enable "qemu-$qemu_arch" >/dev/null 2>&1 || [ -e "/proc/sys/fs/binfmt_misc/qemu-$qemu_arch" ] ||
+      die "update-binfmts could not enable qemu-$qemu_arch"
   fi
 }

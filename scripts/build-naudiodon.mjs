@@ -20,7 +20,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SYSTEM_PORTAUDIO_MARKER = 'pi-intercom: linked against the system PortAudio';
-const LOAD_TIMEOUT_MS = 15_000;
+/**
+ * Only a guard against an addon that hangs while loading: Node itself can take tens of seconds to
+ * start under qemu-user (the arm64 package build) on a busy machine, and 15 s failed a build there.
+ */
+const LOAD_TIMEOUT_MS = 180_000;
 
 const SYSTEM_LINUX_BLOCK = `'OS=="linux"', {
             # ${SYSTEM_PORTAUDIO_MARKER} (scripts/build-naudiodon.mjs)

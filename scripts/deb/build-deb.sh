@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds build/deb/intercom_<version>_<arch>.deb (run as root, from anywhere):
 #   scripts/deb/build-deb.sh [amd64|arm64]        (default: this machine's architecture)
+# INTERCOM_PACKAGE_DIST=dir uses that compiled TypeScript (tsc --sourceMap false) instead of compiling.
 # The app goes to /usr/lib/intercom with its production node_modules. Native addons are compiled
 # for the target: on this machine for its own architecture, and for arm64 inside a Debian trixie
 # arm64 build root run through qemu-user (image/rootfs.sh build arm64, cached), with trixie's
@@ -26,8 +27,14 @@ case "$arch" in amd64|arm64) ;; *) die "unsupported architecture $arch" ;; esac
 rm -rf "$work"
 mkdir -p "$stage$app" "$out_dir"
 
-log "compiling TypeScript into the package"
-(cd "$repo" && npx tsc -p tsconfig.json --outDir "$stage$app/dist" --sourceMap false)
+if [ -n "${INTERCOM_PACKAGE_DIST:-}" ]; then
+  # scripts/build-appliance.sh compiles once for both architectures' packages.
+  log "taking the compiled TypeScript from $INTERCOM_PACKAGE_DIST"
+  cp -a "$INTERCOM_PACKAGE_DIST" "$stage$app/dist"
+else
+  log "compiling TypeScript into the package"
+  (cd "$repo" && npx tsc -p tsconfig.json --outDir "$stage$app/dist" --sourceMap false)
+fi
 [ -f "$stage$app/dist/main.js" ] || die "dist/main.js is missing: the build did not produce the service"
 
 log "staging the app and its production dependencies"
@@ -52,6 +59,8 @@ export INTERCOM_NAUDIODON_SYSTEM_PORTAUDIO=1
 # naudiodon 2.3.6 uses std::string without including <string>; GCC 13+ (Debian trixie) no longer
 # pulls it in through other headers, so the build fails there without this.
 export CXXFLAGS="${CXXFLAGS:-} -include string"
+# Every core: under qemu-user one compiler is one core, and naudiodon has a dozen C++ files.
+export JOBS=max
 # Headers of the Node that will run the addons, never a download (node-gyp reads npm_config_nodedir).
 prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 [ -f "$prefix/include/node/node_api.h" ] && export npm_config_nodedir="$prefix"

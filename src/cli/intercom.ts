@@ -32,7 +32,7 @@ function positive(name: string) {
 const formatOption = () =>
   new Option('--format <format>', 'wire format').choices([...WIRE_FORMATS]).default('rtp-opus' satisfies WireFormatName);
 const frameOption = () =>
-  new Option('--frame-ms <ms>', 'frame duration (the seed format: 20 only)').choices(['10', '20']).default('20').argParser((raw) => {
+  new Option('--frame-ms <ms>', 'frame duration (the seed format: 20 only)').choices(['10', '20']).default(20).argParser((raw) => {
     if (raw !== '10' && raw !== '20') throw new InvalidArgumentError('--frame-ms must be 10 or 20');
     return Number(raw);
   });

@@ -33,24 +33,6 @@ export const GpioConfigSchema = Type.Object(
 
 export type GpioConfig = Static<typeof GpioConfigSchema>;
 
-/**
- * Suggested defaults for config/default.json. BCM 5 and 6 are pulled up at reset on a Pi 3/4,
- * so buttons to ground work even before anything configures the pulls; see docs/WIRING.md.
- */
-export const DEFAULT_GPIO_CONFIG: GpioConfig = {
-  enabled: true,
-  callButton: 5,
-  answerButton: 6,
-  ringLed: 13,
-  doorRelay: null,
-  activeLow: true,
-  debounceMs: 30,
-  longPressMs: 1500,
-  callTarget: 'Front door',
-  doorPulseMs: 1000,
-  ledBlinkPeriodMs: 1000,
-};
-
 /** The pins in use, by role. */
 export function gpioPins(config: GpioConfig): Record<string, number> {
   const pins: Record<string, number> = { callButton: config.callButton, answerButton: config.answerButton, ringLed: config.ringLed };

@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  CONFIG_KEYS,
+  SYSTEM_KEYS,
   applyGpioBootConfig,
   applyPanelPassword,
   GPIO_BLOCK_BEGIN,
@@ -20,17 +22,18 @@ import {
   // @ts-expect-error: a plain ES module shipped in the image, without type declarations
 } from '../../image/overlay/usr/lib/intercom-image/settings.mjs';
 import { readPanelPassword, verifyPanelPassword } from '../../src/security/people-password.js';
+import { ConfigSchema } from '../../src/config/schema.js';
+import { ConfigError, validateConfig } from '../../src/config/validate.js';
 
 /** `intercom` from this checkout, as /usr/bin/intercom runs it on a unit. */
 const INTERCOM_FROM_SOURCE = [process.execPath, '--import', 'tsx', fileURLToPath(new URL('../../src/cli/intercom.ts', import.meta.url))];
 const SHIPPED_SETTINGS = fileURLToPath(new URL('../../image/overlay/boot/firmware/intercom.txt', import.meta.url));
+const IMAGE_DOC = fileURLToPath(new URL('../../docs/IMAGE.md', import.meta.url));
 
-const shippedDefaults = {
-  unit: { name: 'intercom' },
-  audio: { captureDevice: 'default', playbackDevice: 'default', udpPort: 40000 },
-  gpio: { enabled: true, callButton: 5, answerButton: 6, ringLed: 13, doorRelay: null, activeLow: true },
-};
-const withSite = { ...shippedDefaults, site: { secret: null } };
+/** The service's shipped defaults, as /usr/lib/intercom/config/default.json on a unit. */
+const shippedDefaults = JSON.parse(await readFile(fileURLToPath(new URL('../../config/default.json', import.meta.url)), 'utf8'));
+/** intercom.txt's settings as the service's configuration, checked by the service's own validateConfig. */
+const toConfig = (values: Map<string, string>) => settingsToConfig(values, shippedDefaults, validateConfig);
 
 test('key=value lines, whole-line comments, values that hold # and =', (t) => {
   const { values, problems } = parseSettings(
@@ -48,30 +51,92 @@ test('unknown keys and lines without = are reported, not applied', (t) => {
   t.regex(problems[1], /line 2: expected key=value/);
 });
 
-test('settings become typed service configuration for the keys this version knows', (t) => {
-  const { values } = parseSettings('unit_name=Front Door\nsound_device=plughw:CARD=Device\ngpio_call=17\ngpio_door=22\ngpio_active_low=no\nsite_secret=abcdefghijklmnopq\n');
-  const { config, problems } = settingsToConfig(values, shippedDefaults);
+test('settings become typed service configuration', (t) => {
+  const { values } = parseSettings('unit_name=Front Door\nsound_device=plughw:CARD=Device\ngpio_call=17\ngpio_door=22\ngpio_active_low=no\nsite_secret=abcdefghijklmnopq\ncall_target=Porter\n');
+  const { config, problems } = toConfig(values);
   t.deepEqual(config, {
     unit: { name: 'Front Door' },
+    site: { secret: 'abcdefghijklmnopq' },
     audio: { captureDevice: 'plughw:CARD=Device', playbackDevice: 'plughw:CARD=Device' },
-    gpio: { callButton: 17, doorRelay: 22, activeLow: false },
+    gpio: { callButton: 17, doorRelay: 22, activeLow: false, callTarget: 'Porter' },
   });
-  // The defaults above have no site section: the secret is reported, not written where it would be rejected.
-  t.deepEqual(problems, ['site_secret: this version of the intercom has no setting site.secret; ignored']);
+  t.deepEqual(problems, []);
+});
+
+test('every intercom.txt setting maps onto a real key of the service schema, of the type it reads', (t) => {
+  const typeOf: Record<string, (node: any) => boolean> = {
+    text: (node) => node.type === 'string',
+    'mqtt-url': (node) => node.type === 'string',
+    'yes-no': (node) => node.type === 'boolean',
+    pin: (node) => node.type === 'integer',
+    'pin-or-none': (node) => node.anyOf?.some((option: any) => option.type === 'integer') && node.anyOf?.some((option: any) => option.type === 'null'),
+  };
+  const entries = Object.entries(CONFIG_KEYS as Record<string, { paths: string[]; kind: string }>);
+  t.true(entries.length >= 12);
+  for (const [key, { paths, kind }] of entries) {
+    t.truthy(typeOf[kind], `${key}: unknown kind ${kind}`);
+    for (const path of paths) {
+      let node: any = ConfigSchema;
+      for (const part of path.split('.')) node = node?.properties?.[part];
+      t.truthy(node, `${key} -> ${path}: the schema has no such key`);
+      // A string that may also be null (site.secret) reads as text.
+      const options = node?.anyOf && (kind === 'text' || kind === 'mqtt-url') ? node.anyOf : [node];
+      t.true(options.some((option: any) => typeOf[kind]!(option)), `${key} -> ${path}: the schema's ${JSON.stringify(node?.type ?? node?.anyOf)} is not what a ${kind} setting gives`);
+    }
+  }
+});
+
+test('every setting is in the shipped intercom.txt and in docs/IMAGE.md, and both name only known settings', async (t) => {
+  const known = [...Object.keys(CONFIG_KEYS), ...(SYSTEM_KEYS as string[])];
+  const shipped = [...(await readFile(SHIPPED_SETTINGS, 'utf8')).matchAll(/^([a-z_]+)=/gm)].map((match) => match[1]!);
+  const documented = [...(await readFile(IMAGE_DOC, 'utf8')).matchAll(/^\| `([a-z_]+)`/gm)].map((match) => match[1]!);
+  const documentedInRows = new Set([...(await readFile(IMAGE_DOC, 'utf8')).matchAll(/`([a-z]+_[a-z_]+)`/g)].map((match) => match[1]!));
+  t.deepEqual([...shipped].sort(), [...known].sort(), 'intercom.txt offers every setting, once');
+  for (const key of documented) t.true(known.includes(key), `docs/IMAGE.md documents ${key}, which the image does not know`);
+  for (const key of known) t.true(documentedInRows.has(key), `docs/IMAGE.md does not document ${key}`);
 });
 
 test('a pin that is not a number is a problem, not a config value', (t) => {
-  const { config, problems } = settingsToConfig(new Map([['gpio_call', 'seventeen']]), shippedDefaults);
+  const { config, problems } = toConfig(new Map([['gpio_call', 'seventeen']]));
   t.deepEqual(config, {});
-  t.deepEqual(problems, ['gpio_call: "seventeen" is not a BCM pin number (0 to 57)']);
+  t.deepEqual(problems, ['gpio_call: "seventeen" is not a BCM pin number']);
 });
 
-test('the site secret stays text, and one the service would refuse is reported instead of written', (t) => {
-  t.deepEqual(settingsToConfig(new Map([['site_secret', '1234567890123456']]), withSite), { config: { site: { secret: '1234567890123456' } }, problems: [] });
-  const { config, problems } = settingsToConfig(new Map([['site_secret', 'too short']]), withSite);
+test('values the service would refuse are reported with its own reason and left out, the rest is kept', (t) => {
+  const { config, problems } = toConfig(new Map([['gpio_call', '60'], ['unit_name', 'Hall'], ['call_target', 'x'.repeat(64)]]));
+  t.deepEqual(config, { unit: { name: 'Hall' } });
+  t.deepEqual(problems, [
+    'gpio_call: config key "gpio.callButton" is 60; expected an integer from 0 to 57; ignored',
+    `call_target: config key "gpio.callTarget" is "${'x'.repeat(64)}"; expected a string non-empty; ignored`,
+  ]);
+});
+
+test('two roles on one pin are refused as the service refuses them; swapped pins are fine', (t) => {
+  const clash = toConfig(new Map([['gpio_call', '6']]));
+  t.deepEqual(clash.config, {});
+  t.deepEqual(clash.problems, ['gpio_call: config key "gpio" BCM 6 is configured for gpio.callButton and gpio.answerButton; ignored']);
+  t.deepEqual(toConfig(new Map([['gpio_call', '6'], ['gpio_answer', '5']])), { config: { gpio: { callButton: 6, answerButton: 5 } }, problems: [] });
+});
+
+test('the site secret stays text, and one the service would refuse is reported (without the secret) instead of written', (t) => {
+  t.deepEqual(toConfig(new Map([['site_secret', '1234567890123456']])), { config: { site: { secret: '1234567890123456' } }, problems: [] });
+  const { config, problems } = toConfig(new Map([['site_secret', 'too-short']]));
   t.deepEqual(config, {});
-  t.deepEqual(problems, ['site_secret: must be 16 to 256 characters without spaces']);
-  t.deepEqual(settingsToConfig(new Map([['gpio_door', 'none']]), shippedDefaults).config, { gpio: { doorRelay: null } });
+  t.is(problems.length, 1);
+  t.regex(problems[0]!, /^site_secret: config key "site\.secret" is a hidden string of 9 characters: it must not have fewer than 16 characters; ignored$/);
+  t.false(problems[0]!.includes('too-short'), 'the secret stays out of the log');
+  t.deepEqual(toConfig(new Map([['gpio_door', 'none']])).config, { gpio: { doorRelay: null } });
+});
+
+test('a setting this version of the service does not know is reported and ignored (a newer image on an older package)', (t) => {
+  // The service's check as a version without site.secret would answer.
+  const olderService = (config: any) => {
+    if (config.site?.secret !== undefined && config.site.secret !== null) throw new ConfigError('site.secret', 'is not a known setting (check its spelling)');
+    return validateConfig(config);
+  };
+  const { config, problems } = settingsToConfig(new Map([['site_secret', '1234567890123456'], ['unit_name', 'Hall']]), shippedDefaults, olderService);
+  t.deepEqual(config, { unit: { name: 'Hall' } });
+  t.deepEqual(problems, ['site_secret: this version of the intercom has no setting site.secret; ignored']);
 });
 
 test('unit names become valid hostnames', (t) => {
@@ -98,7 +163,7 @@ test('the shipped settings file offers panel_password, empty (there is no defaul
   const { values: given, problems: none } = parseSettings('panel_password = pass#word=with signs \n');
   t.deepEqual([...given.entries()], [['panel_password', 'pass#word=with signs']]);
   t.deepEqual(none, []);
-  t.deepEqual(settingsToConfig(given, shippedDefaults), { config: {}, problems: [] }, 'the password never goes into the service configuration');
+  t.deepEqual(toConfig(given), { config: {}, problems: [] }, 'the password never goes into the service configuration');
 });
 
 test('panel_password is hashed into the data dir by `intercom password`, then removed from the settings file', async (t) => {
@@ -141,7 +206,7 @@ test('panel_password is hashed into the data dir by `intercom password`, then re
 test('site_secret goes into the service configuration once, then leaves the card: later boots keep it, a new line replaces it', (t) => {
   const boot = (settingsText: string, previousConfig: unknown, date: string) => {
     const { values } = parseSettings(settingsText);
-    const { config, problems } = settingsToConfig(values, withSite);
+    const { config, problems } = toConfig(values);
     return applySiteSecret({ values, config, configProblems: problems, previousConfig, settingsText, today: new Date(`${date}T08:00:00Z`) });
   };
   // First boot: the secret is applied, and its line becomes a comment saying so.
@@ -165,7 +230,11 @@ test('site_secret goes into the service configuration once, then leaves the card
   // A secret the service would refuse is not applied, not kept on the card, and the one before stays.
   const refused = boot('site_secret=too short\n', changed.config, '2026-12-02');
   t.deepEqual(refused.config.site, { secret: 'second-secret-of-the-site' });
-  t.is(refused.settingsText, '# site_secret was NOT applied on 2026-12-02 (must be 16 to 256 characters without spaces); write a new line to change it\n');
+  t.is(
+    refused.settingsText,
+    '# site_secret was NOT applied on 2026-12-02 (config key "site.secret" is a hidden string of 9 characters: it must not have fewer than 16 characters; ignored); write a new line to change it\n',
+  );
+  t.false(refused.settingsText.includes('too short'), 'a refused secret is not shown either');
 });
 
 test('scrubbing a setting replaces every line of it, whatever its case and spacing', (t) => {
@@ -248,7 +317,7 @@ test('intercom.txt moves the buttons to GPIO 9 and 10: config.txt and raspi-firm
 
   // First boot with gpio_call=9, gpio_answer=10: the settings step writes production.json, then the pins.
   const { values } = parseSettings('gpio_call=9\ngpio_answer=10\n');
-  await writeFile(path.join(paths.unitConfigDir, 'production.json'), JSON.stringify(settingsToConfig(values, shippedDefaults).config));
+  await writeFile(path.join(paths.unitConfigDir, 'production.json'), JSON.stringify(toConfig(values).config));
   const applied = applyGpioBootConfig(paths);
   t.deepEqual(applied, { lines: ['gpio=9,10=ip,pu', 'gpio=13=op,dl'], configTxtChanged: true, problems: [] });
   const configTxt = await readFile(paths.configTxtPath, 'utf8');

@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
 import test from 'ava';
-import { DEFAULT_GPIO_CONFIG, type GpioConfig } from '../../src/gpio/gpio-config.js';
+import type { GpioConfig } from '../../src/gpio/gpio-config.js';
 import { GpioService } from '../../src/gpio/gpio-service.js';
 import type { GpioStatus } from '../../src/gpio/gpio-status.js';
 import type { OnoffPortsResult } from '../../src/gpio/onoff-ports.js';
 import { FakeGpioPorts } from '../../src/gpio/ports.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { BOARDS, captureLogger, fakeSysfs, FakeCallControl } from '../support/fake-gpio.js';
+import { DEFAULT_GPIO_CONFIG } from '../support/shipped-config.js';
 
 const CONFIG: GpioConfig = { ...DEFAULT_GPIO_CONFIG, callButton: 5, answerButton: 6, ringLed: 13, doorRelay: 26, doorPulseMs: 1000 };
 // Pi 4 on a 6.6+ kernel: base 512.

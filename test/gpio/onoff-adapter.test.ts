@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import test from 'ava';
 import { Gpio } from 'onoff';
 import { readGpioChips } from '../../src/gpio/chip-map.js';
-import { DEFAULT_GPIO_CONFIG } from '../../src/gpio/gpio-config.js';
 import { GpioService } from '../../src/gpio/gpio-service.js';
 import { loadOnoffPorts } from '../../src/gpio/onoff-ports.js';
 import type { GpioPortOpener, Level } from '../../src/gpio/ports.js';
 import { systemClock } from '../../src/system/clock.js';
 import { captureLogger, FakeCallControl } from '../support/fake-gpio.js';
+import { DEFAULT_GPIO_CONFIG } from '../support/shipped-config.js';
 
 const CONFIGFS = '/sys/kernel/config/gpio-sim';
 const SIM_LABEL = `intercom-test-${process.pid}`;

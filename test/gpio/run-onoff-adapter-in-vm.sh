@@ -54,7 +54,7 @@ NODE=$(command -v node)
 cp "$NODE" root/usr/bin/node
 for lib in $(ldd "$NODE" | grep -o '/lib[^ ]*'); do mkdir -p "root$(dirname "$lib")"; cp -L "$lib" "root$lib"; done
 mkdir -p root/work/project
-cp -a "$PROJECT/package.json" "$PROJECT/tsconfig.json" "$PROJECT/src" "$PROJECT/test" "$PROJECT/node_modules" root/work/project/
+cp -a "$PROJECT/package.json" "$PROJECT/tsconfig.json" "$PROJECT/config" "$PROJECT/src" "$PROJECT/test" "$PROJECT/node_modules" root/work/project/
 rm -rf root/work/project/node_modules/typescript root/work/project/node_modules/playwright-core
 cat > root/init <<'EOF'
 #!/bin/busybox sh

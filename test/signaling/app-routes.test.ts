@@ -3,13 +3,14 @@ import { pino } from 'pino';
 import { startUnit, connectUnits, api, waitForCall, type TestUnit } from '../support/unit-harness.js';
 import { buildApp } from '../../src/signaling/app.js';
 import { GpioService } from '../../src/gpio/gpio-service.js';
-import { DEFAULT_GPIO_CONFIG, type GpioConfig } from '../../src/gpio/gpio-config.js';
+import type { GpioConfig } from '../../src/gpio/gpio-config.js';
 import { callControlForService } from '../../src/gpio/call-service-control.js';
 import { FakeGpioPorts } from '../../src/gpio/ports.js';
 import { readThermalZone, THERMAL_ZONE_PATH } from '../../src/system/system-sampler.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { BOARDS, fakeSysfs } from '../support/fake-gpio.js';
 import { peerRequestHeaders, TEST_PEER_UNIT_ID } from '../support/peer-signing.js';
+import { DEFAULT_GPIO_CONFIG } from '../support/shipped-config.js';
 
 // Route tests through inject(): every endpoint, its good answer and each kind of bad input.
 // Most units here are not listening and have no peers; the status and door tests that need a live

@@ -31,7 +31,19 @@ export class PanelSession {
       headers.cookie = this.headers.cookie;
       if (method !== 'GET') headers['x-csrf-token'] = this.headers['x-csrf-token'];
     }
-    const response = await fetch(`${this.baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const send = () => fetch(`${this.baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    let response: Response;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        response = await send();
+        break;
+      } catch (error) {
+        // An emulated guest is slow: a kept-alive connection it closes as the next request goes
+        // out fails that request ("fetch failed"). A GET changes nothing, so it is sent again.
+        if (method !== 'GET' || attempt >= 3 || !(error instanceof TypeError)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
     const text = await response.text();
     return { status: response.status, body: text ? (JSON.parse(text) as T) : (undefined as T) };
   }

@@ -23,10 +23,14 @@ export const MQTT_KEYS = {
   mqtt_allow_door_open: { paths: ['mqtt.allowDoorOpen'], kind: 'yes-no' },
 };
 
-/** intercom.txt keys that become service configuration: config paths (dotted) and the value's kind. */
+/**
+ * intercom.txt keys that become service configuration: config paths (dotted) and how the text is
+ * read (text, a yes/no, a whole number, a whole number or none). What values are allowed is the
+ * service's own schema's business: settingsToConfig checks them with its validateConfig.
+ */
 export const CONFIG_KEYS = {
   unit_name: { paths: ['unit.name'], kind: 'text' },
-  site_secret: { paths: ['site.secret'], kind: 'secret' },
+  site_secret: { paths: ['site.secret'], kind: 'text' },
   sound_device: { paths: ['audio.captureDevice', 'audio.playbackDevice'], kind: 'text' },
   capture_device: { paths: ['audio.captureDevice'], kind: 'text' },
   playback_device: { paths: ['audio.playbackDevice'], kind: 'text' },
@@ -70,15 +74,6 @@ export function parseSettings(text) {
   return { values, problems };
 }
 
-function hasPath(object, path) {
-  let node = object;
-  for (const part of path.split('.')) {
-    if (node === null || typeof node !== 'object' || !(part in node)) return false;
-    node = node[part];
-  }
-  return true;
-}
-
 function setPath(object, path, value) {
   const parts = path.split('.');
   let node = object;
@@ -86,15 +81,14 @@ function setPath(object, path, value) {
   node[parts.at(-1)] = value;
 }
 
-/** A setting's text as the value its kind needs; throws with a message for the settings file. */
+/** A setting's text as the JSON type its kind needs; throws with a message for the settings file. */
 function typed(text, kind) {
   switch (kind) {
     case 'pin':
     case 'pin-or-none': {
       if (kind === 'pin-or-none' && /^(none|no|off)$/i.test(text)) return null;
-      const pin = Number(text);
-      if (!Number.isInteger(pin) || pin < 0 || pin > 57) throw new Error(`"${text}" is not a BCM pin number (0 to 57)`);
-      return pin;
+      if (!/^\d+$/.test(text)) throw new Error(`"${text}" is not a BCM pin number`);
+      return Number(text);
     }
     case 'yes-no':
       if (/^(yes|true|on|1)$/i.test(text)) return true;
@@ -104,37 +98,74 @@ function typed(text, kind) {
       // Checked here too: a typo on the card must not keep the service (and so the intercom) from starting.
       if (!/^mqtts?:\/\/[^\s/@]+\/?$/.test(text)) throw new Error('is not mqtt://host[:port] or mqtts://host[:port] (not shown: it may hold a password; user and password go in mqtt_username and mqtt_password)');
       return text;
-    case 'secret':
-      if (text.length < 16 || text.length > 256 || /\s/.test(text)) throw new Error('must be 16 to 256 characters without spaces');
-      return text;
     default:
       return text;
   }
 }
 
+/** `base` with `overrides` merged in, as node-config merges files (objects deeply, the rest replaced). */
+function merged(base, overrides) {
+  const result = { ...base };
+  for (const [name, value] of Object.entries(overrides)) {
+    const inner = result[name];
+    const bothObjects = [inner, value].every((part) => part !== null && typeof part === 'object' && !Array.isArray(part));
+    result[name] = bothObjects ? merged(inner, value) : value;
+  }
+  return result;
+}
+
 /**
- * The service configuration the settings ask for. Only keys this version of the service knows (those
- * in its shipped defaults) are written, so a newer settings file never stops an older service.
+ * The intercom.txt keys a ConfigError of the service's validateConfig is about: those setting its
+ * key, else those whose config paths its message names (two roles on one pin), else those under it.
  */
-export function settingsToConfig(values, shippedDefaults) {
-  const config = {};
+function keysBehind(error, keys) {
+  const paths = (key) => CONFIG_KEYS[key].paths;
+  const exact = keys.filter((key) => paths(key).includes(error.key));
+  if (exact.length > 0) return exact;
+  const named = keys.filter((key) => paths(key).some((path) => new RegExp(`\\b${path.replace('.', '\\.')}\\b`).test(error.message)));
+  if (named.length > 0) return named;
+  return keys.filter((key) => paths(key).some((path) => path.startsWith(`${error.key}.`)));
+}
+
+/**
+ * The service configuration the settings ask for, checked by the service's own `validateConfig`
+ * (src/config/validate.ts; /usr/lib/intercom/dist/config/validate.js on a unit) over the shipped
+ * defaults: a setting the service would refuse is reported and left out, never written, so a bad
+ * line in intercom.txt cannot stop the service. A key this version of the service does not know
+ * is reported and ignored too, so a newer settings file never stops an older service.
+ */
+export function settingsToConfig(values, shippedDefaults, validateConfig) {
   const problems = [];
-  for (const [key, { paths, kind }] of Object.entries(CONFIG_KEYS)) {
+  const chosen = new Map();
+  for (const [key, { kind }] of Object.entries(CONFIG_KEYS)) {
     const text = values.get(key);
     if (text === undefined) continue;
-    let value;
     try {
-      value = typed(text, kind);
+      chosen.set(key, typed(text, kind));
     } catch (error) {
       problems.push(`${key}: ${error.message}`);
-      continue;
-    }
-    for (const path of paths) {
-      if (hasPath(shippedDefaults, path)) setPath(config, path, value);
-      else problems.push(`${key}: this version of the intercom has no setting ${path}; ignored`);
     }
   }
-  return { config, problems };
+  for (;;) {
+    const config = {};
+    for (const [key, value] of chosen) for (const path of CONFIG_KEYS[key].paths) setPath(config, path, value);
+    try {
+      validateConfig(merged(shippedDefaults, config));
+      return { config, problems };
+    } catch (error) {
+      const culprits = typeof error.key === 'string' ? keysBehind(error, [...chosen.keys()]) : [];
+      if (culprits.length === 0) {
+        // The shipped defaults alone do not pass: nothing here can fix that; the service will say it.
+        problems.push(`the service configuration does not pass its own check: ${error.message}`);
+        return { config, problems };
+      }
+      const unknown = /is not a known setting/.test(error.message);
+      for (const key of culprits) {
+        problems.push(unknown ? `${key}: this version of the intercom has no setting ${error.key}; ignored` : `${key}: ${error.message}; ignored`);
+        chosen.delete(key);
+      }
+    }
+  }
 }
 
 /** A valid hostname from a unit name: "Front Door" -> "front-door". */
@@ -241,6 +272,8 @@ function writeIfChanged(path, content, mode = 0o644) {
 
 /** The service's shipped defaults, and the directory of the unit's own configuration files. */
 export const SHIPPED_CONFIG_PATH = '/usr/lib/intercom/config/default.json';
+/** The service's own configuration check (validateConfig), which the settings pass through. */
+export const SHIPPED_VALIDATOR_PATH = '/usr/lib/intercom/dist/config/validate.js';
 export const UNIT_CONFIG_DIR = '/etc/intercom';
 /**
  * raspi-firmware's kernel hook writes config.txt afresh on every kernel or firmware upgrade and
@@ -410,7 +443,8 @@ function part(name, problems, action) {
   }
 }
 
-function applySettings(settingsPath) {
+/** `validateConfig` is the service's own (SHIPPED_VALIDATOR_PATH), or an Error saying why it is missing. */
+function applySettings(settingsPath, validateConfig) {
   const problems = [];
   // First, so that a unit with a broken settings file can still be reached once it is fixed.
   part('ssh host keys', problems, () => {
@@ -426,8 +460,9 @@ function applySettings(settingsPath) {
 
   // Service settings: /etc/intercom/production.json; an admin's local.json there still wins.
   part('service settings', problems, () => {
-    const shipped = JSON.parse(readFileSync('/usr/lib/intercom/config/default.json', 'utf8'));
-    const { config: asked, problems: configProblems } = settingsToConfig(values, shipped);
+    if (validateConfig instanceof Error) throw validateConfig;
+    const shipped = JSON.parse(readFileSync(SHIPPED_CONFIG_PATH, 'utf8'));
+    const { config: asked, problems: configProblems } = settingsToConfig(values, shipped, validateConfig);
     problems.push(...configProblems);
     const previousConfig = readJsonIfThere('/etc/intercom/production.json', problems);
     const { config, settingsText } = applySiteSecret({ values, config: asked, configProblems, previousConfig, settingsText: text });
@@ -518,7 +553,13 @@ function applySettings(settingsPath) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--apply') {
-  applySettings(process.argv[3] ?? '/boot/firmware/intercom.txt');
+  // Loaded here, not at the top: the tests import this module without a unit's files around it,
+  // and a broken package must not stop the other parts (ssh above all) from being set up.
+  const validateConfig = await import(SHIPPED_VALIDATOR_PATH).then(
+    (module) => module.validateConfig,
+    (error) => new Error(`cannot load the service's configuration check ${SHIPPED_VALIDATOR_PATH}: ${error.message}`),
+  );
+  applySettings(process.argv[3] ?? '/boot/firmware/intercom.txt', validateConfig);
 }
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--gpio-boot-config') {
   // The image build, in its chroot: the shipped defaults' pins, before the kernel hook writes config.txt.
