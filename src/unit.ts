@@ -22,6 +22,7 @@ import { PeopleAccess } from './security/people-access.js';
 import { GpioService, type GpioServiceOptions } from './gpio/gpio-service.js';
 import { callControlForService } from './gpio/call-service-control.js';
 import { createUnitMedia, type UnitMedia } from './streaming/unit-media.js';
+import { CallHistory } from './history/call-history.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -66,6 +67,8 @@ export interface Unit {
   readonly directory: PeerDirectory;
   readonly people: PeopleAccess;
   readonly gpio: GpioService;
+  /** The last calls of this unit, persisted in the data directory. */
+  readonly history: CallHistory;
   readonly media: CallMedia;
   /** The HTTP API; usable with inject() before start(). */
   readonly app: IntercomApp;
@@ -131,6 +134,10 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     ringTimeoutMs: config.calls.ringTimeoutMs,
     peerLostMs: config.calls.peerLostMs,
   });
+  // Attached before the HTTP app exists, so a call is in the history by the time its `call` event reaches the panel.
+  const history = new CallHistory({ dataDir: config.dataDir, logger: logger.child({ module: 'call-history' }) });
+  await history.load();
+  const detachHistory = history.attach(calls);
   // The CALL button calls from the first user registered on this unit (a door unit has one).
   const gpio = new GpioService({
     config: config.gpio,
@@ -157,6 +164,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     gpio,
     openDoor: () => gpio.pulseDoor(),
     eventsHeartbeatMs: overrides.eventsHeartbeatMs,
+    history,
     status: () =>
       buildStatus({
         unitId,
@@ -187,6 +195,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     directory,
     people,
     gpio,
+    history,
     media: media.callMedia,
     app,
     appDeps,
@@ -213,6 +222,9 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     },
     async stop() {
       await calls.stop();
+      // The call stop() just ended is recorded; it and every earlier one reach the disk before the process goes.
+      detachHistory();
+      await history.flush();
       directory.stop();
       sampler.stop();
       await discovery?.stop();

@@ -25,6 +25,8 @@ import { registerUnitRoutes, type PeerRequestVerifier, type PeerResponseSigner }
 import { registerEventsRoute, type GpioStatusFeed } from './events-route.js';
 import { accessOfPath, createPeopleGuard, guardAnswers, registerSessionRoutes, type RouteAccess } from './session-routes.js';
 import type { PeopleAccess } from '../security/people-access.js';
+import type { CallHistory } from '../history/call-history.js';
+import { registerHistoryRoutes } from './history-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -76,6 +78,8 @@ export interface AppDeps {
   bodyLimit?: number;
   /** Interval of live call statistics and keep-alive comments on /api/events. */
   eventsHeartbeatMs?: number;
+  /** The unit's call history (GET/DELETE /api/history); absent: no such routes. */
+  history?: CallHistory;
 }
 
 const CALL_ERROR_STATUS: Record<CallErrorCode, number> = {
@@ -298,6 +302,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     registerPublicRoutes(typed, deps);
     registerEventsRoute(typed, deps);
     registerUnitRoutes(typed, deps);
+    if (deps.history) registerHistoryRoutes(typed, deps.history);
   });
 
   app.get(
