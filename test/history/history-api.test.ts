@@ -142,7 +142,8 @@ test('each unit lists its calls as it saw them (answered, rejected, cancelled, r
   t.deepEqual(await historyOf(site.b), onB);
 
   // Clearing A's history is kept over a restart too.
-  t.deepEqual((await api(a, 'DELETE', '/api/history')).body, { cleared: 4 });
+  const cleared = await fetch(`${a.baseUrl}/api/history`, { method: 'DELETE', headers: { ...a.auth } });
+  t.deepEqual(await cleared.json(), { cleared: 4 });
   await a.close();
   site.a = await start('A', site.dirs.a);
   t.like(await historyOf(site.a), { calls: [], total: 0, missed: 0 });
