@@ -21,6 +21,7 @@ import { loadSiteSecret, type SiteSecret } from './security/site-secret.js';
 import { PeopleAccess } from './security/people-access.js';
 import { GpioService, type GpioServiceOptions } from './gpio/gpio-service.js';
 import { callControlForService } from './gpio/call-service-control.js';
+import { siteCallTargets } from './gpio/call-targets.js';
 import { createUnitMedia, type UnitMedia } from './streaming/unit-media.js';
 import { CallHistory } from './history/call-history.js';
 
@@ -142,6 +143,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   const gpio = new GpioService({
     config: config.gpio,
     calls: callControlForService(calls, () => users.list()[0]?.name),
+    // The buttons, the flats' buttons and the keypad ring names through the site directory (groups plug in there).
+    resolveTarget: siteCallTargets(directory),
     logger: logger.child({ module: 'gpio' }),
     ...overrides.gpio,
   });

@@ -2,7 +2,7 @@ import type { GpioService } from '../../src/gpio/gpio-service.js';
 import type { GpioConfig } from '../../src/gpio/gpio-config.js';
 import { FakeGpioPorts, type FakeInputPort, type FakeOutputPort } from '../../src/gpio/ports.js';
 import { FakeClock } from './fake-clock.js';
-import { startUnit, type TestUnit } from './unit-harness.js';
+import { startUnit, type TestUnit, type TestUnitOptions } from './unit-harness.js';
 import { BOARDS, fakeSysfs } from './fake-gpio.js';
 
 /**
@@ -32,15 +32,20 @@ export interface GpioUnitOptions {
   eventsHeartbeatMs?: number;
   /** Serve the web panel from this directory (default: none). */
   webRoot?: string;
+  /** The fake pins (default: plain FakeGpioPorts); e.g. KeypadGpioPorts with a keypad wired to some of them. */
+  ports?: (clock: FakeClock) => FakeGpioPorts;
+  /** Discovery timings of the unit (see TestUnitOptions). */
+  discovery?: TestUnitOptions['discovery'];
 }
 
 export async function startUnitWithGpio(name: string, options: GpioUnitOptions = {}): Promise<GpioUnit> {
   const sysfs = await fakeSysfs(BOARDS.pi4Kernel66);
   const clock = new FakeClock();
-  const ports = new FakeGpioPorts(clock);
+  const ports = options.ports?.(clock) ?? new FakeGpioPorts(clock);
   const unit = await startUnit(name, {
     eventsHeartbeatMs: options.eventsHeartbeatMs,
     webRoot: options.webRoot,
+    discovery: options.discovery,
     gpioConfig: options.gpio ?? {},
     gpio: { clock, sysfsRoot: sysfs.root, loadPorts: async () => ({ ok: true, ports }) },
   });
