@@ -28,6 +28,7 @@ import { sampleUnitProcess, summarise, windowBetween, type ProcSample, type Site
  *   const idle = await site.measure(20_000);          // CPU, RSS, packets/s per unit over 20 s
  *   const join = await site.join();                   // a new unit: how long until all see it
  *   const gone = await site.vanish(site.units.slice(0, 3), 'unplug');   // how long until all notice
+ *   await site.plug(site.units.slice(0, 3));  await site.grow(50);      // back, and a bigger site
  *   const { status, body } = await site.api(site.units[0], 'GET', '/api/peers');
  *
  * Nothing touches the machine's own network: the bridge lives in the hub namespace, and the test
@@ -51,15 +52,11 @@ const NS_PREFIX = 'icsite-';
 const HUB_ADDRESS = '10.99.255.254';
 const UNIT_HTTP_PORT = 5000;
 
-/** What a unit's log says about another unit; today's directory logs "peer found" and "peer offline". */
-export type PresenceParser = (line: LogLine) => { unitId: string; online: boolean } | null;
-
-/** Reads the polling directory's log lines (src/peers/peer-directory.ts). A new presence protocol keeps them, or brings its own parser. */
-export const directoryLogParser: PresenceParser = (line) => {
-  if (line.msg === 'peer found' && typeof line.unitId === 'string') return { unitId: line.unitId, online: true };
-  if (line.msg === 'peer offline' && typeof line.unitId === 'string') return { unitId: line.unitId, online: false };
-  return null;
-};
+/** One other unit as a unit's directory shows it (GET /api/peers, the `peers` event). */
+interface PeerEntry {
+  unitId: string;
+  online: boolean;
+}
 
 export interface NetnsSiteOptions {
   /** How many units to start. */
@@ -70,8 +67,6 @@ export interface NetnsSiteOptions {
   batchSize?: number;
   /** How long one unit may take to log "intercom ready" (default 90 s: a loaded machine is slow). */
   readyTimeoutMs?: number;
-  /** How the units' logs tell who sees whom (default: directoryLogParser). */
-  presence?: PresenceParser;
   /** Build dist/ when it is older than src/ (default true). */
   build?: boolean;
   /**
@@ -99,7 +94,11 @@ export interface SiteUnit {
   readyAtEpochMs: number;
   /** Every log line, parsed. */
   readonly logs: LogLine[];
-  /** Who this unit sees, by unit id, with the log time (epoch ms) it last changed. */
+  /**
+   * Who this unit sees, by unit id, with when (epoch ms) the test learnt of the last change: from
+   * the unit's own event stream (`hello`, then a `peers` event at every change of its directory),
+   * so whatever feeds the directory (polling today, a presence protocol later) is measured alike.
+   */
   readonly view: Map<string, { online: boolean; atEpochMs: number }>;
   /** Running (not killed, not stopped). */
   alive: boolean;
@@ -109,7 +108,7 @@ export interface SiteUnit {
 
 export interface JoinResult {
   unit: SiteUnit;
-  /** From the new unit's "intercom ready" until the last running unit logged it as found. */
+  /** From the new unit's "intercom ready" until the last running unit showed it online (its event stream). */
   seenByAllAfterReadyMs: number;
   /** From spawning its process (includes Node's start-up). */
   seenByAllAfterSpawnMs: number;
@@ -129,12 +128,16 @@ export interface NetnsSite {
   readonly units: SiteUnit[];
   /** Units not killed or stopped. */
   running(): SiteUnit[];
-  /** Resolves once every running, plugged-in unit sees every other one online (by their logs). */
+  /** Resolves once every running, plugged-in unit sees every other one online (by their event streams). */
   untilAllSeeAll(timeoutMs?: number): Promise<number>;
   /** CPU, memory and packets per unit over `windowMs` (two /proc samples per unit); default: the running units still on the network. */
   measure(windowMs: number, units?: SiteUnit[]): Promise<SiteWindow>;
   /** Starts one more unit and measures how long until every running unit sees it. */
   join(timeoutMs?: number): Promise<JoinResult>;
+  /** Starts more units (in batches) until the site has `total`: one site grown 10 -> 50 -> 100 costs one start of 100. */
+  grow(total: number): Promise<SiteUnit[]>;
+  /** Brings unplugged units' links back up. */
+  plug(units: SiteUnit[]): Promise<void>;
   /** Takes `units` off the network at once (unplug: their link goes down; kill: SIGKILL) and measures how long until the rest notice. */
   vanish(units: SiteUnit[], how: 'unplug' | 'kill', timeoutMs?: number): Promise<VanishResult>;
   /** One JSON request to a unit's HTTP API, logged in with the panel password (through the relay). */
@@ -296,7 +299,8 @@ export async function startNetnsSite(t: TeardownHost, options: NetnsSiteOptions)
     await site.open();
     await site.spawnUnits(options.units);
   } catch (error) {
-    await site.close();
+    // The start's own failure is what the test must see, not a failure of cleaning up after it.
+    await site.close().catch((closeError: Error) => process.stderr.write(`site cleanup after a failed start: ${closeError.message}\n`));
     throw error;
   }
   return site;
@@ -306,18 +310,18 @@ class Site extends EventEmitter implements NetnsSite {
   readonly units: SiteUnit[] = [];
   private readonly id = `${NS_PREFIX}${process.pid}-${siteCounter++}`;
   private readonly hub = `${this.id}-h`;
-  private readonly presence: PresenceParser;
   private root = '';
   private relay: ChildProcess | null = null;
   private relaySocket = '';
   private passwordTemplate = '';
   private closing: Promise<void> | null = null;
   private readonly sessions = new Map<SiteUnit, Promise<{ cookie: string; csrf: string }>>();
+  /** The units' event streams, ended by close(). */
+  private readonly streams = new Set<http.ClientRequest>();
 
   constructor(private readonly options: NetnsSiteOptions) {
     super();
     this.setMaxListeners(0);
-    this.presence = options.presence ?? directoryLogParser;
   }
 
   running(): SiteUnit[] {
@@ -433,6 +437,7 @@ class Site extends EventEmitter implements NetnsSite {
     };
     this.units.push(unit);
     let stderrTail = '';
+    const recent: string[] = [];
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       stderrTail = (stderrTail + chunk).slice(-4096);
     });
@@ -442,32 +447,99 @@ class Site extends EventEmitter implements NetnsSite {
       this.emit('change');
     });
     createInterface({ input: child.stdout! }).on('line', (text) => {
+      recent.push(text.slice(0, 400));
+      if (recent.length > 12) recent.shift();
       let line: LogLine;
       try {
         line = JSON.parse(text) as LogLine;
       } catch {
         return;
       }
-      // Only what the site test reads is kept: who this unit sees, and its own start.
+      // Only what the site test reads is kept: its own start, and warnings.
       if (line.msg === 'unit services started' && typeof line.unitId === 'string') unit.unitId = line.unitId;
       if (line.msg === 'intercom ready') unit.readyAtEpochMs = Number(line.time);
-      const seen = this.presence(line);
-      if (seen) unit.view.set(seen.unitId, { online: seen.online, atEpochMs: Number(line.time) });
-      if (line.level !== undefined && (line.level >= 40 || line.msg === 'intercom ready' || seen)) unit.logs.push(line);
+      if (line.level !== undefined && (line.level >= 40 || line.msg === 'intercom ready')) unit.logs.push(line);
       this.emit('change');
     });
-    await this.until(
-      () => {
-        if (!unit.alive) throw new Error(`unit ${name} exited before it was ready; stderr: ${stderrTail.split('\n').filter((l) => !l.startsWith('ALSA lib')).slice(-10).join('\n')}`);
-        return unit.readyAtEpochMs > 0 && unit.unitId !== '';
-      },
-      this.options.readyTimeoutMs ?? 90_000,
-      `unit ${name} to log "intercom ready"`,
-    );
+    const tail = () => `\n--- last log lines of ${name} ---\n${recent.join('\n')}\n--- stderr ---\n${stderrTail.split('\n').filter((l) => !l.startsWith('ALSA lib')).slice(-10).join('\n')}`;
+    try {
+      await this.until(
+        () => {
+          if (!unit.alive) throw new Error(`unit ${name} exited before it was ready`);
+          return unit.readyAtEpochMs > 0 && unit.unitId !== '';
+        },
+        this.options.readyTimeoutMs ?? 90_000,
+        `unit ${name} to log "intercom ready"`,
+      );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}${tail()}`);
+    }
+    await this.followEvents(unit);
     return unit;
   }
 
-  /** Resolves when `done()` holds, re-checked on every log line and exit; rejects after `timeoutMs` or when `done` throws. */
+  /**
+   * Keeps `unit.view` up to date from the unit's event stream (through the relay; no polling): the
+   * `hello` and every `peers` event carry the whole peer list. Resolves once the hello has arrived.
+   */
+  private async followEvents(unit: SiteUnit): Promise<void> {
+    const session = await this.session(unit);
+    const apply = (peers: PeerEntry[]) => {
+      const now = Date.now();
+      const listed = new Set<string>();
+      for (const peer of peers) {
+        listed.add(peer.unitId);
+        const known = unit.view.get(peer.unitId);
+        if (known?.online !== peer.online) unit.view.set(peer.unitId, { online: peer.online, atEpochMs: now });
+      }
+      // A peer the directory dropped altogether is not seen either.
+      for (const [unitId, known] of unit.view) if (!listed.has(unitId) && known.online) unit.view.set(unitId, { online: false, atEpochMs: now });
+      this.emit('change');
+    };
+    await new Promise<void>((resolve, reject) => {
+      const target = `${unit.address}:${UNIT_HTTP_PORT}`;
+      const request = http.request(
+        {
+          method: 'GET',
+          path: '/api/events',
+          headers: { cookie: session.cookie, host: target, accept: 'text/event-stream' },
+          createConnection: () => this.relayConnection(target),
+        },
+        (response) => {
+          if (response.statusCode !== 200) {
+            reject(new Error(`event stream of ${unit.name}: ${response.statusCode}`));
+            response.resume();
+            return;
+          }
+          let buffer = '';
+          response.setEncoding('utf8').on('data', (chunk: string) => {
+            buffer += chunk;
+            for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+              const block = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              const event = /^event: (.+)$/m.exec(block)?.[1];
+              const data = /^data: (.+)$/m.exec(block)?.[1];
+              if (!data || (event !== 'hello' && event !== 'peers')) continue;
+              apply((JSON.parse(data) as { peers: PeerEntry[] }).peers);
+              if (event === 'hello') resolve();
+            }
+          });
+          response.on('error', () => undefined);
+        },
+      );
+      request.on('error', (error) => reject(error));
+      this.streams.add(request);
+      request.end();
+    });
+  }
+
+  private relayConnection(target: string): net.Socket {
+    const socket = net.connect(this.relaySocket);
+    socket.write(`${target}\n`);
+    return socket;
+  }
+
+  /** Resolves when `done()` holds, re-checked on every log line, event and exit; rejects after `timeoutMs` or when `done` throws. */
   private until(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -532,6 +604,10 @@ class Site extends EventEmitter implements NetnsSite {
       return first && last ? [windowBetween(unit.name, first, last)] : [];
     });
     return summarise(windowMs / 1000, windows);
+  }
+
+  grow(total: number): Promise<SiteUnit[]> {
+    return this.spawnUnits(Math.max(0, total - this.units.length));
   }
 
   async join(timeoutMs = 60_000): Promise<JoinResult> {
@@ -606,11 +682,7 @@ class Site extends EventEmitter implements NetnsSite {
           method,
           path: urlPath,
           headers: { ...headers, host: target, connection: 'close', ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }) },
-          createConnection: () => {
-            const socket = net.connect(this.relaySocket);
-            socket.write(`${target}\n`);
-            return socket;
-          },
+          createConnection: () => this.relayConnection(target),
           timeout: 30_000,
         },
         (response) => {
@@ -628,6 +700,8 @@ class Site extends EventEmitter implements NetnsSite {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      for (const stream of this.streams) stream.destroy();
+      this.streams.clear();
       // Units first, so none is left talking to a half-torn network; SIGKILL after a short grace.
       await Promise.all(
         this.units.map(async (unit) => {
@@ -649,7 +723,13 @@ class Site extends EventEmitter implements NetnsSite {
       deleteNamespacesSync(names);
       for (const name of names) liveNamespaces.delete(name);
       if (this.root) await rm(this.root, { recursive: true, force: true });
-      const left = siteNamespaces().filter((name) => name.startsWith(`${this.id}-`));
+      let left = siteNamespaces().filter((name) => name.startsWith(`${this.id}-`));
+      if (left.length > 0) {
+        // A namespace whose last process is still exiting can refuse to go: once more, a moment later.
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        deleteNamespacesSync(left);
+        left = siteNamespaces().filter((name) => name.startsWith(`${this.id}-`));
+      }
       if (left.length > 0) throw new Error(`site namespaces left behind: ${left.join(', ')}`);
     })();
     return this.closing;
