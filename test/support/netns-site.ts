@@ -65,7 +65,7 @@ export interface NetnsSiteOptions {
   config?: (index: number) => Record<string, unknown>;
   /** Units started at once (default 8): a 2-core machine starts them fastest in small batches. */
   batchSize?: number;
-  /** How long one unit may take to log "intercom ready" (default 90 s: a loaded machine is slow). */
+  /** How long one unit may take to log "intercom ready" (default 240 s: a machine shared with other builds can be that slow). */
   readyTimeoutMs?: number;
   /** Build dist/ when it is older than src/ (default true). */
   build?: boolean;
@@ -128,6 +128,8 @@ export interface NetnsSite {
   readonly units: SiteUnit[];
   /** Units not killed or stopped. */
   running(): SiteUnit[];
+  /** Which running, plugged-in unit does not (yet) see which other one online ("S3 does not see S7"). */
+  missingViews(): string[];
   /** Resolves once every running, plugged-in unit sees every other one online (by their event streams). */
   untilAllSeeAll(timeoutMs?: number): Promise<number>;
   /** CPU, memory and packets per unit over `windowMs` (two /proc samples per unit); default: the running units still on the network. */
@@ -468,7 +470,7 @@ class Site extends EventEmitter implements NetnsSite {
           if (!unit.alive) throw new Error(`unit ${name} exited before it was ready`);
           return unit.readyAtEpochMs > 0 && unit.unitId !== '';
         },
-        this.options.readyTimeoutMs ?? 90_000,
+        this.options.readyTimeoutMs ?? 240_000,
         `unit ${name} to log "intercom ready"`,
       );
     } catch (error) {
@@ -573,7 +575,7 @@ class Site extends EventEmitter implements NetnsSite {
     return this.units.filter((unit) => unit.alive && !unit.unplugged);
   }
 
-  private missingViews(): string[] {
+  missingViews(): string[] {
     const units = this.reachable();
     const missing: string[] = [];
     for (const viewer of units) {
