@@ -23,11 +23,13 @@ import { loadSiteSecret, type SiteSecret } from './security/site-secret.js';
 import { PeopleAccess } from './security/people-access.js';
 import { GpioService, type GpioServiceOptions } from './gpio/gpio-service.js';
 import { callControlForService } from './gpio/call-service-control.js';
+import { siteCallTargets } from './gpio/call-targets.js';
 import { createUnitMedia, type UnitMedia } from './streaming/unit-media.js';
 import { DoNotDisturb } from './calls/do-not-disturb.js';
 import { MqttBridge, type MqttBridgeOptions } from './mqtt/mqtt-bridge.js';
 import { unconfiguredMqttStatus } from './mqtt/mqtt-status.js';
 import { panelUrl } from './mqtt/panel-url.js';
+import { CallHistory } from './history/call-history.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -77,6 +79,8 @@ export interface Unit {
   readonly doNotDisturb: DoNotDisturb;
   /** Home Assistant over MQTT; null when mqtt.url is not set (then nothing connects anywhere). */
   readonly mqtt: MqttBridge | null;
+  /** The last calls of this unit, persisted in the data directory. */
+  readonly history: CallHistory;
   readonly media: CallMedia;
   /** The HTTP API; usable with inject() before start(). */
   readonly app: IntercomApp;
@@ -149,10 +153,16 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     refuseOffer: () => doNotDisturb.refusesOffer(),
     keyExchange: new CallKeyExchange(siteSecret.secret),
   });
+  // Attached before the HTTP app exists, so a call is in the history by the time its `call` event reaches the panel.
+  const history = new CallHistory({ dataDir: config.dataDir, logger: logger.child({ module: 'call-history' }) });
+  await history.load();
+  const detachHistory = history.attach(calls);
   // The CALL button calls from the first user registered on this unit (a door unit has one).
   const gpio = new GpioService({
     config: config.gpio,
     calls: callControlForService(calls, () => users.list()[0]?.name),
+    // The buttons, the flats' buttons and the keypad ring names through the site directory (groups plug in there).
+    resolveTarget: siteCallTargets(directory),
     logger: logger.child({ module: 'gpio' }),
     ...overrides.gpio,
   });
@@ -194,6 +204,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     openDoor: () => gpio.pulseDoor(),
     doNotDisturb,
     eventsHeartbeatMs: overrides.eventsHeartbeatMs,
+    history,
     status: () =>
       buildStatus({
         unitId,
@@ -228,6 +239,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     gpio,
     doNotDisturb,
     mqtt,
+    history,
     media: media.callMedia,
     app,
     appDeps,
@@ -256,6 +268,9 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     },
     async stop() {
       await calls.stop();
+      // The call stop() just ended is recorded; it and every earlier one reach the disk before the process goes.
+      detachHistory();
+      await history.flush();
       // After the calls: Home Assistant sees the last call end before the unit goes offline.
       await mqtt?.stop();
       directory.stop();

@@ -1,6 +1,6 @@
 import Value from 'typebox/value';
 import { ConfigSchema, wireFormatFrameProblem, type IntercomConfig } from './schema.js';
-import { gpioPinProblem } from '../gpio/gpio-config.js';
+import { gpioConfigProblem } from '../gpio/gpio-config.js';
 import { mqttConfigProblem } from '../mqtt/mqtt-config.js';
 
 /** A configuration value that is wrong; `key` is the dotted config key, e.g. "audio.udpPort". */
@@ -21,7 +21,7 @@ function dotted(instancePath: string): string {
 function describeSchemaAt(path: string): string {
   // Walks the schema so the message can say what *would* be accepted.
   let node: any = ConfigSchema;
-  for (const part of path.split('.')) node = node?.properties?.[part] ?? (/^\d+$/.test(part) ? node?.items : undefined);
+  for (const part of path.split('.')) node = childSchema(node, part);
   if (!node) return '';
   const choices = node.anyOf?.map((option: any) => JSON.stringify(option.const)).filter(Boolean);
   if (choices?.length) return `one of ${choices.join(', ')}`;
@@ -31,6 +31,18 @@ function describeSchemaAt(path: string): string {
   if (node.minLength) bits.push('non-empty');
   if (node.pattern && node.description) bits.push(`(${node.description})`);
   return bits.join(' ');
+}
+
+/** The schema of `part` inside `node`: a property, an array item, a record's value, or either inside an optional (`X | null`) setting. */
+function childSchema(node: any, part: string): any {
+  if (!node) return undefined;
+  const own = node.properties?.[part] ?? (/^\d+$/.test(part) ? node.items : undefined) ?? (node.patternProperties ? Object.values(node.patternProperties)[0] : undefined);
+  if (own) return own;
+  for (const option of node.anyOf ?? []) {
+    const found = childSchema(option, part);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /** Keys whose values never appear in an error message (it goes to the log). */
@@ -85,8 +97,8 @@ export function validateConfig(raw: unknown): IntercomConfig {
   }
   const frameProblem = wireFormatFrameProblem(plain.audio.format, plain.audio.frameMs);
   if (frameProblem) throw new ConfigError('audio.frameMs', `is ${plain.audio.frameMs} with audio.format "${plain.audio.format}": ${frameProblem}`);
-  const pinProblem = gpioPinProblem(plain.gpio);
-  if (pinProblem) throw new ConfigError('gpio', pinProblem);
+  const gpioProblem = gpioConfigProblem(plain.gpio);
+  if (gpioProblem) throw new ConfigError(gpioProblem.key, gpioProblem.problem);
   const mqttProblem = mqttConfigProblem(plain.mqtt);
   if (mqttProblem) throw new ConfigError(...mqttProblem);
   return deepFreeze(plain as IntercomConfig);

@@ -10,6 +10,10 @@ import type { GpioStatus, GpioWarning } from './gpio-status.js';
 import { DEFAULT_BLINK_PERIOD_MS, Led, type LedMode } from './led.js';
 import { ONOFF_SYSFS_ROOT, type OnoffPortsResult } from './onoff-ports.js';
 import type { GpioPortOpener, InputPort, OutputPort } from './ports.js';
+import { nameAsUser, type CallTargetResolver } from './call-targets.js';
+import { DoorPanel, type DoorPanelPorts } from './door-panel.js';
+import { IndicatorLed } from './indicator-led.js';
+import { TargetCaller } from './target-caller.js';
 
 export interface GpioServiceOptions {
   config: GpioConfig;
@@ -22,6 +26,11 @@ export interface GpioServiceOptions {
   chipLabels?: readonly string[];
   /** Provides the pin opener; default loads onoff (only called once GPIO is known to exist). */
   loadPorts?: (logger: Logger) => Promise<OnoffPortsResult>;
+  /**
+   * Turns a configured name (gpio.callTarget, gpio.buttons[].target, the keypad's directory) into
+   * what to ring; default: every name is a user, and the call service says whether it exists.
+   */
+  resolveTarget?: CallTargetResolver;
 }
 
 export type DoorPulseRefusal = 'gpio-unavailable' | 'no-relay' | 'no-active-call' | 'already-open';
@@ -32,7 +41,8 @@ export type GpioServiceEvents = {
   status: [status: GpioStatus];
 };
 
-type PinRole = 'callButton' | 'answerButton' | 'ringLed' | 'doorRelay';
+/** A config key below gpio. naming a pin: callButton, ringLed, buttons.0.pin, keypad.rows.1, ... */
+type PinRole = string;
 type ButtonPin = 'callButton' | 'answerButton';
 const BUTTON_PINS: readonly ButtonPin[] = ['callButton', 'answerButton'];
 const BUTTON_NAMES: Record<ButtonPin, string> = { callButton: 'CALL', answerButton: 'ANSWER' };
@@ -40,6 +50,8 @@ const BUTTON_NAMES: Record<ButtonPin, string> = { callButton: 'CALL', answerButt
 interface OpenedPorts {
   inputs: Record<'callButton' | 'answerButton', InputPort>;
   outputs: Partial<Record<'ringLed' | 'doorRelay', OutputPort>>;
+  /** Flats' buttons and the keypad. */
+  doorPanel: DoorPanelPorts;
   /** Every port opened, to close them all. */
   all: Array<InputPort | OutputPort>;
 }
@@ -50,9 +62,10 @@ interface Running {
   callButton: Button;
   answerButton: Button;
   buttons: Record<ButtonPin, Button>;
-  led: Led;
+  led: IndicatorLed;
   relay: DoorRelay | null;
   panel: CallButtons;
+  doorPanel: DoorPanel;
 }
 
 /**
@@ -76,7 +89,8 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
 
   status(): GpioStatus {
     if (!this.running) return this.current;
-    const { pinMap, callButton, answerButton, led, relay } = this.running;
+    const { pinMap, callButton, answerButton, led, relay, doorPanel } = this.running;
+    const { targetButtons, keypad } = doorPanel.status();
     const pins: Record<string, { bcm: number; sysfs: number }> = {};
     for (const [role, bcm] of Object.entries(gpioPins(this.options.config))) pins[role] = { bcm, sysfs: pinMap.sysfs[role as PinRole] };
     return {
@@ -87,8 +101,10 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
       pins,
       buttons: { call: callButton.pressed, answer: answerButton.pressed },
       led: led.mode,
+      ...(targetButtons.length > 0 ? { targetButtons } : {}),
+      ...(keypad ? { keypad } : {}),
       doorRelay: relay ? { energised: relay.energised, pulseMs: relay.pulseMs } : null,
-      warnings: BUTTON_PINS.filter((pin) => this.running!.buttons[pin].stuck).map((pin) => this.stuckWarning(pin)),
+      warnings: [...BUTTON_PINS.filter((pin) => this.running!.buttons[pin].stuck).map((pin) => this.stuckWarning(pin)), ...doorPanel.warnings()],
     };
   }
 
@@ -112,7 +128,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
     let pinMap: PinMap<PinRole>;
     try {
       const chipLabels = this.options.chipLabels ?? chipLabelsFor(config.chipLabel);
-      pinMap = await mapPins(this.options.sysfsRoot ?? ONOFF_SYSFS_ROOT, gpioPins(config) as Record<PinRole, number>, chipLabels);
+      pinMap = await mapPins(this.options.sysfsRoot ?? ONOFF_SYSFS_ROOT, gpioPins(config), chipLabels);
     } catch (error) {
       return this.unavailable(error instanceof GpioMappingError ? error.message : `cannot map the GPIO pins: ${(error as Error).message}`);
     }
@@ -127,6 +143,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
     this.running.callButton.start();
     this.running.answerButton.start();
     this.running.panel.start();
+    this.running.doorPanel.start();
 
     const pinText = Object.entries(gpioPins(config))
       .map(([role, bcm]) => `${role} BCM ${bcm} = gpio${pinMap.sysfs[role as PinRole]}`)
@@ -143,6 +160,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
     if (!running) return;
     this.running = null;
     running.panel.stop();
+    running.doorPanel.stop();
     running.callButton.stop();
     running.answerButton.stop();
     running.led.stop();
@@ -198,7 +216,16 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
         const rest = DoorRelay.restLevel({ activeLow: config.doorRelayActiveLow });
         outputs.doorRelay = open('doorRelay', 'door relay', (sysfs) => opener.openOutput(sysfs, rest, 'door relay'));
       }
-      return { inputs, outputs, all };
+      const doorPanel: DoorPanelPorts = {
+        buttons: (config.buttons ?? []).map((button, index) => {
+          const what = `button for ${button.target}`;
+          return open(`buttons.${index}.pin`, what, (sysfs) => opener.openInput(sysfs, what));
+        }),
+        // Rows start low: every row selected, so a key pressed wakes the keypad through its column.
+        keypadRows: (config.keypad?.rows ?? []).map((_, index) => open(`keypad.rows.${index}`, `keypad row ${index + 1}`, (sysfs) => opener.openOutput(sysfs, 0, `keypad row ${index + 1}`))),
+        keypadColumns: (config.keypad?.columns ?? []).map((_, index) => open(`keypad.columns.${index}`, `keypad column ${index + 1}`, (sysfs) => opener.openInput(sysfs, `keypad column ${index + 1}`))),
+      };
+      return { inputs, outputs, doorPanel, all };
     } catch (error) {
       for (const port of all) port.close();
       return { reason: (error as Error).message };
@@ -223,7 +250,20 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
         this.publish();
       });
     }
-    const led = new Led(opened.outputs.ringLed!, this.clock, { blinkPeriodMs: config.ledBlinkPeriodMs ?? DEFAULT_BLINK_PERIOD_MS });
+    const led = new IndicatorLed(new Led(opened.outputs.ringLed!, this.clock, { blinkPeriodMs: config.ledBlinkPeriodMs ?? DEFAULT_BLINK_PERIOD_MS }), this.clock);
+    // Every call the panel places goes through the one resolver (a user today; groups later).
+    const resolveTarget = this.options.resolveTarget ?? nameAsUser;
+    const resolvedCalls: CallControl = {
+      state: () => calls.state(),
+      initiate: (to) => {
+        const resolved = resolveTarget(to);
+        return resolved.ok ? calls.initiate(resolved.name) : Promise.reject(new Error(resolved.reason));
+      },
+      accept: () => calls.accept(),
+      reject: () => calls.reject(),
+      hangUp: () => calls.hangUp(),
+      onChange: (listener) => calls.onChange(listener),
+    };
     const relayPort = opened.outputs.doorRelay;
     const relay = relayPort
       ? new DoorRelay(relayPort, this.clock, {
@@ -236,7 +276,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
         })
       : null;
     const panel = new CallButtons({
-      calls,
+      calls: resolvedCalls,
       callButton,
       answerButton,
       led: {
@@ -250,7 +290,17 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
       callTarget: config.callTarget,
       logger: this.logger,
     });
-    return { pinMap, ports: opened.all, callButton, answerButton, buttons, led, relay, panel };
+    const doorPanel = new DoorPanel({
+      config,
+      ports: opened.doorPanel,
+      calls,
+      caller: new TargetCaller({ calls, resolveTarget, feedback: led, logger: this.logger }),
+      feedback: led,
+      clock: this.clock,
+      logger: this.logger,
+      onChange: () => this.publish(),
+    });
+    return { pinMap, ports: opened.all, callButton, answerButton, buttons, led, relay, panel, doorPanel };
   }
 
   /**

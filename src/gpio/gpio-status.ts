@@ -5,8 +5,9 @@ import Type, { type Static } from 'typebox';
  * so far: a button whose pin has read "pressed" ever since GPIO started (wrong pull or polarity).
  */
 export const GpioWarningSchema = Type.Object({
-  code: Type.Literal('button-stuck'),
-  /** The config key of the pin, e.g. "callButton" (gpio.callButton). */
+  /** button-stuck: a button's pin reads pressed since start; keypad-stuck: keypad keys read pressed for seconds. */
+  code: Type.Union([Type.Literal('button-stuck'), Type.Literal('keypad-stuck')]),
+  /** The config key of the pin below gpio., e.g. "callButton" or "buttons.2.pin"; "keypad" for the keypad. */
   pin: Type.String(),
   bcm: Type.Integer(),
   message: Type.String(),
@@ -35,6 +36,19 @@ export const GpioStatusSchema = Type.Union([
     pins: Type.Record(Type.String(), Type.Object({ bcm: Type.Integer(), sysfs: Type.Integer() })),
     buttons: Type.Object({ call: Type.Boolean({ description: 'pressed' }), answer: Type.Boolean({ description: 'pressed' }) }),
     led: Type.Union([Type.Literal('off'), Type.Literal('steady'), Type.Literal('blinking')]),
+    /** gpio.buttons: each flat's button, whom it rings and whether it is down (absent: none configured). */
+    targetButtons: Type.Optional(Type.Array(Type.Object({ bcm: Type.Integer(), target: Type.String(), pressed: Type.Boolean() }))),
+    /** gpio.keypad, or null when there is none. */
+    keypad: Type.Optional(
+      Type.Union([
+        Type.Object({
+          keysDown: Type.Array(Type.String(), { description: 'keys held now' }),
+          typedDigits: Type.Integer({ description: 'how many digits a visitor has typed (the number itself is not shown)' }),
+          numbers: Type.Integer({ description: 'numbers in gpio.keypad.directory' }),
+        }),
+        Type.Null(),
+      ]),
+    ),
     /** null when no relay is configured. */
     doorRelay: Type.Union([Type.Object({ energised: Type.Boolean(), pulseMs: Type.Integer() }), Type.Null()]),
     /** Empty when all is well. */

@@ -28,6 +28,8 @@ import type { PeopleAccess } from '../security/people-access.js';
 import { registerDoNotDisturbRoutes, type DoNotDisturbControl } from './do-not-disturb-routes.js';
 import { HostPolicy } from '../security/host-check.js';
 import { ConnectionGuard, connectionLimits } from './connection-guard.js';
+import type { CallHistory } from '../history/call-history.js';
+import { registerHistoryRoutes } from './history-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -81,6 +83,8 @@ export interface AppDeps {
   eventsHeartbeatMs?: number;
   /** The `http` configuration: names besides the unit's own it answers to, and connection limits (see connection-guard.ts). */
   http?: { allowedHosts?: string[]; maxConnections?: number; maxConnectionsPerAddress?: number };
+  /** The unit's call history (GET/DELETE /api/history); absent: no such routes. */
+  history?: CallHistory;
 }
 
 /**
@@ -340,6 +344,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     registerEventsRoute(typed, deps);
     registerUnitRoutes(typed, deps);
     if (deps.doNotDisturb) registerDoNotDisturbRoutes(typed, deps.doNotDisturb);
+    if (deps.history) registerHistoryRoutes(typed, deps.history);
   });
 
   app.get(

@@ -47,7 +47,7 @@ const cases: { title: string; config: Record<string, unknown>; key: string; expe
   { title: 'the seed format with 10 ms frames', config: { audio: { format: 'seed', frameMs: 10 } }, key: 'audio.frameMs', expected: /is 10 with audio\.format "seed": .*20 ms/ },
   { title: 'jitter.minMs exceeds jitter.maxMs', config: { jitter: { minMs: 300, maxMs: 100 } }, key: 'jitter.minMs', expected: /must not exceed jitter\.maxMs \(100\)/ },
   { title: 'an unknown key', config: { audio: { sampleRat: 44_100 } }, key: 'audio.sampleRat', expected: /not a known setting/ },
-  { title: 'two GPIO roles on one pin', config: { gpio: { callButton: 6, answerButton: 6 } }, key: 'gpio', expected: /BCM 6 is configured for gpio\.callButton and gpio\.answerButton/ },
+  { title: 'two GPIO roles on one pin', config: { gpio: { callButton: 6, answerButton: 6 } }, key: 'gpio.answerButton', expected: /is BCM 6, which gpio\.callButton uses already/ },
 ];
 
 for (const { title, config, key, expected } of cases) {

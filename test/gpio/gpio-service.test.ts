@@ -83,7 +83,7 @@ test('disabled in the config: says so at info level and touches nothing', async 
 test('two roles on one pin are refused with the roles named', async (t) => {
   const { sysfs, gpio } = await service({ config: { ringLed: 5 } });
   t.teardown(sysfs.cleanup);
-  t.like(await gpio.start(), { available: false, reason: 'BCM 5 is configured for gpio.callButton and gpio.ringLed' });
+  t.like(await gpio.start(), { available: false, reason: 'gpio.ringLed is BCM 5, which gpio.callButton uses already: each pin can do one job' });
 });
 
 test('no permission to export pins: the loader\'s reason reaches the status', async (t) => {

@@ -34,16 +34,21 @@ export interface GpioUnitOptions {
   webRoot?: string;
   /** Further unit options (MQTT settings, say). */
   unit?: Omit<TestUnitOptions, 'gpioConfig' | 'gpio' | 'webRoot' | 'eventsHeartbeatMs'>;
+  /** The fake pins (default: plain FakeGpioPorts); e.g. KeypadGpioPorts with a keypad wired to some of them. */
+  ports?: (clock: FakeClock) => FakeGpioPorts;
+  /** Discovery timings of the unit (see TestUnitOptions). */
+  discovery?: TestUnitOptions['discovery'];
 }
 
 export async function startUnitWithGpio(name: string, options: GpioUnitOptions = {}): Promise<GpioUnit> {
   const sysfs = await fakeSysfs(BOARDS.pi4Kernel66);
   const clock = new FakeClock();
-  const ports = new FakeGpioPorts(clock);
+  const ports = options.ports?.(clock) ?? new FakeGpioPorts(clock);
   const unit = await startUnit(name, {
     ...options.unit,
     eventsHeartbeatMs: options.eventsHeartbeatMs,
     webRoot: options.webRoot,
+    discovery: options.discovery,
     gpioConfig: options.gpio ?? {},
     gpio: { clock, sysfsRoot: sysfs.root, loadPorts: async () => ({ ok: true, ports }) },
   });

@@ -6,6 +6,7 @@ import { StatsChart } from './stats-chart.js';
 import { CallView, applyCallSnapshot, panelPhase } from './call-view.js';
 import { DirectoryView } from './directory-view.js';
 import { UnitView } from './unit-view.js';
+import { HistoryView } from './history-view.js';
 
 /**
  * The panel: one state object, fed by the event stream (/api/events), the answers to the
@@ -54,6 +55,7 @@ const callView = new CallView({
     ),
 });
 const directoryView = new DirectoryView({ onDial: (to) => dial(to) });
+const historyView = new HistoryView({ onDial: (to) => dial(to) });
 
 // ---- rendering -----------------------------------------------------------------------------
 
@@ -118,7 +120,12 @@ function takeCall(snapshot) {
   recordStats(state.call);
   renderCall();
   // The Call buttons are enabled only while no call is live.
-  if (Boolean(currentId) !== Boolean(previousId)) directoryView.renderUsers(state);
+  if (Boolean(currentId) !== Boolean(previousId)) {
+    directoryView.renderUsers(state);
+    historyView.render(state);
+  }
+  // A call that ended is in the unit's history now.
+  if (snapshot?.phase === 'ended') void historyView.refresh(state);
 }
 
 let toastTimer = null;
@@ -343,6 +350,7 @@ function startLive() {
         directoryView.renderPeers(state);
         directoryView.renderUsers(state);
         renderCall();
+        void historyView.refresh(state);
       },
       call: (call) => takeCall(call),
       stats: (call) => takeCall(call),
@@ -353,6 +361,7 @@ function startLive() {
       users(data) {
         state.users = data.users;
         directoryView.renderUsers(state);
+        historyView.render(state);
       },
       gpio(data) {
         state.gpio = data;

@@ -1,0 +1,152 @@
+import test from 'ava';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { machineDescription, netnsAvailable, siteNamespaces, startNetnsSite } from '../support/netns-site.js';
+import type { SiteWindow } from '../support/site-figures.js';
+import type { VanishResult } from '../support/netns-site.js';
+
+// A site of real unit processes on one machine, each in its own network namespace on one bridge,
+// finding each other by DNS-SD multicast for real (test/support/netns-site.ts). One site is grown
+// through the sizes in INTERCOM_SITE_UNITS (default 10; "10,50,100" costs one start of 100 units);
+// at each size it checks that every unit sees the whole site and a call crosses it, and measures
+// per unit: idle CPU, memory and packets per second, the time until a new unit is seen by all, and
+// what happens when a group vanishes at once (up to 20, half the site at most), before plugging it
+// back. The figures are printed and written to test-artifacts/site/.
+//
+// The issue's targets for a site without polling (at most 2 packets/s per idle unit, a new unit
+// seen by all within 5 s, one unplugged noticed within 10 s) are checked when
+// INTERCOM_SITE_TARGETS=1; today's polling directory misses them by design, so by default they are
+// only reported.
+//
+//   INTERCOM_SITE_UNITS=10,20,50 npx ava --timeout=30m test/site/site.test.ts
+
+const SIZES = (process.env.INTERCOM_SITE_UNITS ?? '10')
+  .split(',')
+  .map((size) => Number(size.trim()))
+  .filter((size) => size >= 4)
+  .sort((a, b) => a - b);
+const WINDOW_MS = Number(process.env.INTERCOM_SITE_WINDOW_MS ?? 20_000);
+const ASSERT_TARGETS = process.env.INTERCOM_SITE_TARGETS === '1';
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/site/', import.meta.url));
+
+export const TARGETS = { packetsPerSecond: 2, joinSeenByAllMs: 5000, unpluggedNoticedMs: 10_000 };
+
+const inNamespaces = (await netnsAvailable()) ? test.serial : test.skip;
+
+function figuresLine(label: string, window: SiteWindow): string {
+  const f = (value: number, digits = 1) => value.toFixed(digits);
+  return (
+    `${label}: CPU per unit ${f(window.cpuPercent.mean, 2)} % of a core (p95 ${f(window.cpuPercent.p95, 2)}, max ${f(window.cpuPercent.max, 2)}), ` +
+    `children ${f(window.childCpuPercent.mean, 2)} %, site total ${f(window.totalCpuPercent)} %; RSS ${f(window.rssMiB.mean, 0)} MiB (max ${f(window.rssMiB.max, 0)}); ` +
+    `packets/s sent ${f(window.txPerSecond.mean)} (max ${f(window.txPerSecond.max)}), received ${f(window.rxPerSecond.mean)} (max ${f(window.rxPerSecond.max)})`
+  );
+}
+
+interface SizeRecord {
+  size: number;
+  startSeconds: number;
+  /** How long until all saw all, or null when they did not within the time allowed. */
+  allSeeAllMs: number | null;
+  /** Views still missing then ("S1 does not see S5"), of size * (size - 1). */
+  missingViews: number;
+  idle: SiteWindow;
+  join: { unit: string; seenByAllAfterReadyMs: number; seenByAllAfterSpawnMs: number; slowestViewer: string } | null;
+  vanished: VanishResult | null;
+  afterVanish: SiteWindow | null;
+  misses: string[];
+  failures: string[];
+}
+
+inNamespaces(`one site grown to ${SIZES.join(', ')} units on a bridge: all see all, a call crosses it, figures per unit, a unit joins, a group vanishes and comes back`, async (t) => {
+  // A safety net, not a target: 10 minutes plus 30 s per unit of the largest size (a shared machine is slow to start units).
+  t.timeout(Number(process.env.INTERCOM_SITE_TIMEOUT_MS ?? 10 * 60_000 + Math.max(...SIZES) * 30_000));
+  const startedAt = performance.now();
+  const site = await startNetnsSite(t, { units: SIZES[0] });
+  t.log(`machine: ${machineDescription()}`);
+  const records: SizeRecord[] = [];
+  // Each step's failure is recorded and the run goes on, so a site that falls apart still yields its figures; the test fails at the end.
+  const step = async <T>(failures: string[], what: string, run: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await run();
+    } catch (error) {
+      failures.push(`${what}: ${(error as Error).message.split('\n')[0]}`);
+      t.log(`FAILED ${what}: ${(error as Error).message.split('\n')[0]}`);
+      return null;
+    }
+  };
+  let grownAt = startedAt;
+  for (const size of SIZES) {
+    const failures: string[] = [];
+    await site.grow(size);
+    const startSeconds = (performance.now() - grownAt) / 1000;
+    t.log(`${size} units started (${startSeconds.toFixed(1)} s)`);
+    const allSeeAllMs = await step(failures, `every unit sees the other ${size - 1}`, () => site.untilAllSeeAll(Math.max(120_000, size * 3000)));
+    const missingViews = site.missingViews().length;
+    if (allSeeAllMs === null) t.log(`${missingViews} of ${size * (size - 1)} views missing`);
+
+    // The same truth through the API, and a call from one end of the site to the other.
+    await step(failures, 'a call across the site', async () => {
+      const [first, last] = [site.units[0], site.units[size - 1]];
+      const peers = await site.api(first, 'GET', '/api/peers');
+      t.is(peers.status, 200);
+      const online = peers.body.peers.filter((peer: { online: boolean; source: string }) => peer.online && peer.source === 'dns-sd').length;
+      if (allSeeAllMs !== null) t.is(online, site.running().length - 1, 'found by DNS-SD, online');
+      const [caller, callee] = [`Lobby ${size}`, `Roof ${size}`];
+      t.is((await site.api(first, 'POST', '/api/users/register', { name: caller })).status, 201);
+      t.is((await site.api(last, 'POST', '/api/users/register', { name: callee })).status, 201);
+      const knowsCallee = async () => ((await site.api(first, 'GET', '/api/users')).body.users as Array<{ name: string; online: boolean }>).some((user) => user.name === callee && user.online);
+      const deadline = performance.now() + 30_000;
+      while (!(await knowsCallee())) {
+        if (performance.now() > deadline) throw new Error(`the first unit never learnt the user ${callee} of the last unit`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      const initiated = await site.api(first, 'POST', '/api/signal/initiate', { from: caller, to: callee });
+      if (initiated.body.call?.phase !== 'ringing') throw new Error(`the call did not ring: ${JSON.stringify(initiated.body)}`);
+      const incoming = await site.api(last, 'GET', `/api/signal/incoming?user=${encodeURIComponent(callee)}`);
+      t.is(incoming.body.calls[0]?.id, initiated.body.call.id, 'the call rings at the other end of the site');
+      t.is((await site.api(first, 'POST', '/api/signal/end', { callId: initiated.body.call.id })).status, 200);
+    });
+
+    // Idle figures once the site has settled (or not).
+    const idle = await site.measure(WINDOW_MS);
+    t.log(figuresLine(`idle, ${idle.units.length} units`, idle));
+
+    const join = await step(failures, 'a new unit seen by all', () => site.join());
+    if (join) t.log(`a new unit (${join.unit.name}) was seen by all ${join.seenByAllAfterReadyMs} ms after it was ready (${join.seenByAllAfterSpawnMs} ms after its process started; slowest: ${join.slowestViewer})`);
+
+    const count = Math.min(20, Math.floor(site.running().length / 2));
+    const victims = site.running().slice(1, 1 + count);
+    const gone = await step(failures, `${count} units unplugged at once noticed by all`, () => site.vanish(victims, 'unplug'));
+    if (gone) t.log(`${count} units unplugged at once: all the others showed them offline after ${gone.allNoticedAfterMs} ms`);
+    const afterVanish = await site.measure(WINDOW_MS);
+    t.log(figuresLine(`with ${count} unplugged, ${afterVanish.units.length} units`, afterVanish));
+    await site.plug(victims);
+    if ((await step(failures, 'all see all again after plugging back', () => site.untilAllSeeAll(Math.max(120_000, size * 3000)))) !== null) t.log('plugged back in: all see all again');
+
+    const misses = [
+      idle.txPerSecond.max > TARGETS.packetsPerSecond && `idle units send up to ${idle.txPerSecond.max.toFixed(1)} packets/s (target ${TARGETS.packetsPerSecond})`,
+      idle.rxPerSecond.max > TARGETS.packetsPerSecond && `idle units receive up to ${idle.rxPerSecond.max.toFixed(1)} packets/s (target ${TARGETS.packetsPerSecond})`,
+      (!join || join.seenByAllAfterReadyMs > TARGETS.joinSeenByAllMs) && `a new unit was seen by all after ${join ? `${join.seenByAllAfterReadyMs} ms` : 'never'} (target ${TARGETS.joinSeenByAllMs})`,
+      (!gone || gone.allNoticedAfterMs > TARGETS.unpluggedNoticedMs) && `unplugged units were noticed after ${gone ? `${gone.allNoticedAfterMs} ms` : 'never'} (target ${TARGETS.unpluggedNoticedMs})`,
+    ].filter((miss): miss is string => typeof miss === 'string');
+    if (ASSERT_TARGETS) t.deepEqual(misses, [], `the issue's targets at ${size} units`);
+    else if (misses.length > 0) t.log(`issue targets missed at ${size} units (not asserted): ${misses.join('; ')}`);
+    grownAt = performance.now();
+    records.push({ size, startSeconds, allSeeAllMs, missingViews, idle, join: join ? { ...join, unit: join.unit.name } : null, vanished: gone, afterVanish, misses, failures });
+  }
+
+  await mkdir(ARTIFACTS, { recursive: true });
+  const file = `${ARTIFACTS}site-${SIZES.join('-')}.json`;
+  await writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), machine: machineDescription(), totalSeconds: (performance.now() - startedAt) / 1000, sizes: records }, null, 2)}\n`);
+  t.log(`figures: ${file}`);
+
+  await site.close();
+  t.deepEqual(
+    siteNamespaces().filter((name) => name.startsWith(`icsite-${process.pid}-`)),
+    [],
+    'every namespace, veth and the bridge are gone',
+  );
+  t.true(site.units.every((unit) => !unit.alive), 'every unit process has exited');
+  t.deepEqual(records.flatMap((record) => record.failures.map((failure) => `${record.size} units: ${failure}`)), [], 'every step at every size');
+  t.log(`whole run ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);
+});
