@@ -197,6 +197,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     trx('trx-low', ['-f', '240', '-m', '5'], ['-m', '5', '-j', '20']),
     intercom('intercom'),
     intercom('intercom-10ms', ['--frame-ms', '10']),
+    intercom('intercom-naudiodon', ['--backend', 'naudiodon']),
   ].filter((contender) => !only || only.includes(contender.label));
   const conditions: Condition[] = [{ label: 'clean' }];
   for (let round = 0; round < repeat; round += 1) {

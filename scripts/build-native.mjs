@@ -3,6 +3,9 @@
 // install script uses so that one path works with npm 10 and 11 and on arm64):
 //  - our Opus addon (src/codec/opus-native), linked against the system libopus, which is the
 //    only way to get in-band FEC decoding (no npm wrapper exposes it);
+//  - our ALSA engine (src/audio/alsa-engine), linked against the system alsa-lib: the unit's
+//    duplex audio engine. Without it (no libasound2-dev) the unit falls back to naudiodon, so a
+//    failed build is reported, not fatal;
 //  - naudiodon, relinked against the system PortAudio where its bundled x86-64 library cannot
 //    work (arm64), see scripts/build-naudiodon.mjs.
 import { execFileSync } from 'node:child_process';
@@ -17,6 +20,16 @@ const opusDir = path.join(root, 'src/codec/opus-native');
 if (!existsSync(path.join(opusDir, 'build/Release/opus_addon.node')) || process.argv.includes('--force')) {
   console.error('building the Opus addon (system libopus)');
   nodeGypRebuild(opusDir);
+}
+
+const alsaDir = path.join(root, 'src/audio/alsa-engine');
+if (existsSync(path.join(alsaDir, 'binding.gyp')) && (!existsSync(path.join(alsaDir, 'build/Release/alsa_engine.node')) || process.argv.includes('--force'))) {
+  console.error('building the ALSA engine (system alsa-lib)');
+  try {
+    nodeGypRebuild(alsaDir);
+  } catch (error) {
+    console.error(`WARNING: the ALSA engine did not build (${error.message}); audio falls back to naudiodon. Install libasound2-dev and run "node scripts/build-native.mjs".`);
+  }
 }
 
 // Small addons of dependencies that `npm ci --ignore-scripts` leaves unbuilt: onoff's epoll

@@ -38,9 +38,9 @@ async function readConfig(): Promise<IntercomConfig> {
   }
 }
 
-async function loadAudioBackend(logger: Logger): Promise<AudioBackend | null> {
+async function loadAudioBackend(logger: Logger, choice: IntercomConfig['audio']['backend']): Promise<AudioBackend | null> {
   try {
-    return await openAudioBackend(logger);
+    return await openAudioBackend(logger, choice);
   } catch (error) {
     logger.warn({ err: error }, 'audio backend unavailable; the unit runs without sound');
     return null;
@@ -50,7 +50,7 @@ async function loadAudioBackend(logger: Logger): Promise<AudioBackend | null> {
 export async function startService(config: IntercomConfig, logger: Logger) {
   // First, so an unusable secret stops the start before any device or port is opened.
   const siteSecret = await loadSiteSecret({ configured: config.site.secret, dataDir: config.dataDir, logger });
-  const backend = await loadAudioBackend(logger);
+  const backend = await loadAudioBackend(logger, config.audio.backend);
   const callAudio = new CallAudio({
     settings: { ...config.audio, minDelayMs: config.jitter.minMs, maxDelayMs: config.jitter.maxMs },
     captureDevice: config.audio.captureDevice,

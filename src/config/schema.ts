@@ -43,6 +43,9 @@ export const ConfigSchema = Type.Object(
         bitrate: Type.Integer({ minimum: 6000, maximum: 510000, description: 'Opus bitrate in bit/s' }),
         complexity: Type.Integer({ minimum: 0, maximum: 10, description: 'Opus encoder complexity (CPU against quality)' }),
         srtp: Type.Boolean({ description: 'encrypt call audio with SRTP (fresh keys per call); false allows plain RTP, with peers set the same way only' }),
+        backend: Type.Union([Type.Literal('auto'), Type.Literal('alsa'), Type.Literal('naudiodon')], {
+          description: 'sound-device layer: auto (the ALSA engine where it is built, else naudiodon), alsa, or naudiodon',
+        }),
       },
       { additionalProperties: false },
     ),
