@@ -111,7 +111,7 @@ program
   .addOption(backendOption())
   .option('--wav <file>', 'write what is received to this WAV file instead of playing it')
   .option('--host <address>', 'address to listen on', '0.0.0.0')
-  .option('--min-delay <ms>', 'lowest playout delay', integer('--min-delay', 0, 1000), 20)
+  .option('--min-delay <ms>', 'lowest playout delay (raised a frame by itself while losses need it for FEC)', integer('--min-delay', 0, 1000), 5)
   .option('--max-delay <ms>', 'highest playout delay', integer('--max-delay', 20, 2000), 400)
   .option('--seconds <n>', 'stop after n seconds (default: until interrupted)', positive('--seconds'))
   .option('--json', 'print one JSON object per second instead of a status line', false)

@@ -130,11 +130,12 @@ export class DelayManager {
 /**
  * The fastest path as a line over media time: `arrival - media` offsets of the quickest packets.
  * Offsets are kept as the minimum per half second of media time over the last 20 s; the line's
- * slope is the least-squares fit through those minima (the sender's clock drift against ours,
- * within ±15%), and it runs through the lowest of them relative to that slope, so it rises after
- * a route gets slower (within the window) and follows a drifting sender at once. A packet below
- * the line moves it down immediately. A jump of the offset that no drift explains (the sender
- * skipped ahead in time, or restarted its clock) starts the fit again from there.
+ * slope is fitted through those minima (the sender's clock drift against ours, within ±15%;
+ * Theil-Sen, so a burst of late buckets does not tilt it), and it runs through the lowest of them
+ * relative to that slope, so it rises after a route gets slower (within the window) and follows a
+ * drifting sender at once. A packet below the line moves it down immediately. A jump of the
+ * offset that no drift explains (the sender skipped ahead in time, or restarted its clock)
+ * starts the fit again from there.
  */
 export class FastestPath {
   private readonly minima: { mediaMs: number; offsetMs: number }[] = [];
@@ -188,23 +189,19 @@ export class FastestPath {
   private refit(): void {
     const points = this.minima;
     if (points.length >= this.fitAfter) {
-      const origin = points[0];
-      let meanX = 0;
-      let meanY = 0;
-      for (const point of points) {
-        meanX += point.mediaMs - origin.mediaMs;
-        meanY += point.offsetMs - origin.offsetMs;
+      // Theil-Sen: the median of the slopes between every two minima. A bucket whose packets all
+      // came late (a burst after a stall) is an outlier that a least-squares fit would follow.
+      const slopes: number[] = [];
+      for (let i = 0; i < points.length; i++) {
+        for (let j = i + 1; j < points.length; j++) {
+          const span = points[j].mediaMs - points[i].mediaMs;
+          if (span > 0) slopes.push((points[j].offsetMs - points[i].offsetMs) / span);
+        }
       }
-      meanX /= points.length;
-      meanY /= points.length;
-      let covariance = 0;
-      let variance = 0;
-      for (const point of points) {
-        const x = point.mediaMs - origin.mediaMs - meanX;
-        covariance += x * (point.offsetMs - origin.offsetMs - meanY);
-        variance += x * x;
+      if (slopes.length > 0) {
+        slopes.sort((a, b) => a - b);
+        this.slope = Math.max(-this.maxSlope, Math.min(this.maxSlope, slopes[slopes.length >> 1]));
       }
-      if (variance > 0) this.slope = Math.max(-this.maxSlope, Math.min(this.maxSlope, covariance / variance));
     }
     let lowest = points[0];
     for (const point of points) {

@@ -30,8 +30,9 @@ const URGENT_CORRELATION = 0.5;
 const DUPLICATE_MEMORY_PACKETS = 1024;
 const UNDERRUN_CONCEAL_MS = 100;
 /**
- * After a packet was missing when due, the floor stays a frame higher for this long, so that the
- * next packet, whose in-band FEC rebuilds a lost one, is there when the lost one is due.
+ * After a loss that in-band FEC could repair only with a frame more of delay (the next packet,
+ * which carries the lost one's FEC, came within a frame after the lost one was due), the floor
+ * stays a frame higher for this long.
  */
 const LOSS_MEMORY_MS = 15_000;
 /** Fade from the last played sample to the silence of a pause, so a stream's end does not click. */
@@ -48,6 +49,8 @@ export interface JitterBufferOptions {
   delay?: Pick<DelayManagerOptions, 'quantile' | 'forgetFactor'>;
   /** Called for every packet when it is taken for playout; for measurements and benchmarks. */
   onPlayout?: (event: PlayoutEvent) => void;
+  /** Raise the floor a frame while losses need it for in-band FEC (default true; off for comparison). */
+  lossFloor?: boolean;
 }
 
 export interface PlayoutEvent {
@@ -92,6 +95,7 @@ export class JitterBuffer {
   private readonly maxMs: number;
   private readonly maxGapFrames: number;
   private readonly onPlayout?: (event: PlayoutEvent) => void;
+  private readonly lossFloor: boolean;
 
   private readonly counters: ReceiveStats = emptyReceiveStats();
   private readonly delay: DelayManager;
@@ -123,8 +127,10 @@ export class JitterBuffer {
   /** Fetch delay + leftover of the last packet played: the buffer's own share of the delay. */
   private bufferDelayMs = 0;
   private nowMs = 0;
-  /** When a packet was last missing at its playout time (lost, or not yet there). */
+  /** When a loss last needed a frame more of delay for its FEC to be in time. */
   private lastLossAtMs: number | null = null;
+  /** Packets after a missing one that had not arrived when it was due: sequence -> that time. */
+  private readonly fecAwaited = new Map<number, number>();
 
   constructor(options: JitterBufferOptions) {
     this.decoder = options.decoder;
@@ -135,6 +141,7 @@ export class JitterBuffer {
     this.maxMs = options.maxMs;
     this.maxGapFrames = Math.max(2, Math.ceil(options.maxMs / this.frameMs));
     this.onPlayout = options.onPlayout;
+    this.lossFloor = options.lossFloor ?? true;
     this.delay = new DelayManager({ minMs: options.minMs, maxMs: options.maxMs, ...options.delay });
     this.jitter = new InterarrivalJitter(this.sampleRate);
     this.playoutClock = new PlayoutClock(this.frameMs);
@@ -176,6 +183,11 @@ export class JitterBuffer {
       return;
     }
     this.remember(sequence);
+    const lostDueMs = this.fecAwaited.get(sequence);
+    if (lostDueMs !== undefined) {
+      this.fecAwaited.delete(sequence);
+      if (arrivalMs <= lostDueMs + this.frameMs) this.lastLossAtMs = arrivalMs;
+    }
     const mediaMs = this.toMs(timestamp);
     this.jitter.update(arrivalMs, timestamp);
     this.delay.update(arrivalMs, mediaMs);
@@ -306,7 +318,7 @@ export class JitterBuffer {
     this.nextSequence = sequence + 1;
     this.endUnderrun();
     this.markMissed(sequence);
-    this.lastLossAtMs = this.nowMs;
+    this.noteLossForFec(sequence);
     if (this.concealedAhead > 0) {
       // An underrun already played concealment in this packet's place.
       this.concealedAhead--;
@@ -426,9 +438,24 @@ export class JitterBuffer {
   }
 
   /**
-   * The floor is jitter.minMs on a clean link; while packets are being lost it is a frame above
-   * what the network needs, so the packet after a lost one (carrying its in-band FEC) has arrived
-   * when the lost one is due. Lowered again after LOSS_MEMORY_MS without a loss.
+   * Whether a frame more of delay would let (or lets) in-band FEC repair this lost packet: the
+   * next packet arrived, or arrives, within a frame after the lost one was due.
+   */
+  private noteLossForFec(sequence: number): void {
+    if (!this.lossFloor || !this.decoder.canRecoverFromNext) return; // (L16, seed: no FEC to wait for)
+    const next = this.packets.get(sequence + 1);
+    if (next) {
+      if (next.arrivalMs > this.nowMs - this.frameMs) this.lastLossAtMs = this.nowMs;
+      return;
+    }
+    this.fecAwaited.set(sequence + 1, this.nowMs);
+    for (const [awaited, dueMs] of this.fecAwaited) if (dueMs < this.nowMs - 4 * this.frameMs) this.fecAwaited.delete(awaited);
+  }
+
+  /**
+   * The floor is jitter.minMs on a clean link; while packets are being lost and a frame more
+   * would let their in-band FEC arrive in time, it is a frame above what the network needs.
+   * Lowered again after LOSS_MEMORY_MS without such a loss.
    */
   private adaptFloor(nowMs: number): void {
     const lossy = this.lastLossAtMs !== null && nowMs - this.lastLossAtMs < LOSS_MEMORY_MS;
@@ -454,6 +481,7 @@ export class JitterBuffer {
     this.probationSequence = null;
     this.consecutiveLate = 0;
     this.delay.rebase();
+    this.fecAwaited.clear();
     this.jitter.restartStream();
     this.senderClock.reset();
   }
