@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { ImpairmentProxy, type ImpairmentOptions } from '../test/support/impairment-proxy.js';
-import { startPacedCard, type PacedCard } from './support/paced-card.js';
+import { startPacedCard, type PacedCard } from '../test/support/paced-card.js';
 import { analyse, markedSpeech, type MouthToEarResult } from './support/marked-speech.js';
 import { sampleTree } from './support/process-tree.js';
 import { WireTap } from './support/wire-tap.js';

@@ -4,7 +4,8 @@
  * it comes out of the speaker, and the speech itself compared with what went in.
  */
 import { speechLikeSignal } from '../../test/support/audio-analysis.js';
-import { MIC_CHUNK_SAMPLES, SAMPLE_RATE, type CardRecording } from './paced-card.js';
+import { locateSignal } from '../../test/support/alsa-signal.js';
+import { MIC_CHUNK_SAMPLES, SAMPLE_RATE, type CardRecording } from '../../test/support/paced-card.js';
 
 const CHIRP_SAMPLES = 1920; // 40 ms, 400 -> 3400 Hz
 const GAP_SAMPLES = 2880; // 60 ms between the chirp and the speech
@@ -45,37 +46,6 @@ export function markedSpeech(sentences: number): MarkedSpeech {
     speech.push({ from: start + CHIRP_SAMPLES + GAP_SAMPLES, to: start + CHIRP_SAMPLES + GAP_SAMPLES + words.length });
   }
   return { signal, markers, speech };
-}
-
-/** Normalised cross-correlation of `needle` in `haystack`, best place within [from, to). */
-function locate(haystack: Int16Array, needle: Int16Array, from: number, to: number): { index: number; score: number } {
-  let best = { index: -1, score: 0 };
-  const last = Math.min(to, haystack.length - needle.length);
-  // Coarse pass every 4 lags on every 2nd sample, then every lag around the best.
-  const score = (lag: number, stride: number) => {
-    let dot = 0;
-    let energy = 0;
-    let reference = 0;
-    for (let i = 0; i < needle.length; i += stride) {
-      const y = haystack[lag + i];
-      dot += needle[i] * y;
-      energy += y * y;
-      reference += needle[i] * needle[i];
-    }
-    return energy === 0 ? 0 : dot / Math.sqrt(reference * energy);
-  };
-  for (let lag = Math.max(0, from); lag <= last; lag += 4) {
-    const value = score(lag, 2);
-    if (value > best.score) best = { index: lag, score: value };
-  }
-  if (best.index < 0) return best;
-  const around = best.index;
-  best = { index: around, score: score(around, 1) };
-  for (let lag = Math.max(0, around - 4); lag <= Math.min(last, around + 4); lag += 1) {
-    const value = score(lag, 1);
-    if (value > best.score) best = { index: lag, score: value };
-  }
-  return best;
 }
 
 export interface SentenceResult {
@@ -175,7 +145,7 @@ export function analyse(speech: MarkedSpeech, recording: CardRecording): MouthTo
     // Search from what the speaker had played when the chirp went into the microphone, 1 s on.
     const startStep = steps[stepIndexAt(micAt)];
     const from = Math.floor((startStep?.readBytes ?? 0) / 2);
-    const found = locate(recording.output, marker, from, from + SAMPLE_RATE);
+    const found = locateSignal(recording.output, marker, from, from + SAMPLE_RATE);
     if (found.index < 0 || found.score < 0.6) {
       sentences.push({ micAt, delayMs: Number.NaN, playedMs: Number.NaN, score: found.score, envelope: Number.NaN });
       continue;

@@ -6,7 +6,7 @@
  */
 import { opusCodec } from '../../src/codec/opus.js';
 import { chirp } from './marked-speech.js';
-import { SAMPLE_RATE } from './paced-card.js';
+import { SAMPLE_RATE } from '../../test/support/paced-card.js';
 
 interface TappedPacket {
   at: number;

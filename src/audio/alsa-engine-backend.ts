@@ -41,9 +41,12 @@ export interface AlsaEngineBackendOptions {
   stallMs?: number;
 }
 
+/** alsa-lib's own "null" PCM (discards, or captures silence) is no sound device. */
+const isSoundDevice = (pcm: NativeAlsaListing['pcms'][number]) => pcm.name !== null && pcm.name !== 'null';
+
 /** Names of the devices alsa-lib knows for `direction`: advertised PCMs, then each card by id. */
 function candidateNames(listing: NativeAlsaListing, direction: AudioDirection): string[] {
-  const names = listing.pcms.filter((pcm) => pcm.name && (pcm.direction === null || pcm.direction === direction)).map((pcm) => pcm.name!);
+  const names = listing.pcms.filter((pcm) => isSoundDevice(pcm) && (pcm.direction === null || pcm.direction === direction)).map((pcm) => pcm.name!);
   for (const card of listing.cards) names.push(`plughw:CARD=${card.id},DEV=0`);
   return [...new Set(names)];
 }
@@ -60,7 +63,7 @@ export function resolveAlsaDevice(wanted: string, direction: AudioDirection, lis
   const needle = trimmed.toLowerCase();
   const card = listing.cards.find((candidate) => candidate.id.toLowerCase() === needle) ?? listing.cards.find((candidate) => `${candidate.id} ${candidate.name}`.toLowerCase().includes(needle));
   if (card) return { name: `plughw:CARD=${card.id},DEV=0`, matched: true };
-  const pcm = listing.pcms.find((candidate) => candidate.name && (candidate.direction === null || candidate.direction === direction) && `${candidate.name} ${candidate.description ?? ''}`.toLowerCase().includes(needle));
+  const pcm = listing.pcms.find((candidate) => isSoundDevice(candidate) && (candidate.direction === null || candidate.direction === direction) && `${candidate.name} ${candidate.description ?? ''}`.toLowerCase().includes(needle));
   if (pcm?.name) return { name: pcm.name, matched: true };
   // Perhaps a PCM the configuration defines without a hint (as test rigs do): alsa-lib decides.
   return { name: trimmed, matched: false };
@@ -92,10 +95,10 @@ export class AlsaEngineBackend implements AudioBackend {
     const listing = this.addon.listDevices();
     const devices: AudioDeviceInfo[] = [];
     for (const pcm of listing.pcms) {
-      if (!pcm.name) continue;
+      if (!isSoundDevice(pcm)) continue;
       devices.push({
         id: devices.length,
-        name: pcm.name,
+        name: pcm.name!,
         hostApi: 'ALSA',
         maxInputChannels: pcm.direction === 'playback' ? 0 : 1,
         maxOutputChannels: pcm.direction === 'capture' ? 0 : 1,
@@ -304,8 +307,11 @@ class EngineDuplex implements DuplexStream {
     if (this.active || this.failed) return;
     if (this.native.state() === 'stopping') await this.whenStopped();
     this.refilledSinceStart = false;
-    this.native.start();
     this.active = true;
+    // The first frames go into the ring before the device starts, which primes itself with them:
+    // no concealment at the start of a call or a ring.
+    this.refill();
+    this.native.start();
     this.lastProgress = { capture: -1, playback: -1, quietChecks: 0 };
     this.watchdog = setInterval(() => this.checkProgress(), this.settings.stallMs / 2);
     this.watchdog.unref();

@@ -29,6 +29,7 @@ export interface NativeEngineStats {
   captureFramesDropped: number;
   referenceOffset: number;
   referenceOffsetRaw: number;
+  referenceOffsetChanges: number;
   captureDelayFrames: number;
   playbackDelayFrames: number;
   realtime: boolean;

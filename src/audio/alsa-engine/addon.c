@@ -512,6 +512,7 @@ static napi_value method_stats(napi_env env, napi_callback_info info) {
       !set_number(env, result, "captureFramesDropped", (double)stats.capture_frames_dropped) ||
       !set_number(env, result, "referenceOffset", (double)stats.reference_offset) ||
       !set_number(env, result, "referenceOffsetRaw", (double)stats.reference_offset_raw) ||
+      !set_number(env, result, "referenceOffsetChanges", (double)stats.reference_offset_changes) ||
       !set_number(env, result, "captureDelayFrames", stats.capture_delay_frames) ||
       !set_number(env, result, "playbackDelayFrames", stats.playback_delay_frames)) {
     throw_napi_failure(env, "stats");

@@ -37,6 +37,7 @@
 #define HISTORY_SAMPLES (1u << 16)             /* 1.37 s of what was played */
 #define OFFSET_WINDOW 32                       /* periods the reference offset is the median of */
 #define OFFSET_DEADBAND 24                     /* 0.5 ms: smaller changes are timestamp noise */
+#define OFFSET_PERSISTENCE 32                  /* periods a larger change must last to be applied */
 #define STOP_TIMEOUT_NS 2000000000LL
 #define FADE_SAMPLES 48
 
@@ -99,6 +100,7 @@ struct engine {
   atomic_uint_fast64_t starved_samples;
   atomic_uint_fast64_t dropped_frames;
   atomic_int_fast64_t offset_applied;
+  atomic_uint_fast64_t offset_changes;
   atomic_int_fast64_t offset_raw;
   atomic_uint capture_delay;
   atomic_uint playback_delay;
@@ -113,11 +115,16 @@ struct engine {
   uint64_t capture_position;
   int64_t offsets[OFFSET_WINDOW];
   unsigned offset_count;
+  unsigned offset_disagreements;
   bool offset_valid;
 
   /* playback thread only */
   int16_t period_out[ENGINE_MAX_FRAME_SAMPLES];
   int16_t last_sample;
+  /* A device without delay accounting is played on the system clock from this origin (see playback_main). */
+  bool unpaced;
+  int64_t pace_origin_ns;
+  uint64_t pace_origin_position;
 };
 
 int64_t engine_now_ns(void) {
@@ -318,11 +325,18 @@ static void take_period(engine *e, bool prefill) {
 }
 
 static void publish_timeline(engine *e) {
+  uint64_t end = atomic_load_explicit(&e->read_position, memory_order_relaxed);
   snd_pcm_sframes_t delay = 0;
-  if (snd_pcm_delay(e->playback, &delay) < 0 || delay < 0) delay = 0;
+  if (e->unpaced) {
+    /* Played on the system clock: what has been written beyond the origin and the time since. */
+    int64_t played = (engine_now_ns() - e->pace_origin_ns) * (int64_t)e->config.rate / 1000000000LL;
+    delay = (snd_pcm_sframes_t)((int64_t)(end - e->pace_origin_position) - played);
+    if (delay < 0) delay = 0;
+  } else if (snd_pcm_delay(e->playback, &delay) < 0 || delay < 0) {
+    delay = 0;
+  }
   if ((snd_pcm_uframes_t)delay > e->playback_buffer) delay = (snd_pcm_sframes_t)e->playback_buffer;
   atomic_store_explicit(&e->playback_delay, (unsigned)delay, memory_order_relaxed);
-  uint64_t end = atomic_load_explicit(&e->read_position, memory_order_relaxed);
   unsigned sequence = atomic_load_explicit(&e->timeline_sequence, memory_order_relaxed);
   atomic_store_explicit(&e->timeline_sequence, sequence + 1, memory_order_relaxed);
   atomic_thread_fence(memory_order_release);
@@ -398,8 +412,25 @@ static void *playback_main(void *argument) {
     if (!write_period(e)) goto out;
   }
   snd_pcm_start(e->playback);
+  /* A device that keeps no account of its buffer (alsa-lib's null PCM under the file plugin, as
+   * in the test rigs) reports no delay after priming and would take periods as fast as they come:
+   * then the thread keeps to real time itself, one period per period, as a card's clock would,
+   * and its timeline says so. A real card's blocking writes pace the thread; it is never held
+   * back by this clock. */
+  snd_pcm_sframes_t primed = 0;
+  e->unpaced = snd_pcm_delay(e->playback, &primed) < 0 || primed <= 0;
+  const int64_t period_ns = (int64_t)e->period * 1000000000LL / e->config.rate;
+  const int64_t started_ns = engine_now_ns();
+  e->pace_origin_ns = started_ns;
+  e->pace_origin_position = atomic_load_explicit(&e->read_position, memory_order_relaxed) - (uint64_t)prime * e->period;
   publish_timeline(e);
-  while (atomic_load_explicit(&e->running, memory_order_relaxed)) {
+  bool unpaced = e->unpaced;
+  for (uint64_t k = 0; atomic_load_explicit(&e->running, memory_order_relaxed); k++) {
+    if (unpaced) {
+      int64_t due = started_ns + (int64_t)k * period_ns;
+      struct timespec until = {.tv_sec = due / 1000000000LL, .tv_nsec = due % 1000000000LL};
+      if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) continue;
+    }
     take_period(e, false);
     if (!write_period(e)) break;
     publish_timeline(e);
@@ -435,10 +466,15 @@ static int64_t reference_offset(engine *e, int64_t end_ns, unsigned count) {
   qsort(sorted, n, sizeof sorted[0], compare_int64);
   int64_t median = sorted[n / 2];
   int64_t applied = atomic_load_explicit(&e->offset_applied, memory_order_relaxed);
-  if (!e->offset_valid || llabs(median - applied) > OFFSET_DEADBAND) {
+  /* A change is applied once it has lasted: scheduling hiccups move the measurement for a few
+   * periods, two devices' clocks drifting apart move it for good. */
+  e->offset_disagreements = llabs(median - applied) > OFFSET_DEADBAND ? e->offset_disagreements + 1 : 0;
+  if (!e->offset_valid || e->offset_disagreements >= OFFSET_PERSISTENCE) {
     applied = median;
     e->offset_valid = true;
+    e->offset_disagreements = 0;
     atomic_store_explicit(&e->offset_applied, applied, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->offset_changes, 1, memory_order_relaxed);
   }
   return applied;
 }
@@ -561,15 +597,12 @@ int engine_start(engine *e, char *error, size_t error_size) {
   pthread_mutex_lock(&e->error_lock);
   e->error[0] = '\0';
   pthread_mutex_unlock(&e->error_lock);
-  atomic_store(&e->service_wrote, false);
+  atomic_store(&e->service_wrote, atomic_load(&e->write_position) > atomic_load(&e->read_position));
   atomic_store(&e->playback_wanted, false);
   atomic_store(&e->timeline_sequence, 0);
   e->frame_fill = 0;
   e->offset_valid = false;
   e->offset_count = 0;
-  /* A fresh start of the timeline: nothing the service wrote before it plays. */
-  uint64_t position = atomic_load(&e->read_position);
-  atomic_store(&e->write_position, position);
   atomic_store(&e->running, true);
   atomic_store(&e->state, ENGINE_RUNNING);
   int err = 0;
@@ -617,6 +650,9 @@ static void *reap_main(void *argument) {
   if (clean) {
     if (e->capture) snd_pcm_drop(e->capture);
     if (e->playback) snd_pcm_drop(e->playback);
+    /* Nothing written for the old run plays in the next; the service may write the next run's
+     * first frames before it starts (so the device is primed with them). */
+    atomic_store(&e->write_position, atomic_load(&e->read_position));
   } else {
     /* A thread is still inside alsa-lib with its device: leave both alone (leaked at close). */
     e->capture = NULL;
@@ -728,6 +764,7 @@ void engine_stats_get(engine *e, engine_stats *stats) {
   stats->capture_frames_dropped = atomic_load(&e->dropped_frames);
   stats->reference_offset = atomic_load(&e->offset_applied);
   stats->reference_offset_raw = atomic_load(&e->offset_raw);
+  stats->reference_offset_changes = atomic_load(&e->offset_changes);
   stats->capture_delay_frames = atomic_load(&e->capture_delay);
   stats->playback_delay_frames = atomic_load(&e->playback_delay);
   stats->realtime = atomic_load(&e->realtime);

@@ -63,6 +63,7 @@ typedef struct {
   uint64_t capture_frames_dropped; /* frames the service did not collect in time (ring full) */
   int64_t reference_offset;    /* playback timeline index minus capture index, applied */
   int64_t reference_offset_raw; /* the latest measurement, before smoothing */
+  uint64_t reference_offset_changes; /* times the applied offset was set (once per start, then drift) */
   uint32_t capture_delay_frames;  /* capture device buffer fill after the last read */
   uint32_t playback_delay_frames; /* playback device buffer fill after the last write */
   bool realtime;               /* the device threads got real-time priority */
@@ -71,7 +72,8 @@ typedef struct {
 
 /* Opens (and configures) the devices; NULL with `error` filled on failure. The engine is stopped. */
 engine *engine_open(const engine_config *config, void (*wake)(void *), void *wake_context, char *error, size_t error_size);
-/* Starts the device threads (capture and playback run until engine_stop). 0 or a negative errno. */
+/* Starts the device threads (capture and playback run until engine_stop); what the service wrote
+ * since the engine stopped primes the playback device. 0 or a negative errno. */
 int engine_start(engine *e, char *error, size_t error_size);
 /* Asks the device threads to stop and returns at once; ENGINE_EVENT_STOPPED follows when they
  * have (then nothing runs: an idle unit costs nothing). */

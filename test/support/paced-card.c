@@ -4,7 +4,7 @@
  * FIFO) at exactly the real-time rate, and logs when every byte went in and came out, so that the
  * programs under test are measured against a clock that other load on the machine cannot bend.
  *
- *   paced-card MIC_FIFO SPEAKER_FIFO MIC_INPUT.raw SPEAKER_OUTPUT.raw LOG
+ *   paced-card MIC_FIFO SPEAKER_FIFO MIC_INPUT.raw SPEAKER_OUTPUT.raw LOG [echo]
  *
  * Both FIFOs must exist; this program holds them open read-write (so neither end ever sees EOF)
  * and sets them to one page (4096 bytes). Every 20 ms it writes 20 ms (1920 bytes, S16LE 48 kHz
@@ -12,7 +12,9 @@
  * again. Every 5 ms it reads from the speaker what the elapsed time allows (catching up at most
  * 20 ms, like a card that underran) into SPEAKER_OUTPUT. Every 1 ms it notes how many bytes wait
  * in the speaker pipe. It prints "ready" once the FIFOs are held, "playing" when the input starts,
- * and "done" when the input has been written; SIGTERM ends it.
+ * and "done" when the input has been written; SIGTERM ends it. With "echo", what the speaker plays
+ * is also heard by the microphone (an acoustic echo path): every byte read from the speaker is
+ * added into the next microphone chunks, in order.
  *
  * LOG lines (times: CLOCK_MONOTONIC, ns):
  *   M <t> <input byte offset or -1 for silence> <1 written | 0 pipe full, retried next period>
@@ -40,6 +42,7 @@
 #define MIC_EVERY_STEPS 20
 #define CATCH_UP_BYTES (20 * RATE_BYTES_PER_MS)
 #define PIPE_BYTES 4096
+#define ECHO_SAMPLES 48000
 
 static volatile sig_atomic_t stopping = 0;
 static void on_term(int sig) { (void)sig; stopping = 1; }
@@ -58,10 +61,13 @@ static int hold_fifo(const char *path) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 6) {
-    fprintf(stderr, "usage: %s MIC_FIFO SPEAKER_FIFO MIC_INPUT.raw SPEAKER_OUTPUT.raw LOG\n", argv[0]);
+  if (argc != 6 && !(argc == 7 && strcmp(argv[6], "echo") == 0)) {
+    fprintf(stderr, "usage: %s MIC_FIFO SPEAKER_FIFO MIC_INPUT.raw SPEAKER_OUTPUT.raw LOG [echo]\n", argv[0]);
     return 2;
   }
+  const int echo = argc == 7;
+  static int16_t echo_ring[ECHO_SAMPLES];
+  long echo_in = 0, echo_out = 0;
   int mic = hold_fifo(argv[1]);
   int speaker = hold_fifo(argv[2]);
   FILE *input = fopen(argv[3], "rb");
@@ -116,6 +122,13 @@ int main(int argc, char **argv) {
           if (got < sizeof chunk) { finished = 1; printf("done\n"); fflush(stdout); }
         }
       }
+      if (echo && !chunk_pending) {
+        int16_t *samples = (int16_t *)chunk;
+        for (int i = 0; i < MIC_CHUNK / 2 && echo_out < echo_in; i++, echo_out++) {
+          int sum = samples[i] + echo_ring[echo_out % ECHO_SAMPLES];
+          samples[i] = (int16_t)(sum > 32767 ? 32767 : sum < -32768 ? -32768 : sum);
+        }
+      }
       ssize_t written = write(mic, chunk, sizeof chunk); /* <= PIPE_BUF: all or nothing */
       chunk_pending = written != (ssize_t)sizeof chunk;
       fprintf(log, "M %lld %ld %d\n", (long long)t, chunk_offset, chunk_pending ? 0 : 1);
@@ -134,6 +147,10 @@ int main(int argc, char **argv) {
         ssize_t got = read(speaker, scratch, (size_t)want);
         if (got <= 0) break;
         fwrite(scratch, 1, (size_t)got, output);
+        if (echo) {
+          /* whole samples only: a read of an odd byte count leaves the last one for later */
+          for (ssize_t b = 0; b + 1 < got; b += 2) echo_ring[echo_in++ % ECHO_SAMPLES] = (int16_t)(scratch[b] | (scratch[b + 1] << 8));
+        }
         speaker_total += got;
         budget -= (double)got;
         want -= (int)got;

@@ -1,5 +1,6 @@
 /**
- * One virtual sound card for the mouth-to-ear benchmark: a microphone and a speaker that alsa-lib
+ * One virtual sound card clocked in real time outside Node (for the mouth-to-ear benchmark and
+ * the tests that stall the service's event loop): a microphone and a speaker that alsa-lib
  * programs (ours, trx, arecord) open by name, clocked by paced-card.c, a small real-time process
  * that logs when every 20 ms of microphone input went in and when every byte came out of the
  * speaker. See paced-card.c for the device shape and the log.
@@ -71,9 +72,10 @@ function monotonicToPerformance(ns: bigint): number {
 
 /**
  * Starts a card whose microphone will play `input` (48 kHz mono S16) when play() is called.
- * Devices are named `<name>_mic` and `<name>_spk`.
+ * Devices are named `<name>_mic` and `<name>_spk`. With `echo`, the microphone also hears what
+ * the speaker plays (each byte read from the speaker is added into the next microphone chunks).
  */
-export async function startPacedCard(name: string, input: Int16Array): Promise<PacedCard> {
+export async function startPacedCard(name: string, input: Int16Array, options: { echo?: boolean } = {}): Promise<PacedCard> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `intercom-card-${name}-`));
   const micFifo = path.join(dir, 'mic.fifo');
   const speakerFifo = path.join(dir, 'spk.fifo');
@@ -96,7 +98,9 @@ export async function startPacedCard(name: string, input: Int16Array): Promise<P
   writeFileSync(inputPath, Buffer.from(input.buffer, input.byteOffset, input.byteLength));
   const outputPath = path.join(dir, 'output.raw');
   const logPath = path.join(dir, 'card.log');
-  const child: ChildProcess = spawn(pacedCardBinary(), [micFifo, speakerFifo, inputPath, outputPath, logPath], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(pacedCardBinary(), [micFifo, speakerFifo, inputPath, outputPath, logPath, ...(options.echo ? ['echo'] : [])], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout! });
   const waiters = new Map<string, () => void>();
   const seen = new Set<string>();
