@@ -24,6 +24,11 @@ import { ENGINE_EVENT, loadAlsaEngine, type AlsaEngineAddon, type NativeAlsaList
 
 const SAMPLE_RATE = 48_000;
 const SAMPLES_PER_MS = SAMPLE_RATE / 1000;
+/**
+ * How far the low-water mark may rise (periods of 5 ms): a Pi answers within one; a busy or
+ * emulated machine whose event loop is late by tens of ms needs more, at a cost in delay.
+ */
+const MAX_LOW_WATER_PERIODS = 8;
 
 export interface AlsaEngineBackendOptions {
   logger?: Logger;
@@ -409,7 +414,7 @@ class EngineDuplex implements DuplexStream {
   private late(): void {
     this.lateRefills += 1;
     this.lastLateAt = performance.now();
-    if (this.lowWaterPeriods < 4) {
+    if (this.lowWaterPeriods < MAX_LOW_WATER_PERIODS) {
       this.lowWaterPeriods += 1;
       this.applyLowWater();
     }
@@ -428,10 +433,11 @@ class EngineDuplex implements DuplexStream {
   private checkProgress(): void {
     if (!this.active || this.closing) return;
     const stats = this.native.stats();
-    const quiet = (this.captureDevice !== null && stats.capturePeriods === this.lastProgress.capture) || (this.playbackDevice !== null && stats.playbackPeriods === this.lastProgress.playback);
-    this.lastProgress = { capture: stats.capturePeriods, playback: stats.playbackPeriods, quietChecks: quiet ? this.lastProgress.quietChecks + 1 : 0 };
+    const captureQuiet = this.captureDevice !== null && stats.capturePeriods === this.lastProgress.capture;
+    const playbackQuiet = this.playbackDevice !== null && stats.playbackPeriods === this.lastProgress.playback;
+    this.lastProgress = { capture: stats.capturePeriods, playback: stats.playbackPeriods, quietChecks: captureQuiet || playbackQuiet ? this.lastProgress.quietChecks + 1 : 0 };
     if (this.lastProgress.quietChecks >= 2) {
-      const which = this.captureDevice !== null && stats.capturePeriods === this.lastProgress.capture ? `capture device "${this.captureDevice}"` : `playback device "${this.playbackDevice}"`;
+      const which = captureQuiet ? `capture device "${this.captureDevice}"` : `playback device "${this.playbackDevice}"`;
       this.fail(new Error(`the ${which} stopped moving (no audio for ${this.settings.stallMs} ms)`));
     }
   }
