@@ -117,9 +117,6 @@ export class AlsaEngineBackend implements AudioBackend {
   }
 
   async openDuplex(options: DuplexOptions): Promise<DuplexStream> {
-    if (options.frameSamples % this.options.periodFrames !== 0) {
-      throw new RangeError(`frames of ${options.frameSamples} samples are not a whole number of ${this.options.periodFrames}-sample periods`);
-    }
     const listing = this.addon.listDevices();
     const capture = options.captureDevice === null ? null : resolveAlsaDevice(options.captureDevice, 'capture', listing);
     const playback = options.playbackDevice === null ? null : resolveAlsaDevice(options.playbackDevice, 'playback', listing);

@@ -38,6 +38,8 @@
 #define OFFSET_WINDOW 32                       /* periods the reference offset is the median of */
 #define OFFSET_DEADBAND 24                     /* 0.5 ms: smaller changes are timestamp noise */
 #define OFFSET_PERSISTENCE 32                  /* periods a larger change must last to be applied */
+#define CAPTURE_CLOCK_BUCKETS 16               /* capture clock: minima of 125 ms buckets over 2 s */
+#define CAPTURE_CLOCK_BUCKET_NS 125000000LL
 #define STOP_TIMEOUT_NS 2000000000LL
 #define FADE_SAMPLES 48
 
@@ -110,6 +112,10 @@ struct engine {
   int16_t period_mic[ENGINE_MAX_FRAME_SAMPLES];
   int16_t frame_mic[ENGINE_MAX_FRAME_SAMPLES];
   int16_t frame_reference[ENGINE_MAX_FRAME_SAMPLES];
+  /* capture clock: when sample 0 would have been captured, per bucket of observations (minimum) */
+  int64_t clock_minima[CAPTURE_CLOCK_BUCKETS];
+  int64_t clock_bucket;
+  unsigned clock_count;
   unsigned frame_fill;
   int64_t frame_at_ns;
   uint64_t capture_position;
@@ -205,8 +211,10 @@ static int configure(snd_pcm_t *pcm, const engine_config *config, unsigned perio
   if ((err = snd_pcm_hw_params(pcm, hw)) < 0) goto failed;
   snd_pcm_hw_params_get_period_size(hw, &period_size, NULL);
   snd_pcm_hw_params_get_buffer_size(hw, &buffer_size);
-  if (period_size != config->period_frames) {
-    snprintf(error, error_size, "device \"%s\" cannot use %u-frame periods (it offers %lu)", name, config->period_frames, (unsigned long)period_size);
+  /* A card that cannot do the period asked for gets the nearest it offers (frames are assembled
+   * from any period size); only absurd ones are refused. */
+  if (period_size == 0 || period_size > ENGINE_MAX_FRAME_SAMPLES || buffer_size < 2 * period_size) {
+    snprintf(error, error_size, "device \"%s\" offers no usable period (%lu frames, buffer %lu)", name, (unsigned long)period_size, (unsigned long)buffer_size);
     return -EINVAL;
   }
   step = "sw_params";
@@ -249,9 +257,8 @@ static int open_device(const char *name, snd_pcm_stream_t stream, snd_pcm_t **pc
 
 engine *engine_open(const engine_config *config, void (*wake)(void *), void *wake_context, char *error, size_t error_size) {
   pthread_once(&process_setup, setup_process);
-  if (config->frame_samples == 0 || config->frame_samples > ENGINE_MAX_FRAME_SAMPLES || config->period_frames == 0 ||
-      config->frame_samples % config->period_frames != 0 || config->period_frames > ENGINE_MAX_FRAME_SAMPLES) {
-    snprintf(error, error_size, "frame of %u samples is not a whole number of %u-frame periods", config->frame_samples, config->period_frames);
+  if (config->frame_samples == 0 || config->frame_samples > ENGINE_MAX_FRAME_SAMPLES || config->period_frames == 0 || config->period_frames > ENGINE_MAX_FRAME_SAMPLES) {
+    snprintf(error, error_size, "frames of %u samples or periods of %u frames are out of range", config->frame_samples, config->period_frames);
     return NULL;
   }
   engine *e = calloc(1, sizeof *e);
@@ -395,6 +402,7 @@ static bool write_period(engine *e) {
 
 static void *playback_main(void *argument) {
   engine *e = argument;
+  pthread_setname_np(pthread_self(), "audio-playback");
   sigset_t wake;
   sigemptyset(&wake);
   sigaddset(&wake, ENGINE_WAKE_SIGNAL);
@@ -479,23 +487,8 @@ static int64_t reference_offset(engine *e, int64_t end_ns, unsigned count) {
   return applied;
 }
 
-static void deliver_period(engine *e, const int16_t *mic, unsigned count, int64_t end_ns) {
-  int64_t offset = reference_offset(e, end_ns, count);
-  uint64_t played_end = atomic_load_explicit(&e->read_position, memory_order_acquire);
-  if (e->frame_fill == 0) e->frame_at_ns = end_ns - (int64_t)count * 1000000000LL / e->config.rate;
-  for (unsigned i = 0; i < count; i++) {
-    int16_t reference = 0;
-    if (offset != INT64_MIN) {
-      int64_t at = (int64_t)(e->capture_position + i) + offset;
-      if (at >= 0 && (uint64_t)at < played_end && (uint64_t)at + HISTORY_SAMPLES - 2 * ENGINE_MAX_FRAME_SAMPLES > played_end)
-        reference = e->history[(uint64_t)at & (HISTORY_SAMPLES - 1)];
-    }
-    e->frame_mic[e->frame_fill + i] = mic[i];
-    e->frame_reference[e->frame_fill + i] = reference;
-  }
-  e->frame_fill += count;
-  e->capture_position += count;
-  if (e->frame_fill < e->config.frame_samples) return;
+/* A whole frame is ready: into the ring for the service, unless it has not collected for long. */
+static void push_frame(engine *e) {
   e->frame_fill = 0;
   if (!atomic_load_explicit(&e->capture_wanted, memory_order_relaxed)) return;
   unsigned head = atomic_load_explicit(&e->head, memory_order_relaxed);
@@ -513,8 +506,55 @@ static void deliver_period(engine *e, const int16_t *mic, unsigned count, int64_
   raise_events(e, ENGINE_EVENT_CAPTURE);
 }
 
+/* One period read from the capture device, its last sample captured at end_ns: each sample with
+ * its reference goes into the frame being assembled (a period may complete one frame and start
+ * the next, when the card's period does not divide the frame). */
+static void deliver_period(engine *e, const int16_t *mic, unsigned count, int64_t end_ns) {
+  int64_t offset = reference_offset(e, end_ns, count);
+  uint64_t played_end = atomic_load_explicit(&e->read_position, memory_order_acquire);
+  const int64_t start_ns = end_ns - (int64_t)count * 1000000000LL / e->config.rate;
+  for (unsigned i = 0; i < count; i++) {
+    if (e->frame_fill == 0) e->frame_at_ns = start_ns + (int64_t)i * 1000000000LL / e->config.rate;
+    int16_t reference = 0;
+    if (offset != INT64_MIN) {
+      int64_t at = (int64_t)(e->capture_position + i) + offset;
+      if (at >= 0 && (uint64_t)at < played_end && (uint64_t)at + HISTORY_SAMPLES - 2 * ENGINE_MAX_FRAME_SAMPLES > played_end)
+        reference = e->history[(uint64_t)at & (HISTORY_SAMPLES - 1)];
+    }
+    e->frame_mic[e->frame_fill] = mic[i];
+    e->frame_reference[e->frame_fill] = reference;
+    if (++e->frame_fill == e->config.frame_samples) push_frame(e);
+  }
+  e->capture_position += count;
+}
+
+/*
+ * When the capture device captured sample `end_position - 1`, given that a read returned it at
+ * `observed_ns`: a read can only return a sample after it was captured, so the earliest
+ * observations (each read's time minus its position on the device's nominal rate) give the
+ * device's clock, and later ones are scheduling delay. The minimum over the last 2 s, in
+ * 125 ms buckets: a card that hands over several periods at once (a USB card's packets, the test
+ * rigs' 20 ms pipe writes) or a thread woken late does not blur the time of its samples.
+ */
+static int64_t capture_clock(engine *e, uint64_t end_position, int64_t observed_ns) {
+  const int64_t origin = observed_ns - (int64_t)(end_position * 1000000000ULL / e->config.rate);
+  const int64_t bucket = observed_ns / CAPTURE_CLOCK_BUCKET_NS;
+  if (e->clock_count == 0 || bucket != e->clock_bucket) {
+    e->clock_bucket = bucket;
+    e->clock_minima[e->clock_count++ % CAPTURE_CLOCK_BUCKETS] = origin;
+  } else {
+    int64_t *current = &e->clock_minima[(e->clock_count - 1) % CAPTURE_CLOCK_BUCKETS];
+    if (origin < *current) *current = origin;
+  }
+  unsigned n = e->clock_count < CAPTURE_CLOCK_BUCKETS ? e->clock_count : CAPTURE_CLOCK_BUCKETS;
+  int64_t earliest = e->clock_minima[0];
+  for (unsigned i = 1; i < n; i++) if (e->clock_minima[i] < earliest) earliest = e->clock_minima[i];
+  return earliest + (int64_t)(end_position * 1000000000ULL / e->config.rate);
+}
+
 static void *capture_main(void *argument) {
   engine *e = argument;
+  pthread_setname_np(pthread_self(), "audio-capture");
   sigset_t wake;
   sigemptyset(&wake);
   sigaddset(&wake, ENGINE_WAKE_SIGNAL);
@@ -534,6 +574,7 @@ static void *capture_main(void *argument) {
       atomic_fetch_add(&e->capture_overruns, 1);
       e->offset_valid = false;
       e->offset_count = 0;
+      e->clock_count = 0; /* samples were lost: the positions start a new clock */
       err = snd_pcm_recover(e->capture, (int)n, 1);
       if (err >= 0) err = snd_pcm_start(e->capture);
       if (err < 0) {
@@ -554,7 +595,8 @@ static void *capture_main(void *argument) {
     snd_pcm_sframes_t pending = snd_pcm_avail(e->capture);
     if (pending < 0 || (snd_pcm_uframes_t)pending >= e->capture_buffer) pending = 0;
     atomic_store_explicit(&e->capture_delay, (unsigned)pending, memory_order_relaxed);
-    deliver_period(e, e->period_mic, (unsigned)n, now - (int64_t)pending * 1000000000LL / e->config.rate);
+    const uint64_t end = e->capture_position + (uint64_t)n;
+    deliver_period(e, e->period_mic, (unsigned)n, capture_clock(e, end, now - (int64_t)pending * 1000000000LL / e->config.rate));
     atomic_fetch_add_explicit(&e->capture_periods, 1, memory_order_relaxed);
   }
 out:
@@ -603,6 +645,7 @@ int engine_start(engine *e, char *error, size_t error_size) {
   e->frame_fill = 0;
   e->offset_valid = false;
   e->offset_count = 0;
+  e->clock_count = 0;
   atomic_store(&e->running, true);
   atomic_store(&e->state, ENGINE_RUNNING);
   int err = 0;
