@@ -11,6 +11,8 @@
  * second of audio, over the time the speech played; memory is the sum of their peak resident sets.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -83,10 +85,10 @@ export const trx = (label: string, tx: string[], rx: string[]): Contender => ({
   },
 });
 
-export const intercom = (label: string, extra: string[] = [], receiverExtra: string[] = []): Contender => ({
+export const intercom = (label: string, extra: string[] = [], receiverExtra: string[] = [], cli = CLI): Contender => ({
   label,
   async start(card, ports, sendTo) {
-    const receiver = spawn(process.execPath, [CLI, 'recv', String(ports.receiver), '--host', '127.0.0.1', '--device', card.speakerName, '--json', ...extra, ...receiverExtra], {
+    const receiver = spawn(process.execPath, [cli, 'recv', String(ports.receiver), '--host', '127.0.0.1', '--device', card.speakerName, '--json', ...extra, ...receiverExtra], {
       env: { ...process.env, ...card.env },
       stdio: ['ignore', 'pipe', 'ignore'],
     });
@@ -104,7 +106,7 @@ export const intercom = (label: string, extra: string[] = [], receiverExtra: str
     });
     await listening;
     const port = await sendTo();
-    const sender = spawn(process.execPath, [CLI, 'send', '127.0.0.1', String(port), '--mic', card.micName, '--json', ...extra], {
+    const sender = spawn(process.execPath, [cli, 'send', '127.0.0.1', String(port), '--mic', card.micName, '--json', ...extra], {
       env: { ...process.env, ...card.env },
       stdio: ['ignore', 'ignore', 'ignore'],
     });
@@ -186,6 +188,23 @@ export function describe(result: LinkResult): string {
     `envelope ${fmt(result.envelope, 3)}, ${result.found}/${result.sentences.length} found, speaker gaps ${fmt(result.speakerGapMs, 0)} ms, ` +
     `CPU ${fmt(result.cpuSecondsPerSecond, 4)} s/s, peak RSS ${fmt(result.peakRssMiB, 1)} MiB (${result.processes} processes)${receiver}`
   );
+}
+
+/**
+ * The project as it was at `commit`, built in a temporary directory beside this checkout's
+ * node_modules and native builds, for "before" figures in the same run. Returns its CLI.
+ */
+export function buildCommit(commit: string): string {
+  const dir = path.join(os.tmpdir(), `intercom-before-${commit.slice(0, 12)}`);
+  if (!existsSync(path.join(dir, 'dist', 'cli', 'intercom.js'))) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    execFileSync('sh', ['-c', `git -C "${REPO}" archive "${commit}" | tar -x -C "${dir}"`]);
+    symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
+    cpSync(path.join(REPO, 'src/codec/opus-native/build'), path.join(dir, 'src/codec/opus-native/build'), { recursive: true });
+    execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(dir, 'tsconfig.json')], { stdio: 'inherit' });
+  }
+  return path.join(dir, 'dist', 'cli', 'intercom.js');
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

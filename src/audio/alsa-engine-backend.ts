@@ -42,7 +42,7 @@ export interface AlsaEngineBackendOptions {
   realtimePriority?: number;
   /** How long opening may take (a FIFO-backed test device without its other end blocks). */
   openTimeoutMs?: number;
-  /** A running direction that delivers nothing for this long has failed (a device that went quiet). */
+  /** A running direction that delivers nothing for this long has failed (a device that went quiet; default 3 s). */
   stallMs?: number;
 }
 
@@ -92,7 +92,7 @@ export class AlsaEngineBackend implements AudioBackend {
       capturePeriods: options.capturePeriods ?? 8,
       realtimePriority: options.realtimePriority ?? 50,
       openTimeoutMs: options.openTimeoutMs ?? 10_000,
-      stallMs: options.stallMs ?? 1_500,
+      stallMs: options.stallMs ?? 3_000,
     };
   }
 
@@ -234,6 +234,8 @@ class EngineDuplex implements DuplexStream {
   private lowWaterPeriods = 1;
   private lastLateAt = 0;
   private refilledSinceStart = false;
+  /** Device time the service missed (the engine played concealment), not yet given back as frames. */
+  private missedSamples = 0;
   private lateRefills = 0;
   private framesPlayed = 0;
   private framesCaptured = 0;
@@ -309,6 +311,7 @@ class EngineDuplex implements DuplexStream {
     if (this.active || this.failed) return;
     if (this.native.state() === 'stopping') await this.whenStopped();
     this.refilledSinceStart = false;
+    this.missedSamples = 0;
     this.active = true;
     // The first frames go into the ring before the device starts, which primes itself with them:
     // no concealment at the start of a call or a ring.
@@ -372,9 +375,25 @@ class EngineDuplex implements DuplexStream {
     if (!nextFrame || !this.active) return;
     const [read, written, playing, at] = this.readStatus();
     let write = written;
+    const engineNow = this.addon.nowMs();
+    const playingNow = at > 0 ? playing + (engineNow - at) * SAMPLES_PER_MS : read;
+    const playoutAtMs = (position: number) => engineNow - this.clockOffsetMs + (position - playingNow) / SAMPLES_PER_MS;
     if (write < read) {
-      if (this.refilledSinceStart) this.late();
+      if (this.refilledSinceStart) {
+        this.late();
+        this.missedSamples += read - write;
+      }
       this.native.skipPlayback(read);
+      // The device played concealment for the frames the service missed: those frames are taken
+      // (and dropped) now, so the jitter buffer's timeline stays the device's and no delay piles up.
+      while (this.missedSamples >= this.frameSamples) {
+        try {
+          nextFrame({ playoutAtMs: playoutAtMs(read - this.missedSamples), outputDelayMs: 0 });
+        } catch {
+          // reported on the frames that play
+        }
+        this.missedSamples -= this.frameSamples;
+      }
       write = read;
     } else if (this.lowWaterPeriods > 1 && performance.now() - this.lastLateAt > 30_000) {
       this.lowWaterPeriods -= 1;
@@ -383,15 +402,13 @@ class EngineDuplex implements DuplexStream {
     }
     this.refilledSinceStart = true;
     const lowWater = this.lowWaterPeriods * this.periodFrames;
-    const engineNow = this.addon.nowMs();
-    const playingNow = at > 0 ? playing + (engineNow - at) * SAMPLES_PER_MS : read;
     // Steadily, a frame is asked for when the ring is down to the low-water mark, with the
     // device's own buffer ahead of that: the frame's due time, on the device's clock.
     const outputDelayMs = (lowWater + Math.max(0, read - playing)) / SAMPLES_PER_MS;
     while (write - read <= lowWater) {
       let frame: Int16Array;
       try {
-        frame = nextFrame({ playoutAtMs: engineNow - this.clockOffsetMs + (write - playingNow) / SAMPLES_PER_MS, outputDelayMs });
+        frame = nextFrame({ playoutAtMs: playoutAtMs(write), outputDelayMs });
       } catch (error) {
         this.logger.error({ err: error }, 'nextFrame threw; playing silence');
         frame = new Int16Array(this.frameSamples);

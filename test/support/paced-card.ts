@@ -55,6 +55,8 @@ export interface PacedCard {
   readonly speakerName: string;
   /** Environment for the programs: ALSA_CONFIG_PATH to a config with this card's two PCMs. */
   readonly env: { ALSA_CONFIG_PATH: string };
+  /** This card's PCM definitions, to combine several cards in one alsa-lib configuration. */
+  readonly pcmDefinitions: readonly string[];
   /** Starts the input at the next 20 ms; resolves when its first chunk has been written. */
   play(): Promise<void>;
   /** Resolves when all of the input has been written. */
@@ -83,17 +85,13 @@ export async function startPacedCard(name: string, input: Int16Array, options: {
   const micName = `${name}_mic`;
   const speakerName = `${name}_spk`;
   const configPath = path.join(dir, 'asoundrc');
-  writeFileSync(
-    configPath,
-    [
-      '</usr/share/alsa/alsa.conf>',
-      `pcm.${micName}_raw { type file  slave.pcm "null"  file "/dev/null"  infile "${micFifo}"  format "raw" }`,
-      `pcm.${micName} { type plug  slave { pcm "${micName}_raw"  format S16_LE  rate ${SAMPLE_RATE}  channels 1 } }`,
-      `pcm.${speakerName}_raw { type file  slave.pcm "null"  file "${speakerFifo}"  format "raw" }`,
-      `pcm.${speakerName} { type plug  slave { pcm "${speakerName}_raw"  format S16_LE  rate ${SAMPLE_RATE}  channels 1 } }`,
-      '',
-    ].join('\n'),
-  );
+  const pcmDefinitions = [
+    `pcm.${micName}_raw { type file  slave.pcm "null"  file "/dev/null"  infile "${micFifo}"  format "raw" }`,
+    `pcm.${micName} { type plug  slave { pcm "${micName}_raw"  format S16_LE  rate ${SAMPLE_RATE}  channels 1 } }`,
+    `pcm.${speakerName}_raw { type file  slave.pcm "null"  file "${speakerFifo}"  format "raw" }`,
+    `pcm.${speakerName} { type plug  slave { pcm "${speakerName}_raw"  format S16_LE  rate ${SAMPLE_RATE}  channels 1 } }`,
+  ];
+  writeFileSync(configPath, ['</usr/share/alsa/alsa.conf>', ...pcmDefinitions, ''].join('\n'));
   const inputPath = path.join(dir, 'input.raw');
   writeFileSync(inputPath, Buffer.from(input.buffer, input.byteOffset, input.byteLength));
   const outputPath = path.join(dir, 'output.raw');
@@ -128,6 +126,7 @@ export async function startPacedCard(name: string, input: Int16Array, options: {
     micName,
     speakerName,
     env: { ALSA_CONFIG_PATH: configPath },
+    pcmDefinitions,
     play: () => {
       child.stdin!.write('play\n');
       return when('playing');

@@ -31,6 +31,7 @@ export { TEST_PANEL_PASSWORD } from './people-session.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = path.join(REPO_ROOT, 'src', 'main.ts');
+const COMPILED_MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
 const SHIPPED_CONFIG_DIR = path.join(REPO_ROOT, 'config');
 const TSX_LOADER = import.meta.resolve('tsx');
 
@@ -78,6 +79,8 @@ export interface UnitProcessOptions {
   dataDir?: string;
   /** How long to wait for "intercom ready" (default 30 s: the first tsx compile is slow on a Pi). */
   readyTimeoutMs?: number;
+  /** Run dist/main.js with plain node, exactly as systemd does (build first); default: src through tsx. */
+  compiled?: boolean;
 }
 
 export interface UnitProcess {
@@ -164,7 +167,7 @@ export async function startUnitProcess(options: UnitProcessOptions): Promise<Uni
     },
     options.config ?? {},
   );
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, MAIN], {
+  const child = spawn(process.execPath, options.compiled ? [COMPILED_MAIN] : ['--import', TSX_LOADER, MAIN], {
     // The data dir as working directory: anything a native module drops there (crash.log) is cleaned up with it.
     cwd: dataDir,
     env: {
