@@ -173,7 +173,7 @@ export class AlsaEngineBackend implements AudioBackend {
       captureDevice: options.device,
       playbackDevice: null,
       frameSamples: options.frameSamples,
-      onCapture: (frame) => options.onFrame(frame.mic),
+      onCapture: (frame) => options.onFrame(frame.mic, frame.position),
       onError: options.onError,
     });
     await duplex.setActive(true);
@@ -349,15 +349,16 @@ class EngineDuplex implements DuplexStream {
 
   private collectCapture(): void {
     const onCapture = this.options.onCapture;
+    const position = new Float64Array(1);
     for (;;) {
       const mic = new Int16Array(this.frameSamples);
       const reference = new Int16Array(this.frameSamples);
-      const at = this.native.readCapture(mic, reference);
+      const at = this.native.readCapture(mic, reference, position);
       if (at < 0) return;
       this.framesCaptured += 1;
       if (!onCapture) continue;
       try {
-        onCapture({ mic, reference, capturedAtMs: at - this.clockOffsetMs });
+        onCapture({ mic, reference, capturedAtMs: at - this.clockOffsetMs, position: position[0] });
       } catch (error) {
         this.logger.error({ err: error }, 'onCapture threw; frame dropped');
       }

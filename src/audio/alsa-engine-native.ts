@@ -44,8 +44,11 @@ export interface NativeEngine {
   takeEvents(): number;
   error(): string;
   setCaptureWanted(wanted: boolean): void;
-  /** Copies one captured frame; returns its capture time (engine clock, ms) or -1 when none waits. */
-  readCapture(mic: Int16Array, reference: Int16Array): number;
+  /**
+   * Copies one captured frame; returns its capture time (engine clock, ms) or -1 when none waits.
+   * `position[0]` gets the device position of its first sample.
+   */
+  readCapture(mic: Int16Array, reference: Int16Array, position?: Float64Array): number;
   writePlayback(pcm: Int16Array): number;
   skipPlayback(position: number): void;
   setLowWater(samples: number): void;

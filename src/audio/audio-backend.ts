@@ -19,8 +19,11 @@ export interface CaptureOptions {
   /** An ALSA name ("default", "plughw:CARD=Device") or a case-insensitive substring of a device name. */
   device: string;
   frameSamples: number;
-  /** Called with exactly `frameSamples` samples per call, paced by the device's clock. */
-  onFrame(pcm: Int16Array): void;
+  /**
+   * Called with exactly `frameSamples` samples per call, paced by the device's clock; `position`
+   * (see CapturedFrame) where the backend counts the device's samples.
+   */
+  onFrame(pcm: Int16Array, position?: number): void;
   /** The device failed or went away after opening. */
   onError?(error: Error): void;
 }
@@ -75,6 +78,11 @@ export interface CapturedFrame {
   reference: Int16Array;
   /** When mic[0] was captured, on performance.now()'s clock. */
   capturedAtMs: number;
+  /**
+   * Index of mic[0] among the samples the capture device has delivered since it opened, where the
+   * backend counts them: frames lost on the way (the service too late to collect them) leave a gap.
+   */
+  position?: number;
 }
 
 export interface DuplexOptions {

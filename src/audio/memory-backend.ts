@@ -58,6 +58,8 @@ interface OpenDuplex {
   options: DuplexOptions;
   pending: Int16Array[];
   pendingOffset: number;
+  /** Samples captured so far: the device position of the next frame. */
+  captured: number;
 }
 
 type OpenStream = OpenCapture | OpenPlayback | OpenDuplex;
@@ -118,6 +120,7 @@ export class MemoryAudioBackend implements AudioBackend {
       options,
       pending: [],
       pendingOffset: 0,
+      captured: 0,
     };
     this.open.add(stream);
     return {
@@ -237,11 +240,13 @@ export class MemoryAudioBackend implements AudioBackend {
     }
     if (stream.captureDevice !== null) {
       const mic = this.nextCaptureFrame(stream);
+      const position = stream.captured;
+      stream.captured += samples;
       if (stream.captureWanted && stream.options.onCapture) {
         this.serviceWakeups += 1;
         const frame = { mic, reference: played.slice() };
         this.captured.push(frame);
-        stream.options.onCapture({ ...frame, capturedAtMs: this.now() });
+        stream.options.onCapture({ ...frame, capturedAtMs: this.now(), position });
       }
     }
   }

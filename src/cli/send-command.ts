@@ -51,8 +51,8 @@ export async function runSend(options: SendOptions, logger: Logger): Promise<voi
   let run: RunningCommand | undefined;
   let stopBeforeRun: string | undefined;
   const stop = (reason: string) => (run ? run.stop(reason) : (stopBeforeRun ??= reason));
-  const sendFrame = (pcm: Int16Array) => {
-    const datagram = sender.sendFrame(pcm);
+  const sendFrame = (pcm: Int16Array, position?: number) => {
+    const datagram = sender.sendFrame(pcm, position);
     bytesSent += datagram.length;
     transport.send(datagram, options.port, options.host);
   };

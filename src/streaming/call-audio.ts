@@ -7,7 +7,7 @@ import type { MediaSender } from '../media/media-sender.js';
 import type { MediaReceiver } from '../media/media-receiver.js';
 import type { UdpTransport, DatagramSource } from '../net/udp-transport.js';
 import type { Logger } from '../logging/logger.js';
-import { createMediaReceiver, createMediaSender, type ReceiveSettings } from './stream-setup.js';
+import { createMediaReceiver, createMediaSender, loadCodec, type ReceiveSettings } from './stream-setup.js';
 import { agreeOnSrtp, createSrtpOffer, type SrtpOffer } from '../media/srtp-negotiation.js';
 import { startFrameClock, type FrameClock } from './frame-clock.js';
 import { mixInto, type LocalSoundSource } from './local-sound.js';
@@ -154,6 +154,8 @@ export class CallAudio implements CallMedia {
   async openDevices(): Promise<void> {
     const { backend, logger } = this.options;
     if (this.closed) return;
+    // The codec (the Opus addon) loads now, not when the first call starts and its audio is due.
+    loadCodec(this.options.settings.format).catch((error: Error) => logger.warn({ err: error }, 'the codec could not be loaded; calls will fail to start audio'));
     if (!backend) {
       this.deviceError = 'no audio backend available';
       this.updateRelaying();
@@ -262,7 +264,7 @@ export class CallAudio implements CallMedia {
     this.updateRelaying();
     sender?.close();
     receiver?.close();
-    this.options.logger.info({ callId, stats }, 'call audio stopped');
+    this.options.logger.info({ callId, stats, device: this.deviceStats() }, 'call audio stopped');
   }
 
   stats(callId: string): CallMediaStats | null {
@@ -298,13 +300,13 @@ export class CallAudio implements CallMedia {
     } catch (error) {
       this.options.logger.error({ err: error }, 'capture processing threw; the frame goes out unprocessed');
     }
-    this.sendCaptured(pcm);
+    this.sendCaptured(pcm, frame.position);
   }
 
-  private sendCaptured(pcm: Int16Array): void {
+  private sendCaptured(pcm: Int16Array, position?: number): void {
     const call = this.call;
     if (!call?.sender || !call.remote || !this.transport) return;
-    this.transport.send(call.sender.sendFrame(pcm), call.remote.udpPort, call.remote.address);
+    this.transport.send(call.sender.sendFrame(pcm, position), call.remote.udpPort, call.remote.address);
   }
 
   private nextPlaybackFrame(timing?: PlayoutTiming): Int16Array {

@@ -8,7 +8,8 @@
  *                          (8) follows when the device threads are gone
  *   engine.takeEvents() -> flags; onEvents() is called on the event loop when the device threads
  *                          raised any (coalesced: one call for many)
- *   engine.readCapture(mic, reference) -> capture time (ms, monotonic clock) or -1
+ *   engine.readCapture(mic, reference[, position: Float64Array(1)]) -> capture time (ms,
+ *                          monotonic clock) or -1; the frame's device position into position[0]
  *   engine.writePlayback(pcm) -> samples taken; engine.skipPlayback(position); setLowWater(samples)
  *   engine.playbackStatus(out: Float64Array(4)) -> [read, write, playing position, its time in ms]
  *   engine.stats() -> object; engine.error() -> string
@@ -407,8 +408,8 @@ static napi_value method_set_capture_wanted(napi_env env, napi_callback_info inf
 }
 
 static napi_value method_read_capture(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2] = {NULL, NULL};
+  size_t argc = 3;
+  napi_value argv[3] = {NULL, NULL, NULL};
   handle *h = unwrap(env, info, &argc, argv);
   if (!h) return NULL;
   int16_t *mic, *reference;
@@ -420,7 +421,18 @@ static napi_value method_read_capture(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int64_t at_ns = 0;
-  bool got = engine_read_capture(h->engine, mic, reference, &at_ns);
+  uint64_t position = 0;
+  bool got = engine_read_capture(h->engine, mic, reference, &at_ns, &position);
+  if (got && argc >= 3) {
+    /* where the caller wants the frame's device position too: out[0] */
+    bool is_typed = false;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void *data = NULL;
+    if (napi_is_typedarray(env, argv[2], &is_typed) == napi_ok && is_typed &&
+        napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL) == napi_ok && type == napi_float64_array && length >= 1)
+      ((double *)data)[0] = (double)position;
+  }
   napi_value result;
   NAPI_CALL(env, napi_create_double(env, got ? (double)at_ns / 1e6 : -1, &result));
   return result;

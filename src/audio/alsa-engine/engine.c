@@ -49,6 +49,7 @@ typedef struct {
   int16_t mic[ENGINE_MAX_FRAME_SAMPLES];
   int16_t reference[ENGINE_MAX_FRAME_SAMPLES];
   int64_t at_ns;
+  uint64_t position;
 } capture_slot;
 
 struct engine {
@@ -118,6 +119,7 @@ struct engine {
   unsigned clock_count;
   unsigned frame_fill;
   int64_t frame_at_ns;
+  uint64_t frame_position;
   uint64_t capture_position;
   int64_t offsets[OFFSET_WINDOW];
   unsigned offset_count;
@@ -502,6 +504,7 @@ static void push_frame(engine *e) {
   memcpy(slot->mic, e->frame_mic, e->config.frame_samples * sizeof slot->mic[0]);
   memcpy(slot->reference, e->frame_reference, e->config.frame_samples * sizeof slot->reference[0]);
   slot->at_ns = e->frame_at_ns;
+  slot->position = e->frame_position;
   atomic_store_explicit(&e->head, head + 1, memory_order_release);
   raise_events(e, ENGINE_EVENT_CAPTURE);
 }
@@ -514,7 +517,10 @@ static void deliver_period(engine *e, const int16_t *mic, unsigned count, int64_
   uint64_t played_end = atomic_load_explicit(&e->read_position, memory_order_acquire);
   const int64_t start_ns = end_ns - (int64_t)count * 1000000000LL / e->config.rate;
   for (unsigned i = 0; i < count; i++) {
-    if (e->frame_fill == 0) e->frame_at_ns = start_ns + (int64_t)i * 1000000000LL / e->config.rate;
+    if (e->frame_fill == 0) {
+      e->frame_at_ns = start_ns + (int64_t)i * 1000000000LL / e->config.rate;
+      e->frame_position = e->capture_position + i;
+    }
     int16_t reference = 0;
     if (offset != INT64_MIN) {
       int64_t at = (int64_t)(e->capture_position + i) + offset;
@@ -744,7 +750,7 @@ void engine_close(engine *e) {
 
 void engine_set_capture_wanted(engine *e, bool wanted) { atomic_store(&e->capture_wanted, wanted); }
 
-bool engine_read_capture(engine *e, int16_t *mic, int16_t *reference, int64_t *captured_at_ns) {
+bool engine_read_capture(engine *e, int16_t *mic, int16_t *reference, int64_t *captured_at_ns, uint64_t *position) {
   unsigned tail = atomic_load_explicit(&e->tail, memory_order_relaxed);
   unsigned head = atomic_load_explicit(&e->head, memory_order_acquire);
   if (tail == head) return false;
@@ -752,6 +758,7 @@ bool engine_read_capture(engine *e, int16_t *mic, int16_t *reference, int64_t *c
   memcpy(mic, slot->mic, e->config.frame_samples * sizeof *mic);
   memcpy(reference, slot->reference, e->config.frame_samples * sizeof *reference);
   *captured_at_ns = slot->at_ns;
+  *position = slot->position;
   atomic_store_explicit(&e->tail, tail + 1, memory_order_release);
   return true;
 }

@@ -88,8 +88,9 @@ void engine_error(engine *e, char *out, size_t size);
 
 /* Whether captured frames are kept for the service (false: read and dropped, no wake-ups). */
 void engine_set_capture_wanted(engine *e, bool wanted);
-/* One captured frame into mic and reference (frame_samples each); false when none is waiting. */
-bool engine_read_capture(engine *e, int16_t *mic, int16_t *reference, int64_t *captured_at_ns);
+/* One captured frame into mic and reference (frame_samples each), with the capture time and device
+ * position of its first sample; false when none is waiting. */
+bool engine_read_capture(engine *e, int16_t *mic, int16_t *reference, int64_t *captured_at_ns, uint64_t *position);
 
 /* Appends samples to the playback timeline at the write position; returns how many fitted. */
 size_t engine_write_playback(engine *e, const int16_t *samples, size_t count);
