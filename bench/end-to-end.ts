@@ -118,6 +118,11 @@ export function linksMarkdown(rows: Row[]): string {
   return lines.join('\n');
 }
 
+/** The environment a unit gets beyond its configuration (BENCH_UNIT_NODE_OPTIONS to try V8 flags). */
+function unitEnv(): NodeJS.ProcessEnv {
+  return process.env.BENCH_UNIT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_UNIT_NODE_OPTIONS } : {};
+}
+
 /** An alsa-lib configuration with several cards' devices, for a program that uses more than one. */
 function combinedConfig(dir: string, name: string, cards: PacedCard[]): string {
   const file = path.join(dir, `${name}.asoundrc`);
@@ -138,7 +143,7 @@ export interface UnitCallResult {
  * Card X is A's microphone and B's speaker, card Y the other way round: speech goes into both
  * microphones at once and each direction is measured like a one-way link.
  */
-export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu: number[]; peakRss: number[] }> {
+export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu: number[]; rssInCall: number[]; peakRss: number[] }> {
   const speechAB = markedSpeech(10);
   const speechBA = markedSpeech(10);
   const x = await startPacedCard('x', speechAB.signal);
@@ -148,8 +153,8 @@ export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu
   try {
     const host = { teardown: (fn: () => Promise<void> | void) => void teardowns.push(fn) };
     const [a, b] = await launchSite(host, [
-      { name: 'A', compiled: true, env: { ALSA_CONFIG_PATH: combinedConfig(dir, 'a', [x, y]) }, config: { audio: { captureDevice: x.micName, playbackDevice: y.speakerName } } },
-      { name: 'B', compiled: true, env: { ALSA_CONFIG_PATH: combinedConfig(dir, 'b', [x, y]) }, config: { audio: { captureDevice: y.micName, playbackDevice: x.speakerName } } },
+      { name: 'A', compiled: true, env: { ALSA_CONFIG_PATH: combinedConfig(dir, 'a', [x, y]), ...unitEnv() }, config: { audio: { captureDevice: x.micName, playbackDevice: y.speakerName } } },
+      { name: 'B', compiled: true, env: { ALSA_CONFIG_PATH: combinedConfig(dir, 'b', [x, y]), ...unitEnv() }, config: { audio: { captureDevice: y.micName, playbackDevice: x.speakerName } } },
     ]);
     // As systemd runs them (Nice=-5 in systemd/intercom.service).
     for (const unit of [a, b]) os.setPriority(unit.child.pid!, SYSTEMD_NICE);
@@ -165,9 +170,14 @@ export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu
     const pids = [a.child.pid!, b.child.pid!];
     const before = pids.map((pid) => sampleTree([pid]));
     const startedAt = performance.now();
+    // Resident memory while the call runs (the lifetime peak also holds start-up and the 32 MiB
+    // scrypt check of the panel login, which are over before a call).
+    const rssInCall = pids.map(() => 0);
+    const sampler = setInterval(() => pids.forEach((pid, index) => (rssInCall[index] = Math.max(rssInCall[index], sampleTree([pid]).rssMiB))), 500);
     await Promise.all([x.play(), y.play()]);
     await Promise.all([x.done, y.done]);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
+    clearInterval(sampler);
     const seconds = (performance.now() - startedAt) / 1000;
     const after = pids.map((pid) => sampleTree([pid]));
     const statsA = (await a.api('GET', '/api/calls')).body.current?.stats ?? {};
@@ -183,6 +193,7 @@ export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu
         { direction: 'B -> A', delayMs: ba.medianDelayMs, envelope: ba.envelope, found: ba.found, stats: statsA },
       ],
       cpu: after.map((figures, index) => (figures.cpuSeconds - before[index].cpuSeconds) / seconds),
+      rssInCall,
       peakRss: after.map((figures) => figures.peakRssMiB),
     };
   } finally {
@@ -274,14 +285,17 @@ export async function runEndToEndBench(options: { repeat?: number; before?: stri
     const stats = direction.stats as Record<string, number>;
     console.log(`| ${direction.direction} | ${fmt(direction.delayMs)} ms | ${fmt(direction.envelope, 3)} | ${fmt(stats.currentDelayMs)} / ${fmt(stats.targetDelayMs)} ms, ${stats.underruns ?? '-'}, ${fmt(stats.concealedMs, 0)} ms |`);
   }
-  console.log(`\nEach unit in the call (both directions, SRTP): CPU ${call.cpu.map((cpu) => fmt(cpu, 4)).join(' and ')} s/s; peak RSS (all its processes) ${call.peakRss.map((rss) => fmt(rss, 0)).join(' and ')} MiB.\n`);
+  console.log(
+    `\nEach unit in the call (both directions, SRTP): CPU ${call.cpu.map((cpu) => fmt(cpu, 4)).join(' and ')} s/s; resident memory during the call (all its processes) ` +
+      `${call.rssInCall.map((rss) => fmt(rss, 0)).join(' and ')} MiB, lifetime peak ${call.peakRss.map((rss) => fmt(rss, 0)).join(' and ')} MiB.\n`,
+  );
   targets.push(
     ...call.directions.map((direction) => ({
       what: `unit call ${direction.direction}: <= 50 ms, 0 underruns, 0 concealed`,
       value: `${fmt(direction.delayMs)} ms, ${(direction.stats as Record<string, number>).underruns} underruns, ${fmt((direction.stats as Record<string, number>).concealedMs, 0)} ms concealed`,
       met: direction.delayMs <= 50 && (direction.stats as Record<string, number>).underruns === 0 && (direction.stats as Record<string, number>).concealedMs === 0,
     })),
-    { what: 'a unit in a call: <= 100 MB RSS, all its processes', value: `${call.peakRss.map((rss) => fmt(rss * 1.048576, 0)).join(', ')} MB`, met: call.peakRss.every((rss) => rss * 1.048576 <= 100) },
+    { what: 'a unit in a call: <= 100 MB RSS, all its processes', value: `${call.rssInCall.map((rss) => fmt(rss * 1.048576, 0)).join(', ')} MB`, met: call.rssInCall.every((rss) => rss * 1.048576 <= 100) },
   );
 
   const idle = await runIdle();
