@@ -19,8 +19,10 @@
  * Targets: on every trace late loss < 1% and mean delay <= 1.5x the smallest sufficient fixed
  * buffer's; on the clean LAN the adaptive delay settles (mean over the last minute) at <= 40 ms.
  */
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { l16Codec } from '../src/codec/l16.js';
+import { createOpusCodec } from '../src/codec/opus.js';
 import { JitterBuffer } from '../src/media/jitter-buffer.js';
 import { TRACE_FRAME_MS, burstyWifiTrace, cleanLanTrace, jitteryTrace, type NetworkTrace } from './traces.js';
 
@@ -30,7 +32,7 @@ const LATE_LOSS_TARGET = 0.01;
 const DELAY_RATIO_TARGET = 1.5;
 const CLEAN_SETTLED_TARGET_MS = 40;
 /** config/default.json jitter.minMs */
-const DEFAULT_MIN_MS = 20;
+const DEFAULT_MIN_MS = (JSON.parse(readFileSync(new URL('../config/default.json', import.meta.url), 'utf8')) as { jitter: { minMs: number } }).jitter.minMs;
 
 export interface BufferResult {
   meanDelayMs: number;
@@ -39,10 +41,14 @@ export interface BufferResult {
   settledDelayMs: number;
 }
 
+type AdaptiveResult = BufferResult & { underruns: number; concealedMs: number; timeScaledMs: number; targetMs: number; recovered: number };
+
 export interface TraceResult {
   trace: string;
-  adaptive: BufferResult & { underruns: number; concealedMs: number; timeScaledMs: number; targetMs: number };
+  adaptive: AdaptiveResult;
   adaptiveDefaultFloor: BufferResult;
+  /** The shipped floor with Opus and its in-band FEC: with the loss floor, and without it. */
+  opus?: { lossFloor: AdaptiveResult; noLossFloor: AdaptiveResult };
   fixed100: BufferResult;
   smallestFixedMs: number;
   smallestFixed: BufferResult;
@@ -90,15 +96,18 @@ function summarise(delays: { sendMs: number; delayMs: number }[], late: number, 
  * algorithm alone); the shipped default of 20 ms, which leaves room for real sound-card timing that
  * this simulation does not model, is shown for information.
  */
-export function runAdaptive(trace: NetworkTrace, minMs = 0): TraceResult['adaptive'] {
-  const codecOptions = { frameSamples: FRAME_SAMPLES, bitrate: 0 };
-  const encoder = l16Codec.createEncoder(codecOptions);
+export function runAdaptive(trace: NetworkTrace, minMs = 0, options: { opus?: boolean; lossFloor?: boolean } = {}): AdaptiveResult {
+  const codecOptions = { frameSamples: FRAME_SAMPLES, bitrate: 32_000 };
+  const codec = options.opus ? createOpusCodec({ complexity: 1 }) : l16Codec;
+  const encoder = codec.createEncoder(codecOptions);
+  const decoder = codec.createDecoder(codecOptions);
   const delays: { sendMs: number; delayMs: number }[] = [];
   const buffer = new JitterBuffer({
-    decoder: l16Codec.createDecoder(codecOptions),
+    decoder,
     frameSamples: FRAME_SAMPLES,
     minMs,
     maxMs: 400,
+    lossFloor: options.lossFloor,
     onPlayout: ({ timestamp, playoutMs }) => {
       const sendMs = (timestamp / FRAME_SAMPLES) * TRACE_FRAME_MS;
       delays.push({ sendMs, delayMs: playoutMs - (sendMs + trace.baseDelayMs) });
@@ -118,12 +127,15 @@ export function runAdaptive(trace: NetworkTrace, minMs = 0): TraceResult['adapti
     buffer.readFrame(nowMs);
   }
   const stats = buffer.stats();
+  encoder.close();
+  decoder.close();
   return {
     ...summarise(delays, stats.packetsLate, deliveries.length, trace.arrivals.length * TRACE_FRAME_MS),
     underruns: stats.underruns,
     concealedMs: stats.concealedMs,
     timeScaledMs: stats.timeScaledMs,
     targetMs: stats.targetDelayMs,
+    recovered: stats.packetsRecovered,
   };
 }
 
@@ -164,6 +176,10 @@ export function smallestSufficientFixed(trace: NetworkTrace): { fixedMs: number;
 export function evaluateTrace(trace: NetworkTrace, checkSettled: boolean): TraceResult {
   const adaptive = runAdaptive(trace);
   const adaptiveDefaultFloor = runAdaptive(trace, DEFAULT_MIN_MS);
+  const lossy = trace.arrivals.some((arrival) => arrival === null);
+  const opus = lossy
+    ? { lossFloor: runAdaptive(trace, DEFAULT_MIN_MS, { opus: true }), noLossFloor: runAdaptive(trace, DEFAULT_MIN_MS, { opus: true, lossFloor: false }) }
+    : undefined;
   const fixed100 = runFixed(trace, 100);
   const smallest = smallestSufficientFixed(trace);
   const missed: string[] = [];
@@ -173,7 +189,7 @@ export function evaluateTrace(trace: NetworkTrace, checkSettled: boolean): Trace
   if (checkSettled && adaptive.settledDelayMs > CLEAN_SETTLED_TARGET_MS) {
     missed.push(`settled delay ${adaptive.settledDelayMs.toFixed(1)} ms > ${CLEAN_SETTLED_TARGET_MS} ms`);
   }
-  return { trace: trace.name, adaptive, adaptiveDefaultFloor, fixed100, smallestFixedMs: smallest.fixedMs, smallestFixed: smallest.result, targetsMet: missed.length === 0, missed };
+  return { trace: trace.name, adaptive, adaptiveDefaultFloor, opus, fixed100, smallestFixedMs: smallest.fixedMs, smallestFixed: smallest.result, targetsMet: missed.length === 0, missed };
 }
 
 export function standardTraces(minutes = TRACE_MINUTES): NetworkTrace[] {
@@ -198,6 +214,15 @@ export function formatMarkdown(results: TraceResult[]): string {
     lines.push(
       `| ${result.trace} | adaptive | ${ms(adaptive.meanDelayMs)} | ${ms(adaptive.settledDelayMs)} | ${pct(adaptive.lateLoss)} | target ${ms(adaptive.targetMs)} at end, ${adaptive.underruns} underruns, ${(adaptive.concealedMs / 1000).toFixed(1)} s concealed, ${(adaptive.timeScaledMs / 1000).toFixed(2)} s time-scaled |`,
       `| | adaptive, floor ${DEFAULT_MIN_MS} ms (default config; for information) | ${ms(adaptiveDefaultFloor.meanDelayMs)} | ${ms(adaptiveDefaultFloor.settledDelayMs)} | ${pct(adaptiveDefaultFloor.lateLoss)} | |`,
+      ...(result.opus
+        ? ([
+            ['Opus + in-band FEC, floor a frame higher while FEC needs it (shipped)', result.opus.lossFloor],
+            ['Opus + in-band FEC, without that (for comparison)', result.opus.noLossFloor],
+          ] as const).map(
+            ([label, run]) =>
+              `| | ${label} | ${ms(run.meanDelayMs)} | ${ms(run.settledDelayMs)} | ${pct(run.lateLoss)} | ${run.recovered} lost frames rebuilt from FEC, ${(run.concealedMs / 1000).toFixed(1)} s concealed, ${run.underruns} underruns |`,
+          )
+        : []),
       `| | fixed 100 ms (original) | ${ms(fixed100.meanDelayMs)} | ${ms(fixed100.settledDelayMs)} | ${pct(fixed100.lateLoss)} | |`,
       `| | smallest fixed with < 1% late (${result.smallestFixedMs} ms) | ${ms(smallestFixed.meanDelayMs)} | ${ms(smallestFixed.settledDelayMs)} | ${pct(smallestFixed.lateLoss)} | adaptive / this = ${(adaptive.meanDelayMs / smallestFixed.meanDelayMs).toFixed(2)}x |`,
       `| | **targets** | | | | ${result.targetsMet ? 'met' : `MISSED: ${result.missed.join('; ')}`} |`,

@@ -5,6 +5,9 @@
 //    only way to get in-band FEC decoding (no npm wrapper exposes it);
 //  - our speexdsp addon (src/audio-processing/speex-native): echo cancellation, noise suppression
 //    and gain control of the capture path, linked against the system libspeexdsp (no npm binding);
+//  - our ALSA engine (src/audio/alsa-engine), linked against the system alsa-lib: the unit's
+//    duplex audio engine. Without it (no libasound2-dev) the unit falls back to naudiodon, so a
+//    failed build is reported, not fatal;
 //  - naudiodon, relinked against the system PortAudio where its bundled x86-64 library cannot
 //    work (arm64), see scripts/build-naudiodon.mjs.
 import { execFileSync } from 'node:child_process';
@@ -25,6 +28,16 @@ const speexDir = path.join(root, 'src/audio-processing/speex-native');
 if (existsSync(speexDir) && (!existsSync(path.join(speexDir, 'build/Release/speex_addon.node')) || process.argv.includes('--force'))) {
   console.error('building the speexdsp addon (system libspeexdsp)');
   nodeGypRebuild(speexDir);
+}
+
+const alsaDir = path.join(root, 'src/audio/alsa-engine');
+if (existsSync(path.join(alsaDir, 'binding.gyp')) && (!existsSync(path.join(alsaDir, 'build/Release/alsa_engine.node')) || process.argv.includes('--force'))) {
+  console.error('building the ALSA engine (system alsa-lib)');
+  try {
+    nodeGypRebuild(alsaDir);
+  } catch (error) {
+    console.error(`WARNING: the ALSA engine did not build (${error.message}); audio falls back to naudiodon. Install libasound2-dev and run "node scripts/build-native.mjs".`);
+  }
 }
 
 // Small addons of dependencies that `npm ci --ignore-scripts` leaves unbuilt: onoff's epoll

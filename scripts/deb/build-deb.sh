@@ -42,10 +42,12 @@ cp -a "$repo/package.json" "$repo/package-lock.json" "$repo/config" "$stage$app/
 [ -d "$repo/web" ] && cp -a "$repo/web" "$stage$app/"
 [ -f "$repo/README.md" ] && cp -a "$repo/README.md" "$stage$app/"
 # The sources the native build needs; removed again after it.
-mkdir -p "$stage$app/scripts" "$stage$app/src/codec/opus-native"
+mkdir -p "$stage$app/scripts" "$stage$app/src/codec/opus-native" "$stage$app/src/audio/alsa-engine" "$stage$app/src/audio-processing/speex-native"
 cp -a "$repo"/scripts/build-native.mjs "$repo"/scripts/node-gyp.mjs "$stage$app/scripts/"
 [ -f "$repo/scripts/build-naudiodon.mjs" ] && cp -a "$repo/scripts/build-naudiodon.mjs" "$stage$app/scripts/"
 cp -a "$repo"/src/codec/opus-native/binding.gyp "$repo"/src/codec/opus-native/*.c "$stage$app/src/codec/opus-native/"
+cp -a "$repo"/src/audio/alsa-engine/binding.gyp "$repo"/src/audio/alsa-engine/*.c "$repo"/src/audio/alsa-engine/*.h "$stage$app/src/audio/alsa-engine/"
+cp -a "$repo"/src/audio-processing/speex-native/binding.gyp "$repo"/src/audio-processing/speex-native/*.c "$stage$app/src/audio-processing/speex-native/"
 # Pure download: no install scripts run here, whatever the target architecture.
 (cd "$stage$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
 
@@ -112,6 +114,8 @@ done < <(find "$stage$app" -name '*.node' -path '*/Release/*')
 (cd "$stage$app" && find . -type f -path '*/build/*' \( -name Makefile -o -name '*.mk' -o -name config.gypi -o -name '*.o' -o -name '*.d' \) -delete)
 rm -rf "$stage$app/node_modules/naudiodon/portaudio/bin" "$stage$app/node_modules/naudiodon/portaudio/bin_armhf"
 rm -rf "$stage$app/scripts" "$stage$app/src/codec/opus-native"/*.c "$stage$app/src/codec/opus-native/binding.gyp"
+rm -f "$stage$app/src/audio/alsa-engine"/*.c "$stage$app/src/audio/alsa-engine"/*.h "$stage$app/src/audio/alsa-engine/binding.gyp"
+rm -f "$stage$app/src/audio-processing/speex-native"/*.c "$stage$app/src/audio-processing/speex-native/binding.gyp"
 
 log "laying out the package"
 install -D -m 0644 /dev/stdin "$stage/usr/lib/systemd/system/intercom.service" \

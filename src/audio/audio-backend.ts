@@ -1,7 +1,7 @@
 /**
  * The sound-card boundary. Everything above it speaks 48 kHz mono signed 16-bit frames; the
- * adapter below it (naudiodon in a child process, or the in-memory double in tests) deals with
- * the device.
+ * adapter below it deals with the device: the project's own ALSA engine (alsa-engine-backend.ts),
+ * naudiodon in child processes (the portable one), or the in-memory double in tests.
  */
 
 export interface AudioDeviceInfo {
@@ -19,10 +19,25 @@ export interface CaptureOptions {
   /** An ALSA name ("default", "plughw:CARD=Device") or a case-insensitive substring of a device name. */
   device: string;
   frameSamples: number;
-  /** Called with exactly `frameSamples` samples per call, paced by the device's clock. */
-  onFrame(pcm: Int16Array): void;
+  /**
+   * Called with exactly `frameSamples` samples per call, paced by the device's clock; `position`
+   * (see CapturedFrame) where the backend counts the device's samples.
+   */
+  onFrame(pcm: Int16Array, position?: number): void;
   /** The device failed or went away after opening. */
   onError?(error: Error): void;
+}
+
+/** When a frame the playback device asks for will be heard. */
+export interface PlayoutTiming {
+  /** When its first sample will leave the speaker, on performance.now()'s clock. */
+  playoutAtMs: number;
+  /**
+   * How long before that the device steadily asks for a frame (what normally waits ahead of it in
+   * the backend and the device): the frame is due at playoutAtMs - outputDelayMs. On the device's
+   * clock, so the due times are as regular as the device, however late the service answers.
+   */
+  outputDelayMs: number;
 }
 
 export interface PlaybackOptions {
@@ -30,9 +45,10 @@ export interface PlaybackOptions {
   frameSamples: number;
   /**
    * Called by the device's clock each time it needs `frameSamples` more samples; must return
-   * exactly that many. The playback device's clock therefore drives playout.
+   * exactly that many. The playback device's clock therefore drives playout. `timing` where the
+   * backend knows when the frame will be heard.
    */
-  nextFrame(): Int16Array;
+  nextFrame(timing?: PlayoutTiming): Int16Array;
   onError?(error: Error): void;
 }
 
@@ -51,10 +67,65 @@ export interface AudioStream {
   close(): Promise<void>;
 }
 
+/** One captured frame with what the speaker was playing while it was captured. */
+export interface CapturedFrame {
+  mic: Int16Array;
+  /**
+   * reference[i] is the sample that was leaving the speaker when mic[i] was captured, by the
+   * backend's accounting of both devices' buffers (what an echo canceller subtracts). Silence
+   * while nothing plays.
+   */
+  reference: Int16Array;
+  /** When mic[0] was captured, on performance.now()'s clock. */
+  capturedAtMs: number;
+  /**
+   * Index of mic[0] among the samples the capture device has delivered since it opened, where the
+   * backend counts them: frames lost on the way (the service too late to collect them) leave a gap.
+   */
+  position?: number;
+}
+
+export interface DuplexOptions {
+  /** Capture device, or null for playback only. */
+  captureDevice: string | null;
+  /** Playback device, or null for capture only. */
+  playbackDevice: string | null;
+  /** The codec frame: captured audio is delivered, and playback asked for, in frames of this size. */
+  frameSamples: number;
+  onCapture?(frame: CapturedFrame): void;
+  /**
+   * The playback device needs the next frame (exactly frameSamples), to be heard as `timing`
+   * says. Called on the device's clock while the stream is active; never waited for by the
+   * device: a late answer is played as concealment and the stream catches up.
+   */
+  nextFrame?(timing: PlayoutTiming): Int16Array;
+  /** A device failed or stopped delivering after opening; the stream is unusable. */
+  onError?(error: Error): void;
+}
+
+/**
+ * Capture and playback of one unit, opened once. Active: both devices run (a call, or the unit's
+ * own sounds); inactive: they are stopped, or at least nothing reaches the service, and an idle
+ * unit costs (next to) nothing.
+ */
+export interface DuplexStream {
+  readonly captureDevice: string | null;
+  readonly playbackDevice: string | null;
+  /** Starts or stops the devices; resolves when done (a start of a stopped engine takes a few ms). */
+  setActive(active: boolean): Promise<void>;
+  readonly active: boolean;
+  /** Whether captured frames are wanted while active (not while only the ring tone plays). */
+  setCaptureWanted(wanted: boolean): void;
+  stats(): object;
+  close(): Promise<void>;
+}
+
 export interface AudioBackend {
   listDevices(): Promise<AudioDeviceInfo[]>;
   openCapture(options: CaptureOptions): Promise<AudioStream>;
   openPlayback(options: PlaybackOptions): Promise<AudioStream>;
+  /** Both directions as one stream, with the playback reference for every captured frame. */
+  openDuplex(options: DuplexOptions): Promise<DuplexStream>;
   /** Closes every stream and releases the backend (e.g. ends its helper process). */
   close(): Promise<void>;
 }

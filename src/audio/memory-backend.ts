@@ -2,9 +2,11 @@
  * An in-memory AudioBackend for tests: no device, no process, no real time. The test is the
  * sound card's clock: each tick() delivers one captured frame to every open capture stream and
  * pulls one frame from every open playback stream, recording what was played with the time of
- * an injectable clock.
+ * an injectable clock. A duplex stream is an ideal card: while active, each tick plays a frame
+ * and captures one, whose reference is exactly the frame played in the same tick; while inactive
+ * its devices are stopped (nothing is played or captured).
  */
-import type { AudioBackend, AudioDeviceInfo, AudioStream, CaptureOptions, PlaybackOptions } from './audio-backend.js';
+import type { AudioBackend, AudioDeviceInfo, AudioStream, CaptureOptions, DuplexOptions, DuplexStream, PlaybackOptions } from './audio-backend.js';
 import { resolveDevice, type AudioDirection } from './device-resolver.js';
 
 export interface MemoryBackendOptions {
@@ -47,7 +49,20 @@ interface OpenPlayback {
   options: PlaybackOptions;
 }
 
-type OpenStream = OpenCapture | OpenPlayback;
+interface OpenDuplex {
+  direction: 'duplex';
+  captureDevice: string | null;
+  playbackDevice: string | null;
+  active: boolean;
+  captureWanted: boolean;
+  options: DuplexOptions;
+  pending: Int16Array[];
+  pendingOffset: number;
+  /** Samples captured so far: the device position of the next frame. */
+  captured: number;
+}
+
+type OpenStream = OpenCapture | OpenPlayback | OpenDuplex;
 
 export class MemoryAudioBackend implements AudioBackend {
   /** Every frame the playback streams produced, in order. */
@@ -67,9 +82,18 @@ export class MemoryAudioBackend implements AudioBackend {
   /** Frames the service was woken for: captured frames delivered to onFrame, and nextFrame calls. */
   serviceWakeups = 0;
 
-  /** Streams currently open, by direction. */
+  /** Streams currently open that serve `direction` (a duplex stream serves both). */
   openStreams(direction?: AudioDirection): number {
-    return [...this.open].filter((stream) => direction === undefined || stream.direction === direction).length;
+    return [...this.open].filter((stream) => {
+      if (direction === undefined || stream.direction === direction) return true;
+      if (stream.direction !== 'duplex') return false;
+      return direction === 'capture' ? stream.captureDevice !== null : stream.playbackDevice !== null;
+    }).length;
+  }
+
+  /** Duplex streams whose devices are running now. */
+  activeDuplexStreams(): number {
+    return [...this.open].filter((stream) => stream.direction === 'duplex' && stream.active).length;
   }
 
   async listDevices(): Promise<AudioDeviceInfo[]> {
@@ -86,6 +110,38 @@ export class MemoryAudioBackend implements AudioBackend {
     return this.register(stream);
   }
 
+  async openDuplex(options: DuplexOptions): Promise<DuplexStream> {
+    const stream: OpenDuplex = {
+      direction: 'duplex',
+      captureDevice: options.captureDevice === null ? null : this.resolve(options.captureDevice, 'capture'),
+      playbackDevice: options.playbackDevice === null ? null : this.resolve(options.playbackDevice, 'playback'),
+      active: false,
+      captureWanted: true,
+      options,
+      pending: [],
+      pendingOffset: 0,
+      captured: 0,
+    };
+    this.open.add(stream);
+    return {
+      captureDevice: stream.captureDevice,
+      playbackDevice: stream.playbackDevice,
+      get active() {
+        return stream.active;
+      },
+      setActive: async (active: boolean) => {
+        stream.active = active;
+      },
+      setCaptureWanted: (wanted: boolean) => {
+        stream.captureWanted = wanted;
+      },
+      stats: () => ({ active: stream.active }),
+      close: async () => {
+        this.open.delete(stream);
+      },
+    };
+  }
+
   async close(): Promise<void> {
     this.open.clear();
     this.closed = true;
@@ -98,6 +154,9 @@ export class MemoryAudioBackend implements AudioBackend {
   queueCapture(samples: Int16Array, device?: string): void {
     for (const stream of this.captures(device)) stream.pending.push(samples.slice());
   }
+
+  /** Frames (mic and reference) delivered to duplex streams' onCapture, in order: for alignment checks. */
+  readonly captured: { mic: Int16Array; reference: Int16Array }[] = [];
 
   /** Where capture frames come from when nothing is queued (default: silence). */
   setCaptureSource(source: ((frameSamples: number) => Int16Array) | undefined): void {
@@ -116,7 +175,9 @@ export class MemoryAudioBackend implements AudioBackend {
         if (!this.open.has(stream)) continue; // closed by a callback during this tick
         const samples = stream.options.frameSamples;
         periodMs = Math.max(periodMs, (samples / 48_000) * 1000);
-        if (stream.direction === 'capture') {
+        if (stream.direction === 'duplex') {
+          this.tickDuplex(stream);
+        } else if (stream.direction === 'capture') {
           // Read from the "microphone" either way, as a device keeps running; hand it on only when wanted.
           const captured = this.nextCaptureFrame(stream);
           if (stream.relaying) {
@@ -156,9 +217,37 @@ export class MemoryAudioBackend implements AudioBackend {
 
   fail(direction: AudioDirection, error: Error = new Error(`${direction} device went away`)): void {
     for (const stream of [...this.open]) {
-      if (stream.direction !== direction) continue;
+      const serves = stream.direction === direction || (stream.direction === 'duplex' && (direction === 'capture' ? stream.captureDevice : stream.playbackDevice) !== null);
+      if (!serves) continue;
       this.open.delete(stream);
       stream.options.onError?.(error);
+    }
+  }
+
+  private tickDuplex(stream: OpenDuplex): void {
+    if (!stream.active) return;
+    const samples = stream.options.frameSamples;
+    let played: Int16Array = new Int16Array(samples);
+    if (stream.playbackDevice !== null) {
+      if (stream.options.nextFrame) {
+        this.serviceWakeups += 1;
+        played = stream.options.nextFrame({ playoutAtMs: this.now(), outputDelayMs: 0 });
+        if (!(played instanceof Int16Array) || played.length !== samples) {
+          throw new Error(`nextFrame() returned ${played?.length} samples for "${stream.playbackDevice}"; frameSamples is ${samples}`);
+        }
+      }
+      this.played.push({ device: stream.playbackDevice, at: this.now(), pcm: played.slice() });
+    }
+    if (stream.captureDevice !== null) {
+      const mic = this.nextCaptureFrame(stream);
+      const position = stream.captured;
+      stream.captured += samples;
+      if (stream.captureWanted && stream.options.onCapture) {
+        this.serviceWakeups += 1;
+        const frame = { mic, reference: played.slice() };
+        this.captured.push(frame);
+        stream.options.onCapture({ ...frame, capturedAtMs: this.now(), position });
+      }
     }
   }
 
@@ -167,7 +256,7 @@ export class MemoryAudioBackend implements AudioBackend {
     return resolveDevice(wanted, direction, this.devices).device.name;
   }
 
-  private register(stream: OpenStream): AudioStream {
+  private register(stream: OpenCapture | OpenPlayback): AudioStream {
     this.open.add(stream);
     return {
       deviceName: stream.deviceName,
@@ -180,11 +269,15 @@ export class MemoryAudioBackend implements AudioBackend {
     };
   }
 
-  private captures(device?: string): OpenCapture[] {
-    return [...this.open].filter((stream): stream is OpenCapture => stream.direction === 'capture' && (device === undefined || stream.deviceName === device));
+  private captures(device?: string): (OpenCapture | OpenDuplex)[] {
+    return [...this.open].filter(
+      (stream): stream is OpenCapture | OpenDuplex =>
+        (stream.direction === 'capture' && (device === undefined || stream.deviceName === device)) ||
+        (stream.direction === 'duplex' && stream.captureDevice !== null && (device === undefined || stream.captureDevice === device)),
+    );
   }
 
-  private nextCaptureFrame(stream: OpenCapture): Int16Array {
+  private nextCaptureFrame(stream: OpenCapture | OpenDuplex): Int16Array {
     const samples = stream.options.frameSamples;
     if (stream.pending.length === 0) {
       const generated = this.captureSource?.(samples);

@@ -11,8 +11,11 @@ import {
   type AudioDeviceInfo,
   type AudioStream,
   type CaptureOptions,
+  type DuplexOptions,
+  type DuplexStream,
   type PlaybackOptions,
 } from './audio-backend.js';
+import { composeDuplex } from './composed-duplex.js';
 import { AudioHostError, AudioHostProcess, describeExit } from './audio-host-process.js';
 import type { AudioDirection } from './device-resolver.js';
 import {
@@ -114,6 +117,15 @@ export class NaudiodonBackend implements AudioBackend {
 
   openPlayback(options: PlaybackOptions): Promise<NaudiodonStream> {
     return this.open('playback', options.device, options.frameSamples, options.onError, (stream) => stream.answerPulls(options));
+  }
+
+  /**
+   * Capture and playback hosts composed into one stream. The reference is what was played three
+   * frames earlier: the playback host's frame in flight plus PortAudio's two queued ones, against
+   * a captured frame that is one frame old when it arrives (an estimate, not a measurement).
+   */
+  openDuplex(options: DuplexOptions): Promise<DuplexStream> {
+    return composeDuplex(this, { ...options, referenceDelayFrames: 3 });
   }
 
   async close(): Promise<void> {

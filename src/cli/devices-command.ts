@@ -1,9 +1,9 @@
-import { openAudioBackend } from '../streaming/audio-backend-loader.js';
+import { openAudioBackend, type AudioBackendChoice } from '../streaming/audio-backend-loader.js';
 import type { Logger } from '../logging/logger.js';
 
 /** `intercom devices`: lists capture and playback devices, with names usable in --mic/--device. */
-export async function runDevices(options: { json: boolean }, logger: Logger): Promise<void> {
-  const backend = await openAudioBackend(logger);
+export async function runDevices(options: { json: boolean; backend?: AudioBackendChoice }, logger: Logger): Promise<void> {
+  const backend = await openAudioBackend(logger, options.backend);
   try {
     const devices = await backend.listDevices();
     if (options.json) {

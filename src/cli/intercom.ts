@@ -8,6 +8,7 @@ import { runDevices } from './devices-command.js';
 import { runPassword } from './password-command.js';
 import { runSelfTest } from './selftest-command.js';
 import { logFatal, UsageError } from './command-runtime.js';
+import { AUDIO_BACKENDS, type AudioBackendChoice } from '../streaming/audio-backend-loader.js';
 
 const DEFAULT_PORT = 40000;
 
@@ -38,6 +39,11 @@ const frameOption = () =>
   });
 
 /** Refuses a --format/--frame-ms pair the format cannot carry, before anything is opened. */
+const backendOption = () =>
+  new Option('--backend <layer>', 'sound-device layer: auto (the ALSA engine where built, else naudiodon), alsa, naudiodon')
+    .choices([...AUDIO_BACKENDS])
+    .default('auto' satisfies AudioBackendChoice);
+
 function checkFormatAndFrame(flags: { format: WireFormatName; frameMs: number }): void {
   const problem = wireFormatFrameProblem(flags.format, flags.frameMs);
   if (problem) throw new UsageError(`--format ${flags.format} cannot be used with --frame-ms ${flags.frameMs}: ${problem}`);
@@ -77,6 +83,7 @@ program
   .option('--complexity <0-10>', 'Opus encoder complexity (CPU against quality)', integer('--complexity', 0, 10), 1)
   .option('--wav <file>', 'send this WAV file once (any rate, depth and channel count)')
   .option('--mic [device]', 'send from a capture device (ALSA name or part of its name; default: the default device)')
+  .addOption(backendOption())
   .option('--tone <Hz>', 'frequency of the test tone', positive('--tone'), 440)
   .option('--seconds <n>', 'stop after n seconds (default: until interrupted)', positive('--seconds'))
   .option('--json', 'print one JSON object per second instead of a status line', false)
@@ -102,9 +109,10 @@ program
   .addOption(frameOption())
   .option('--bitrate <bit/s>', 'Opus bitrate (decoder hint)', integer('--bitrate', 6000, 510000), 32000)
   .option('--device <device>', 'playback device (ALSA name or part of its name)')
+  .addOption(backendOption())
   .option('--wav <file>', 'write what is received to this WAV file instead of playing it')
   .option('--host <address>', 'address to listen on', '0.0.0.0')
-  .option('--min-delay <ms>', 'lowest playout delay', integer('--min-delay', 0, 1000), 20)
+  .option('--min-delay <ms>', 'lowest playout delay (raised a frame by itself while losses need it for FEC)', integer('--min-delay', 0, 1000), 5)
   .option('--max-delay <ms>', 'highest playout delay', integer('--max-delay', 20, 2000), 400)
   .option('--seconds <n>', 'stop after n seconds (default: until interrupted)', positive('--seconds'))
   .option('--json', 'print one JSON object per second instead of a status line', false)
@@ -125,9 +133,10 @@ program
   .command('devices')
   .description('list the audio devices this machine offers')
   .option('--json', 'print JSON', false)
+  .addOption(backendOption())
   .option('-v, --verbose', 'log details to stderr', false)
   .action(async (flags) => {
-    await guarded((logger) => runDevices({ json: flags.json }, logger), flags.verbose);
+    await guarded((logger) => runDevices({ json: flags.json, backend: flags.backend }, logger), flags.verbose);
   });
 
 program

@@ -6,7 +6,7 @@ import { MediaReceiver } from '../media/media-receiver.js';
 import { packetFormatFor } from '../media/wire-format.js';
 import { startFrameClock } from '../streaming/frame-clock.js';
 import { WavWriter } from '../streaming/wav-writer.js';
-import { openAudioBackend } from '../streaming/audio-backend-loader.js';
+import { openAudioBackend, type AudioBackendChoice } from '../streaming/audio-backend-loader.js';
 import { formatReceiveLine, formatReceiveSummary, type ReceiveFigures } from './status-line.js';
 import { printer, runUntilStopped, type RunningCommand } from './command-runtime.js';
 import type { Logger } from '../logging/logger.js';
@@ -23,6 +23,7 @@ export interface RecvOptions {
   maxDelayMs: number;
   seconds?: number;
   json: boolean;
+  backend?: AudioBackendChoice;
 }
 
 /**
@@ -62,13 +63,14 @@ export async function runRecv(options: RecvOptions, logger: Logger): Promise<voi
       await writer.close();
     };
   } else {
-    const backend = await openAudioBackend(logger);
+    const backend = await openAudioBackend(logger, options.backend);
     let playbackFailed: (reason: string) => void = () => undefined;
     const playback = await backend
       .openPlayback({
         device: options.device ?? 'default',
         frameSamples,
-        nextFrame: () => receiver.readFrame(performance.now()),
+        // Due on the device's clock where the backend says when the frame will be heard.
+        nextFrame: (timing) => (timing ? receiver.readFrame(timing.playoutAtMs - timing.outputDelayMs, timing.outputDelayMs) : receiver.readFrame(performance.now())),
         onError: (error: Error) => playbackFailed(`playback failed: ${error.message}`),
       })
       .catch(async (error: unknown) => {

@@ -4,7 +4,7 @@ import { UdpTransport } from '../net/udp-transport.js';
 import { createMediaSender } from '../streaming/stream-setup.js';
 import { bufferSource, readWavAsMono48k, toneSource, type FrameSource } from '../streaming/signal-sources.js';
 import { startFrameClock } from '../streaming/frame-clock.js';
-import { openAudioBackend } from '../streaming/audio-backend-loader.js';
+import { openAudioBackend, type AudioBackendChoice } from '../streaming/audio-backend-loader.js';
 import type { AudioStream } from '../audio/audio-backend.js';
 import { formatSendLine, formatSendSummary, type SendFigures } from './status-line.js';
 import { printer, runUntilStopped, type RunningCommand } from './command-runtime.js';
@@ -23,6 +23,7 @@ export interface SendOptions {
   tone: number;
   seconds?: number;
   json: boolean;
+  backend?: AudioBackendChoice;
 }
 
 /** `intercom send`: streams a tone, a WAV file or the microphone to host:port until stopped. */
@@ -50,15 +51,15 @@ export async function runSend(options: SendOptions, logger: Logger): Promise<voi
   let run: RunningCommand | undefined;
   let stopBeforeRun: string | undefined;
   const stop = (reason: string) => (run ? run.stop(reason) : (stopBeforeRun ??= reason));
-  const sendFrame = (pcm: Int16Array) => {
-    const datagram = sender.sendFrame(pcm);
+  const sendFrame = (pcm: Int16Array, position?: number) => {
+    const datagram = sender.sendFrame(pcm, position);
     bytesSent += datagram.length;
     transport.send(datagram, options.port, options.host);
   };
 
   let stopSource: () => Promise<void>;
   if (options.mic !== undefined) {
-    const backend = await openAudioBackend(logger);
+    const backend = await openAudioBackend(logger, options.backend);
     let capture: AudioStream;
     try {
       capture = await backend.openCapture({

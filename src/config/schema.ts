@@ -71,6 +71,9 @@ export const ConfigSchema = Type.Object(
           description: 'WAV file the unit rings with (any rate, depth and channel count), or null for the built-in chime',
         }),
         ringVolume: Type.Integer({ minimum: 0, maximum: 100, description: 'loudness of the unit\'s own ring, 0-100' }),
+        backend: Type.Union([Type.Literal('auto'), Type.Literal('alsa'), Type.Literal('naudiodon')], {
+          description: 'sound-device layer: auto (the ALSA engine where it is built, else naudiodon), alsa, or naudiodon',
+        }),
       },
       { additionalProperties: false },
     ),

@@ -5,10 +5,11 @@
  * arrive in time).
  *
  * Relative delay: `offset = arrivalMs - mediaMs` (media time = RTP timestamp in ms) is the
- * network delay plus an unknown constant (the two clocks' origins). Its minimum is the fastest
- * path; `offset - minimum` is how late this packet was relative to that path. The minimum is
- * allowed to creep upwards slowly (faster than any real clock drift, ±200 ppm = 0.2 ms/s) so that
- * a slow sender clock, which makes every offset grow, cannot leave it behind.
+ * network delay plus an unknown constant (the two clocks' origins). Its lower envelope is the
+ * fastest path; `offset - envelope` is how late this packet was relative to that path. A sender
+ * whose clock runs slow or fast makes every offset drift (by up to 100 ms a second for a board
+ * whose sound card runs 10% off, as an emulated one does), so the envelope is a line whose slope
+ * is fitted to recent minima (FastestPath), not a constant.
  *
  * Behaviour: a jump in jitter raises the quantile after ~1% of the forgetting window (a few
  * packets: quick to rise), while a calm network lowers it only once the old delays have been
@@ -22,8 +23,6 @@ export interface DelayManagerOptions {
   /** Per-packet weight decay of the histogram; 0.9995 remembers roughly the last 2000 packets. */
   forgetFactor?: number;
   bucketMs?: number;
-  /** How fast the fastest-path estimate may rise, in ms per second of media. */
-  baseCreepMsPerSecond?: number;
 }
 
 export class DelayManager {
@@ -32,12 +31,11 @@ export class DelayManager {
   private readonly quantile: number;
   private readonly forgetFactor: number;
   private readonly bucketMs: number;
-  private readonly creepPerMs: number;
   private readonly histogram: Float64Array;
   private weight = 1;
   private totalWeight = 0;
-  private base: number | null = null;
-  private newestMediaMs = -Infinity;
+  private readonly fastest = new FastestPath();
+  private floorMs: number;
   private cachedTarget: number | null = null;
 
   constructor(options: DelayManagerOptions) {
@@ -46,39 +44,49 @@ export class DelayManager {
     this.quantile = options.quantile ?? 0.99;
     this.forgetFactor = options.forgetFactor ?? 0.9995;
     this.bucketMs = options.bucketMs ?? 0.25;
-    this.creepPerMs = (options.baseCreepMsPerSecond ?? 1) / 1000;
+    this.floorMs = this.minMs;
     this.histogram = new Float64Array(Math.ceil(this.maxMs / this.bucketMs) + 1);
   }
 
   /** Records one arrival; returns its delay relative to the fastest path, in ms. */
   update(arrivalMs: number, mediaMs: number): number {
-    const offset = arrivalMs - mediaMs;
-    if (this.base === null) {
-      this.base = offset;
-      this.newestMediaMs = mediaMs;
-    } else if (mediaMs > this.newestMediaMs) {
-      this.base += (mediaMs - this.newestMediaMs) * this.creepPerMs;
-      this.newestMediaMs = mediaMs;
-    }
-    if (offset < this.base) this.base = offset;
-    const relative = offset - this.base;
+    const relative = Math.max(0, arrivalMs - mediaMs - this.fastest.update(mediaMs, arrivalMs - mediaMs));
     this.record(relative);
     return relative;
   }
 
-  /** `arrival - media` of the fastest path: a packet with media time m ideally arrives at m + this. */
-  get baseOffsetMs(): number | null {
-    return this.base;
+  /** `arrival - media` of the fastest path for media time m: a packet with media time m ideally arrives at m + this. */
+  baseOffsetAt(mediaMs: number): number | null {
+    return this.fastest.at(mediaMs);
   }
 
-  /** Playout delay to aim for (relative to the fastest path), within [minMs, maxMs]. */
+  /** The fastest path's drift: ms of extra delay per ms of media (positive: the sender's clock is slow). */
+  get driftSlope(): number {
+    return this.fastest.slope;
+  }
+
+  /** Playout delay to aim for (relative to the fastest path), within [floor, maxMs]. */
   get targetMs(): number {
     this.cachedTarget ??= this.clamp(this.quantileMs(this.quantile));
     return this.cachedTarget;
   }
 
+  /** What the network's delays need alone (the high quantile), before the floor and the cap. */
+  get networkMs(): number {
+    return this.quantileMs(this.quantile);
+  }
+
+  /** Raises the lowest target above minMs (e.g. by a frame while packets are being lost), or lowers it back. */
+  setFloor(floorMs: number): void {
+    const floor = Math.min(this.maxMs, Math.max(this.minMs, floorMs));
+    if (floor !== this.floorMs) {
+      this.floorMs = floor;
+      this.cachedTarget = null;
+    }
+  }
+
   private clamp(delayMs: number): number {
-    return Math.min(this.maxMs, Math.max(this.minMs, delayMs));
+    return Math.min(this.maxMs, Math.max(this.floorMs, delayMs));
   }
 
   /**
@@ -86,8 +94,7 @@ export class DelayManager {
    * estimate but keep the histogram, which describes the network, not the sender.
    */
   rebase(): void {
-    this.base = null;
-    this.newestMediaMs = -Infinity;
+    this.fastest.reset();
   }
 
   private record(relativeMs: number): void {
@@ -117,5 +124,89 @@ export class DelayManager {
       if (cumulative >= wanted) return (i + 1) * this.bucketMs;
     }
     return this.maxMs;
+  }
+}
+
+/**
+ * The fastest path as a line over media time: `arrival - media` offsets of the quickest packets.
+ * Offsets are kept as the minimum per half second of media time over the last 20 s; the line's
+ * slope is fitted through those minima (the sender's clock drift against ours, within ±15%;
+ * Theil-Sen, so a burst of late buckets does not tilt it), and it runs through the lowest of them
+ * relative to that slope, so it rises after a route gets slower (within the window) and follows a
+ * drifting sender at once. A packet below the line moves it down immediately. A jump of the
+ * offset that no drift explains (the sender skipped ahead in time, or restarted its clock)
+ * starts the fit again from there.
+ */
+export class FastestPath {
+  private readonly minima: { mediaMs: number; offsetMs: number }[] = [];
+  private anchor: { mediaMs: number; offsetMs: number } | null = null;
+  slope = 0;
+
+  constructor(
+    private readonly bucketMs = 500,
+    private readonly windowBuckets = 40,
+    /** Buckets needed before a slope is fitted. */
+    private readonly fitAfter = 4,
+    private readonly maxSlope = 0.15,
+    /** Further below the line than this, or a bucket's minimum this far from the last one: a jump. */
+    private readonly jumpMs = 250,
+  ) {}
+
+  /** Takes one packet's offset; returns the line's value at its media time. */
+  update(mediaMs: number, offsetMs: number): number {
+    if (this.anchor !== null && offsetMs < this.lineAt(mediaMs) - this.jumpMs) this.reset();
+    const bucket = Math.floor(mediaMs / this.bucketMs);
+    const last = this.minima[this.minima.length - 1];
+    if (!last || Math.floor(last.mediaMs / this.bucketMs) < bucket) {
+      if (last) this.refit();
+      const previous = this.minima[this.minima.length - 1];
+      if (previous && Math.abs(previous.offsetMs - offsetMs) > this.jumpMs + this.maxSlope * (mediaMs - previous.mediaMs)) this.minima.length = 0;
+      this.minima.push({ mediaMs, offsetMs });
+      while (this.minima.length > this.windowBuckets) this.minima.shift();
+    } else if (Math.floor(last.mediaMs / this.bucketMs) === bucket && offsetMs < last.offsetMs) {
+      last.mediaMs = mediaMs;
+      last.offsetMs = offsetMs;
+    }
+    if (this.anchor === null || offsetMs < this.lineAt(mediaMs)) this.anchor = { mediaMs, offsetMs };
+    return this.lineAt(mediaMs);
+  }
+
+  at(mediaMs: number): number | null {
+    return this.anchor === null ? null : this.lineAt(mediaMs);
+  }
+
+  reset(): void {
+    this.minima.length = 0;
+    this.anchor = null;
+    this.slope = 0;
+  }
+
+  private lineAt(mediaMs: number): number {
+    return this.anchor!.offsetMs + this.slope * (mediaMs - this.anchor!.mediaMs);
+  }
+
+  /** At each completed bucket: the slope through the minima, and the line through the lowest of them. */
+  private refit(): void {
+    const points = this.minima;
+    if (points.length >= this.fitAfter) {
+      // Theil-Sen: the median of the slopes between every two minima. A bucket whose packets all
+      // came late (a burst after a stall) is an outlier that a least-squares fit would follow.
+      const slopes: number[] = [];
+      for (let i = 0; i < points.length; i++) {
+        for (let j = i + 1; j < points.length; j++) {
+          const span = points[j].mediaMs - points[i].mediaMs;
+          if (span > 0) slopes.push((points[j].offsetMs - points[i].offsetMs) / span);
+        }
+      }
+      if (slopes.length > 0) {
+        slopes.sort((a, b) => a - b);
+        this.slope = Math.max(-this.maxSlope, Math.min(this.maxSlope, slopes[slopes.length >> 1]));
+      }
+    }
+    let lowest = points[0];
+    for (const point of points) {
+      if (point.offsetMs - this.slope * point.mediaMs < lowest.offsetMs - this.slope * lowest.mediaMs) lowest = point;
+    }
+    this.anchor = { ...lowest };
   }
 }

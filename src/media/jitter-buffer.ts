@@ -29,6 +29,12 @@ const RELAXED_CORRELATION = 0.9;
 const URGENT_CORRELATION = 0.5;
 const DUPLICATE_MEMORY_PACKETS = 1024;
 const UNDERRUN_CONCEAL_MS = 100;
+/**
+ * After a loss that in-band FEC could repair only with a frame more of delay (the next packet,
+ * which carries the lost one's FEC, came within a frame after the lost one was due), the floor
+ * stays a frame higher for this long.
+ */
+const LOSS_MEMORY_MS = 15_000;
 /** Fade from the last played sample to the silence of a pause, so a stream's end does not click. */
 const SILENCE_RAMP_SAMPLES = 96;
 
@@ -40,9 +46,11 @@ export interface JitterBufferOptions {
   maxMs: number;
   sampleRate?: number;
   /** Tuning of the target-delay estimator; defaults suit a LAN or Wi-Fi intercom. */
-  delay?: Pick<DelayManagerOptions, 'quantile' | 'forgetFactor' | 'baseCreepMsPerSecond'>;
+  delay?: Pick<DelayManagerOptions, 'quantile' | 'forgetFactor'>;
   /** Called for every packet when it is taken for playout; for measurements and benchmarks. */
   onPlayout?: (event: PlayoutEvent) => void;
+  /** Raise the floor a frame while losses need it for in-band FEC (default true; off for comparison). */
+  lossFloor?: boolean;
 }
 
 export interface PlayoutEvent {
@@ -83,9 +91,11 @@ export class JitterBuffer {
   private readonly frameSamples: number;
   private readonly sampleRate: number;
   private readonly frameMs: number;
+  private readonly minMs: number;
   private readonly maxMs: number;
   private readonly maxGapFrames: number;
   private readonly onPlayout?: (event: PlayoutEvent) => void;
+  private readonly lossFloor: boolean;
 
   private readonly counters: ReceiveStats = emptyReceiveStats();
   private readonly delay: DelayManager;
@@ -113,15 +123,25 @@ export class JitterBuffer {
   private consecutiveLate = 0;
   private lastOutputSample = 0;
   private playedSamples = 0;
+  private outputDelayMs = 0;
+  /** Fetch delay + leftover of the last packet played: the buffer's own share of the delay. */
+  private bufferDelayMs = 0;
+  private nowMs = 0;
+  /** When a loss last needed a frame more of delay for its FEC to be in time. */
+  private lastLossAtMs: number | null = null;
+  /** Packets after a missing one that had not arrived when it was due: sequence -> that time. */
+  private readonly fecAwaited = new Map<number, number>();
 
   constructor(options: JitterBufferOptions) {
     this.decoder = options.decoder;
     this.frameSamples = options.frameSamples;
     this.sampleRate = options.sampleRate ?? SAMPLE_RATE;
     this.frameMs = (this.frameSamples * 1000) / this.sampleRate;
+    this.minMs = options.minMs;
     this.maxMs = options.maxMs;
     this.maxGapFrames = Math.max(2, Math.ceil(options.maxMs / this.frameMs));
     this.onPlayout = options.onPlayout;
+    this.lossFloor = options.lossFloor ?? true;
     this.delay = new DelayManager({ minMs: options.minMs, maxMs: options.maxMs, ...options.delay });
     this.jitter = new InterarrivalJitter(this.sampleRate);
     this.playoutClock = new PlayoutClock(this.frameMs);
@@ -163,6 +183,11 @@ export class JitterBuffer {
       return;
     }
     this.remember(sequence);
+    const lostDueMs = this.fecAwaited.get(sequence);
+    if (lostDueMs !== undefined) {
+      this.fecAwaited.delete(sequence);
+      if (arrivalMs <= lostDueMs + this.frameMs) this.lastLossAtMs = arrivalMs;
+    }
     const mediaMs = this.toMs(timestamp);
     this.jitter.update(arrivalMs, timestamp);
     this.delay.update(arrivalMs, mediaMs);
@@ -180,9 +205,15 @@ export class JitterBuffer {
     this.packets.set(sequence, { payload: packet.payload, timestamp, arrivalMs });
   }
 
-  /** Returns exactly `frameSamples` samples to play now. */
-  readFrame(requestedAtMs: number): Int16Array {
+  /**
+   * Returns exactly `frameSamples` samples to play now. `outputDelayMs`: how long the sound device
+   * holds them before they are heard (reported in the delay figures; the device's own business).
+   */
+  readFrame(requestedAtMs: number, outputDelayMs = 0): Int16Array {
+    this.outputDelayMs = outputDelayMs;
     const nowMs = this.playoutClock.next(requestedAtMs);
+    this.nowMs = nowMs;
+    this.adaptFloor(nowMs);
     while (this.fifo.length < this.frameSamples) this.produce(nowMs);
     const frame = this.fifo.take(this.frameSamples);
     this.lastOutputSample = frame[frame.length - 1];
@@ -199,7 +230,11 @@ export class JitterBuffer {
   stats(): ReceiveStats {
     return {
       ...this.counters,
-      targetDelayMs: this.targetMs(),
+      currentDelayMs: this.bufferDelayMs + this.outputDelayMs,
+      targetDelayMs: this.targetMs() + this.outputDelayMs,
+      outputDelayMs: this.outputDelayMs,
+      networkTargetMs: this.delay.targetMs,
+      requestLeadMs: this.playoutClock.leadMs,
       jitterMs: this.jitter.jitterMs,
       driftPpm: this.senderClock.ppm - this.playbackClock.ppm,
     };
@@ -258,8 +293,9 @@ export class JitterBuffer {
     this.endUnderrun();
     this.concealedAhead = 0;
     const fetchDelayMs = this.fetchDelayMs(packet, nowMs);
-    if (fetchDelayMs > this.maxMs + 2 * this.frameMs && this.packets.has(sequence + 1)) {
-      // Far beyond the configured maximum (a flood after a long stall): catch up by dropping.
+    if (fetchDelayMs > this.maxMs + this.frameMs && this.packets.has(sequence + 1)) {
+      // Beyond the configured maximum (a flood after a long stall, or a sender whose clock runs
+      // faster than time-scaling can follow): catch up by dropping.
       this.counters.packetsDiscarded++;
       return;
     }
@@ -273,7 +309,7 @@ export class JitterBuffer {
       return;
     }
     const leftoverMs = this.toMs(this.fifo.length);
-    this.counters.currentDelayMs = fetchDelayMs + leftoverMs;
+    this.bufferDelayMs = fetchDelayMs + leftoverMs;
     this.onPlayout?.({ sequence: sequence % 0x10000, timestamp: packet.timestamp % 2 ** 32, arrivalMs: packet.arrivalMs, playoutMs: nowMs + leftoverMs });
     this.fifo.push(this.scaleTowardTarget(pcm, fetchDelayMs));
   }
@@ -282,6 +318,7 @@ export class JitterBuffer {
     this.nextSequence = sequence + 1;
     this.endUnderrun();
     this.markMissed(sequence);
+    this.noteLossForFec(sequence);
     if (this.concealedAhead > 0) {
       // An underrun already played concealment in this packet's place.
       this.concealedAhead--;
@@ -397,7 +434,32 @@ export class JitterBuffer {
   /** How long after its fastest-path arrival time a packet is being taken for playout. */
   private fetchDelayMs(packet: BufferedPacket, nowMs: number): number {
     const mediaMs = this.toMs(packet.timestamp);
-    return nowMs - (this.delay.baseOffsetMs ?? packet.arrivalMs - mediaMs) - mediaMs;
+    return nowMs - (this.delay.baseOffsetAt(mediaMs) ?? packet.arrivalMs - mediaMs) - mediaMs;
+  }
+
+  /**
+   * Whether a frame more of delay would let (or lets) in-band FEC repair this lost packet: the
+   * next packet arrived, or arrives, within a frame after the lost one was due.
+   */
+  private noteLossForFec(sequence: number): void {
+    if (!this.lossFloor || !this.decoder.canRecoverFromNext) return; // (L16, seed: no FEC to wait for)
+    const next = this.packets.get(sequence + 1);
+    if (next) {
+      if (next.arrivalMs > this.nowMs - this.frameMs) this.lastLossAtMs = this.nowMs;
+      return;
+    }
+    this.fecAwaited.set(sequence + 1, this.nowMs);
+    for (const [awaited, dueMs] of this.fecAwaited) if (dueMs < this.nowMs - 4 * this.frameMs) this.fecAwaited.delete(awaited);
+  }
+
+  /**
+   * The floor is jitter.minMs on a clean link; while packets are being lost and a frame more
+   * would let their in-band FEC arrive in time, it is a frame above what the network needs.
+   * Lowered again after LOSS_MEMORY_MS without such a loss.
+   */
+  private adaptFloor(nowMs: number): void {
+    const lossy = this.lastLossAtMs !== null && nowMs - this.lastLossAtMs < LOSS_MEMORY_MS;
+    this.delay.setFloor(lossy ? Math.max(this.minMs, this.delay.networkMs) + this.frameMs : this.minMs);
   }
 
   private toMs(samples: number): number {
@@ -419,6 +481,7 @@ export class JitterBuffer {
     this.probationSequence = null;
     this.consecutiveLate = 0;
     this.delay.rebase();
+    this.fecAwaited.clear();
     this.jitter.restartStream();
     this.senderClock.reset();
   }

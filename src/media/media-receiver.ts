@@ -64,9 +64,12 @@ export class MediaReceiver {
     this.buffer.insert(parsed.packet, arrivalMs);
   }
 
-  /** Exactly one frame of audio to play now (silence before the first packet). */
-  readFrame(nowMs: number): Int16Array {
-    return this.buffer.readFrame(nowMs);
+  /**
+   * Exactly one frame of audio to play now (silence before the first packet). `outputDelayMs`:
+   * how long until its first sample is heard, where the sound device knows (reported, not steered).
+   */
+  readFrame(nowMs: number, outputDelayMs = 0): Int16Array {
+    return this.buffer.readFrame(nowMs, outputDelayMs);
   }
 
   stats(): ReceiveStats {

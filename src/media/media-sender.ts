@@ -17,6 +17,8 @@ export class MediaSender {
   private sequence: number;
   private timestamp: number;
   private sent = 0;
+  /** The capture position of the first frame sent: RTP time 0 of the stream. */
+  private firstPosition: number | null = null;
 
   constructor(private readonly options: MediaSenderOptions) {
     this.sequence = options.initialSequence & 0xffff;
@@ -32,10 +34,19 @@ export class MediaSender {
     this.options.encoder.close();
   }
 
-  /** Encodes one frame of exactly `frameSamples` samples and returns the datagram to send. */
-  sendFrame(pcm: Int16Array): Buffer {
+  /**
+   * Encodes one frame of exactly `frameSamples` samples and returns the datagram to send.
+   * `capturePosition`, where the sound device numbers its samples: the index of pcm[0]. Then the
+   * RTP timestamp follows the capture clock (RFC 3550 5.1), and frames the device lost (a stalled
+   * service) show as a jump in media time, not as a sender suddenly late by that much.
+   */
+  sendFrame(pcm: Int16Array, capturePosition?: number): Buffer {
     if (pcm.length !== this.options.frameSamples) {
       throw new RangeError(`sendFrame expects ${this.options.frameSamples} samples, got ${pcm.length}`);
+    }
+    if (capturePosition !== undefined) {
+      this.firstPosition ??= capturePosition;
+      this.timestamp = (this.options.initialTimestamp + (capturePosition - this.firstPosition)) >>> 0;
     }
     const payload = this.options.encoder.encode(pcm);
     const datagram = this.options.packetFormat.serialize({

@@ -7,9 +7,19 @@
  * played; packetsReordered counts packets that arrived after a later-numbered one but still in time.
  */
 export interface ReceiveStats {
-  /** Playout delay of the most recently played packet, relative to the fastest path observed. */
+  /**
+   * Delay of the most recently played packet from its arrival over the fastest path observed to
+   * the speaker: the jitter buffer's playout delay plus the output delay.
+   */
   currentDelayMs: number;
+  /** The same, as the buffer aims for it. */
   targetDelayMs: number;
+  /** Of which the sound device's share: from a frame leaving the buffer to its first sample being heard. */
+  outputDelayMs: number;
+  /** Of the target, what the network needs (relative delays' high quantile, or the floor). */
+  networkTargetMs: number;
+  /** Of the target, how far ahead of its steady rhythm the device has asked for frames lately. */
+  requestLeadMs: number;
   packetsReceived: number;
   /** Frames whose packet had not arrived when it was due and never arrived (a late arrival moves it to packetsLate). */
   packetsLost: number;
@@ -46,6 +56,9 @@ export function emptyReceiveStats(): ReceiveStats {
   return {
     currentDelayMs: 0,
     targetDelayMs: 0,
+    outputDelayMs: 0,
+    networkTargetMs: 0,
+    requestLeadMs: 0,
     packetsReceived: 0,
     packetsLost: 0,
     packetsLate: 0,

@@ -1,15 +1,22 @@
 import { randomInt } from 'node:crypto';
 import { CALL_RECEIVE_FIGURES, type AudioDeviceState, type CallMedia, type CallMediaStats, type MediaEndpoint } from '../calls/call-media.js';
 import { emptyReceiveStats, type ReceiveStats } from '../media/receive-stats.js';
-import type { AudioBackend, AudioStream } from '../audio/audio-backend.js';
+import type { AudioBackend, CapturedFrame, DuplexStream, PlayoutTiming } from '../audio/audio-backend.js';
 import { frameSamplesFor } from '../codec/codec.js';
 import type { MediaSender } from '../media/media-sender.js';
 import type { MediaReceiver } from '../media/media-receiver.js';
 import type { UdpTransport, DatagramSource } from '../net/udp-transport.js';
 import type { Logger } from '../logging/logger.js';
-import { createMediaReceiver, createMediaSender, type ReceiveSettings } from './stream-setup.js';
+import { createMediaReceiver, createMediaSender, loadCodec, type ReceiveSettings } from './stream-setup.js';
 import { agreeOnSrtp, createSrtpOffer, type SrtpOffer } from '../media/srtp-negotiation.js';
 import { startFrameClock, type FrameClock } from './frame-clock.js';
+import { mixInto, type LocalSoundSource } from './local-sound.js';
+
+/**
+ * What is done to each captured frame before it is encoded, with the playback reference aligned
+ * to it (echo cancellation plugs in here). Returns the frame to send; identity by default.
+ */
+export type CaptureProcessor = (mic: Int16Array, reference: Int16Array) => Int16Array;
 
 interface ActiveCall {
   callId: string;
@@ -40,23 +47,28 @@ export interface CallAudioOptions {
   backend: AudioBackend | null;
   logger: Logger;
   now?: () => number;
+  /** See CaptureProcessor; can also be set later with setCaptureProcessor(). */
+  processCapture?: CaptureProcessor;
 }
 
 /**
- * The media engine of a running unit. The sound card is opened once, when the service starts,
- * and kept running for the life of the process (opening and closing PortAudio streams per call
- * leaks memory in naudiodon); between calls the audio hosts drop the microphone's frames and play
- * silence on their own, so an idle unit is not woken fifty times a second. During a call, captured frames go out as packets to the peer and the playback
- * device's clock pulls frames from the call's jitter buffer.
+ * The media engine of a running unit. The sound card is opened once, when the service starts, as
+ * one duplex stream; it runs while there is something to play or capture (a call with audio, or
+ * the unit's own sound: ring, ringback, busy) and is stopped in between, so an idle unit costs
+ * nothing. During a call, each captured frame (with what the speaker was playing meanwhile, for
+ * echo cancellation) goes through the capture processor and out as a packet to the peer, and the
+ * playback device's clock pulls frames from the call's jitter buffer, mixed with the unit's own
+ * sound if one plays.
  *
  * Without a sound card the unit still takes calls: during a call a frame clock sends silence and
  * drains the receiver, so the peer hears nothing but the call, its statistics and its liveness work.
  */
 export class CallAudio implements CallMedia {
   private transport?: UdpTransport;
-  private capture?: AudioStream;
-  private playback?: AudioStream;
+  private duplex?: DuplexStream;
   private call?: ActiveCall;
+  private localSound: LocalSoundSource | null = null;
+  private processCapture: CaptureProcessor;
   private fallbackClock?: FrameClock;
   private readonly frameSamples: number;
   private readonly silence: Int16Array;
@@ -75,6 +87,27 @@ export class CallAudio implements CallMedia {
     this.frameSamples = frameSamplesFor(options.settings.frameMs);
     this.silence = new Int16Array(this.frameSamples);
     this.now = options.now ?? (() => performance.now());
+    this.processCapture = options.processCapture ?? ((mic) => mic);
+  }
+
+  /** Installs the capture processor (echo cancellation); identity until then. */
+  setCaptureProcessor(processor: CaptureProcessor | null): void {
+    this.processCapture = processor ?? ((mic) => mic);
+  }
+
+  /**
+   * Plays the unit's own sound (ring, ringback, busy tone) on the speaker, mixed with call audio
+   * when a call is on, until the source ends (returns null) or another one replaces it; null stops
+   * it. The devices start for it when the unit is idle (sound within a few ms).
+   */
+  setLocalSound(source: LocalSoundSource | null): void {
+    this.localSound = source;
+    this.updateRelaying();
+  }
+
+  /** Whether the unit's own sound is playing. */
+  get localSoundPlaying(): boolean {
+    return this.localSound !== null;
   }
 
   /** Whether calls' audio is SRTP-protected (everything but an explicit audio.srtp false). */
@@ -83,14 +116,19 @@ export class CallAudio implements CallMedia {
   }
 
   get audioAvailable(): boolean {
-    return this.capture !== undefined && this.playback !== undefined;
+    return this.duplex !== undefined;
+  }
+
+  /** The sound devices' own figures (xruns, late answers, reference offset), for logs and benchmarks. */
+  deviceStats(): object | null {
+    return this.duplex?.stats() ?? null;
   }
 
   audioState(): AudioDeviceState {
     return {
       available: this.audioAvailable,
-      captureDevice: this.capture?.deviceName ?? null,
-      playbackDevice: this.playback?.deviceName ?? null,
+      captureDevice: this.duplex?.captureDevice ?? null,
+      playbackDevice: this.duplex?.playbackDevice ?? null,
       error: this.deviceError,
       encrypted: this.encrypted,
     };
@@ -116,28 +154,26 @@ export class CallAudio implements CallMedia {
   async openDevices(): Promise<void> {
     const { backend, logger } = this.options;
     if (this.closed) return;
+    // The codec (the Opus addon) loads now, not when the first call starts and its audio is due.
+    loadCodec(this.options.settings.format).catch((error: Error) => logger.warn({ err: error }, 'the codec could not be loaded; calls will fail to start audio'));
     if (!backend) {
       this.deviceError = 'no audio backend available';
       this.updateRelaying();
       return;
     }
     try {
-      this.capture ??= await backend.openCapture({
-        device: this.options.captureDevice,
+      this.duplex ??= await backend.openDuplex({
+        captureDevice: this.options.captureDevice,
+        playbackDevice: this.options.playbackDevice,
         frameSamples: this.frameSamples,
-        onFrame: (pcm) => this.sendCaptured(pcm),
-        onError: (error) => this.deviceFailed('capture', error),
-      });
-      this.playback ??= await backend.openPlayback({
-        device: this.options.playbackDevice,
-        frameSamples: this.frameSamples,
-        nextFrame: () => this.nextPlaybackFrame(),
-        onError: (error) => this.deviceFailed('playback', error),
+        onCapture: (frame) => this.captured(frame),
+        nextFrame: (timing) => this.nextPlaybackFrame(timing),
+        onError: (error) => this.deviceFailed(error),
       });
       this.deviceError = null;
       this.failedOpens = 0;
       this.updateRelaying();
-      logger.info({ capture: this.capture.deviceName, playback: this.playback.deviceName }, 'audio devices open');
+      logger.info({ capture: this.duplex.captureDevice, playback: this.duplex.playbackDevice }, 'audio devices open');
     } catch (error) {
       const message = (error as Error).message;
       const retryInMs = reopenDelayMs(this.failedOpens);
@@ -228,7 +264,7 @@ export class CallAudio implements CallMedia {
     this.updateRelaying();
     sender?.close();
     receiver?.close();
-    this.options.logger.info({ callId, stats }, 'call audio stopped');
+    this.options.logger.info({ callId, stats, device: this.deviceStats() }, 'call audio stopped');
   }
 
   stats(callId: string): CallMediaStats | null {
@@ -255,25 +291,62 @@ export class CallAudio implements CallMedia {
     await this.closeDevices();
   }
 
-  private sendCaptured(pcm: Int16Array): void {
+  private captured(frame: CapturedFrame): void {
     const call = this.call;
     if (!call?.sender || !call.remote || !this.transport) return;
-    this.transport.send(call.sender.sendFrame(pcm), call.remote.udpPort, call.remote.address);
+    let pcm = frame.mic;
+    try {
+      pcm = this.processCapture(frame.mic, frame.reference);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'capture processing threw; the frame goes out unprocessed');
+    }
+    this.sendCaptured(pcm, frame.position);
   }
 
-  private nextPlaybackFrame(): Int16Array {
-    return this.call?.receiver?.readFrame(this.now()) ?? this.silence;
+  private sendCaptured(pcm: Int16Array, position?: number): void {
+    const call = this.call;
+    if (!call?.sender || !call.remote || !this.transport) return;
+    this.transport.send(call.sender.sendFrame(pcm, position), call.remote.udpPort, call.remote.address);
+  }
+
+  private nextPlaybackFrame(timing?: PlayoutTiming): Int16Array {
+    const receiver = this.call?.receiver;
+    // Due at playout time minus the device's steady output delay: the device's clock, not the
+    // moment this service got round to answering (the real time base when a backend has none).
+    const dueAtMs = timing && !this.options.now ? timing.playoutAtMs - timing.outputDelayMs : this.now();
+    const callFrame = receiver ? receiver.readFrame(dueAtMs, timing?.outputDelayMs ?? 0) : null;
+    const source = this.localSound;
+    if (!source) return callFrame ?? this.silence;
+    let own: Int16Array | null = null;
+    try {
+      own = source.nextFrame(this.frameSamples);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'the local sound failed; it stops');
+    }
+    if (own === null) {
+      // Ended: the devices may stop (after this frame) if nothing else plays.
+      if (this.localSound === source) this.localSound = null;
+      queueMicrotask(() => this.updateRelaying());
+      return callFrame ?? this.silence;
+    }
+    return mixInto(callFrame ? callFrame.slice() : new Int16Array(this.frameSamples), own);
   }
 
   /**
-   * The devices relay audio to and from the service only while a call has a peer to talk to;
-   * without devices, a frame clock stands in for them, and only during a call.
+   * The devices run while a call has a peer to talk to or the unit plays its own sound, and are
+   * stopped otherwise; captured audio is wanted only in a call. Without devices, a frame clock
+   * stands in for them, and only during a call.
    */
   private updateRelaying(): void {
-    const relaying = this.call?.remote !== undefined;
-    this.capture?.setRelaying?.(relaying);
-    this.playback?.setRelaying?.(relaying);
-    if (relaying && !this.audioAvailable) this.startFallbackClock();
+    const inCall = this.call?.remote !== undefined;
+    const active = !this.closed && (inCall || this.localSound !== null);
+    if (this.duplex) {
+      this.duplex.setCaptureWanted(inCall);
+      if (this.duplex.active !== active) {
+        this.duplex.setActive(active).catch((error: Error) => this.deviceFailed(error));
+      }
+    }
+    if (inCall && !this.audioAvailable) this.startFallbackClock();
     else this.stopFallbackClock();
   }
 
@@ -291,16 +364,15 @@ export class CallAudio implements CallMedia {
   }
 
   private async closeDevices(): Promise<void> {
-    const streams = [this.capture, this.playback];
-    this.capture = undefined;
-    this.playback = undefined;
-    await Promise.allSettled(streams.map((stream) => stream?.close()));
+    const duplex = this.duplex;
+    this.duplex = undefined;
+    await duplex?.close().catch(() => undefined);
   }
 
-  private deviceFailed(direction: 'capture' | 'playback', error: Error): void {
+  private deviceFailed(error: Error): void {
     if (this.closed) return;
-    this.options.logger.error({ err: error, direction }, 'audio device failed; reopening');
-    this.deviceError = `${direction}: ${error.message}`;
+    this.options.logger.error({ err: error }, 'audio device failed; reopening');
+    this.deviceError = error.message;
     void this.closeDevices().then(() => {
       this.updateRelaying();
       this.scheduleReopen(reopenDelayMs(this.failedOpens));

@@ -19,7 +19,7 @@ export interface UnitMedia {
 export async function createUnitMedia(config: IntercomConfig, logger: Logger): Promise<UnitMedia> {
   let backend: AudioBackend | null = null;
   try {
-    backend = await openAudioBackend(logger);
+    backend = await openAudioBackend(logger, config.audio.backend);
   } catch (error) {
     logger.warn({ err: error }, 'audio backend unavailable; the unit runs without sound');
   }

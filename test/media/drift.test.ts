@@ -108,3 +108,63 @@ test('Opus speech, sender 200 ppm fast: 30 minutes without underruns or growing 
   t.true(stats.timeScaledMs >= drifted * 0.9 && stats.timeScaledMs <= drifted * 3, `scaled ${stats.timeScaledMs} ms for ${drifted} ms of drift`);
   t.true(Math.abs(stats.driftPpm - (senderPpm - receiverPpm)) < 20, `estimated ${stats.driftPpm} ppm`);
 });
+
+/**
+ * A sender whose sound card runs far off (the emulated guest's captures 8% slow): the receiver
+ * must keep its delay within jitter.maxMs by time-scaling (and, when that cannot keep up with a
+ * fast sender, by dropping), and the delay it reports must be the delay its speaker plays at:
+ * within 20 ms of the time from each packet's fastest-path arrival to its playout.
+ */
+for (const senderPpm of [-100_000, -80_000, 100_000]) {
+  test(`sender ${senderPpm / 10_000}% off: delay held within jitter.maxMs and reported within 20 ms of what is played`, async (t) => {
+    const { opusCodec } = await import('../../src/codec/opus.js');
+    const { speechLikeSignal } = await import('../support/audio-analysis.js');
+    const encoder = opusCodec.createEncoder({ frameSamples: FRAME_SAMPLES, bitrate: 32_000, complexity: 1 });
+    const decoder = opusCodec.createDecoder({ frameSamples: FRAME_SAMPLES, bitrate: 32_000 });
+    t.teardown(() => {
+      encoder.close();
+      decoder.close();
+    });
+    const speech = speechLikeSignal(12, 48_000, 5);
+    const speechFrames = speech.length / FRAME_SAMPLES;
+    const payloads = Array.from({ length: speechFrames }, (_, frame) => encoder.encode(speech.subarray(frame * FRAME_SAMPLES, (frame + 1) * FRAME_SAMPLES)));
+    const maxMs = 400;
+    const played: { frame: number; playoutMs: number }[] = [];
+    const buffer = new JitterBuffer({
+      decoder,
+      frameSamples: FRAME_SAMPLES,
+      minMs: 5,
+      maxMs,
+      onPlayout: (event) => played.push({ frame: event.sequence, playoutMs: event.playoutMs }),
+    });
+    const random = seededRandom(31);
+    const sendPeriodMs = 20 / (1 + senderPpm / 1e6);
+    const fastestPathMs = 2;
+    const errors: number[] = [];
+    const delays: number[] = [];
+    runVirtualCall({
+      frames: 3 * 60 * 50,
+      senderPpm,
+      network: (_frame, sendMs) => [sendMs + fastestPathMs + random() * 4],
+      deliver: (frame, arrivalMs) =>
+        buffer.insert({ ssrc: 9, sequence: frame & 0xffff, timestamp: (frame * FRAME_SAMPLES) >>> 0, payloadType: 111, marker: false, payload: payloads[frame % speechFrames] }, arrivalMs),
+      read: (nowMs, readIndex) => {
+        const before = played.length;
+        buffer.readFrame(nowMs);
+        if (readIndex < 30 * 50 || played.length === before) return;
+        // The packet just taken: its frame number (sequence wraps at 65536, the call is shorter).
+        const last = played[played.length - 1];
+        const measured = last.playoutMs - (last.frame * sendPeriodMs + fastestPathMs);
+        delays.push(measured);
+        errors.push(Math.abs(buffer.stats().currentDelayMs - measured));
+      },
+      tailMs: 0,
+    });
+    const stats = buffer.stats();
+    t.log(`delay at the speaker ${Math.min(...delays).toFixed(0)}-${Math.max(...delays).toFixed(0)} ms, worst report error ${Math.max(...errors).toFixed(1)} ms, ` +
+      `time-scaled ${stats.timeScaledMs.toFixed(0)} ms, underruns ${stats.underruns}, discarded ${stats.packetsDiscarded}`);
+    t.true(delays.length > 1000);
+    t.true(Math.max(...delays) <= maxMs, `the delay reached ${Math.max(...delays).toFixed(0)} ms (jitter.maxMs ${maxMs})`);
+    t.true(Math.max(...errors) <= 20, `the reported delay was off by up to ${Math.max(...errors).toFixed(1)} ms`);
+  });
+}

@@ -57,3 +57,23 @@ test('the sender refuses a frame of the wrong size', (t) => {
   });
   t.throws(() => sender.sendFrame(new Int16Array(480)), { instanceOf: RangeError });
 });
+
+test('given the capture position of each frame, the RTP timestamp follows the capture clock: frames the device lost leave a gap in media time, not in sequence', (t) => {
+  const sender = new MediaSender({
+    encoder: l16Codec.createEncoder({ frameSamples: FRAME, bitrate: 0 }),
+    packetFormat: rtpPacketFormat(96),
+    frameSamples: FRAME,
+    ssrc: 7,
+    initialSequence: 10,
+    initialTimestamp: 1000,
+  });
+  const frame = tone(FRAME, 1000);
+  // Positions as a capture device counts them: the service missed three frames after the second.
+  const packets = [48_000, 48_960, 52_800, 53_760].map((position) => {
+    const result = parseRtp(sender.sendFrame(frame, position), 96);
+    if (!result.ok) throw new Error(result.reason);
+    return result.packet;
+  });
+  t.deepEqual(packets.map((packet) => packet.sequence), [10, 11, 12, 13]);
+  t.deepEqual(packets.map((packet) => packet.timestamp), [1000, 1960, 5800, 6760]);
+});

@@ -48,6 +48,40 @@ export function findSignal(haystack: Int16Array, needle: Int16Array, options: Fi
   return -1;
 }
 
+/**
+ * Where `needle` best matches `haystack` within [from, to), by normalised cross-correlation (1 =
+ * the same shape at any level), for signals that may have been altered (a codec, a fade): a
+ * coarse pass every 4 lags on every 2nd sample, then every lag around the best.
+ */
+export function locateSignal(haystack: Int16Array, needle: Int16Array, from = 0, to = haystack.length): { index: number; score: number } {
+  const last = Math.min(to, haystack.length - needle.length);
+  const score = (lag: number, stride: number) => {
+    let dot = 0;
+    let energy = 0;
+    let reference = 0;
+    for (let i = 0; i < needle.length; i += stride) {
+      const y = haystack[lag + i];
+      dot += needle[i] * y;
+      energy += y * y;
+      reference += needle[i] * needle[i];
+    }
+    return energy === 0 || reference === 0 ? 0 : dot / Math.sqrt(reference * energy);
+  };
+  let best = { index: -1, score: 0 };
+  for (let lag = Math.max(0, from); lag <= last; lag += 4) {
+    const value = score(lag, 2);
+    if (value > best.score) best = { index: lag, score: value };
+  }
+  if (best.index < 0) return best;
+  const around = best.index;
+  best = { index: around, score: score(around, 1) };
+  for (let lag = Math.max(0, around - 4); lag <= Math.min(last, around + 4); lag += 1) {
+    const value = score(lag, 1);
+    if (value > best.score) best = { index: lag, score: value };
+  }
+  return best;
+}
+
 /** Concatenates PCM frames. */
 export function concatPcm(frames: readonly Int16Array[]): Int16Array {
   const total = frames.reduce((sum, frame) => sum + frame.length, 0);

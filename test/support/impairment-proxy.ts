@@ -20,6 +20,8 @@ export interface ImpairmentOptions {
   /** Probability that a datagram is sent twice. */
   duplicateRate?: number;
   seed?: number;
+  /** Sees every datagram as it leaves for the target, with performance.now() (a wire tap for benchmarks). */
+  onForward?: (datagram: Buffer, at: number) => void;
 }
 
 export interface ImpairmentCounts {
@@ -92,6 +94,7 @@ export class ImpairmentProxy {
     const send = () => {
       if (this.closed) return;
       this.counts.forwarded += 1;
+      this.options.onForward?.(datagram, performance.now());
       this.socket.send(datagram, this.options.target.port, this.options.target.address);
     };
     if (delay <= 0) {

@@ -32,6 +32,7 @@ export { TEST_PANEL_PASSWORD } from './people-session.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = path.join(REPO_ROOT, 'src', 'main.ts');
+const COMPILED_MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
 const SHIPPED_CONFIG_DIR = path.join(REPO_ROOT, 'config');
 const TSX_LOADER = import.meta.resolve('tsx');
 
@@ -80,6 +81,8 @@ export interface UnitProcessOptions {
   readyTimeoutMs?: number;
   /** Limit on open files (soft and hard, as `ulimit -n` sets them), e.g. 1024 as on a unit without LimitNOFILE. */
   openFileLimit?: number;
+  /** Run dist/main.js with plain node, exactly as systemd does (build first); default: src through tsx. */
+  compiled?: boolean;
 }
 
 export interface UnitProcess {
@@ -166,7 +169,7 @@ export async function startUnitProcess(options: UnitProcessOptions): Promise<Uni
     },
     options.config ?? {},
   );
-  const command = [process.execPath, '--import', TSX_LOADER, MAIN];
+  const command = [process.execPath, ...(options.compiled ? [COMPILED_MAIN] : ['--import', TSX_LOADER, MAIN])];
   // The shell sets the limit and then becomes the unit (exec): the child is the unit process itself.
   const [program, ...args] = options.openFileLimit === undefined ? command : ['/bin/sh', '-c', `ulimit -n ${options.openFileLimit} && exec "$@"`, 'sh', ...command];
   const child = spawn(program, args, {

@@ -66,6 +66,12 @@ export interface VirtualAlsaOptions {
   defaultSpeaker?: string | null;
   /** Speaker FIFO capacity in bytes (rounded up by Linux to a power-of-two number of pages). Default 4096. */
   speakerPipeBytes?: number;
+  /**
+   * An acoustic echo path: what `speaker` plays is fed into `mic` (added to what the mic plays),
+   * as a speaker heard by the microphone beside it would be. Samples enter the mic queue when the
+   * speaker's pipe is read, so they follow one mic period (<= 20 ms) later on average.
+   */
+  echo?: { speaker: string; mic: string };
 }
 
 export interface VirtualMic {
@@ -197,6 +203,10 @@ class MicDevice implements VirtualMic {
     return this.queue.reduce((sum, entry) => sum + entry.signal.length - entry.offset, 0);
   }
 
+  /** Echo path input: samples heard from a speaker, mixed into the following mic frames. */
+  readonly echoQueue: Int16Array[] = [];
+  private echoOffset = 0;
+
   play(signal: Int16Array): Promise<number> {
     return new Promise((resolve, reject) => {
       if (signal.length === 0) {
@@ -223,6 +233,16 @@ class MicDevice implements VirtualMic {
       if (entry.offset === entry.signal.length) this.queue.shift();
     }
     this.mixer?.(this.frame);
+    for (let index = 0; index < MIC_FRAME_SAMPLES && this.echoQueue.length > 0; index += 1) {
+      const head = this.echoQueue[0];
+      const sum = this.frame[index] + head[this.echoOffset];
+      this.frame[index] = Math.max(-32768, Math.min(32767, sum));
+      this.echoOffset += 1;
+      if (this.echoOffset === head.length) {
+        this.echoQueue.shift();
+        this.echoOffset = 0;
+      }
+    }
     try {
       writeSync(this.fd, this.frameBytes); // <= PIPE_BUF: all or nothing
       this.framesWritten += 1;
@@ -251,6 +271,8 @@ class SpeakerDevice implements VirtualSpeaker {
   private readonly listeners = new Set<(samples: Int16Array, at: number) => void>();
   private stalled = false;
   fd = -1;
+  /** Where what this speaker plays is heard (an echo path), if anywhere. */
+  echoTo: MicDevice | undefined;
 
   constructor(
     readonly name: string,
@@ -338,6 +360,7 @@ class SpeakerDevice implements VirtualSpeaker {
     if (data.length === 0) return;
     const pcm = new Int16Array(data.length / 2);
     new Uint8Array(pcm.buffer).set(data);
+    this.echoTo?.echoQueue.push(pcm);
     this.reads.push({ at, firstSample: this.count, count: pcm.length });
     this.chunks.push(pcm);
     this.count += pcm.length;
@@ -433,6 +456,12 @@ export async function createVirtualAlsa(options: VirtualAlsaOptions = {}): Promi
       ]);
     }
     writeFileSync(configPath, alsaConfig(mics, speakers, defaultMic, defaultSpeaker));
+    if (options.echo) {
+      const from = speakers.find((speaker) => speaker.name === options.echo!.speaker);
+      const to = mics.find((mic) => mic.name === options.echo!.mic);
+      if (!from || !to) throw new Error(`echo path: no speaker "${options.echo.speaker}" or mic "${options.echo.mic}"`);
+      from.echoTo = to;
+    }
   } catch (error) {
     await dispose();
     throw error;

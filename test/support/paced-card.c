@@ -1,0 +1,164 @@
+/*
+ * A sound card's clock for the mouth-to-ear benchmark: a real-time process that feeds a virtual
+ * ALSA microphone (a FIFO behind alsa-lib's `file` plugin) and drains a virtual speaker (another
+ * FIFO) at exactly the real-time rate, and logs when every byte went in and came out, so that the
+ * programs under test are measured against a clock that other load on the machine cannot bend.
+ *
+ *   paced-card MIC_FIFO SPEAKER_FIFO MIC_INPUT.raw SPEAKER_OUTPUT.raw LOG [echo]
+ *
+ * Both FIFOs must exist; this program holds them open read-write (so neither end ever sees EOF)
+ * and sets them to one page (4096 bytes). Every 20 ms it writes 20 ms (1920 bytes, S16LE 48 kHz
+ * mono) into the microphone: silence until it reads "play" on stdin, then MIC_INPUT, then silence
+ * again. Every 5 ms it reads from the speaker what the elapsed time allows (catching up at most
+ * 20 ms, like a card that underran) into SPEAKER_OUTPUT. Every 1 ms it notes how many bytes wait
+ * in the speaker pipe. It prints "ready" once the FIFOs are held, "playing" when the input starts,
+ * and "done" when the input has been written; SIGTERM ends it. With "echo", what the speaker plays
+ * is also heard by the microphone (an acoustic echo path): every byte read from the speaker is
+ * added into the next microphone chunks, in order.
+ *
+ * LOG lines (times: CLOCK_MONOTONIC, ns):
+ *   M <t> <input byte offset or -1 for silence> <1 written | 0 pipe full, retried next period>
+ *   S <t> <bytes written into the speaker so far (read + waiting in the pipe)> <bytes read so far, after this step>
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RATE_BYTES_PER_MS 96
+#define MIC_CHUNK 1920
+#define STEP_NS 1000000LL
+#define SPEAKER_EVERY_STEPS 5
+#define MIC_EVERY_STEPS 20
+#define CATCH_UP_BYTES (20 * RATE_BYTES_PER_MS)
+#define PIPE_BYTES 4096
+#define ECHO_SAMPLES 48000
+
+static volatile sig_atomic_t stopping = 0;
+static void on_term(int sig) { (void)sig; stopping = 1; }
+
+static int64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int hold_fifo(const char *path) {
+  int fd = open(path, O_RDWR | O_NONBLOCK);
+  if (fd < 0) { perror(path); exit(2); }
+  if (fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES) < 0) { perror("F_SETPIPE_SZ"); exit(2); }
+  return fd;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 6 && !(argc == 7 && strcmp(argv[6], "echo") == 0)) {
+    fprintf(stderr, "usage: %s MIC_FIFO SPEAKER_FIFO MIC_INPUT.raw SPEAKER_OUTPUT.raw LOG [echo]\n", argv[0]);
+    return 2;
+  }
+  const int echo = argc == 7;
+  static int16_t echo_ring[ECHO_SAMPLES];
+  long echo_in = 0, echo_out = 0;
+  int mic = hold_fifo(argv[1]);
+  int speaker = hold_fifo(argv[2]);
+  FILE *input = fopen(argv[3], "rb");
+  FILE *output = fopen(argv[4], "wb");
+  FILE *log = fopen(argv[5], "w");
+  if (!input || !output || !log) { perror("open"); return 2; }
+  setvbuf(log, NULL, _IOFBF, 1 << 20);
+  signal(SIGTERM, on_term);
+  signal(SIGINT, on_term);
+  signal(SIGPIPE, SIG_IGN);
+
+  /* The clock must not be bent by the programs it measures or by other jobs: real-time priority
+   * where allowed (root), memory locked. Without it the figures are noisier, not wrong. */
+  struct sched_param param = { .sched_priority = 30 };
+  if (sched_setscheduler(0, SCHED_FIFO, &param) != 0) fprintf(stderr, "paced-card: no real-time priority (%s)\n", strerror(errno));
+  mlockall(MCL_CURRENT | MCL_FUTURE);
+
+  int flags = fcntl(0, F_GETFL);
+  fcntl(0, F_SETFL, flags | O_NONBLOCK);
+  printf("ready\n");
+  fflush(stdout);
+
+  unsigned char chunk[MIC_CHUNK];
+  unsigned char scratch[CATCH_UP_BYTES + 64];
+  int playing = 0, finished = 0, chunk_pending = 0;
+  long input_offset = 0, chunk_offset = -1;
+  long long speaker_total = 0;
+  double budget = 0;
+  int64_t start = now_ns(), last_drain = start;
+  for (long long step = 0; !stopping; step++) {
+    int64_t due = start + step * STEP_NS;
+    struct timespec at = { .tv_sec = due / 1000000000LL, .tv_nsec = due % 1000000000LL };
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR && !stopping) {}
+    int64_t t = now_ns();
+
+    if (!playing) {
+      char command[64];
+      ssize_t n = read(0, command, sizeof command);
+      if (n > 0 && memmem(command, (size_t)n, "play", 4)) playing = 1;
+    }
+    if (step % MIC_EVERY_STEPS == 0) {
+      if (!chunk_pending) {
+        memset(chunk, 0, sizeof chunk);
+        chunk_offset = -1;
+        if (playing && !finished) {
+          size_t got = fread(chunk, 1, sizeof chunk, input);
+          if (got > 0) {
+            chunk_offset = input_offset;
+            input_offset += (long)got;
+            if (chunk_offset == 0) { printf("playing\n"); fflush(stdout); }
+          }
+          if (got < sizeof chunk) { finished = 1; printf("done\n"); fflush(stdout); }
+        }
+      }
+      if (echo && !chunk_pending) {
+        int16_t *samples = (int16_t *)chunk;
+        for (int i = 0; i < MIC_CHUNK / 2 && echo_out < echo_in; i++, echo_out++) {
+          int sum = samples[i] + echo_ring[echo_out % ECHO_SAMPLES];
+          samples[i] = (int16_t)(sum > 32767 ? 32767 : sum < -32768 ? -32768 : sum);
+        }
+      }
+      ssize_t written = write(mic, chunk, sizeof chunk); /* <= PIPE_BUF: all or nothing */
+      chunk_pending = written != (ssize_t)sizeof chunk;
+      fprintf(log, "M %lld %ld %d\n", (long long)t, chunk_offset, chunk_pending ? 0 : 1);
+      /* Silence that found the pipe full is simply dropped (nobody is listening); input is kept. */
+      if (chunk_pending && chunk_offset < 0) chunk_pending = 0;
+    }
+    int waiting = 0;
+    ioctl(speaker, FIONREAD, &waiting);
+    long long written_before = speaker_total + waiting;
+    if (step % SPEAKER_EVERY_STEPS == 0) {
+      budget += (double)(t - last_drain) / 1e6 * RATE_BYTES_PER_MS;
+      if (budget > CATCH_UP_BYTES) budget = CATCH_UP_BYTES;
+      last_drain = t;
+      int want = (int)budget & ~1;
+      while (want > 0) {
+        ssize_t got = read(speaker, scratch, (size_t)want);
+        if (got <= 0) break;
+        fwrite(scratch, 1, (size_t)got, output);
+        if (echo) {
+          /* whole samples only: a read of an odd byte count leaves the last one for later */
+          for (ssize_t b = 0; b + 1 < got; b += 2) echo_ring[echo_in++ % ECHO_SAMPLES] = (int16_t)(scratch[b] | (scratch[b + 1] << 8));
+        }
+        speaker_total += got;
+        budget -= (double)got;
+        want -= (int)got;
+      }
+    }
+    fprintf(log, "S %lld %lld %lld\n", (long long)t, written_before, speaker_total);
+  }
+  fflush(output);
+  fflush(log);
+  return 0;
+}
