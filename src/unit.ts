@@ -30,6 +30,9 @@ import { MqttBridge, type MqttBridgeOptions } from './mqtt/mqtt-bridge.js';
 import { unconfiguredMqttStatus } from './mqtt/mqtt-status.js';
 import { panelUrl } from './mqtt/panel-url.js';
 import { CallHistory } from './history/call-history.js';
+import { UnitSounds } from './sounds/unit-sounds.js';
+import { loadRingTone } from './sounds/ring-tone.js';
+import { CallSounds } from './sounds/call-sounds.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -166,6 +169,15 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     logger: logger.child({ module: 'gpio' }),
     ...overrides.gpio,
   });
+  // The unit's own sounds on its speaker: a called unit rings, a caller hears ringback, then busy
+  // or unreachable; a talk ends with a chime; the door relay chimes when it opens.
+  let callSounds: CallSounds | null = null;
+  if (media.speaker) {
+    const ringTone = config.audio.ringTone === null ? null : await loadRingTone(config.audio.ringTone);
+    const sounds = new UnitSounds({ frameSamples: (config.audio.frameMs * 48_000) / 1000, ringVolume: config.audio.ringVolume, ringTone });
+    callSounds = new CallSounds(sounds, media.speaker);
+    callSounds.attach(calls, gpio);
+  }
   const sampler = new SystemSampler({ clock, intervalMs: overrides.systemSampleIntervalMs ?? 5000, logger });
   const people = overrides.people ?? new PeopleAccess({ dataDir: config.dataDir, clock, logger: logger.child({ module: 'people-access' }) });
   const mqttUrl = config.mqtt.url;
@@ -278,6 +290,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
       await discovery?.stop();
       discovery = null;
       await gpio.stop();
+      callSounds?.stop();
       await app.close();
       await media.stop();
     },

@@ -5,10 +5,14 @@ import type { AudioBackend } from '../audio/audio-backend.js';
 import { UdpTransport } from '../net/udp-transport.js';
 import { CallAudio } from './call-audio.js';
 import { openAudioBackend } from './audio-backend-loader.js';
+import { CaptureProcessor } from '../audio-processing/capture-processor.js';
+import type { SoundOutput } from '../sounds/call-sounds.js';
 
 /** A unit's media engine with what it holds open: the sound devices and the UDP media socket. */
 export interface UnitMedia {
   readonly callMedia: CallMedia;
+  /** The speaker for the unit's own sounds (ring, ringback, busy), mixed with call audio. */
+  readonly speaker: SoundOutput | null;
   /** Binds the media socket and opens the devices (a missing device is retried, not fatal). */
   start(): Promise<{ udpPort: number | null }>;
   /** Closes the devices and the socket; harmless before start() and when called twice. */
@@ -24,7 +28,12 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
     logger.warn({ err: error }, 'audio backend unavailable; the unit runs without sound');
   }
   let transport: UdpTransport | null = null;
+  // One canceller for the life of the unit: the room's echo path outlives a call, so the next call
+  // starts converged.
+  const processing = config.audio.processing;
+  const processor = processing.enabled ? new CaptureProcessor(processing) : null;
   const callAudio = new CallAudio({
+    processCapture: processor ? (mic, reference) => processor.process(mic, reference) : undefined,
     settings: { ...config.audio, minDelayMs: config.jitter.minMs, maxDelayMs: config.jitter.maxMs },
     captureDevice: config.audio.captureDevice,
     playbackDevice: config.audio.playbackDevice,
@@ -33,6 +42,7 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
   });
   return {
     callMedia: callAudio,
+    speaker: callAudio,
     async start() {
       transport = await UdpTransport.bind({
         port: config.audio.udpPort,
@@ -52,6 +62,7 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
       transport = null;
       await backend?.close();
       backend = null;
+      processor?.close();
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { AudioDeviceState, CallMedia, CallMediaStats, MediaEndpoint } from '../../src/calls/call-media.js';
 import type { UnitMedia } from '../../src/streaming/unit-media.js';
+import type { SoundOutput } from '../../src/sounds/call-sounds.js';
 import { agreeOnSrtp, createSrtpOffer } from '../../src/media/srtp-negotiation.js';
 
 /**
@@ -85,6 +86,38 @@ export class FakeCallMedia implements CallMedia {
 }
 
 /** A media double as a unit's media: nothing to open or close. */
-export function unitMediaOf(callMedia: CallMedia): UnitMedia {
-  return { callMedia, start: async () => ({ udpPort: null }), stop: async () => undefined };
+export function unitMediaOf(callMedia: CallMedia, speaker: SoundOutput | null = null): UnitMedia {
+  return { callMedia, speaker, start: async () => ({ udpPort: null }), stop: async () => undefined };
+}
+
+/**
+ * A speaker that plays the unit's own sounds on a clock of its own: `pull(frames)` takes that many
+ * frames from the sound set last, as the playback device would, and remembers them for analysis.
+ */
+export class RecordingSpeaker implements SoundOutput {
+  private source: { nextFrame(frameSamples: number): Int16Array | null } | null = null;
+  /** Every source set, in order (null: stopped). */
+  readonly changes: number[] = [];
+
+  constructor(readonly frameSamples = 960) {}
+
+  setLocalSound(source: { nextFrame(frameSamples: number): Int16Array | null } | null): void {
+    this.source = source;
+    this.changes.push(Date.now());
+  }
+
+  get playing(): boolean {
+    return this.source !== null;
+  }
+
+  /** The next `frames` frames of what the speaker plays (silence where no sound plays). */
+  pull(frames: number): Int16Array {
+    const out = new Int16Array(frames * this.frameSamples);
+    for (let index = 0; index < frames; index += 1) {
+      const frame = this.source?.nextFrame(this.frameSamples) ?? null;
+      if (frame === null) this.source = null;
+      else out.set(frame.subarray(0, this.frameSamples), index * this.frameSamples);
+    }
+    return out;
+  }
 }

@@ -8,7 +8,7 @@ import { createUnit, type Unit, type UnitOverrides } from '../../src/unit.js';
 import type { IntercomApp } from '../../src/signaling/app.js';
 import type { GpioConfig } from '../../src/gpio/gpio-config.js';
 import type { MqttConfig } from '../../src/mqtt/mqtt-config.js';
-import { FakeCallMedia, unitMediaOf } from './fake-call-media.js';
+import { FakeCallMedia, RecordingSpeaker, unitMediaOf } from './fake-call-media.js';
 import type { CallSnapshot } from '../../src/calls/call-service.js';
 import type { Clock } from '../../src/system/clock.js';
 import type { SiteSecret } from '../../src/security/site-secret.js';
@@ -29,6 +29,8 @@ export interface TestUnit {
   unit: Unit;
   app: IntercomApp;
   media: FakeCallMedia;
+  /** What the unit's own sounds (ring, ringback, busy, ...) play on its speaker. */
+  speaker: RecordingSpeaker;
   port: number;
   baseUrl: string;
   dataDir: string;
@@ -87,11 +89,12 @@ export async function startUnit(name: string, options: TestUnitOptions = {}): Pr
     mqtt: { ...defaults.mqtt, ...options.mqtt },
   });
   const media = new FakeCallMedia(41000 + (ssrcSeed % 1000), ssrcSeed++);
+  const speaker = new RecordingSpeaker();
   const unit = await createUnit(config, {
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     clock: options.clock,
     version: '0.0.0-test',
-    media: unitMediaOf(media),
+    media: unitMediaOf(media, speaker),
     siteSecret: options.siteSecret ?? testSiteSecret(),
     people: options.people,
     webRoot: options.webRoot ?? null,
@@ -106,6 +109,7 @@ export async function startUnit(name: string, options: TestUnitOptions = {}): Pr
     unit,
     app: unit.app,
     media,
+    speaker,
     port,
     baseUrl: `http://127.0.0.1:${port}`,
     dataDir,
