@@ -114,7 +114,7 @@ test('values the service would refuse are reported with its own reason and left 
 test('two roles on one pin are refused as the service refuses them; swapped pins are fine', (t) => {
   const clash = toConfig(new Map([['gpio_call', '6']]));
   t.deepEqual(clash.config, {});
-  t.deepEqual(clash.problems, ['gpio_call: config key "gpio" BCM 6 is configured for gpio.callButton and gpio.answerButton; ignored']);
+  t.deepEqual(clash.problems, ['gpio_call: config key "gpio.answerButton" is BCM 6, which gpio.callButton uses already: each pin can do one job; ignored']);
   t.deepEqual(toConfig(new Map([['gpio_call', '6'], ['gpio_answer', '5']])), { config: { gpio: { callButton: 6, answerButton: 5 } }, problems: [] });
 });
 
