@@ -32,7 +32,10 @@ test('the broker is killed and restarted: the unit reconnects, announces itself 
   for (const outcome of ['rejected', 'hung-up']) {
     const { body } = await a.api('POST', '/api/signal/initiate', { from: 'UserA', to: 'UserB' });
     const callId = body.call.id as string;
-    if (outcome === 'hung-up') t.is((await b.api('POST', '/api/signal/accept', { callId })).body.call.phase, 'active');
+    if (outcome === 'hung-up') {
+      const accepted = await b.api('POST', '/api/signal/accept', { callId });
+      t.is(accepted.body.call?.phase, 'active', `the accept answered ${JSON.stringify(accepted.body)}; A logged ${JSON.stringify(a.logs.slice(-20))}`);
+    }
     const ended = await b.api('POST', '/api/signal/end', { callId });
     t.is(ended.body.call.endReason, outcome);
     rung.push({ id: callId, createdAt: ended.body.call.createdAt });
