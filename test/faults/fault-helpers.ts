@@ -39,7 +39,7 @@ export async function twoUnits(
   config: Record<string, unknown> = {},
   extra: [Partial<UnitProcessOptions>, Partial<UnitProcessOptions>] = [{}, {}],
 ): Promise<{ a: UnitProcess; b: UnitProcess }> {
-  const audio = (mic: string, speaker: string) => (alsa ? { audio: { captureDevice: mic, playbackDevice: speaker } } : {});
+  const audio = (mic: string, speaker: string) => (alsa ? { audio: { ...(config.audio as object | undefined), captureDevice: mic, playbackDevice: speaker } } : {});
   const [a, b] = await launchSite(t, [
     { name: 'A', env: alsa?.env, ...extra[0], config: { ...config, ...audio('mic_a', 'spk_a') } },
     { name: 'B', env: alsa?.env, ...extra[1], config: { ...config, ...audio('mic_b', 'spk_b') } },

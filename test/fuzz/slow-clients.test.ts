@@ -26,8 +26,8 @@ interface RawClient {
 }
 
 /** A TCP client that records what the server sends and when it hangs up. */
-async function connect(unit: TestUnit): Promise<RawClient> {
-  const socket = net.connect(unit.port, '127.0.0.1');
+async function connect(unit: TestUnit, localAddress?: string): Promise<RawClient> {
+  const socket = net.connect({ port: unit.port, host: '127.0.0.1', localAddress });
   await once(socket, 'connect');
   let received = '';
   socket.setEncoding('utf8');
@@ -79,19 +79,23 @@ test('slow and stalled clients do not hold up anyone else', async (t) => {
   await withListeningUnit(async (unit) => {
     const clients: RawClient[] = [];
     const dribbling: Promise<void>[] = [];
+    // From four other addresses of the LAN (loopback has them all), 30 from each: under the
+    // per-address limit (http.maxConnectionsPerAddress, 32), so these are served, not refused,
+    // and the requests below from yet another address must get through beside them.
+    const from = (i: number) => `127.0.0.${2 + (i % 4)}`;
     for (let i = 0; i < 40; i++) {
       // Slowloris: headers one byte every 50 ms, never finished within this test.
-      const client = await connect(unit);
+      const client = await connect(unit, from(i));
       clients.push(client);
-      dribbling.push(dribble(client, `GET /api/health HTTP/1.1\r\nHost: unit\r\nX-Padding: ${'p'.repeat(200)}\r\n`, 50));
+      dribbling.push(dribble(client, `GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:${unit.port}\r\nX-Padding: ${'p'.repeat(200)}\r\n`, 50));
     }
     for (let i = 0; i < 40; i++) {
       // A body promised and never finished.
-      const client = await connect(unit);
+      const client = await connect(unit, from(i));
       clients.push(client);
-      client.socket.write(`POST /api/users/register HTTP/1.1\r\nHost: unit\r\n${sessionLines(unit)}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":`);
+      client.socket.write(`POST /api/users/register HTTP/1.1\r\nHost: 127.0.0.1:${unit.port}\r\n${sessionLines(unit)}Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":`);
     }
-    for (let i = 0; i < 40; i++) clients.push(await connect(unit)); // connected, silent
+    for (let i = 0; i < 40; i++) clients.push(await connect(unit, from(i))); // connected, silent
 
     const latencies: number[] = [];
     for (let i = 0; i < 20; i++) latencies.push(await timedHealth(unit));
