@@ -80,6 +80,11 @@ export interface CallMedia {
    * disagreement, different frameMs, the seed format under SRTP).
    */
   start(callId: string, remote: MediaEndpoint): void;
+  /**
+   * Settles once the call's audio runs: rejects when what start() began asynchronously (loading
+   * the codecs) failed, so the call service can end the call instead of leaving it silent.
+   */
+  whenStarted(callId: string): Promise<void>;
   /** Stops audio for the call (idempotent); devices stay open for the next call. */
   stop(callId: string): void;
   stats(callId: string): CallMediaStats | null;

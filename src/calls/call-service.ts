@@ -366,7 +366,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
       return { media: localWire };
     } catch (error) {
       this.options.logger.error({ err: error, callId }, 'media failed to start');
-      this.finish(entry, 'hung-up', { notifyPeer: false });
+      this.finish(entry, 'media-failed', { notifyPeer: false });
       throw new CallError('media-failed', 'this unit could not start audio', this.snapshot(entry));
     }
   }
@@ -429,7 +429,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     } catch (error) {
       // The two units cannot agree on keys (one requires SRTP, the other sends plain RTP): no retry can help.
       options.logger.error({ err: error, callId }, 'call audio cannot be keyed');
-      this.finish(entry, 'hung-up', { notifyPeer: true });
+      this.finish(entry, 'media-failed', { notifyPeer: true });
       throw new CallError('media-failed', `this unit could not start audio: ${(error as Error).message}`, this.snapshot(entry));
     }
     const result = await options.client.accept(this.peerTarget(entry), callId, wire);
@@ -444,7 +444,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
         this.goActive(entry, this.remoteEndpoint(entry, result.value.media, sealing, 'caller-to-callee'));
       } catch (error) {
         options.logger.error({ err: error, callId }, 'media failed to start');
-        this.finish(entry, 'hung-up', { notifyPeer: true });
+        this.finish(entry, 'media-failed', { notifyPeer: true });
         throw new CallError('media-failed', 'this unit could not start audio', this.snapshot(entry));
       }
       return this.snapshot(entry);
@@ -452,6 +452,9 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     if (result.kind === 'refused' && result.error === 'call-ended') {
       const reason = (result.body as { call?: { endReason?: EndReason } })?.call?.endReason;
       this.finish(entry, reason ?? 'unreachable', { notifyPeer: false });
+    } else if (result.kind === 'refused' && result.error === 'media-failed') {
+      // The caller could not start audio with what this unit offered (and has ended the call).
+      this.finish(entry, 'media-failed', { notifyPeer: false });
     } else {
       options.logger.warn({ callId, result }, 'accept did not reach the caller');
       this.finish(entry, 'unreachable', { notifyPeer: result.kind === 'refused' });
@@ -505,6 +508,14 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     this.options.logger.info({ callId: entry.call.id, remote: { ...endpoint, crypto: crypto?.suite ?? 'none' } }, 'call active');
     this.emit('call', this.snapshot(entry));
     this.startSupervisor();
+    // The codecs load after start() returned: a call whose audio cannot run is ended on both
+    // sides, not left active in silence.
+    const callId = entry.call.id;
+    this.options.media.whenStarted(callId).catch((error: Error) => {
+      if (entry.call.phase !== 'active') return;
+      this.options.logger.error({ err: error, callId }, 'call audio could not start: ending the call');
+      this.finish(entry, 'media-failed', { notifyPeer: true });
+    });
   }
 
   private finish(entry: CallEntry, reason: EndReason, how: { notifyPeer: boolean }): void {

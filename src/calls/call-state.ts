@@ -7,7 +7,7 @@
  */
 
 export type CallPhase = 'ringing' | 'active' | 'ended';
-export const END_REASONS = ['hung-up', 'rejected', 'busy', 'ring-timeout', 'unreachable', 'peer-lost'] as const;
+export const END_REASONS = ['hung-up', 'rejected', 'busy', 'ring-timeout', 'unreachable', 'peer-lost', 'media-failed'] as const;
 export type EndReason = (typeof END_REASONS)[number];
 /** Whether this unit placed the call or is being called. */
 export type CallDirection = 'outgoing' | 'incoming';

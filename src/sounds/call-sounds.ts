@@ -34,7 +34,7 @@ export function soundFor(call: CallSnapshot, wasActive: boolean): UnitSoundName 
   if (wasActive) return 'ended';
   if (call.direction === 'outgoing') {
     if (call.endReason === 'busy') return 'busy';
-    if (call.endReason === 'unreachable' || call.endReason === 'peer-lost') return 'unreachable';
+    if (call.endReason === 'unreachable' || call.endReason === 'peer-lost' || call.endReason === 'media-failed') return 'unreachable';
   }
   return null;
 }

@@ -248,10 +248,15 @@ export class CallAudio implements CallMedia {
           'call audio started',
         );
       })
-      .catch((error) => this.options.logger.error({ err: error, callId }, 'call audio could not start'));
+      .catch((error: Error) => {
+        this.options.logger.error({ err: error, callId }, 'call audio could not start');
+        throw error;
+      });
+    // Whoever awaits it (the call service) hears of a failure; nobody else must see it unhandled.
+    call.started.catch(() => undefined);
   }
 
-  /** Resolves when the call's audio has started (or failed to; the log says why). */
+  /** Resolves when the call's audio has started; rejects with the reason when it could not. */
   async whenStarted(callId: string): Promise<void> {
     if (this.call?.callId === callId) await this.call.started;
   }

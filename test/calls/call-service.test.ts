@@ -283,10 +283,10 @@ test('a sealed key that was tampered with, or plain RTP on one side only, ends t
   const plain = pair({ plainB: true });
   const call = await plain.a.calls.initiate('Kitchen', 'Door');
   const refused = await plain.b.calls.accept(call.id).catch((error: CallError) => error.call);
-  t.like(refused, { phase: 'ended' });
+  t.like(refused, { phase: 'ended', endReason: 'media-failed' });
   await settle();
-  t.like(plain.a.calls.get(call.id), { phase: 'ended' });
-  t.like(plain.b.calls.get(call.id), { phase: 'ended' });
+  t.like(plain.a.calls.get(call.id), { phase: 'ended', endReason: 'media-failed' });
+  t.like(plain.b.calls.get(call.id), { phase: 'ended', endReason: 'media-failed' });
   t.is(plain.a.media.started.size + plain.b.media.started.size, 0);
 
   const { network, a, b } = pair();
@@ -306,6 +306,27 @@ test('a sealed key that was tampered with, or plain RTP on one side only, ends t
   t.like(a.calls.get(tampered.id), { phase: 'ended' }, 'the caller refused the keys it could not open');
   t.like(answered, { phase: 'ended' });
   t.is(a.media.started.size, 0);
+});
+
+test('audio that fails after the call went active (a codec that cannot load) ends the call on both sides: media-failed', async (t) => {
+  const { a, b } = pair();
+  b.media.startFailure = new Error('the Opus addon could not be loaded');
+  const call = await a.calls.initiate('Kitchen', 'Door');
+  await b.calls.accept(call.id);
+  await settle();
+  t.like(b.calls.get(call.id), { phase: 'ended', endReason: 'media-failed' }, 'the unit whose audio failed ended the call');
+  t.like(a.calls.get(call.id), { phase: 'ended', endReason: 'media-failed' }, 'and told the other unit, which ended it too');
+  t.is(a.media.started.size + b.media.started.size, 0, 'no audio runs on either side');
+  t.is(a.calls.current(), null);
+  t.is(b.calls.current(), null);
+
+  // With audio that starts, the next call stays up.
+  b.media.startFailure = null;
+  const next = await a.calls.initiate('Kitchen', 'Door');
+  await b.calls.accept(next.id);
+  await settle();
+  t.like(a.calls.get(next.id), { phase: 'active' });
+  t.like(b.calls.get(next.id), { phase: 'active' });
 });
 
 test('only the unit a call is with can accept, end or probe it', async (t) => {

@@ -194,6 +194,7 @@ test.serial("GStreamer srtpdec decodes a unit's call audio with the key the call
     audioAvailable: true,
     audioState: () => ({ available: true, captureDevice: 'gstreamer', playbackDevice: 'gstreamer', error: null, encrypted: true }),
     prepare: () => ({ address: '', udpPort: gstPort, format: 'rtp-opus', ssrc: 0x0badf00d, frameMs: 20, crypto: createSrtpOffer() }),
+    whenStarted: async () => undefined,
     start: (_callId, remote) => {
       const keys = parseSrtpKeyParams(remote.crypto?.keyParams);
       if (!keys.ok) throw new Error(keys.reason);

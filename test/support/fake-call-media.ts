@@ -57,6 +57,13 @@ export class FakeCallMedia implements CallMedia {
     this.started.set(callId, remote);
   }
 
+  /** Set to make the next calls' audio fail after start() returned, as a codec that cannot load. */
+  startFailure: Error | null = null;
+
+  async whenStarted(callId: string): Promise<void> {
+    if (this.startFailure && this.started.has(callId)) throw this.startFailure;
+  }
+
   stop(callId: string): void {
     this.log.push(`stop ${callId}`);
     this.started.delete(callId);

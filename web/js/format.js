@@ -40,6 +40,7 @@ const END_REASONS = {
   'ring-timeout': 'nobody answered',
   unreachable: 'the other unit could not be reached',
   'peer-lost': 'the connection to the other unit was lost',
+  'media-failed': 'the call audio could not start',
 };
 
 export function describeEndReason(reason) {
