@@ -31,7 +31,8 @@ async function startWithConfig(config: Record<string, unknown>): Promise<{ code:
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    // Generous: seven of these start at once, each compiling the sources through tsx on a cold cache.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
     const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
     clearTimeout(killer);
     return { code, stdout, stderr };
