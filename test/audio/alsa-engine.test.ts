@@ -99,7 +99,11 @@ test.serial('a captured frame carries what the speaker played meanwhile: a burst
   t.log(`reference time minus the card's play time: ${timeErrors.map((error) => error.toFixed(1)).join(', ')} ms; echo behind the reference: ${lags.map((lag) => lag.toFixed(1)).join(', ')} ms`);
   t.log(`engine ${JSON.stringify(stats)}`);
   t.is(timeErrors.length, 3);
-  for (const error of timeErrors) t.true(Math.abs(error) <= 12, `reference ${error.toFixed(1)} ms from the moment the card played it`);
+  // The bound is what this card can resolve: its microphone delivers 20 ms chunks, so a capture
+  // time is known to a chunk either way (seen: -8.6 ms in one run, +17.1 ms in another, each
+  // steady over its bursts), plus one 5 ms device period. What an echo canceller needs beyond
+  // that, the order and a steady lag, is asserted below to the sample.
+  for (const error of timeErrors) t.true(Math.abs(error) <= 25, `reference ${error.toFixed(1)} ms from the moment the card played it`);
   for (const lag of lags) t.true(lag >= 0 && lag <= 45, `echo lag ${lag} ms`);
   t.true(Math.max(...lags) - Math.min(...lags) <= 6, 'the reference keeps its alignment from burst to burst');
 });
