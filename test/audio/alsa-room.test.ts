@@ -1,7 +1,7 @@
 // The room simulator on the paced virtual devices, checked with alsa-utils: what aplay plays into
 // a unit's virtual speaker comes back into its virtual mic (which arecord reads) through the echo
 // path, at the configured coupling, with a steady delay, mixed with what the mic was given to say.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { joinRoom } from '../support/room-simulator/alsa-room.js';
@@ -20,7 +20,13 @@ function energy(samples: ArrayLike<number>, from = 0, to = samples.length): numb
   return sum;
 }
 
-test.serial('the speaker comes back into the mic through the echo path: coupling as set, a steady delay, near-end sound mixed in', async (t) => {
+/**
+ * One run of the echo-path recording: aplay plays two signals into the virtual speaker while
+ * arecord records the virtual mic. `dropped` counts mic frames the harness could not write while
+ * the signals played (arecord not reading in time: a starved machine), which breaks the run's
+ * timeline, so such a run is measured again instead of judged.
+ */
+async function recordEchoPath(t: ExecutionContext) {
   const alsa = await createVirtualAlsa({ mics: ['mic_a'], speakers: ['spk_a'] });
   t.teardown(() => alsa.dispose());
   const room = joinRoom(alsa, { speaker: 'spk_a', mic: 'mic_a', path: { delayMs: 10, rt60Ms: 200, couplingDb: -6, directToReverberantDb: 10, seed: 5 } });
@@ -72,13 +78,27 @@ test.serial('the speaker comes back into the mic through the echo path: coupling
   const lagB = lagOf(b);
   const dropped = alsa.mic('mic_a').framesDropped - droppedBefore;
   t.log(`echo of A at ${lagA}, of B at ${lagB} samples; harness delay ${room.harnessDelayMs?.toFixed(1)} ms (spread ${room.harnessDelaySpreadMs?.toFixed(1)} ms), mic frames dropped while playing ${dropped}`);
-  // A mic frame the harness could not write (arecord not reading: a starved machine) breaks the recording's timeline.
-  t.is(dropped, 0, 'the machine kept up with real time');
+  const echoSamplesDelivered = room.echoSamplesDelivered;
+  room.dispose();
+  await alsa.dispose();
+  return { a, mic, lagA, lagB, dropped, echoSamplesDelivered };
+}
+
+test.serial('the speaker comes back into the mic through the echo path: coupling as set, a steady delay, near-end sound mixed in', async (t) => {
+  let run = await recordEchoPath(t);
+  // A mic frame the harness could not write (arecord not reading: a starved machine) breaks the
+  // recording's timeline: such a run says nothing about the room, so it is measured again.
+  for (let attempt = 2; run.dropped > 0 && attempt <= 3; attempt += 1) {
+    t.log(`run ${attempt - 1} dropped ${run.dropped} mic frames (the machine did not keep up): measuring again`);
+    run = await recordEchoPath(t);
+  }
+  const { a, mic, lagA, lagB, dropped, echoSamplesDelivered } = run;
+  t.is(dropped, 0, 'the machine kept up with real time in one of three runs');
   t.true(Math.abs(lagB - lagA - 2 * S) <= 2, 'the echo delay is the same for both signals (no slips while the unit plays)');
   const couplingDb = 10 * Math.log10(energy(mic, lagA + 2_400, lagA + S - 2_400) / energy(a, 2_400, S - 2_400));
   t.log(`coupling ${couplingDb.toFixed(2)} dB`);
   t.true(Math.abs(couplingDb + 6) <= 1.5);
-  t.true(room.echoSamplesDelivered >= 3 * S);
+  t.true(echoSamplesDelivered >= 3 * S);
   // The hum went into the mic after the echoes.
   const humStart = mic.findIndex((value, index) => index > lagB + S + 4_800 && Math.abs(value) > 1_000);
   t.true(humStart > 0);
