@@ -197,6 +197,15 @@ export type StatusReport = Static<typeof StatusSchema>;
 
 export const DoorOpenResponseSchema = Type.Object({ ok: Type.Literal(true), pulseMs: Type.Integer() });
 
+/** The other unit of a call opened its door. */
+export const PeerDoorOpenResponseSchema = Type.Object({
+  ok: Type.Literal(true),
+  callId: Type.String(),
+  unitId: Type.String({ description: 'the unit whose door opened' }),
+  unitName: Type.String(),
+  pulseMs: Type.Integer({ description: 'how long its relay stays on' }),
+});
+
 export const HealthSchema = Type.Object({
   ok: Type.Boolean(),
   unitId: Type.String(),
