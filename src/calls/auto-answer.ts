@@ -77,6 +77,7 @@ export class AutoAnswer {
           this.cancel(call.id);
           return;
         }
+        logger.info({ callId: call.id }, `auto-answer tone: the line opens in ${delayMs - toneAt} ms`);
         this.options.announce(call.id);
       }, toneAt),
       answerTimer: clock.setTimeout(() => {

@@ -22,8 +22,10 @@ async function openPanel(page: Page, baseUrl: string): Promise<void> {
 }
 
 test("the flat's panel opens the door station's door during the call, and only then", async (t) => {
-  const door = await startUnitWithGpio('Door', { gpio: { doorRelay: 26 } });
-  const flat = await startUnit('Flat', { webRoot: WEB_ROOT });
+  // Patient unit-to-unit requests: a loaded machine must not turn a slow answer into "unreachable".
+  const discovery = { requestTimeoutMs: 5000, offlineAfterMs: 30_000 };
+  const door = await startUnitWithGpio('Door', { gpio: { doorRelay: 26 }, discovery });
+  const flat = await startUnit('Flat', { webRoot: WEB_ROOT, discovery });
   t.teardown(async () => {
     await Promise.all([door.close(), flat.close()]);
   });
