@@ -270,6 +270,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
           people: people.counters(),
         }),
         doNotDisturb: () => doNotDisturb.status(),
+        autoAnswer: () => (autoAnswer ? { delayMs: config.calls.autoAnswer!.delayMs } : null),
         mqtt: () => mqtt?.status() ?? unconfiguredMqttStatus(),
       }),
   };

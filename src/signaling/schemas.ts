@@ -191,6 +191,9 @@ export const StatusSchema = Type.Object({
   gpio: Type.Union([GpioStatusSchema, Type.Null()], { description: 'buttons, ring LED and door relay, or null when not set up' }),
   security: SecurityStatusSchema,
   doNotDisturb: DoNotDisturbStatusSchema,
+  autoAnswer: Type.Union([Type.Object({ delayMs: Type.Integer({ description: 'a call rings this long, then the unit answers it (after its tone)' }) }), Type.Null()], {
+    description: 'calls.autoAnswer when it is on (a door station), or null: calls ring until a person answers',
+  }),
   mqtt: MqttStatusSchema,
 });
 export type StatusReport = Static<typeof StatusSchema>;

@@ -191,6 +191,8 @@ test('a door station with auto-answer rings, plays its tone, then answers by its
   await api(door, 'POST', '/api/users/register', { name: 'Front door' });
   await api(flat, 'POST', '/api/users/register', { name: 'Flat 1' });
   await connectUnits(door, flat);
+  t.deepEqual((await api(door, 'GET', '/api/status')).body.autoAnswer, { delayMs: 1000 }, 'the status says the door station answers by itself');
+  t.is((await api(flat, 'GET', '/api/status')).body.autoAnswer, null, 'and that the flat does not');
 
   // What the door station's speaker plays at the moment its call becomes active.
   let atAnswer: { sound: Int16Array; ringingMs: number } | null = null;

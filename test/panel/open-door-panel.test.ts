@@ -40,6 +40,7 @@ test("the flat's panel opens the door station's door during the call, and only t
   await openPanel(page, flat.baseUrl);
   const openButton = page.getByRole('button', { name: 'Open door at Door' });
   t.false(await page.locator('#peer-door-button').isVisible(), 'no door to open while idle');
+  await page.locator('#unit-auto-answer', { hasText: 'off' }).waitFor({ timeout: WAIT_MS });
 
   await api(door, 'POST', '/api/signal/initiate', { from: 'Front door', to: 'Flat 1' });
   await page.locator('#call[data-phase="ringing-in"]').waitFor({ timeout: WAIT_MS });
