@@ -33,6 +33,9 @@ import { CallHistory } from './history/call-history.js';
 import { UnitSounds } from './sounds/unit-sounds.js';
 import { loadRingTone } from './sounds/ring-tone.js';
 import { CallSounds } from './sounds/call-sounds.js';
+import { TONE_PLANS } from './sounds/tone-plan.js';
+import { PeerDoor } from './calls/peer-door.js';
+import { AutoAnswer } from './calls/auto-answer.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -160,12 +163,23 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   const history = new CallHistory({ dataDir: config.dataDir, logger: logger.child({ module: 'call-history' }) });
   await history.load();
   const detachHistory = history.attach(calls);
+  // OPEN during a call (panel, API, the OPEN button) opens the door of the other unit of the call;
+  // this unit's own relay opens when the other unit of its active call asks for it.
+  let gpioService: GpioService | null = null;
+  const peerDoor = new PeerDoor({
+    calls,
+    baseUrlOf: (peerId) => directory.baseUrlOf(peerId),
+    client,
+    pulseOwnDoor: () => gpioService!.pulseDoor(),
+    logger: logger.child({ module: 'peer-door' }),
+  });
   // The CALL button calls from the first user registered on this unit (a door unit has one).
   const gpio = new GpioService({
     config: config.gpio,
     calls: callControlForService(calls, () => users.list()[0]?.name),
     // The buttons, the flats' buttons and the keypad ring names through the site directory (groups plug in there).
     resolveTarget: siteCallTargets(directory),
+    openPeerDoor: () => peerDoor.open(),
     logger: logger.child({ module: 'gpio' }),
     ...overrides.gpio,
   });
@@ -177,6 +191,26 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     const sounds = new UnitSounds({ frameSamples: (config.audio.frameMs * 48_000) / 1000, ringVolume: config.audio.ringVolume, ringTone });
     callSounds = new CallSounds(sounds, media.speaker);
     callSounds.attach(calls, gpio);
+  }
+  gpioService = gpio;
+  // A door station answers by itself, never silently: without a speaker for its tone it does not.
+  let autoAnswer: AutoAnswer | null = null;
+  if (config.calls.autoAnswer?.enabled) {
+    const sounds = callSounds;
+    if (sounds) {
+      autoAnswer = new AutoAnswer({
+        calls,
+        delayMs: config.calls.autoAnswer.delayMs,
+        announce: (callId) => sounds.announceAutoAnswer(callId),
+        toneMs: TONE_PLANS.autoAnswer.segments.reduce((sum, segment) => sum + segment.durationMs, 0),
+        doNotDisturb: () => doNotDisturb.enabled,
+        clock,
+        logger: logger.child({ module: 'auto-answer' }),
+      });
+      autoAnswer.start();
+    } else {
+      logger.warn('calls.autoAnswer is on, but this unit has no speaker to play the auto-answer tone: calls are not answered by themselves');
+    }
   }
   const sampler = new SystemSampler({ clock, intervalMs: overrides.systemSampleIntervalMs ?? 5000, logger });
   const people = overrides.people ?? new PeopleAccess({ dataDir: config.dataDir, clock, logger: logger.child({ module: 'people-access' }) });
@@ -214,6 +248,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     // The panel sees button, LED and relay changes as they happen (the `gpio` event), not at its next status poll.
     gpio,
     openDoor: () => gpio.pulseDoor(),
+    peerDoor,
     doNotDisturb,
     eventsHeartbeatMs: overrides.eventsHeartbeatMs,
     history,
@@ -235,6 +270,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
           people: people.counters(),
         }),
         doNotDisturb: () => doNotDisturb.status(),
+        autoAnswer: () => (autoAnswer ? { delayMs: config.calls.autoAnswer!.delayMs } : null),
         mqtt: () => mqtt?.status() ?? unconfiguredMqttStatus(),
       }),
   };
@@ -279,6 +315,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
       return { httpPort, udpPort };
     },
     async stop() {
+      autoAnswer?.stop();
       await calls.stop();
       // The call stop() just ended is recorded; it and every earlier one reach the disk before the process goes.
       detachHistory();

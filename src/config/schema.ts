@@ -18,6 +18,8 @@ export function wireFormatFrameProblem(format: WireFormatName, frameMs: number):
   return null;
 }
 
+/** Shortest calls.autoAnswer.delayMs: the auto-answer tone (src/sounds/tone-plan.ts) plays in full before the line opens. */
+export const AUTO_ANSWER_MIN_DELAY_MS = 1000;
 
 export const ConfigSchema = Type.Object(
   {
@@ -90,6 +92,19 @@ export const ConfigSchema = Type.Object(
       {
         ringTimeoutMs: Type.Integer({ minimum: 1000, maximum: 600000, description: 'how long a call rings before it ends with ring-timeout' }),
         peerLostMs: Type.Integer({ minimum: 1000, maximum: 60000, description: 'no audio and no signaling from the peer for this long ends an active call with peer-lost' }),
+        autoAnswer: Type.Optional(
+          Type.Object(
+            {
+              enabled: Type.Boolean({ description: 'answer calls to this unit by itself (a door station a flat calls to speak to the visitor); never while do-not-disturb is on' }),
+              delayMs: Type.Integer({
+                minimum: AUTO_ANSWER_MIN_DELAY_MS,
+                maximum: 60000,
+                description: 'how long a call rings before the unit answers it; the auto-answer tone plays just before',
+              }),
+            },
+            { additionalProperties: false, description: 'auto-answer (absent: off)' },
+          ),
+        ),
       },
       { additionalProperties: false },
     ),

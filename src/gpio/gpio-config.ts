@@ -49,6 +49,11 @@ export const GpioConfigSchema = Type.Object(
     answerButton: bcmPin('ANSWER / hang-up button input'),
     ringLed: bcmPin('ring LED output'),
     doorRelay: Type.Optional(Type.Union([bcmPin('door-opener relay output'), Type.Null()], { description: 'door-opener relay output (BCM number), or null for none' })),
+    openButton: Type.Optional(
+      Type.Union([bcmPin('OPEN button input'), Type.Null()], {
+        description: 'OPEN button input (BCM number), or null for none: during a call it opens the door of the other unit (the door station\'s relay)',
+      }),
+    ),
     doorRelayActiveLow: Type.Optional(Type.Boolean({ description: 'the relay module switches on a low input (default false)' })),
     activeLow: Type.Boolean({ description: 'buttons pull the pin to ground when pressed (internal pull-up); false for buttons to 3.3 V' }),
     debounceMs: Type.Integer({ minimum: 1, maximum: 500, description: 'a button level must hold this long to count' }),
@@ -82,6 +87,7 @@ export type KeypadConfig = Static<typeof KeypadConfigSchema>;
 export function gpioPins(config: GpioConfig): Record<string, number> {
   const pins: Record<string, number> = { callButton: config.callButton, answerButton: config.answerButton, ringLed: config.ringLed };
   if (config.doorRelay !== undefined && config.doorRelay !== null) pins.doorRelay = config.doorRelay;
+  if (config.openButton !== undefined && config.openButton !== null) pins.openButton = config.openButton;
   (config.buttons ?? []).forEach((button, index) => {
     pins[`buttons.${index}.pin`] = button.pin;
   });

@@ -31,6 +31,11 @@ export interface GpioServiceOptions {
    * what to ring; default: every name is a user, and the call service says whether it exists.
    */
   resolveTarget?: CallTargetResolver;
+  /**
+   * What the OPEN button (gpio.openButton) does during an active call: open the door of the other
+   * unit of the call. Absent: the button is read but does nothing.
+   */
+  openPeerDoor?: () => Promise<{ ok: true } | { ok: false; reason: string }>;
 }
 
 export type DoorPulseRefusal = 'gpio-unavailable' | 'no-relay' | 'no-active-call' | 'already-open';
@@ -48,7 +53,7 @@ const BUTTON_PINS: readonly ButtonPin[] = ['callButton', 'answerButton'];
 const BUTTON_NAMES: Record<ButtonPin, string> = { callButton: 'CALL', answerButton: 'ANSWER' };
 
 interface OpenedPorts {
-  inputs: Record<'callButton' | 'answerButton', InputPort>;
+  inputs: Record<'callButton' | 'answerButton', InputPort> & { openButton?: InputPort };
   outputs: Partial<Record<'ringLed' | 'doorRelay', OutputPort>>;
   /** Flats' buttons and the keypad. */
   doorPanel: DoorPanelPorts;
@@ -62,6 +67,8 @@ interface Running {
   callButton: Button;
   answerButton: Button;
   buttons: Record<ButtonPin, Button>;
+  /** gpio.openButton, when configured. */
+  openButton: Button | null;
   led: IndicatorLed;
   relay: DoorRelay | null;
   panel: CallButtons;
@@ -89,7 +96,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
 
   status(): GpioStatus {
     if (!this.running) return this.current;
-    const { pinMap, callButton, answerButton, led, relay, doorPanel } = this.running;
+    const { pinMap, callButton, answerButton, openButton, led, relay, doorPanel } = this.running;
     const { targetButtons, keypad } = doorPanel.status();
     const pins: Record<string, { bcm: number; sysfs: number }> = {};
     for (const [role, bcm] of Object.entries(gpioPins(this.options.config))) pins[role] = { bcm, sysfs: pinMap.sysfs[role as PinRole] };
@@ -99,7 +106,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
       board: pinMap.board,
       chip: { name: pinMap.chip.name, label: pinMap.chip.label, base: pinMap.chip.base },
       pins,
-      buttons: { call: callButton.pressed, answer: answerButton.pressed },
+      buttons: { call: callButton.pressed, answer: answerButton.pressed, ...(openButton ? { open: openButton.pressed } : {}) },
       led: led.mode,
       ...(targetButtons.length > 0 ? { targetButtons } : {}),
       ...(keypad ? { keypad } : {}),
@@ -142,6 +149,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
     this.running = this.assemble(pinMap, opened);
     this.running.callButton.start();
     this.running.answerButton.start();
+    this.running.openButton?.start();
     this.running.panel.start();
     this.running.doorPanel.start();
 
@@ -163,6 +171,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
     running.doorPanel.stop();
     running.callButton.stop();
     running.answerButton.stop();
+    running.openButton?.stop();
     running.led.stop();
     running.relay?.stop();
     for (const port of running.ports) port.close();
@@ -205,10 +214,11 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
       }
     };
     try {
-      const inputs = {
+      const inputs: OpenedPorts['inputs'] = {
         callButton: open('callButton', 'CALL button', (sysfs) => opener.openInput(sysfs, 'CALL button')),
         answerButton: open('answerButton', 'ANSWER button', (sysfs) => opener.openInput(sysfs, 'ANSWER button')),
       };
+      if (pinMap.sysfs.openButton !== undefined) inputs.openButton = open('openButton', 'OPEN button', (sysfs) => opener.openInput(sysfs, 'OPEN button'));
       const outputs: Partial<Record<'ringLed' | 'doorRelay', OutputPort>> = {
         ringLed: open('ringLed', 'ring LED', (sysfs) => opener.openOutput(sysfs, Led.offLevel(), 'ring LED')),
       };
@@ -249,6 +259,14 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
         else this.logger.info(fields, `the ${BUTTON_NAMES[pin]} button (gpio.${pin}: BCM ${warning.bcm}) reads released now; the stuck-button warning is cleared`);
         this.publish();
       });
+    }
+    const openButton = opened.inputs.openButton ? new Button(opened.inputs.openButton, this.clock, { ...buttonOptions, name: 'open' }) : null;
+    if (openButton) {
+      openButton.on('press', () => {
+        this.publish();
+        this.openPressed();
+      });
+      openButton.on('release', () => this.publish());
     }
     const led = new IndicatorLed(new Led(opened.outputs.ringLed!, this.clock, { blinkPeriodMs: config.ledBlinkPeriodMs ?? DEFAULT_BLINK_PERIOD_MS }), this.clock);
     // Every call the panel places goes through the one resolver (a user today; groups later).
@@ -300,7 +318,32 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
       logger: this.logger,
       onChange: () => this.publish(),
     });
-    return { pinMap, ports: opened.all, callButton, answerButton, buttons, led, relay, panel, doorPanel };
+    return { pinMap, ports: opened.all, callButton, answerButton, buttons, openButton, led, relay, panel, doorPanel };
+  }
+
+  /** OPEN pressed: during an active call, the other unit of the call opens its door; otherwise nothing happens. */
+  private openPressed(): void {
+    const state = this.options.calls.state();
+    const bcm = this.options.config.openButton;
+    if (state !== 'active') {
+      this.logger.info({ button: 'open', callState: state }, `OPEN pressed while ${state}: no effect (the door opens only during a call)`);
+      return;
+    }
+    const openPeerDoor = this.options.openPeerDoor;
+    if (!openPeerDoor) {
+      this.logger.info({ button: 'open' }, 'OPEN pressed: no effect (this unit cannot open the other unit\'s door)');
+      return;
+    }
+    this.logger.info({ button: 'open', bcm }, 'OPEN pressed during the call: opening the door of the other unit');
+    openPeerDoor().then(
+      (result) => {
+        if (!result.ok) {
+          this.logger.warn({ button: 'open' }, `OPEN: the door did not open: ${result.reason}`);
+          this.running?.led.flash('refused');
+        }
+      },
+      (error: unknown) => this.logger.warn({ button: 'open', err: error }, 'OPEN: the door could not be opened'),
+    );
   }
 
   /**

@@ -34,7 +34,11 @@ export const GpioStatusSchema = Type.Union([
     chip: Type.Object({ name: Type.String(), label: Type.String(), base: Type.Integer() }),
     /** BCM number and kernel (sysfs) number of every pin in use. */
     pins: Type.Record(Type.String(), Type.Object({ bcm: Type.Integer(), sysfs: Type.Integer() })),
-    buttons: Type.Object({ call: Type.Boolean({ description: 'pressed' }), answer: Type.Boolean({ description: 'pressed' }) }),
+    buttons: Type.Object({
+      call: Type.Boolean({ description: 'pressed' }),
+      answer: Type.Boolean({ description: 'pressed' }),
+      open: Type.Optional(Type.Boolean({ description: 'pressed (absent: no gpio.openButton)' })),
+    }),
     led: Type.Union([Type.Literal('off'), Type.Literal('steady'), Type.Literal('blinking')]),
     /** gpio.buttons: each flat's button, whom it rings and whether it is down (absent: none configured). */
     targetButtons: Type.Optional(Type.Array(Type.Object({ bcm: Type.Integer(), target: Type.String(), pressed: Type.Boolean() }))),

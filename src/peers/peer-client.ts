@@ -4,6 +4,7 @@ import {
   ANY_RECEIVER,
   AcceptAnswerSchema,
   CallStateAnswerSchema,
+  DoorOpenedAnswerSchema,
   OfferAnswerSchema,
   RECEIVER_HEADER,
   SENDER_HEADER,
@@ -12,6 +13,7 @@ import {
   type AcceptAnswer,
   type CallOffer,
   type CallStateAnswer,
+  type DoorOpenedAnswer,
   type OfferAnswer,
   type UnitInfo,
   type WireMedia,
@@ -98,6 +100,11 @@ export class PeerClient {
 
   callState(target: PeerTarget, callId: string): Promise<PeerResult<CallStateAnswer>> {
     return this.request(target, 'GET', `/calls/${encodeURIComponent(callId)}`, undefined, CallStateAnswerSchema);
+  }
+
+  /** Asks the other unit of an active call to pulse its door relay. */
+  openDoor(target: PeerTarget, callId: string): Promise<PeerResult<DoorOpenedAnswer>> {
+    return this.request(target, 'POST', `/calls/${encodeURIComponent(callId)}/open-door`, undefined, DoorOpenedAnswerSchema);
   }
 
   private async request<S extends TSchema>(

@@ -106,3 +106,14 @@ export const CallStateAnswerSchema = Type.Object({
 export type CallStateAnswer = Static<typeof CallStateAnswerSchema>;
 
 export const CallIdParamsSchema = Type.Object({ callId: CallIdSchema });
+
+/**
+ * POST /calls/:callId/open-door: the unit on the other end of an active call asks this one to
+ * pulse its door relay (the person inside lets the visitor in). No body: the signature names the
+ * sender, and only the unit in that call with this one is obeyed.
+ */
+export const DoorOpenedAnswerSchema = Type.Object({
+  /** How long the relay stays on. */
+  pulseMs: Type.Integer({ minimum: 1 }),
+});
+export type DoorOpenedAnswer = Static<typeof DoorOpenedAnswerSchema>;

@@ -28,6 +28,7 @@ import type { PeopleAccess } from '../security/people-access.js';
 import { registerDoNotDisturbRoutes, type DoNotDisturbControl } from './do-not-disturb-routes.js';
 import { HostPolicy } from '../security/host-check.js';
 import { ConnectionGuard, connectionLimits } from './connection-guard.js';
+import type { PeerDoor } from '../calls/peer-door.js';
 import type { CallHistory } from '../history/call-history.js';
 import { registerHistoryRoutes } from './history-routes.js';
 
@@ -73,6 +74,8 @@ export interface AppDeps {
   gpio?: GpioStatusFeed;
   /** Pulses this unit's door relay (only during a call); absent: the route answers 404. */
   openDoor?: () => DoorPulseResult;
+  /** Opens the door of the other unit of a call (POST /api/calls/:callId/open-door) and serves its unit-to-unit request; absent: no such routes. */
+  peerDoor?: Pick<PeerDoor, 'open' | 'handleRequest'>;
   /** The unit's do-not-disturb switch (GET/PUT /api/do-not-disturb); absent: no such routes. */
   doNotDisturb?: DoNotDisturbControl;
   /** Directory with the web panel; served at / when it exists. */

@@ -8,6 +8,7 @@ import {
   DirectoryEntrySchema,
   HealthSchema,
   DoorOpenResponseSchema,
+  PeerDoorOpenResponseSchema,
   IncomingQuerySchema,
   InitiateBodySchema,
   PeerSchema,
@@ -209,6 +210,35 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
       return reply.code(status).send({ error: result.code, message: result.reason });
     },
   );
+
+  const peerDoor = deps.peerDoor;
+  if (peerDoor) {
+    app.post(
+      '/api/calls/:callId/open-door',
+      {
+        schema: {
+          tags: ['signal'],
+          summary: "Open the door of the other unit of an active call (the door station's relay): the person inside lets the visitor in",
+          params: Type.Object({ callId: CallIdSchema }),
+          response: {
+            200: described(PeerDoorOpenResponseSchema, "the other unit's relay is on for pulseMs"),
+            404: errorAnswer('unknown-call: no live or recent call with this id'),
+            409: errorAnswer(
+              'no-active-call: the call is not active (ringing or ended); no-relay: the other unit has no door relay; gpio-unavailable: GPIO is not set up on the other unit; ' +
+                'already-open: its relay is on already; peer-refused: the other unit refused (the message says why)',
+            ),
+            502: errorAnswer('peer-unreachable: the other unit did not answer, or its answer was not signed by a unit of this site'),
+          },
+        },
+      },
+      async (request, reply) => {
+        const result = await peerDoor.open(request.params.callId);
+        if (result.ok) return result;
+        const status = result.code === 'unknown-call' ? 404 : result.code === 'peer-unreachable' ? 502 : 409;
+        return reply.code(status).send({ error: result.code, message: result.reason });
+      },
+    );
+  }
 
   app.get(
     '/api/health',

@@ -191,11 +191,23 @@ export const StatusSchema = Type.Object({
   gpio: Type.Union([GpioStatusSchema, Type.Null()], { description: 'buttons, ring LED and door relay, or null when not set up' }),
   security: SecurityStatusSchema,
   doNotDisturb: DoNotDisturbStatusSchema,
+  autoAnswer: Type.Union([Type.Object({ delayMs: Type.Integer({ description: 'a call rings this long, then the unit answers it (after its tone)' }) }), Type.Null()], {
+    description: 'calls.autoAnswer when it is on (a door station), or null: calls ring until a person answers',
+  }),
   mqtt: MqttStatusSchema,
 });
 export type StatusReport = Static<typeof StatusSchema>;
 
 export const DoorOpenResponseSchema = Type.Object({ ok: Type.Literal(true), pulseMs: Type.Integer() });
+
+/** The other unit of a call opened its door. */
+export const PeerDoorOpenResponseSchema = Type.Object({
+  ok: Type.Literal(true),
+  callId: Type.String(),
+  unitId: Type.String({ description: 'the unit whose door opened' }),
+  unitName: Type.String(),
+  pulseMs: Type.Integer({ description: 'how long its relay stays on' }),
+});
 
 export const HealthSchema = Type.Object({
   ok: Type.Boolean(),

@@ -7,6 +7,7 @@ import {
   CallIdParamsSchema,
   CallOfferSchema,
   CallStateAnswerSchema,
+  DoorOpenedAnswerSchema,
   EndRequestSchema,
   OfferAnswerSchema,
   SENDER_HEADER,
@@ -164,5 +165,31 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
       },
       async (request) => calls.handleStateQuery(request.params.callId, senderOf(request)),
     );
+
+    const peerDoor = deps.peerDoor;
+    if (peerDoor) {
+      unitApi.post(
+        '/calls/:callId/open-door',
+        {
+          schema: {
+            tags: ['unit-to-unit'],
+            summary: "The other unit of this unit's active call asks it to pulse its door relay (the person inside lets the visitor in)",
+            params: CallIdParamsSchema,
+            response: {
+              200: described(DoorOpenedAnswerSchema, 'the relay is on for pulseMs (and the unit chimes)'),
+              403: errorAnswer('not-in-call: the requesting unit is not the other unit of this call'),
+              404: errorAnswer('unknown-call: no such call here; no-relay: this unit has no door relay (gpio.doorRelay); gpio-unavailable: GPIO is not set up on this unit'),
+              409: errorAnswer('no-active-call: the call is not active (still ringing, or ended); already-open: the relay is on already'),
+            },
+          },
+        },
+        async (request, reply) => {
+          const result = peerDoor.handleRequest(request.params.callId, senderOf(request));
+          if (result.ok) return { pulseMs: result.pulseMs };
+          const status = result.code === 'not-in-call' ? 403 : result.code === 'no-active-call' || result.code === 'already-open' ? 409 : 404;
+          return reply.code(status).send({ error: result.code, message: result.reason });
+        },
+      );
+    }
   }, { prefix: UNIT_API_PREFIX });
 }

@@ -71,6 +71,14 @@ export class CallSounds {
     }
   }
 
+  /**
+   * The auto-answer tone: the line of call `callId` is about to open by itself. It plays to its
+   * end over the call becoming active (only sounds keyed to the call's own phases stop then).
+   */
+  announceAutoAnswer(callId: string): void {
+    this.play('autoAnswer', `auto-answer:${callId}`);
+  }
+
   /** The sound playing now, if any (for status and tests). */
   get current(): UnitSoundName | null {
     return this.playing && !this.playing.source.finished ? this.playing.source.name : null;

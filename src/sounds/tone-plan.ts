@@ -10,11 +10,12 @@
  * | unreachable | 950, 1400, 1800 Hz rising (ITU-T E.180 special information tone) | 3 x 330 ms, 1 s pause, twice |
  * | ended | 880 Hz then 587 Hz, falling | 0.45 s, once |
  * | door opened | 1047, 1319, 1568 Hz rising | 0.48 s, once |
+ * | auto-answer (the line opens by itself) | 784 Hz twice, then 1175 Hz | 0.15 + 0.15 + 0.3 s with 80 ms gaps, once |
  *
  * Ringback and busy follow the North American precise tone plan's pairs (widely recognised);
  * the ring is a two-note door chime, not a telephone ring: it is a door.
  */
-export type UnitSoundName = 'ring' | 'ringback' | 'busy' | 'unreachable' | 'ended' | 'doorOpened';
+export type UnitSoundName = 'ring' | 'ringback' | 'busy' | 'unreachable' | 'ended' | 'doorOpened' | 'autoAnswer';
 
 export interface ToneSegment {
   /** Frequencies sounding together; none is a pause. */
@@ -48,5 +49,11 @@ export const TONE_PLANS: Readonly<Record<UnitSoundName, TonePlan>> = {
     peakDbfs: -12,
   },
   ended: { segments: [{ frequenciesHz: [880], durationMs: 150 }, pause(50), { frequenciesHz: [587.33], durationMs: 250 }], repeat: 1, peakDbfs: -12 },
+  // Played before a door station answers a call by itself (calls.autoAnswer): whoever stands there hears the line open.
+  autoAnswer: {
+    segments: [{ frequenciesHz: [783.99], durationMs: 150 }, pause(80), { frequenciesHz: [783.99], durationMs: 150 }, pause(80), { frequenciesHz: [1174.66], durationMs: 300 }],
+    repeat: 1,
+    peakDbfs: -9,
+  },
   doorOpened: { segments: [{ frequenciesHz: [1046.5], durationMs: 120 }, { frequenciesHz: [1318.5], durationMs: 120 }, { frequenciesHz: [1568], durationMs: 240 }], repeat: 1, peakDbfs: -12 },
 };

@@ -25,6 +25,8 @@ export interface StatusSources {
   /** Unit-to-unit authentication figures (absent: the unit does not authenticate peers). */
   security?: () => SecurityStatus;
   doNotDisturb: () => DoNotDisturbStatus;
+  /** calls.autoAnswer when it is on (null: calls ring until a person answers). */
+  autoAnswer?: () => { delayMs: number } | null;
   /** The MQTT / Home Assistant connection (its `configured: false` form when mqtt.url is not set). */
   mqtt: () => MqttStatus;
 }
@@ -43,6 +45,7 @@ export function buildStatus(sources: StatusSources): StatusReport {
     gpio: sources.gpio(),
     security: sources.security?.() ?? { peerRequests: null },
     doNotDisturb: sources.doNotDisturb(),
+    autoAnswer: sources.autoAnswer?.() ?? null,
     mqtt: sources.mqtt(),
   };
 }

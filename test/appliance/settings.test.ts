@@ -260,6 +260,7 @@ test('the boot-time GPIO lines: pull-up for buttons to ground, pull-down for but
   t.deepEqual(gpioLines(gpioBootLines({ ...defaults, callButton: 9, answerButton: 10, activeLow: false }).lines.join('\n')), ['gpio=9,10=ip,pd', 'gpio=13=op,dl']);
   t.deepEqual(gpioLines(gpioBootLines({ ...defaults, doorRelay: 26 }).lines.join('\n')), ['gpio=5,6=ip,pu', 'gpio=13=op,dl', 'gpio=26=op,dl']);
   t.deepEqual(gpioLines(gpioBootLines({ ...defaults, doorRelay: 26, doorRelayActiveLow: true }).lines.join('\n')), ['gpio=5,6=ip,pu', 'gpio=13=op,dl', 'gpio=26=op,dh'], 'a relay that switches on low rests high');
+  t.deepEqual(gpioLines(gpioBootLines({ ...defaults, openButton: 19 }).lines.join('\n')), ['gpio=5,6,19=ip,pu', 'gpio=13=op,dl'], 'the OPEN button gets its pull-up too');
   t.is(gpioBootLines(defaults).lines[0], '[all]', 'not hidden by a [pi4]-style section left open above');
 });
 

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { startUnit, connectUnits, api, waitForCall, type TestUnit } from '../support/unit-harness.js';
 import { buildApp, registeredRoutes, type IntercomApp } from '../../src/signaling/app.js';
 import type { DoorPulseResult } from '../../src/gpio/gpio-service.js';
+import type { DoorRequestResult, PeerDoorResult } from '../../src/calls/peer-door.js';
 import { loginWithInject, TEST_PANEL_PASSWORD } from '../support/people-session.js';
 import { peerRequestHeaders } from '../support/peer-signing.js';
 
@@ -221,6 +222,24 @@ test('every status code any route answers is documented for that route and metho
     { ok: false, code: 'already-open', reason: 'the door relay is already on' },
   ];
   let doorTurn = 0;
+  // Opening the other unit's door (the panel's request) and this unit's door for the other unit (its request).
+  const peerDoorOutcomes: PeerDoorResult[] = [
+    { ok: true, callId: OFFER_ID, unitId: offerCaller.unitId || 'caller-unit', unitName: 'Caller', pulseMs: 1000 },
+    { ok: false, code: 'unknown-call', reason: 'no such call' },
+    { ok: false, code: 'no-active-call', reason: 'the call is ringing' },
+    { ok: false, code: 'no-relay', reason: 'the other unit has no relay' },
+    { ok: false, code: 'peer-unreachable', reason: 'the other unit did not answer' },
+  ];
+  const doorRequestOutcomes: DoorRequestResult[] = [
+    { ok: true, pulseMs: 1000 },
+    { ok: false, code: 'not-in-call', reason: 'the requesting unit is not in this call' },
+    { ok: false, code: 'unknown-call', reason: 'no such call' },
+    { ok: false, code: 'no-relay', reason: 'no relay' },
+    { ok: false, code: 'no-active-call', reason: 'the call is ringing' },
+    { ok: false, code: 'already-open', reason: 'the relay is on' },
+  ];
+  let peerDoorTurn = 0;
+  let doorRequestTurn = 0;
   let statusFails = true;
   const guarded = await buildApp({
     ...walked.unit.appDeps,
@@ -230,6 +249,10 @@ test('every status code any route answers is documented for that route and metho
       signAnswer: () => ({}),
     },
     openDoor: () => doorOutcomes[doorTurn++ % doorOutcomes.length],
+    peerDoor: {
+      open: async () => peerDoorOutcomes[peerDoorTurn++ % peerDoorOutcomes.length],
+      handleRequest: () => doorRequestOutcomes[doorRequestTurn++ % doorRequestOutcomes.length],
+    },
     status: () => {
       if (statusFails) {
         statusFails = false;
@@ -307,6 +330,9 @@ test('every status code any route answers is documented for that route and metho
   events.abort();
   await log.seen((answer) => answer.app === 'A' && answer.method === 'GET' && answer.route === '/api/events');
   t.is((await api(a, 'POST', '/api/signal/initiate', { from: 'UserA', to: 'UserB' })).body.error, 'busy');
+  // B opens A's door during the call: A has no GPIO, so A refuses (404 to B's unit), and B's panel is told (409).
+  const peerDoor = await api(b, 'POST', `/api/calls/${callId}/open-door`);
+  t.like(peerDoor, { status: 409, body: { error: 'gpio-unavailable' } });
   t.is((await api(b, 'POST', '/api/signal/end', { callId })).status, 200);
   await waitForCall(a, (call) => call.id === callId && call.phase === 'ended');
   t.is((await api(b, 'POST', '/api/signal/accept', { callId })).body.error, 'call-ended');
@@ -355,6 +381,14 @@ test('every status code any route answers is documented for that route and metho
     ['POST /api/door/open', 200],
     ['POST /api/door/open', 404],
     ['POST /api/door/open', 409],
+    ['POST /api/calls/:callId/open-door', 200],
+    ['POST /api/calls/:callId/open-door', 404],
+    ['POST /api/calls/:callId/open-door', 409],
+    ['POST /api/calls/:callId/open-door', 502],
+    ['POST /api/unit/calls/:callId/open-door', 200],
+    ['POST /api/unit/calls/:callId/open-door', 403],
+    ['POST /api/unit/calls/:callId/open-door', 404],
+    ['POST /api/unit/calls/:callId/open-door', 409],
     ['GET /api/status', 500],
   ] as const) {
     t.true(statuses.get(route)?.has(status), `${route} answered ${status}`);

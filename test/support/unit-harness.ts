@@ -56,6 +56,8 @@ export interface TestUnitOptions {
   siteSecret?: SiteSecret;
   /** Serve the web panel from this directory (default: none). */
   webRoot?: string | null;
+  /** calls.autoAnswer (default: absent, i.e. off). */
+  autoAnswer?: { enabled: boolean; delayMs: number };
   /** GPIO settings over the shipped ones; GPIO stays off unless given (then enabled is forced on). */
   gpioConfig?: Partial<GpioConfig>;
   /** How the GPIO reaches its pins (fake sysfs and ports). */
@@ -82,7 +84,11 @@ export async function startUnit(name: string, options: TestUnitOptions = {}): Pr
     unit: { name },
     http: { host: '127.0.0.1', port: 0 },
     dataDir,
-    calls: { ringTimeoutMs: options.ringTimeoutMs ?? 30_000, peerLostMs: options.peerLostMs ?? 4000 },
+    calls: {
+      ringTimeoutMs: options.ringTimeoutMs ?? 30_000,
+      peerLostMs: options.peerLostMs ?? 4000,
+      ...(options.autoAnswer ? { autoAnswer: options.autoAnswer } : {}),
+    },
     discovery: { dnsSd: options.dnsSd ?? false, pollIntervalMs: 200, offlineAfterMs: 1000, requestTimeoutMs: 1000, ...options.discovery },
     site: { ...defaults.site, ...(options.maxClockSkewMs === undefined ? {} : { maxClockSkewMs: options.maxClockSkewMs }) },
     gpio: options.gpioConfig ? { ...defaults.gpio, ...options.gpioConfig, enabled: true } : { ...defaults.gpio, enabled: false },

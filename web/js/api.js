@@ -70,6 +70,8 @@ export const api = {
   accept: (callId) => request('POST', '/api/signal/accept', { callId }),
   end: (callId) => request('POST', '/api/signal/end', { callId }),
   openDoor: () => request('POST', '/api/door/open'),
+  /** Opens the door of the other unit of the active call (the door station's). */
+  openPeerDoor: (callId) => request('POST', `/api/calls/${encodeURIComponent(callId)}/open-door`),
   doNotDisturb: () => request('GET', '/api/do-not-disturb'),
   setDoNotDisturb: (enabled) => request('PUT', '/api/do-not-disturb', { enabled }),
 };

@@ -45,7 +45,7 @@ export function panelPhase(call) {
 }
 
 export class CallView {
-  constructor({ onAnswer, onReject, onHangUp, onOpenDoor }) {
+  constructor({ onAnswer, onReject, onHangUp, onOpenDoor, onOpenPeerDoor }) {
     this.card = byId('call');
     this.banner = byId('call-banner');
     this.headline = byId('call-headline');
@@ -65,6 +65,17 @@ export class CallView {
     // The door relay is this unit's; it is offered only while a call is active and a relay is wired.
     this.doorButton = byId('door-button');
     this.doorButton.addEventListener('click', () => onOpenDoor());
+    // During a call, the person here opens the door of the other unit (the door station they talk to).
+    this.peerDoorButton = byId('peer-door-button');
+    this.peerDoorButton.addEventListener('click', async () => {
+      if (!this.callId || this.peerDoorButton.disabled) return;
+      this.peerDoorButton.disabled = true;
+      try {
+        await onOpenPeerDoor(this.callId);
+      } finally {
+        this.peerDoorButton.disabled = false;
+      }
+    });
     this.callId = null;
   }
 
@@ -88,6 +99,8 @@ export class CallView {
     for (const [name, button] of Object.entries(this.buttons)) button.hidden = !visible[name];
     const gpio = currentGpio(state);
     this.doorButton.hidden = !(phase === 'active' && gpio?.available && gpio.pins?.doorRelay !== undefined);
+    this.peerDoorButton.hidden = phase !== 'active';
+    if (phase === 'active') setText(this.peerDoorButton, `Open door at ${remoteParty(call).unitName}`);
 
     if (!call) {
       setText(this.headline, 'No call');

@@ -53,6 +53,11 @@ const callView = new CallView({
       (answer) => toast(`Door opened for ${(answer.pulseMs / 1000).toFixed(1)} s`),
       (error) => toast(error.message),
     ),
+  onOpenPeerDoor: (callId) =>
+    api.openPeerDoor(callId).then(
+      (answer) => toast(`Door at ${answer.unitName} opened for ${(answer.pulseMs / 1000).toFixed(1)} s`),
+      (error) => toast(error.message),
+    ),
 });
 const directoryView = new DirectoryView({ onDial: (to) => dial(to) });
 const historyView = new HistoryView({ onDial: (to) => dial(to) });

@@ -74,6 +74,8 @@ export class UnitView {
       byId('unit-memory'),
       system.memory ? `${formatPercent(system.memory.usedPercent, 0)} of ${formatBytes(system.memory.totalBytes)} in use` : '–',
     );
+    // A door station that answers by itself says so: whoever reads the panel knows the line opens alone.
+    setText(byId('unit-auto-answer'), status.autoAnswer ? `on: calls are answered after ${(status.autoAnswer.delayMs / 1000).toFixed(1)} s, with a tone first` : 'off');
     const audio = byId('unit-audio');
     setText(audio, describeAudio(status.audio));
     audio.dataset.state = status.audio.available && status.audio.encrypted !== false ? 'ok' : 'warn';

@@ -39,8 +39,10 @@ export const CONFIG_KEYS = {
   gpio_answer: { paths: ['gpio.answerButton'], kind: 'pin' },
   gpio_led: { paths: ['gpio.ringLed'], kind: 'pin' },
   gpio_door: { paths: ['gpio.doorRelay'], kind: 'pin-or-none' },
+  gpio_open: { paths: ['gpio.openButton'], kind: 'pin-or-none' },
   gpio_active_low: { paths: ['gpio.activeLow'], kind: 'yes-no' },
   call_target: { paths: ['gpio.callTarget'], kind: 'text' },
+  auto_answer: { paths: ['calls.autoAnswer.enabled'], kind: 'yes-no' },
   ...MQTT_KEYS,
 };
 /** intercom.txt keys the system uses itself. */
@@ -313,7 +315,7 @@ export function gpioBootLines(gpio) {
     problems.push(`gpio.${key}: BCM ${pin} is not on the 40-pin header (GPIO${HEADER_PINS.first} to GPIO${HEADER_PINS.last}); config.txt does not set it`);
     return false;
   };
-  const buttons = ['callButton', 'answerButton'].filter(onHeader).map((key) => gpio[key]);
+  const buttons = ['callButton', 'answerButton', 'openButton'].filter(onHeader).map((key) => gpio[key]);
   const activeLow = gpio.activeLow !== false;
   // [all]: a filter section such as [pi4] left open above must not hide these lines on other models.
   const lines = ['[all]'];
