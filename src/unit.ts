@@ -33,6 +33,8 @@ import { CallHistory } from './history/call-history.js';
 import { UnitSounds } from './sounds/unit-sounds.js';
 import { loadRingTone } from './sounds/ring-tone.js';
 import { CallSounds } from './sounds/call-sounds.js';
+import { AudioLevels } from './audio/audio-levels.js';
+import { AmixerFinder, type MixerFinder } from './audio/mixer.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -67,6 +69,11 @@ export interface UnitOverrides {
   systemSampleIntervalMs?: number;
   /** Keep-alive interval of /api/events (default 15 s). */
   eventsHeartbeatMs?: number;
+  /**
+   * Finds the sound card's mixer controls for volume and microphone gain; default: amixer on the
+   * configured devices when the media is the real one, none (software levels) with a media double.
+   */
+  mixer?: MixerFinder | null;
   /** The MQTT bridge's timings (tests shorten them); used only when mqtt.url is set. */
   mqtt?: Pick<MqttBridgeOptions, 'reconnect' | 'keepaliveS' | 'connectTimeoutMs' | 'systemIntervalMs' | 'ringBacklogMs'>;
 }
@@ -80,6 +87,8 @@ export interface Unit {
   readonly people: PeopleAccess;
   readonly gpio: GpioService;
   readonly doNotDisturb: DoNotDisturb;
+  /** Volume, microphone gain (kept in the data directory) and the microphone mute. */
+  readonly levels: AudioLevels;
   /** Home Assistant over MQTT; null when mqtt.url is not set (then nothing connects anywhere). */
   readonly mqtt: MqttBridge | null;
   /** The last calls of this unit, persisted in the data directory. */
@@ -141,6 +150,17 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   const doNotDisturb = new DoNotDisturb(config.dataDir, logger.child({ module: 'do-not-disturb' }));
   await doNotDisturb.load();
 
+  const levels = new AudioLevels({
+    dataDir: config.dataDir,
+    defaults: { volume: config.audio.volume, micGain: config.audio.micGain },
+    mixer: overrides.mixer !== undefined ? overrides.mixer : overrides.media ? null : new AmixerFinder(),
+    playbackDevice: config.audio.playbackDevice,
+    captureDevice: config.audio.captureDevice,
+    software: media.levels ?? null,
+    logger: logger.child({ module: 'audio-levels' }),
+  });
+  await levels.load();
+
   const calls = new CallService({
     unitId,
     unitName,
@@ -160,10 +180,17 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   const history = new CallHistory({ dataDir: config.dataDir, logger: logger.child({ module: 'call-history' }) });
   await history.load();
   const detachHistory = history.attach(calls);
+  // A mute lasts for the call it was set in: the next caller is heard.
+  const unmuteAfterCall = (call: { phase: string }) => {
+    if (call.phase === 'ended' && levels.isMuted) levels.setMuted(false);
+  };
+  calls.on('call', unmuteAfterCall);
   // The CALL button calls from the first user registered on this unit (a door unit has one).
   const gpio = new GpioService({
     config: config.gpio,
     calls: callControlForService(calls, () => users.list()[0]?.name),
+    // A long press of ANSWER in a call mutes the microphone; the LED shows it.
+    mute: levels,
     // The buttons, the flats' buttons and the keypad ring names through the site directory (groups plug in there).
     resolveTarget: siteCallTargets(directory),
     logger: logger.child({ module: 'gpio' }),
@@ -217,6 +244,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     doNotDisturb,
     eventsHeartbeatMs: overrides.eventsHeartbeatMs,
     history,
+    levels,
     status: () =>
       buildStatus({
         unitId,
@@ -236,6 +264,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
         }),
         doNotDisturb: () => doNotDisturb.status(),
         mqtt: () => mqtt?.status() ?? unconfiguredMqttStatus(),
+        levels: () => levels.status(),
       }),
   };
   const app = await buildApp(appDeps);
@@ -250,6 +279,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     people,
     gpio,
     doNotDisturb,
+    levels,
     mqtt,
     history,
     media: media.callMedia,
@@ -282,6 +312,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
       await calls.stop();
       // The call stop() just ended is recorded; it and every earlier one reach the disk before the process goes.
       detachHistory();
+      calls.off('call', unmuteAfterCall);
       await history.flush();
       // After the calls: Home Assistant sees the last call end before the unit goes offline.
       await mqtt?.stop();

@@ -4,6 +4,7 @@ import { CallIdSchema, CallPhaseSchema, EndReasonSchema, UnitIdSchema } from '..
 import { USER_NAME_PATTERN } from '../users/user-store.js';
 import { REJECTION_REASONS, type RejectionReason } from '../security/peer-auth.js';
 import { DoNotDisturbStatusSchema } from '../calls/do-not-disturb.js';
+import { AudioLevelsStatusSchema } from '../audio/audio-levels.js';
 import { MqttStatusSchema } from '../mqtt/mqtt-status.js';
 
 /**
@@ -192,6 +193,7 @@ export const StatusSchema = Type.Object({
   security: SecurityStatusSchema,
   doNotDisturb: DoNotDisturbStatusSchema,
   mqtt: MqttStatusSchema,
+  levels: Type.Optional(AudioLevelsStatusSchema),
 });
 export type StatusReport = Static<typeof StatusSchema>;
 

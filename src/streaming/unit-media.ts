@@ -7,12 +7,15 @@ import { CallAudio } from './call-audio.js';
 import { openAudioBackend } from './audio-backend-loader.js';
 import { CaptureProcessor } from '../audio-processing/capture-processor.js';
 import type { SoundOutput } from '../sounds/call-sounds.js';
+import type { SoftwareLevels } from '../audio/audio-levels.js';
 
 /** A unit's media engine with what it holds open: the sound devices and the UDP media socket. */
 export interface UnitMedia {
   readonly callMedia: CallMedia;
   /** The speaker for the unit's own sounds (ring, ringback, busy), mixed with call audio. */
   readonly speaker: SoundOutput | null;
+  /** Where volume, microphone gain and mute are applied when the card's mixer cannot (absent: nowhere). */
+  readonly levels?: SoftwareLevels | null;
   /** Binds the media socket and opens the devices (a missing device is retried, not fatal). */
   start(): Promise<{ udpPort: number | null }>;
   /** Closes the devices and the socket; harmless before start() and when called twice. */
@@ -43,6 +46,7 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
   return {
     callMedia: callAudio,
     speaker: callAudio,
+    levels: callAudio,
     async start() {
       transport = await UdpTransport.bind({
         port: config.audio.udpPort,
