@@ -69,8 +69,9 @@ export function chooseControl(controls: readonly SimpleControl[], direction: Aud
 
 /**
  * The ALSA control device of a PCM name: "plughw:CARD=Device,DEV=0" and "hw:1,0" name their card
- * ("hw:Device", "hw:1"); "default" and "sysdefault" the default card; anything else is a part of a
- * card's name, looked up in /proc/asound/cards. Null when no card is meant (a plugin PCM, a file).
+ * ("hw:Device", "hw:1"); "default" and "sysdefault" the default card; a part of a card's name is
+ * looked up in /proc/asound/cards; any other name is tried as it is (an asoundrc may define a
+ * control device of the same name as its PCM; amixer says when there is none).
  */
 export function controlDeviceFor(device: string, procAsoundCards: string | null): string | null {
   const wanted = device.trim();
@@ -83,10 +84,10 @@ export function controlDeviceFor(device: string, procAsoundCards: string | null)
   const cardKeyed = /^[a-z]+:CARD=([^,]+)/i.exec(wanted);
   if (cardKeyed) return `hw:${cardKeyed[1]}`;
   if (/^(default|sysdefault)$/i.test(wanted)) return 'default';
-  if (procAsoundCards === null) return null;
+  if (wanted === '') return null;
   const lower = wanted.toLowerCase();
-  const card = parseSoundCards(procAsoundCards).find((candidate) => candidate.id.toLowerCase().includes(lower) || candidate.name.toLowerCase().includes(lower));
-  return card ? `hw:${card.id}` : null;
+  const card = parseSoundCards(procAsoundCards ?? '').find((candidate) => candidate.id.toLowerCase().includes(lower) || candidate.name.toLowerCase().includes(lower));
+  return card ? `hw:${card.id}` : wanted;
 }
 
 export interface AmixerOptions {
