@@ -72,4 +72,6 @@ export const api = {
   openDoor: () => request('POST', '/api/door/open'),
   doNotDisturb: () => request('GET', '/api/do-not-disturb'),
   setDoNotDisturb: (enabled) => request('PUT', '/api/do-not-disturb', { enabled }),
+  levels: () => request('GET', '/api/audio/levels'),
+  setLevels: (change) => request('PUT', '/api/audio/levels', change),
 };
