@@ -5,6 +5,9 @@ import Type, { type Static } from 'typebox';
 import { readJsonFile, removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
 import type { Logger } from '../logging/logger.js';
 import type { MixerControl, MixerFinder } from './mixer.js';
+import { micGainFactor, volumeFactor, type SoftwareLevels } from './level-gain.js';
+
+export { micGainFactor, scaled, volumeFactor, type SoftwareLevels } from './level-gain.js';
 
 /** Who set the levels last: a person (panel or API) or the card's intercom.txt at boot. */
 export const LEVEL_SOURCES = ['api', 'intercom.txt'] as const;
@@ -57,34 +60,6 @@ export function checkAudioLevelsFile(value: unknown): string | null {
   if (file.changedAt !== null && typeof file.changedAt !== 'string') return 'has an invalid changedAt';
   if (file.changedBy !== null && !LEVEL_SOURCES.includes(file.changedBy as LevelSource)) return 'has an invalid changedBy';
   return null;
-}
-
-/** Linear factor of the speaker volume in software: 100 is the signal as it is, each step 0.4 dB less, 0 silent. */
-export function volumeFactor(level: number): number {
-  return level <= 0 ? 0 : 10 ** (((Math.min(level, 100) - 100) * 0.4) / 20);
-}
-
-/** Linear factor of the microphone gain in software: 50 is the signal as captured, 0 is -20 dB, 100 is +20 dB. */
-export function micGainFactor(level: number): number {
-  return 10 ** (((Math.min(Math.max(level, 0), 100) - 50) * 0.4) / 20);
-}
-
-/** `frame` scaled by `factor`, saturating at the 16-bit range; the same frame when the factor is 1. */
-export function scaled(frame: Int16Array, factor: number): Int16Array {
-  if (factor === 1) return frame;
-  const out = new Int16Array(frame.length);
-  for (let i = 0; i < frame.length; i += 1) {
-    const value = Math.round(frame[i] * factor);
-    out[i] = value > 32767 ? 32767 : value < -32768 ? -32768 : value;
-  }
-  return out;
-}
-
-/** Where levels the card cannot set are applied: the media engine's software gains (CallAudio fits). */
-export interface SoftwareLevels {
-  setPlaybackGain(factor: number): void;
-  setCaptureGain(factor: number): void;
-  setMicMuted(muted: boolean): void;
 }
 
 export interface AudioLevelsOptions {

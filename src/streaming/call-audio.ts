@@ -11,7 +11,7 @@ import { createMediaReceiver, createMediaSender, loadCodec, type ReceiveSettings
 import { agreeOnSrtp, createSrtpOffer, type SrtpOffer } from '../media/srtp-negotiation.js';
 import { startFrameClock, type FrameClock } from './frame-clock.js';
 import { mixInto, type LocalSoundSource } from './local-sound.js';
-import { scaled, type SoftwareLevels } from '../audio/audio-levels.js';
+import { scaled, type SoftwareLevels } from '../audio/level-gain.js';
 
 /**
  * What is done to each captured frame before it is encoded, with the playback reference aligned

@@ -7,7 +7,7 @@ import { CallAudio } from './call-audio.js';
 import { openAudioBackend } from './audio-backend-loader.js';
 import { CaptureProcessor } from '../audio-processing/capture-processor.js';
 import type { SoundOutput } from '../sounds/call-sounds.js';
-import type { SoftwareLevels } from '../audio/audio-levels.js';
+import type { SoftwareLevels } from '../audio/level-gain.js';
 
 /** A unit's media engine with what it holds open: the sound devices and the UDP media socket. */
 export interface UnitMedia {
