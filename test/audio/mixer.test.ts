@@ -55,7 +55,7 @@ test('the control device of a PCM name: its card, the default card, a card whose
 });
 
 /** A stand-in amixer that logs its arguments and lists `listing` (or fails like a device without a mixer). */
-async function fakeAmixer(t: import('ava').ExecutionContext, listing: string | null) {
+async function fakeAmixer(t: import('ava').ExecutionContext, listing: string | null, ssetFails = false) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'intercom-amixer-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const log = path.join(dir, 'calls.log');
@@ -63,7 +63,7 @@ async function fakeAmixer(t: import('ava').ExecutionContext, listing: string | n
   await writeFile(path.join(dir, 'listing.txt'), listing ?? '');
   await writeFile(
     command,
-    `#!/bin/sh\necho "$*" >> '${log}'\ncase "$*" in\n  *scontents*) ${listing === null ? "echo 'amixer: Mixer attach hw:Device error: No such device' >&2; exit 1" : `cat '${dir}/listing.txt'`} ;;\nesac\n`,
+    `#!/bin/sh\necho "$*" >> '${log}'\ncase "$*" in\n  *scontents*) ${listing === null ? "echo 'amixer: Mixer attach hw:Device error: No such device' >&2; exit 1" : `cat '${dir}/listing.txt'`} ;;\n  *sset*) ${ssetFails ? "echo 'amixer: Mixer attach hw:Device error: No such device' >&2; exit 1" : 'exit 0'} ;;\nesac\n`,
   );
   await chmod(command, 0o755);
   return { command, calls: async () => (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean) };
@@ -106,6 +106,17 @@ test("a card with mixer controls gets the levels there (amixer -M, its perceptua
     '-q -M -D hw:Device sset Mic,0 capture 40%',
     '-q -M -D hw:Device sset Speaker,0 playback 33%',
   ]);
+});
+
+test('a card that goes away (amixer cannot set its control): the level moves to software and the status says so', async (t) => {
+  const amixer = await fakeAmixer(t, USB_CARD, true);
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'intercom-levels-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const software = new RecordingLevels();
+  const levels = new AudioLevels({ dataDir, defaults: { volume: 60, micGain: 50 }, mixer: new AmixerFinder({ command: amixer.command, readCards: async () => null }), playbackDevice: 'hw:Device', captureDevice: 'hw:Device', software });
+  await levels.load();
+  t.like(levels.status(), { volume: 60, volumeControl: 'software', micGainControl: 'software' });
+  t.is(software.playback, volumeFactor(60));
 });
 
 test('a device whose card has no mixer (amixer fails): the levels are applied in software', async (t) => {
