@@ -160,6 +160,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     logger: logger.child({ module: 'audio-levels' }),
   });
   await levels.load();
+  // A card that appears (or comes back) after start gets the levels on its own mixer.
+  media.onDevicesOpened?.(() => void levels.refresh());
 
   const calls = new CallService({
     unitId,

@@ -117,6 +117,27 @@ export class AudioLevels extends EventEmitter<AudioLevelsEvents> {
     logger?.info({ levels: this.status() }, `volume ${this.state.volume} (${this.where('playback')}), microphone gain ${this.state.micGain} (${this.where('capture')})`);
   }
 
+  /**
+   * Looks for the card's controls again and applies the levels to them: the sound devices just
+   * opened, maybe a card that was not there at start or was replugged (a USB card forgets its
+   * mixer levels when it is unplugged). Never rejects; says in the log where the levels went.
+   */
+  refresh(): Promise<void> {
+    const done = this.writeQueue.then(async () => {
+      const before = [this.where('playback'), this.where('capture')];
+      await Promise.all((['playback', 'capture'] as const).map((direction) => this.findControl(direction)));
+      await this.apply('playback');
+      await this.apply('capture');
+      const after = [this.where('playback'), this.where('capture')];
+      if (before.join() !== after.join()) {
+        this.options.logger?.info({ volumeControl: after[0], micGainControl: after[1] }, `levels now applied: volume by ${after[0]}, microphone gain by ${after[1]}`);
+        this.emit('changed', this.status());
+      }
+    });
+    this.writeQueue = done.catch(() => undefined);
+    return done.catch(() => undefined);
+  }
+
   get isMuted(): boolean {
     return this.muted;
   }
@@ -192,6 +213,7 @@ export class AudioLevels extends EventEmitter<AudioLevelsEvents> {
     try {
       this.controls[direction] = await mixer.find(device, direction);
     } catch (error) {
+      this.controls[direction] = null;
       logger?.warn({ err: error, device, direction }, 'the sound card\'s mixer could not be read; the level is applied in software');
     }
   }

@@ -50,6 +50,8 @@ export interface CallAudioOptions {
   now?: () => number;
   /** See CaptureProcessor; can also be set later with setCaptureProcessor(). */
   processCapture?: CaptureProcessor;
+  /** Called each time the sound devices have opened (at start, and after a card came back). */
+  onDevicesOpened?: () => void;
 }
 
 /**
@@ -198,6 +200,7 @@ export class CallAudio implements CallMedia, SoftwareLevels {
       this.failedOpens = 0;
       this.updateRelaying();
       logger.info({ capture: this.duplex.captureDevice, playback: this.duplex.playbackDevice }, 'audio devices open');
+      this.options.onDevicesOpened?.();
     } catch (error) {
       const message = (error as Error).message;
       const retryInMs = reopenDelayMs(this.failedOpens);

@@ -150,3 +150,30 @@ test('the real amixer against virtual ALSA devices, which have no mixer: no cont
   t.is(software.playback, volumeFactor(80));
   t.is(software.capture, 1, 'mic gain 50: the microphone as captured');
 });
+
+test('a card that appears after start: refresh() finds its controls and puts the levels there', async (t) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'intercom-levels-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const set: string[] = [];
+  let cardPresent = false;
+  const finder = {
+    async find(_device: string, direction: 'playback' | 'capture') {
+      if (!cardPresent) return null;
+      return { name: `hw:Device '${direction}'`, setLevel: async (level: number) => void set.push(`${direction} ${level}`) };
+    },
+  };
+  const software = new RecordingLevels();
+  const levels = new AudioLevels({ dataDir, defaults: { volume: 70, micGain: 55 }, mixer: finder, playbackDevice: 'USB', captureDevice: 'USB', software });
+  await levels.load();
+  t.like(levels.status(), { volumeControl: 'software' });
+  t.is(software.playback, volumeFactor(70));
+  const changes: unknown[] = [];
+  levels.on('changed', (status) => changes.push(status));
+
+  cardPresent = true;
+  await levels.refresh();
+  t.deepEqual(set, ['playback 70', 'capture 55']);
+  t.like(levels.status(), { volumeControl: "mixer hw:Device 'playback'", micGainControl: "mixer hw:Device 'capture'" });
+  t.deepEqual([software.playback, software.capture], [1, 1], 'no double gain: software back at 1');
+  t.is(changes.length, 1, 'the panel is told where the levels went');
+});

@@ -20,7 +20,8 @@ const FRAME = 960;
 
 async function side(t: import('ava').ExecutionContext, clock: { nowMs: number }) {
   const backend = new MemoryAudioBackend({ now: () => clock.nowMs });
-  const audio = new CallAudio({ settings, captureDevice: 'default', playbackDevice: 'default', backend, logger, now: () => clock.nowMs });
+  const opened = { count: 0 };
+  const audio = new CallAudio({ settings, captureDevice: 'default', playbackDevice: 'default', backend, logger, now: () => clock.nowMs, onDevicesOpened: () => (opened.count += 1) });
   const transport = await UdpTransport.bind({ port: 0, host: '127.0.0.1', onDatagram: (datagram, from) => audio.onDatagram(datagram, from) });
   audio.attachTransport(transport);
   await audio.openDevices();
@@ -32,7 +33,7 @@ async function side(t: import('ava').ExecutionContext, clock: { nowMs: number })
     await transport.close();
     await rm(dataDir, { recursive: true, force: true });
   });
-  return { backend, audio, levels };
+  return { backend, audio, levels, opened };
 }
 
 function tone(frequency: number, frameIndex: number): Int16Array {
@@ -77,6 +78,7 @@ const db = (ratio: number) => 20 * Math.log10(ratio);
 
 test('while A is muted, B hears silence; unmuted, B hears A again', async (t) => {
   const { a, talk } = await call(t);
+  t.is(a.opened.count, 1, 'the engine says when its devices opened (the levels go to a new card\'s mixer then)');
   const before = settled(await talk(100));
   t.true(toneShare(before, 600) > 0.8, `B hears A's tone before the mute (${toneShare(before, 600)})`);
   t.true(rms(before) > 2000, `at its level (rms ${rms(before)})`);
