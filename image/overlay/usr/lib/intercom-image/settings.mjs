@@ -590,7 +590,8 @@ function applySettings(settingsPath, validateConfig) {
   // After the service settings, which say where the service keeps its data.
   part('volume and mic_gain', problems, () => {
     const shipped = JSON.parse(readFileSync(SHIPPED_CONFIG_PATH, 'utf8'));
-    const unitConfigs = ['default.json', 'production.json', 'local.json', 'local-production.json'].map((name) => readJsonIfThere(join(UNIT_CONFIG_DIR, name), problems));
+    // A broken file there is reported once, by the GPIO part below.
+    const unitConfigs = ['default.json', 'production.json', 'local.json', 'local-production.json'].map((name) => readJsonIfThere(join(UNIT_CONFIG_DIR, name), []));
     const { dataDir, defaults } = effectiveLevelsConfig(shipped, unitConfigs);
     const result = applyAudioLevels({ values, dataDir, defaults });
     problems.push(...result.problems);
