@@ -36,6 +36,8 @@ import { CallSounds } from './sounds/call-sounds.js';
 import { TONE_PLANS } from './sounds/tone-plan.js';
 import { PeerDoor } from './calls/peer-door.js';
 import { AutoAnswer } from './calls/auto-answer.js';
+import { AudioLevels } from './audio/audio-levels.js';
+import { AmixerFinder, type MixerFinder } from './audio/mixer.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -70,6 +72,11 @@ export interface UnitOverrides {
   systemSampleIntervalMs?: number;
   /** Keep-alive interval of /api/events (default 15 s). */
   eventsHeartbeatMs?: number;
+  /**
+   * Finds the sound card's mixer controls for volume and microphone gain; default: amixer on the
+   * configured devices when the media is the real one, none (software levels) with a media double.
+   */
+  mixer?: MixerFinder | null;
   /** The MQTT bridge's timings (tests shorten them); used only when mqtt.url is set. */
   mqtt?: Pick<MqttBridgeOptions, 'reconnect' | 'keepaliveS' | 'connectTimeoutMs' | 'systemIntervalMs' | 'ringBacklogMs'>;
 }
@@ -83,6 +90,8 @@ export interface Unit {
   readonly people: PeopleAccess;
   readonly gpio: GpioService;
   readonly doNotDisturb: DoNotDisturb;
+  /** Volume, microphone gain (kept in the data directory) and the microphone mute. */
+  readonly levels: AudioLevels;
   /** Home Assistant over MQTT; null when mqtt.url is not set (then nothing connects anywhere). */
   readonly mqtt: MqttBridge | null;
   /** The last calls of this unit, persisted in the data directory. */
@@ -144,6 +153,19 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   const doNotDisturb = new DoNotDisturb(config.dataDir, logger.child({ module: 'do-not-disturb' }));
   await doNotDisturb.load();
 
+  const levels = new AudioLevels({
+    dataDir: config.dataDir,
+    defaults: { volume: config.audio.volume, micGain: config.audio.micGain },
+    mixer: overrides.mixer !== undefined ? overrides.mixer : overrides.media ? null : new AmixerFinder(),
+    playbackDevice: config.audio.playbackDevice,
+    captureDevice: config.audio.captureDevice,
+    software: media.levels ?? null,
+    logger: logger.child({ module: 'audio-levels' }),
+  });
+  await levels.load();
+  // A card that appears (or comes back) after start gets the levels on its own mixer.
+  media.onDevicesOpened?.(() => void levels.refresh());
+
   const calls = new CallService({
     unitId,
     unitName,
@@ -173,10 +195,17 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     pulseOwnDoor: () => gpioService!.pulseDoor(),
     logger: logger.child({ module: 'peer-door' }),
   });
+  // A mute lasts for the call it was set in: the next caller is heard.
+  const unmuteAfterCall = (call: { phase: string }) => {
+    if (call.phase === 'ended' && levels.isMuted) levels.setMuted(false);
+  };
+  calls.on('call', unmuteAfterCall);
   // The CALL button calls from the first user registered on this unit (a door unit has one).
   const gpio = new GpioService({
     config: config.gpio,
     calls: callControlForService(calls, () => users.list()[0]?.name),
+    // A long press of ANSWER in a call mutes the microphone; the LED shows it.
+    mute: levels,
     // The buttons, the flats' buttons and the keypad ring names through the site directory (groups plug in there).
     resolveTarget: siteCallTargets(directory),
     openPeerDoor: () => peerDoor.open(),
@@ -252,6 +281,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     doNotDisturb,
     eventsHeartbeatMs: overrides.eventsHeartbeatMs,
     history,
+    levels,
     status: () =>
       buildStatus({
         unitId,
@@ -272,6 +302,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
         doNotDisturb: () => doNotDisturb.status(),
         autoAnswer: () => (autoAnswer ? { delayMs: config.calls.autoAnswer!.delayMs } : null),
         mqtt: () => mqtt?.status() ?? unconfiguredMqttStatus(),
+        levels: () => levels.status(),
       }),
   };
   const app = await buildApp(appDeps);
@@ -286,6 +317,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     people,
     gpio,
     doNotDisturb,
+    levels,
     mqtt,
     history,
     media: media.callMedia,
@@ -319,6 +351,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
       await calls.stop();
       // The call stop() just ended is recorded; it and every earlier one reach the disk before the process goes.
       detachHistory();
+      calls.off('call', unmuteAfterCall);
       await history.flush();
       // After the calls: Home Assistant sees the last call end before the unit goes offline.
       await mqtt?.stop();

@@ -73,6 +73,16 @@ export const ConfigSchema = Type.Object(
           description: 'WAV file the unit rings with (any rate, depth and channel count), or null for the built-in chime',
         }),
         ringVolume: Type.Integer({ minimum: 0, maximum: 100, description: 'loudness of the unit\'s own ring, 0-100' }),
+        volume: Type.Integer({
+          minimum: 0,
+          maximum: 100,
+          description: 'speaker volume, 0-100, on the sound card\'s mixer where it has one, else in software; until set from the panel, the API or intercom.txt (then kept in <dataDir>/audio-levels.json)',
+        }),
+        micGain: Type.Integer({
+          minimum: 0,
+          maximum: 100,
+          description: 'microphone gain, 0-100, on the card\'s capture control where it has one, else in software (50: as captured, 0: -20 dB, 100: +20 dB); kept like audio.volume',
+        }),
         backend: Type.Union([Type.Literal('auto'), Type.Literal('alsa'), Type.Literal('naudiodon')], {
           description: 'sound-device layer: auto (the ALSA engine where it is built, else naudiodon), alsa, or naudiodon',
         }),

@@ -23,9 +23,17 @@ export interface CallControl {
   onChange(listener: (state: PanelCallState) => void): () => void;
 }
 
+/** The microphone mute as the buttons and the LED see it (AudioLevels fits through muteControlFor). */
+export interface MuteControl {
+  muted(): boolean;
+  toggle(): void;
+  /** Tells `listener` about every change; returns a function that stops telling it. */
+  onChange(listener: (muted: boolean) => void): () => void;
+}
+
 export type PanelButton = 'call' | 'answer';
 export type ButtonGesture = 'press' | 'short-press' | 'long-press';
-export type PanelAction = 'initiate' | 'accept' | 'reject' | 'hang-up' | 'none';
+export type PanelAction = 'initiate' | 'accept' | 'reject' | 'hang-up' | 'toggle-mute' | 'none';
 
 /**
  * What a button gesture does in each call state. CALL acts the moment it goes down, like a
@@ -36,26 +44,35 @@ export type PanelAction = 'initiate' | 'accept' | 'reject' | 'hang-up' | 'none';
  *   idle         initiate     -             -              -
  *   ringing-in   -            -             accept         reject
  *   ringing-out  -            hang-up       -              -
- *   active       hang-up      hang-up       -              -
+ *   active       hang-up      -             hang-up        mute / unmute
  *
+ * In a call ANSWER waits for the release, because holding it mutes (or unmutes) the microphone;
+ * CALL still hangs up at once. Without a mute (`canMute` false) ANSWER hangs up on the way down.
  * A second CALL while our call rings does nothing: a visitor pressing the bell again must not
  * cancel their own call.
  */
-export function decideAction(state: PanelCallState, button: PanelButton, gesture: ButtonGesture): PanelAction {
+export function decideAction(state: PanelCallState, button: PanelButton, gesture: ButtonGesture, canMute = false): PanelAction {
   if (button === 'call') {
     if (gesture !== 'press') return 'none';
     if (state === 'idle') return 'initiate';
     if (state === 'active') return 'hang-up';
     return 'none';
   }
+  if (state === 'active' && canMute) {
+    if (gesture === 'short-press') return 'hang-up';
+    return gesture === 'long-press' ? 'toggle-mute' : 'none';
+  }
   if (gesture === 'press') return state === 'active' || state === 'ringing-out' ? 'hang-up' : 'none';
   if (state !== 'ringing-in') return 'none';
   return gesture === 'short-press' ? 'accept' : 'reject';
 }
 
-/** The ring LED blinks while a call rings either way, is steady during a call and off otherwise. */
-export function ledModeFor(state: PanelCallState): LedMode {
-  if (state === 'active') return 'steady';
+/**
+ * The ring LED blinks while a call rings either way, is steady during a call (with a short dark
+ * blink every period while the microphone is muted) and off otherwise.
+ */
+export function ledModeFor(state: PanelCallState, muted = false): LedMode {
+  if (state === 'active') return muted ? 'muted' : 'steady';
   if (state === 'ringing-in' || state === 'ringing-out') return 'blinking';
   return 'off';
 }
@@ -68,6 +85,8 @@ export interface CallButtonsOptions {
   /** Who the CALL button rings (`gpio.callTarget`). */
   callTarget: string;
   logger: Logger;
+  /** The microphone mute: a long press of ANSWER in a call toggles it. Absent: ANSWER hangs up at once. */
+  mute?: MuteControl;
 }
 
 const GESTURE_WORDS: Record<ButtonGesture, string> = { press: 'pressed', 'short-press': 'released', 'long-press': 'held' };
@@ -83,9 +102,11 @@ export class CallButtons {
 
   start(): void {
     if (this.detach.length) return;
-    const { calls, led } = this.options;
-    led.set(ledModeFor(calls.state()));
-    this.detach.push(calls.onChange((state) => led.set(ledModeFor(state))));
+    const { calls, led, mute } = this.options;
+    const showState = () => led.set(ledModeFor(calls.state(), mute?.muted() ?? false));
+    showState();
+    this.detach.push(calls.onChange(showState));
+    if (mute) this.detach.push(mute.onChange(showState));
     this.listen('call', this.options.callButton);
     this.listen('answer', this.options.answerButton);
   }
@@ -111,7 +132,7 @@ export class CallButtons {
   private handle(button: PanelButton, gesture: ButtonGesture, heldMs: number | null): void {
     const { calls, logger, callTarget } = this.options;
     const state = calls.state();
-    const action = decideAction(state, button, gesture);
+    const action = decideAction(state, button, gesture, this.options.mute !== undefined);
     const effect = describe(action, callTarget);
     const heldText = heldMs === null ? '' : ` after ${Math.round(heldMs)} ms`;
     logger.info(
@@ -136,6 +157,9 @@ export class CallButtons {
           return calls.reject();
         case 'hang-up':
           return calls.hangUp();
+        case 'toggle-mute':
+          this.options.mute!.toggle();
+          return Promise.resolve();
       }
     } catch (error) {
       // A request that throws before it returns a promise is reported like one that rejects.
@@ -154,6 +178,8 @@ function describe(action: PanelAction, callTarget: string): string {
       return 'reject the call';
     case 'hang-up':
       return 'hang up';
+    case 'toggle-mute':
+      return 'mute or unmute the microphone';
     case 'none':
       return 'no effect';
   }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../logging/logger.js';
 import { systemClock, type Clock } from '../system/clock.js';
 import { Button } from './button.js';
-import { CallButtons, type CallControl } from './call-buttons.js';
+import { CallButtons, type CallControl, type MuteControl } from './call-buttons.js';
 import { chipLabelsFor, GpioMappingError, mapPins, type PinMap } from './chip-map.js';
 import { DoorRelay } from './door-relay.js';
 import { gpioPinProblem, gpioPins, type GpioConfig } from './gpio-config.js';
@@ -36,6 +36,33 @@ export interface GpioServiceOptions {
    * unit of the call. Absent: the button is read but does nothing.
    */
   openPeerDoor?: () => Promise<{ ok: true } | { ok: false; reason: string }>;
+  /** The microphone mute a long press of ANSWER toggles in a call (absent: ANSWER hangs up at once). */
+  mute?: MuteSwitch;
+}
+
+/** A mute switch with change events (AudioLevels fits). */
+export interface MuteSwitch {
+  readonly isMuted: boolean;
+  toggleMute(): unknown;
+  on(event: 'changed', listener: () => void): unknown;
+  off(event: 'changed', listener: () => void): unknown;
+}
+
+/** The buttons' view of a MuteSwitch. */
+export function muteControlFor(mute: MuteSwitch): MuteControl {
+  return {
+    muted: () => mute.isMuted,
+    toggle: () => {
+      mute.toggleMute();
+    },
+    onChange(listener) {
+      const onChanged = () => listener(mute.isMuted);
+      mute.on('changed', onChanged);
+      return () => {
+        mute.off('changed', onChanged);
+      };
+    },
+  };
 }
 
 export type DoorPulseRefusal = 'gpio-unavailable' | 'no-relay' | 'no-active-call' | 'already-open';
@@ -307,6 +334,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
       },
       callTarget: config.callTarget,
       logger: this.logger,
+      ...(this.options.mute ? { mute: muteControlFor(this.options.mute) } : {}),
     });
     const doorPanel = new DoorPanel({
       config,

@@ -39,7 +39,8 @@ export const GpioStatusSchema = Type.Union([
       answer: Type.Boolean({ description: 'pressed' }),
       open: Type.Optional(Type.Boolean({ description: 'pressed (absent: no gpio.openButton)' })),
     }),
-    led: Type.Union([Type.Literal('off'), Type.Literal('steady'), Type.Literal('blinking')]),
+    /** muted: steady with a short dark blink every second, a call with the microphone muted. */
+    led: Type.Union([Type.Literal('off'), Type.Literal('steady'), Type.Literal('blinking'), Type.Literal('muted')]),
     /** gpio.buttons: each flat's button, whom it rings and whether it is down (absent: none configured). */
     targetButtons: Type.Optional(Type.Array(Type.Object({ bcm: Type.Integer(), target: Type.String(), pressed: Type.Boolean() }))),
     /** gpio.keypad, or null when there is none. */

@@ -1,7 +1,11 @@
 import type { Clock, TimerHandle } from '../system/clock.js';
 import type { Level, OutputPort } from './ports.js';
 
-export type LedMode = 'off' | 'steady' | 'blinking';
+/** muted: lit with a short dark blink once per blink period (a call with the microphone muted). */
+export type LedMode = 'off' | 'steady' | 'blinking' | 'muted';
+
+/** How long the LED goes dark in each period of the muted mode. */
+export const MUTED_DARK_MS = 150;
 
 export interface LedOptions {
   /** One full on+off cycle while blinking. Default 1000 ms. */
@@ -13,13 +17,14 @@ export interface LedOptions {
 export const DEFAULT_BLINK_PERIOD_MS = 1000;
 
 /**
- * An indicator LED on an output port: off, steady or blinking. Asking for the mode it is already
+ * An indicator LED on an output port: off, steady, blinking or muted (lit with a short dark blink). Asking for the mode it is already
  * in changes nothing, so a caller can re-apply its wish on every event without upsetting the rhythm.
  */
 export class Led {
   private current: LedMode = 'off';
   private lit = false;
   private blinkTimer: TimerHandle | null = null;
+  private relightTimer: TimerHandle | null = null;
   private readonly halfPeriodMs: number;
   private readonly onLevel: Level;
 
@@ -52,7 +57,17 @@ export class Led {
     this.stopBlinking();
     if (mode === 'off') this.light(false);
     else if (mode === 'steady') this.light(true);
-    else {
+    else if (mode === 'muted') {
+      this.light(true);
+      const darkMs = Math.min(MUTED_DARK_MS, this.halfPeriodMs);
+      this.blinkTimer = this.clock.setInterval(() => {
+        this.light(false);
+        this.relightTimer = this.clock.setTimeout(() => {
+          this.relightTimer = null;
+          this.light(true);
+        }, darkMs);
+      }, this.halfPeriodMs * 2);
+    } else {
       // Blinking starts lit so the change shows at once.
       this.light(true);
       this.blinkTimer = this.clock.setInterval(() => this.light(!this.lit), this.halfPeriodMs);
@@ -69,6 +84,8 @@ export class Led {
   private stopBlinking(): void {
     if (this.blinkTimer) this.clock.clearInterval(this.blinkTimer);
     this.blinkTimer = null;
+    if (this.relightTimer) this.clock.clearTimeout(this.relightTimer);
+    this.relightTimer = null;
   }
 
   private light(on: boolean): void {

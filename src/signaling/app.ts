@@ -31,6 +31,7 @@ import { ConnectionGuard, connectionLimits } from './connection-guard.js';
 import type { PeerDoor } from '../calls/peer-door.js';
 import type { CallHistory } from '../history/call-history.js';
 import { registerHistoryRoutes } from './history-routes.js';
+import { registerAudioLevelsRoutes, type AudioLevelsControl } from './audio-levels-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -88,6 +89,8 @@ export interface AppDeps {
   http?: { allowedHosts?: string[]; maxConnections?: number; maxConnectionsPerAddress?: number };
   /** The unit's call history (GET/DELETE /api/history); absent: no such routes. */
   history?: CallHistory;
+  /** Volume, microphone gain and mute (GET/PUT /api/audio/levels, `levels` events); absent: no such routes. */
+  levels?: AudioLevelsControl;
 }
 
 /**
@@ -348,6 +351,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     registerUnitRoutes(typed, deps);
     if (deps.doNotDisturb) registerDoNotDisturbRoutes(typed, deps.doNotDisturb);
     if (deps.history) registerHistoryRoutes(typed, deps.history);
+    if (deps.levels) registerAudioLevelsRoutes(typed, deps.levels);
   });
 
   app.get(

@@ -19,11 +19,13 @@ export interface GpioStatusFeed {
  *   users  - the site's directory changed ({ users })
  *   gpio   - on connect and whenever a button, the ring LED, the door relay or GPIO's availability
  *            changes (GpioStatus, the same object as status.gpio in GET /api/status)
+ *   levels - on connect and whenever the volume, the microphone gain or the mute changes
+ *            (the same object as GET /api/audio/levels)
  * The stream ends at the first keep-alive after its login session ended (logout, expiry, new
  * password), so an open panel stops receiving once its person is logged out.
  */
 export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
-  const { calls, directory, users, gpio } = deps;
+  const { calls, directory, users, gpio, levels } = deps;
   const open = new Set<ServerResponse>();
   const heartbeatMs = deps.eventsHeartbeatMs ?? 15_000;
 
@@ -37,7 +39,7 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
     {
       schema: {
         tags: ['unit'],
-        summary: 'Server-sent events: hello, call, stats (about 1/s in a call), peers, users, gpio',
+        summary: 'Server-sent events: hello, call, stats (about 1/s in a call), peers, users, gpio, levels',
         produces: ['text/event-stream'],
       },
     },
@@ -60,6 +62,7 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
       };
       send('hello', { unit: deps.unit, call: calls.current(), peers: directory.peers(), users: directory.entries() });
       if (gpio) send('gpio', gpio.status());
+      if (levels) send('levels', levels.status());
 
       const onCall = (call: unknown) => send('call', call);
       const onStats = (call: unknown) => send('stats', call);
@@ -69,11 +72,13 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
       };
       const onUsers = () => send('users', { users: directory.entries() });
       const onGpio = (status: GpioStatus) => send('gpio', status);
+      const onLevels = (status: unknown) => send('levels', status);
       calls.on('call', onCall);
       calls.on('stats', onStats);
       directory.on('changed', onPeers);
       users.on('changed', onUsers);
       gpio?.on('status', onGpio);
+      levels?.on('changed', onLevels);
       const sessionId = request.cookies[SESSION_COOKIE];
       const heartbeat = setInterval(() => {
         if (response.writableEnded) return;
@@ -92,6 +97,7 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
         directory.off('changed', onPeers);
         users.off('changed', onUsers);
         gpio?.off('status', onGpio);
+        levels?.off('changed', onLevels);
         open.delete(response);
       });
     },

@@ -4,6 +4,7 @@ import { CallIdSchema, CallPhaseSchema, EndReasonSchema, UnitIdSchema } from '..
 import { USER_NAME_PATTERN } from '../users/user-store.js';
 import { REJECTION_REASONS, type RejectionReason } from '../security/peer-auth.js';
 import { DoNotDisturbStatusSchema } from '../calls/do-not-disturb.js';
+import { AudioLevelsStatusSchema } from '../audio/audio-levels.js';
 import { MqttStatusSchema } from '../mqtt/mqtt-status.js';
 
 /**
@@ -195,6 +196,7 @@ export const StatusSchema = Type.Object({
     description: 'calls.autoAnswer when it is on (a door station), or null: calls ring until a person answers',
   }),
   mqtt: MqttStatusSchema,
+  levels: Type.Optional(AudioLevelsStatusSchema),
 });
 export type StatusReport = Static<typeof StatusSchema>;
 

@@ -11,6 +11,7 @@ import { createMediaReceiver, createMediaSender, loadCodec, type ReceiveSettings
 import { agreeOnSrtp, createSrtpOffer, type SrtpOffer } from '../media/srtp-negotiation.js';
 import { startFrameClock, type FrameClock } from './frame-clock.js';
 import { mixInto, type LocalSoundSource } from './local-sound.js';
+import { scaled, type SoftwareLevels } from '../audio/level-gain.js';
 
 /**
  * What is done to each captured frame before it is encoded, with the playback reference aligned
@@ -49,6 +50,8 @@ export interface CallAudioOptions {
   now?: () => number;
   /** See CaptureProcessor; can also be set later with setCaptureProcessor(). */
   processCapture?: CaptureProcessor;
+  /** Called each time the sound devices have opened (at start, and after a card came back). */
+  onDevicesOpened?: () => void;
 }
 
 /**
@@ -63,7 +66,7 @@ export interface CallAudioOptions {
  * Without a sound card the unit still takes calls: during a call a frame clock sends silence and
  * drains the receiver, so the peer hears nothing but the call, its statistics and its liveness work.
  */
-export class CallAudio implements CallMedia {
+export class CallAudio implements CallMedia, SoftwareLevels {
   private transport?: UdpTransport;
   private duplex?: DuplexStream;
   private call?: ActiveCall;
@@ -81,6 +84,10 @@ export class CallAudio implements CallMedia {
    */
   private failedOpens = 0;
   private closed = false;
+  /** Software gains (1 when the card's mixer sets the level) and the microphone mute; see AudioLevels. */
+  private playbackGain = 1;
+  private captureGain = 1;
+  private micMuted = false;
   deviceError: string | null = null;
 
   constructor(private readonly options: CallAudioOptions) {
@@ -93,6 +100,25 @@ export class CallAudio implements CallMedia {
   /** Installs the capture processor (echo cancellation); identity until then. */
   setCaptureProcessor(processor: CaptureProcessor | null): void {
     this.processCapture = processor ?? ((mic) => mic);
+  }
+
+  /** Scales everything the speaker plays (call audio and the unit's own sounds) by `factor`. */
+  setPlaybackGain(factor: number): void {
+    this.playbackGain = factor;
+  }
+
+  /** Scales the microphone by `factor` before the capture processor (the canceller sees the level that is sent). */
+  setCaptureGain(factor: number): void {
+    this.captureGain = factor;
+  }
+
+  /** While muted, calls carry silence from this unit; the capture processor keeps running, so it stays converged. */
+  setMicMuted(muted: boolean): void {
+    this.micMuted = muted;
+  }
+
+  get microphoneMuted(): boolean {
+    return this.micMuted;
   }
 
   /**
@@ -174,6 +200,7 @@ export class CallAudio implements CallMedia {
       this.failedOpens = 0;
       this.updateRelaying();
       logger.info({ capture: this.duplex.captureDevice, playback: this.duplex.playbackDevice }, 'audio devices open');
+      this.options.onDevicesOpened?.();
     } catch (error) {
       const message = (error as Error).message;
       const retryInMs = reopenDelayMs(this.failedOpens);
@@ -299,13 +326,14 @@ export class CallAudio implements CallMedia {
   private captured(frame: CapturedFrame): void {
     const call = this.call;
     if (!call?.sender || !call.remote || !this.transport) return;
-    let pcm = frame.mic;
+    const mic = scaled(frame.mic, this.captureGain);
+    let pcm = mic;
     try {
-      pcm = this.processCapture(frame.mic, frame.reference);
+      pcm = this.processCapture(mic, frame.reference);
     } catch (error) {
       this.options.logger.error({ err: error }, 'capture processing threw; the frame goes out unprocessed');
     }
-    this.sendCaptured(pcm, frame.position);
+    this.sendCaptured(this.micMuted ? this.silence : pcm, frame.position);
   }
 
   private sendCaptured(pcm: Int16Array, position?: number): void {
@@ -315,6 +343,10 @@ export class CallAudio implements CallMedia {
   }
 
   private nextPlaybackFrame(timing?: PlayoutTiming): Int16Array {
+    return scaled(this.mixedPlaybackFrame(timing), this.playbackGain);
+  }
+
+  private mixedPlaybackFrame(timing?: PlayoutTiming): Int16Array {
     const receiver = this.call?.receiver;
     // Due at playout time minus the device's steady output delay: the device's clock, not the
     // moment this service got round to answering (the real time base when a backend has none).

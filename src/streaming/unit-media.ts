@@ -7,12 +7,17 @@ import { CallAudio } from './call-audio.js';
 import { openAudioBackend } from './audio-backend-loader.js';
 import { CaptureProcessor } from '../audio-processing/capture-processor.js';
 import type { SoundOutput } from '../sounds/call-sounds.js';
+import type { SoftwareLevels } from '../audio/level-gain.js';
 
 /** A unit's media engine with what it holds open: the sound devices and the UDP media socket. */
 export interface UnitMedia {
   readonly callMedia: CallMedia;
   /** The speaker for the unit's own sounds (ring, ringback, busy), mixed with call audio. */
   readonly speaker: SoundOutput | null;
+  /** Where volume, microphone gain and mute are applied when the card's mixer cannot (absent: nowhere). */
+  readonly levels?: SoftwareLevels | null;
+  /** Tells `listener` each time the sound devices open (the card's mixer may be new: levels go to it again). */
+  onDevicesOpened?(listener: () => void): void;
   /** Binds the media socket and opens the devices (a missing device is retried, not fatal). */
   start(): Promise<{ udpPort: number | null }>;
   /** Closes the devices and the socket; harmless before start() and when called twice. */
@@ -32,7 +37,11 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
   // starts converged.
   const processing = config.audio.processing;
   const processor = processing.enabled ? new CaptureProcessor(processing) : null;
+  const devicesOpened: Array<() => void> = [];
   const callAudio = new CallAudio({
+    onDevicesOpened: () => {
+      for (const listener of devicesOpened) listener();
+    },
     processCapture: processor ? (mic, reference) => processor.process(mic, reference) : undefined,
     settings: { ...config.audio, minDelayMs: config.jitter.minMs, maxDelayMs: config.jitter.maxMs },
     captureDevice: config.audio.captureDevice,
@@ -43,6 +52,8 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
   return {
     callMedia: callAudio,
     speaker: callAudio,
+    levels: callAudio,
+    onDevicesOpened: (listener) => devicesOpened.push(listener),
     async start() {
       transport = await UdpTransport.bind({
         port: config.audio.udpPort,

@@ -7,6 +7,7 @@ import type { SystemFigures } from './system-sampler.js';
 import type { Clock } from './clock.js';
 import type { DoNotDisturbStatus } from '../calls/do-not-disturb.js';
 import type { MqttStatus } from '../mqtt/mqtt-status.js';
+import type { AudioLevelsStatus } from '../audio/audio-levels.js';
 
 export interface StatusSources {
   unitId: string;
@@ -29,6 +30,8 @@ export interface StatusSources {
   autoAnswer?: () => { delayMs: number } | null;
   /** The MQTT / Home Assistant connection (its `configured: false` form when mqtt.url is not set). */
   mqtt: () => MqttStatus;
+  /** Volume, microphone gain and mute (absent: the report has none). */
+  levels?: () => AudioLevelsStatus;
 }
 
 /** Assembles GET /api/status from cached figures only, so a status request costs no I/O. */
@@ -47,5 +50,6 @@ export function buildStatus(sources: StatusSources): StatusReport {
     doNotDisturb: sources.doNotDisturb(),
     autoAnswer: sources.autoAnswer?.() ?? null,
     mqtt: sources.mqtt(),
+    ...(sources.levels ? { levels: sources.levels() } : {}),
   };
 }

@@ -19,6 +19,10 @@ import {
   withGpioBlock,
   wpaSupplicantConfig,
   applySiteSecret,
+  LEVEL_KEYS,
+  levelsToApply,
+  applyAudioLevels,
+  effectiveLevelsConfig,
   // @ts-expect-error: a plain ES module shipped in the image, without type declarations
 } from '../../image/overlay/usr/lib/intercom-image/settings.mjs';
 import { readPanelPassword, verifyPanelPassword } from '../../src/security/people-password.js';
@@ -87,10 +91,10 @@ test('every intercom.txt setting maps onto a real key of the service schema, of 
 });
 
 test('every setting is in the shipped intercom.txt and in docs/IMAGE.md, and both name only known settings', async (t) => {
-  const known = [...Object.keys(CONFIG_KEYS), ...(SYSTEM_KEYS as string[])];
+  const known = [...Object.keys(CONFIG_KEYS), ...Object.keys(LEVEL_KEYS), ...(SYSTEM_KEYS as string[])];
   const shipped = [...(await readFile(SHIPPED_SETTINGS, 'utf8')).matchAll(/^([a-z_]+)=/gm)].map((match) => match[1]!);
   const documented = [...(await readFile(IMAGE_DOC, 'utf8')).matchAll(/^\| `([a-z_]+)`/gm)].map((match) => match[1]!);
-  const documentedInRows = new Set([...(await readFile(IMAGE_DOC, 'utf8')).matchAll(/`([a-z]+_[a-z_]+)`/g)].map((match) => match[1]!));
+  const documentedInRows = new Set([...(await readFile(IMAGE_DOC, 'utf8')).matchAll(/`([a-z]+(?:_[a-z_]+)?)`/g)].map((match) => match[1]!));
   t.deepEqual([...shipped].sort(), [...known].sort(), 'intercom.txt offers every setting, once');
   for (const key of documented) t.true(known.includes(key), `docs/IMAGE.md documents ${key}, which the image does not know`);
   for (const key of known) t.true(documentedInRows.has(key), `docs/IMAGE.md does not document ${key}`);
@@ -351,4 +355,52 @@ test('without config.txt, or with a broken local.json, the custom file is still 
   t.regex(result.problems[0], /local\.json is not valid JSON/);
   t.regex(result.problems[1], /config\.txt does not exist/);
   t.deepEqual(gpioLines(await readFile(paths.firmwareCustomPath, 'utf8')), ['gpio=5,6=ip,pu', 'gpio=13=op,dl']);
+});
+
+// ---- volume= and mic_gain=: applied only when their value in intercom.txt changes ----------------
+
+test('a level from intercom.txt applies when it differs from the one applied from there last time, never again otherwise', (t) => {
+  t.deepEqual(levelsToApply({ volume: 40 }, null), { apply: { volume: 40 }, remember: { volume: 40 } }, 'first time: applied');
+  t.deepEqual(levelsToApply({ volume: 40 }, { volume: 40 }), { apply: {}, remember: { volume: 40 } }, 'the same value at the next boot: left alone');
+  t.deepEqual(levelsToApply({ volume: 55, micGain: 70 }, { volume: 40 }), { apply: { volume: 55, micGain: 70 }, remember: { volume: 55, micGain: 70 } }, 'changed: applied');
+  t.deepEqual(levelsToApply({}, { volume: 55 }), { apply: {}, remember: {} }, 'removed from the file: forgotten');
+  t.deepEqual(levelsToApply({ volume: 55 }, {}), { apply: { volume: 55 }, remember: { volume: 55 } }, 'written again after it was removed: applied');
+});
+
+/** The levels file as the service stores it (src/audio/audio-levels.ts). */
+async function storedLevels(dataDir: string): Promise<{ volume: number; micGain: number; changedBy: string | null }> {
+  return JSON.parse(await readFile(path.join(dataDir, 'audio-levels.json'), 'utf8'));
+}
+
+test('a reboot does not undo the panel: intercom.txt writes the levels file only when its value changed', async (t) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'intercom-levels-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const boot = (text: string) => applyAudioLevels({ values: parseSettings(text).values, dataDir, defaults: { volume: 80, micGain: 50 } });
+
+  // First boot with volume=30: applied; the gain the service has not stored comes from the defaults.
+  t.deepEqual(boot('volume=30\n').applied, { volume: 30 });
+  t.like(await storedLevels(dataDir), { version: 1, volume: 30, micGain: 50, changedBy: 'intercom.txt' });
+
+  // Someone sets 75 in the panel (the service writes the file); the next boot has the same volume=30.
+  const panel = { version: 1, volume: 75, micGain: 50, changedAt: new Date().toISOString(), changedBy: 'api' };
+  await writeFile(path.join(dataDir, 'audio-levels.json'), JSON.stringify(panel));
+  t.deepEqual(boot('volume=30\n').applied, {});
+  t.deepEqual(await storedLevels(dataDir), panel, 'the panel\'s volume stays');
+
+  // The card is edited: volume=60 and mic_gain=65 apply, over the panel's level.
+  t.deepEqual(boot('volume=60\nmic_gain=65\n').applied, { volume: 60, micGain: 65 });
+  t.like(await storedLevels(dataDir), { volume: 60, micGain: 65, changedBy: 'intercom.txt' });
+
+  // A bad value is a problem, not a level; the good one beside it still counts.
+  const bad = boot('volume=loud\nmic_gain=65\n');
+  t.deepEqual(bad.applied, {});
+  t.deepEqual(bad.problems, ['volume: "loud" is not a whole number from 0 to 100; ignored']);
+  t.regex(parseSettings('volume=101\n').problems.join(), /^$/, 'the parser knows the key; the range is checked by applyAudioLevels');
+  t.deepEqual(boot('volume=101\n').problems, ['volume: "101" is not a whole number from 0 to 100; ignored']);
+});
+
+test('the levels go to the data directory and defaults the unit configuration names', (t) => {
+  const { dataDir, defaults } = effectiveLevelsConfig(shippedDefaults, [null, { dataDir: '/srv/intercom', audio: { volume: 20 } }, null, null]);
+  t.is(dataDir, '/srv/intercom');
+  t.deepEqual(defaults, { volume: 20, micGain: shippedDefaults.audio.micGain });
 });

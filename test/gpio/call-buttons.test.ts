@@ -36,11 +36,28 @@ test('decideAction: what every gesture does in every call state', (t) => {
   }
 });
 
-test('ledModeFor: blinking while ringing either way, steady in a call, off when idle', (t) => {
+test('decideAction with a microphone mute: in a call ANSWER hangs up when let go, and held mutes; nothing else changes', (t) => {
+  t.is(decideAction('active', 'answer', 'press', true), 'none');
+  t.is(decideAction('active', 'answer', 'short-press', true), 'hang-up');
+  t.is(decideAction('active', 'answer', 'long-press', true), 'toggle-mute');
+  t.is(decideAction('active', 'call', 'press', true), 'hang-up');
+  for (const state of ['idle', 'ringing-in', 'ringing-out'] as const) {
+    for (const button of ['call', 'answer'] as const) {
+      for (const gesture of ['press', 'short-press', 'long-press'] as const) {
+        t.is(decideAction(state, button, gesture, true), decideAction(state, button, gesture), `${state} + ${button} ${gesture}`);
+      }
+    }
+  }
+});
+
+test('ledModeFor: blinking while ringing either way, steady in a call (muted: its own mode), off when idle', (t) => {
   t.is(ledModeFor('idle'), 'off');
   t.is(ledModeFor('ringing-in'), 'blinking');
   t.is(ledModeFor('ringing-out'), 'blinking');
   t.is(ledModeFor('active'), 'steady');
+  t.is(ledModeFor('active', true), 'muted');
+  t.is(ledModeFor('ringing-in', true), 'blinking', 'a mute shows only in a call');
+  t.is(ledModeFor('idle', true), 'off');
 });
 
 function panel() {

@@ -72,19 +72,58 @@ test('ANSWER: a short press accepts the ringing call on both units, the LED goes
   t.is(b.ringLed.level, 1);
   t.deepEqual(await ledLevelsOver(b, 2000), [], 'steady: no blinking');
 
-  // During the call ANSWER hangs up the moment it goes down.
+  // During the call a short press of ANSWER hangs up when it is let go (holding it would mute).
   await pressButton(b, b.answerButton);
+  t.like(b.unit.calls.current(), { id: callId, phase: 'active' }, 'still talking while ANSWER is down');
+  await releaseButton(b, b.answerButton);
   const [endedOnA, endedOnB] = await Promise.all([
     waitForCall(a, (call) => call.id === callId && call.phase === 'ended'),
     waitForCall(b, (call) => call.id === callId && call.phase === 'ended'),
   ]);
   t.is(endedOnA.endReason, 'hung-up');
   t.is(endedOnB.endReason, 'hung-up');
-  await releaseButton(b, b.answerButton);
   t.is(a.unit.calls.current(), null);
   t.is(b.unit.calls.current(), null);
   t.like(b.gpio.status(), { led: 'off', buttons: { call: false, answer: false } });
   t.is(b.ringLed.level, 0);
+});
+
+test('ANSWER held in a call mutes the microphone (the LED blinks dark once a second, the API and panel say so), held again unmutes; the mute ends with the call', async (t) => {
+  const units = await site(t);
+  const { a, b } = units;
+  const callId = await ringB(units);
+  await tapButton(b, b.answerButton);
+  await waitForCall(b, (call) => call.id === callId && call.phase === 'active');
+
+  await pressButton(b, b.answerButton);
+  await b.clock.advance(b.config.longPressMs);
+  t.true(b.media.micMuted, "B's media sends silence");
+  t.like((await api(b, 'GET', '/api/audio/levels')).body, { muted: true });
+  t.like((await api(b, 'GET', '/api/status')).body, { levels: { muted: true } });
+  t.like(b.gpio.status(), { led: 'muted' });
+  await releaseButton(b, b.answerButton);
+  t.like(b.unit.calls.current(), { id: callId, phase: 'active' }, 'letting go after the long press does not hang up');
+  // Muted: lit, dark for 150 ms once a second (steady would write nothing, blinking is 500/500).
+  const start = b.ringLed.writes.length;
+  await b.clock.advance(2200);
+  const writes = b.ringLed.writes.slice(start);
+  t.deepEqual(writes.map((write) => write.level), [0, 1, 0, 1]);
+  t.deepEqual([writes[1]!.at - writes[0]!.at, writes[2]!.at - writes[0]!.at, writes[3]!.at - writes[2]!.at], [150, 1000, 150]);
+
+  await pressButton(b, b.answerButton);
+  await b.clock.advance(b.config.longPressMs);
+  await releaseButton(b, b.answerButton);
+  t.false(b.media.micMuted, 'held again: unmuted');
+  t.like(b.gpio.status(), { led: 'steady' });
+
+  // Muted from the API, then the call ends: the next call starts unmuted.
+  t.like((await api(b, 'PUT', '/api/audio/levels', { muted: true })).body, { muted: true });
+  t.like(b.gpio.status(), { led: 'muted' }, 'a mute from the panel shows on the LED too');
+  await api(a, 'POST', '/api/signal/end', { callId });
+  await waitForCall(b, (call) => call.id === callId && call.phase === 'ended');
+  t.false(b.unit.levels.isMuted);
+  t.false(b.media.micMuted);
+  t.like(b.gpio.status(), { led: 'off' });
 });
 
 test('ANSWER held past gpio.longPressMs while ringing rejects the call on both units', async (t) => {

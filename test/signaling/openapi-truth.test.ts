@@ -132,6 +132,7 @@ function validBody(method: string, route: string): unknown {
     'POST /api/unit/calls/:callId/accept': { media: MEDIA },
     'POST /api/unit/calls/:callId/end': { reason: 'hung-up' },
     'PUT /api/do-not-disturb': { enabled: false },
+    'PUT /api/audio/levels': { volume: 70 },
   };
   return bodies[`${method} ${route}`] ?? {};
 }

@@ -2,13 +2,18 @@ import type { AudioDeviceState, CallMedia, CallMediaStats, MediaEndpoint } from 
 import type { UnitMedia } from '../../src/streaming/unit-media.js';
 import type { SoundOutput } from '../../src/sounds/call-sounds.js';
 import { agreeOnSrtp, createSrtpOffer } from '../../src/media/srtp-negotiation.js';
+import type { SoftwareLevels } from '../../src/audio/audio-levels.js';
 
 /**
  * A media engine stand-in that records what the call service asks of it. `msSinceLastPacket`
  * plays the part of the audio arriving (a number) or not (grows with the test's clock).
  */
-export class FakeCallMedia implements CallMedia {
+export class FakeCallMedia implements CallMedia, SoftwareLevels {
   audioAvailable = true;
+  /** What AudioLevels applied in software (no mixer with a media double): gains and the mute. */
+  playbackGain = 1;
+  captureGain = 1;
+  micMuted = false;
   audioError: string | null = null;
   readonly log: string[] = [];
   readonly started = new Map<string, MediaEndpoint>();
@@ -22,6 +27,18 @@ export class FakeCallMedia implements CallMedia {
     /** audio.srtp: like the real engine, each call gets fresh SRTP keys of its own, and plain RTP on one side only is refused. */
     readonly encrypted = true,
   ) {}
+
+  setPlaybackGain(factor: number): void {
+    this.playbackGain = factor;
+  }
+
+  setCaptureGain(factor: number): void {
+    this.captureGain = factor;
+  }
+
+  setMicMuted(muted: boolean): void {
+    this.micMuted = muted;
+  }
 
   audioState(): AudioDeviceState {
     const device = this.audioAvailable ? 'fake' : null;
@@ -94,7 +111,8 @@ export class FakeCallMedia implements CallMedia {
 
 /** A media double as a unit's media: nothing to open or close. */
 export function unitMediaOf(callMedia: CallMedia, speaker: SoundOutput | null = null): UnitMedia {
-  return { callMedia, speaker, start: async () => ({ udpPort: null }), stop: async () => undefined };
+  const levels = callMedia instanceof FakeCallMedia ? callMedia : null;
+  return { callMedia, speaker, levels, start: async () => ({ udpPort: null }), stop: async () => undefined };
 }
 
 /**

@@ -74,4 +74,6 @@ export const api = {
   openPeerDoor: (callId) => request('POST', `/api/calls/${encodeURIComponent(callId)}/open-door`),
   doNotDisturb: () => request('GET', '/api/do-not-disturb'),
   setDoNotDisturb: (enabled) => request('PUT', '/api/do-not-disturb', { enabled }),
+  levels: () => request('GET', '/api/audio/levels'),
+  setLevels: (change) => request('PUT', '/api/audio/levels', change),
 };

@@ -6,7 +6,7 @@
  */
 
 const RETRY_AFTER_CLOSE_MS = 3000;
-const EVENT_NAMES = ['hello', 'call', 'stats', 'peers', 'users', 'gpio'];
+const EVENT_NAMES = ['hello', 'call', 'stats', 'peers', 'users', 'gpio', 'levels'];
 
 /**
  * @param {string} url

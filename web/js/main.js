@@ -7,6 +7,7 @@ import { CallView, applyCallSnapshot, panelPhase } from './call-view.js';
 import { DirectoryView } from './directory-view.js';
 import { UnitView } from './unit-view.js';
 import { HistoryView } from './history-view.js';
+import { LevelsView } from './levels-view.js';
 
 /**
  * The panel: one state object, fed by the event stream (/api/events), the answers to the
@@ -33,6 +34,8 @@ const state = {
   lastEnded: null,
   /** Do-not-disturb as the unit last said (status poll or the answer to switching it), or null. */
   doNotDisturb: null,
+  /** Volume, microphone gain and mute as the unit last said (GET /api/audio/levels), or null. */
+  levels: null,
 };
 
 const chart = new StatsChart(byId('stats-chart'), {
@@ -61,6 +64,16 @@ const callView = new CallView({
 });
 const directoryView = new DirectoryView({ onDial: (to) => dial(to) });
 const historyView = new HistoryView({ onDial: (to) => dial(to) });
+const levelsView = new LevelsView({
+  async onChange(change) {
+    try {
+      state.levels = await api.setLevels(change);
+    } catch (error) {
+      toast(error.message);
+    }
+    renderLevels();
+  },
+});
 
 // ---- rendering -----------------------------------------------------------------------------
 
@@ -69,6 +82,11 @@ function renderCall() {
   if (panelPhase(state.call) === 'ringing-in') ringer.start();
   else ringer.stop();
   renderRing();
+  renderLevels();
+}
+
+function renderLevels() {
+  levelsView.render(state.levels, panelPhase(state.call) === 'active');
 }
 
 function renderRing() {
@@ -367,6 +385,10 @@ function startLive() {
         state.users = data.users;
         directoryView.renderUsers(state);
         historyView.render(state);
+      },
+      levels(data) {
+        state.levels = data;
+        renderLevels();
       },
       gpio(data) {
         state.gpio = data;

@@ -8,7 +8,7 @@
 // The parsing and mapping functions are exported for the tests (test/appliance/settings.test.ts).
 import { execFileSync } from 'node:child_process';
 import { pbkdf2Sync } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,6 +45,12 @@ export const CONFIG_KEYS = {
   auto_answer: { paths: ['calls.autoAnswer.enabled'], kind: 'yes-no' },
   ...MQTT_KEYS,
 };
+/**
+ * intercom.txt keys for the speaker volume and the microphone gain (0-100). They are not service
+ * configuration: they set the levels the service keeps in its data directory, and only when their
+ * value in intercom.txt changed (applyAudioLevels), so a reboot never undoes what the panel set.
+ */
+export const LEVEL_KEYS = { volume: 'volume', mic_gain: 'micGain' };
 /** intercom.txt keys the system uses itself. */
 export const SYSTEM_KEYS = ['wifi_ssid', 'wifi_password', 'wifi_country', 'ssh_key', 'ssh_password', 'panel_password'];
 /** The intercom command line, which knows where the service keeps its data (its configuration says). */
@@ -67,7 +73,7 @@ export function parseSettings(text) {
     }
     const key = line.slice(0, equals).trim().toLowerCase();
     const value = line.slice(equals + 1).trim();
-    if (!(key in CONFIG_KEYS) && !SYSTEM_KEYS.includes(key)) {
+    if (!(key in CONFIG_KEYS) && !(key in LEVEL_KEYS) && !SYSTEM_KEYS.includes(key)) {
       problems.push(`line ${index + 1}: unknown setting "${key}"`);
       return;
     }
@@ -268,6 +274,111 @@ function writeIfChanged(path, content, mode = 0o644) {
   chmodSync(`${path}.new`, mode);
   renameSync(`${path}.new`, path);
   return true;
+}
+
+// ---- Volume and microphone gain: applied when their value in intercom.txt changes ---------------
+
+/** The service's levels file in its data directory (src/audio/audio-levels.ts reads and writes it). */
+export const AUDIO_LEVELS_FILE = 'audio-levels.json';
+/** What this step applied from intercom.txt last time, beside it. */
+export const APPLIED_LEVELS_FILE = 'audio-levels.intercom-txt.json';
+
+/** The levels intercom.txt asks for ({ volume, micGain }, each only when given) and its problems. */
+export function parseLevels(values) {
+  const levels = {};
+  const problems = [];
+  for (const [key, name] of Object.entries(LEVEL_KEYS)) {
+    const text = values.get(key);
+    if (text === undefined) continue;
+    if (/^\d{1,3}$/.test(text) && Number(text) <= 100) levels[name] = Number(text);
+    else problems.push(`${key}: "${text}" is not a whole number from 0 to 100; ignored`);
+  }
+  return { levels, problems };
+}
+
+/**
+ * The rule that keeps a reboot from undoing the panel: a level from intercom.txt is applied only when
+ * it differs from the one applied from intercom.txt last time (`lastApplied`); the same value again is
+ * left alone, whatever the panel set since. A key removed from the file is forgotten, so writing it
+ * again later applies it. Returns what to apply now and what to remember for the next boot.
+ */
+export function levelsToApply(levels, lastApplied) {
+  const apply = {};
+  const remember = {};
+  for (const name of Object.values(LEVEL_KEYS)) {
+    if (levels[name] === undefined) continue;
+    remember[name] = levels[name];
+    if (lastApplied?.[name] !== levels[name]) apply[name] = levels[name];
+  }
+  return { apply, remember };
+}
+
+function readLevelsJson(path) {
+  try {
+    const value = JSON.parse(readFileSync(path, 'utf8'));
+    return value && typeof value === 'object' ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+const isLevel = (value) => Number.isInteger(value) && value >= 0 && value <= 100;
+
+/** Writes `content` so a power cut leaves the old file or the new one, owned like the data directory. */
+function writeStateFile(path, content, owner) {
+  const temporary = `${path}.new`;
+  const fd = openSync(temporary, 'w', 0o640);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  if (owner && process.getuid?.() === 0) chownSync(temporary, owner.uid, owner.gid);
+  renameSync(temporary, path);
+  const directory = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(directory);
+  } finally {
+    closeSync(directory);
+  }
+}
+
+/**
+ * Applies `volume=` and `mic_gain=` from intercom.txt to the service's levels in `dataDir` by the
+ * rule of levelsToApply; `defaults` (audio.volume and audio.micGain) fill in a level the service has
+ * not stored yet. Runs before the service starts, which reads the levels file at start. Returns what
+ * was applied and any problems.
+ */
+export function applyAudioLevels({ values, dataDir, defaults, now = new Date() }) {
+  const { levels, problems } = parseLevels(values);
+  const appliedPath = join(dataDir, APPLIED_LEVELS_FILE);
+  const statePath = join(dataDir, AUDIO_LEVELS_FILE);
+  const { apply, remember } = levelsToApply(levels, readLevelsJson(appliedPath));
+  if (Object.keys(apply).length === 0 && JSON.stringify(remember) === JSON.stringify(readLevelsJson(appliedPath) ?? {})) return { applied: apply, problems };
+  mkdirSync(dataDir, { recursive: true, mode: 0o750 });
+  const owner = statSync(dataDir);
+  if (Object.keys(apply).length > 0) {
+    const state = readLevelsJson(statePath);
+    const current = {
+      volume: isLevel(state?.volume) ? state.volume : defaults.volume,
+      micGain: isLevel(state?.micGain) ? state.micGain : defaults.micGain,
+    };
+    const next = { version: 1, ...current, ...apply, changedAt: now.toISOString(), changedBy: 'intercom.txt' };
+    writeStateFile(statePath, `${JSON.stringify(next, null, 2)}\n`, owner);
+  }
+  writeStateFile(appliedPath, `${JSON.stringify(remember, null, 2)}\n`, owner);
+  return { applied: apply, problems };
+}
+
+/**
+ * The service's data directory and audio defaults as it will see them: shipped defaults, then the
+ * files in /etc/intercom in node-config's order.
+ */
+export function effectiveLevelsConfig(shippedDefaults, unitConfigs) {
+  const dataDir = [shippedDefaults, ...unitConfigs].map((config) => config?.dataDir).filter((value) => typeof value === 'string').at(-1);
+  const audio = Object.assign({}, shippedDefaults?.audio, ...unitConfigs.map((config) => config?.audio ?? {}));
+  return { dataDir, defaults: { volume: isLevel(audio.volume) ? audio.volume : 80, micGain: isLevel(audio.micGain) ? audio.micGain : 50 } };
 }
 
 // ---- GPIO pins at boot: the firmware's config.txt `gpio=` lines -----------------------------------
@@ -476,6 +587,17 @@ function applySettings(settingsPath, validateConfig) {
       text = settingsText;
       writeFileSync(settingsPath, text);
     }
+  });
+
+  // After the service settings, which say where the service keeps its data.
+  part('volume and mic_gain', problems, () => {
+    const shipped = JSON.parse(readFileSync(SHIPPED_CONFIG_PATH, 'utf8'));
+    // A broken file there is reported once, by the GPIO part below.
+    const unitConfigs = ['default.json', 'production.json', 'local.json', 'local-production.json'].map((name) => readJsonIfThere(join(UNIT_CONFIG_DIR, name), []));
+    const { dataDir, defaults } = effectiveLevelsConfig(shipped, unitConfigs);
+    const result = applyAudioLevels({ values, dataDir, defaults });
+    problems.push(...result.problems);
+    if (Object.keys(result.applied).length > 0) console.error(`intercom.txt: audio levels applied: ${JSON.stringify(result.applied)}`);
   });
 
   // After the service settings, which it reads: the pins' pulls and levels from power-on.
