@@ -4,6 +4,8 @@ import {
   ANY_RECEIVER,
   AcceptAnswerSchema,
   CallStateAnswerSchema,
+  GroupSyncSchema,
+  type GroupSync,
   OfferAnswerSchema,
   RECEIVER_HEADER,
   SENDER_HEADER,
@@ -98,6 +100,11 @@ export class PeerClient {
 
   callState(target: PeerTarget, callId: string): Promise<PeerResult<CallStateAnswer>> {
     return this.request(target, 'GET', `/calls/${encodeURIComponent(callId)}`, undefined, CallStateAnswerSchema);
+  }
+
+  /** Sends this unit's versions of the groups; the answer is the other unit's (after it took the newer ones). */
+  syncGroups(target: PeerTarget, groups: GroupSync['groups']): Promise<PeerResult<GroupSync>> {
+    return this.request(target, 'POST', '/groups', { groups }, GroupSyncSchema);
   }
 
   private async request<S extends TSchema>(
