@@ -40,6 +40,7 @@ const END_REASONS = {
   'ring-timeout': 'nobody answered',
   unreachable: 'the other unit could not be reached',
   'peer-lost': 'the connection to the other unit was lost',
+  'answered-elsewhere': 'answered by another member of the group',
 };
 
 export function describeEndReason(reason) {
