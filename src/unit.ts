@@ -33,6 +33,8 @@ import { CallHistory } from './history/call-history.js';
 import { UnitSounds } from './sounds/unit-sounds.js';
 import { loadRingTone } from './sounds/ring-tone.js';
 import { CallSounds } from './sounds/call-sounds.js';
+import { GroupStore } from './groups/group-store.js';
+import { GroupSync } from './groups/group-sync.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -84,6 +86,8 @@ export interface Unit {
   readonly mqtt: MqttBridge | null;
   /** The last calls of this unit, persisted in the data directory. */
   readonly history: CallHistory;
+  /** The site's call groups as this unit knows them (spread between units by GroupSync). */
+  readonly groups: GroupStore;
   readonly media: CallMedia;
   /** The HTTP API; usable with inject() before start(). */
   readonly app: IntercomApp;
@@ -138,6 +142,10 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   });
   for (const entry of config.peers) directory.addCandidate(parseStaticPeer(entry));
 
+  const groups = new GroupStore({ dataDir: config.dataDir, unitId, logger: logger.child({ module: 'groups' }) });
+  await groups.load();
+  const groupSync = new GroupSync({ store: groups, directory, client, logger: logger.child({ module: 'group-sync' }) });
+
   const doNotDisturb = new DoNotDisturb(config.dataDir, logger.child({ module: 'do-not-disturb' }));
   await doNotDisturb.load();
 
@@ -155,6 +163,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     peerLostMs: config.calls.peerLostMs,
     refuseOffer: () => doNotDisturb.refusesOffer(),
     keyExchange: new CallKeyExchange(siteSecret.secret),
+    groups,
   });
   // Attached before the HTTP app exists, so a call is in the history by the time its `call` event reaches the panel.
   const history = new CallHistory({ dataDir: config.dataDir, logger: logger.child({ module: 'call-history' }) });
@@ -165,7 +174,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     config: config.gpio,
     calls: callControlForService(calls, () => users.list()[0]?.name),
     // The buttons, the flats' buttons and the keypad ring names through the site directory (groups plug in there).
-    resolveTarget: siteCallTargets(directory),
+    resolveTarget: siteCallTargets(directory, groups),
     logger: logger.child({ module: 'gpio' }),
     ...overrides.gpio,
   });
@@ -217,6 +226,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     doNotDisturb,
     eventsHeartbeatMs: overrides.eventsHeartbeatMs,
     history,
+    groups,
+    groupSync,
     status: () =>
       buildStatus({
         unitId,
@@ -252,6 +263,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     doNotDisturb,
     mqtt,
     history,
+    groups,
     media: media.callMedia,
     app,
     appDeps,
@@ -262,6 +274,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
       });
       httpPort = (app.server.address() as AddressInfo).port;
       await sampler.start();
+      // Before the directory's first answers: every unit it finds is then caught up on the groups.
+      groupSync.start();
       directory.start();
       if (config.discovery.dnsSd) {
         discovery = new DnsSdDiscovery({ unitId, unitName, version, httpPort, sink: directory, clock, logger });
@@ -285,6 +299,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
       await history.flush();
       // After the calls: Home Assistant sees the last call end before the unit goes offline.
       await mqtt?.stop();
+      groupSync.stop();
       directory.stop();
       sampler.stop();
       await discovery?.stop();

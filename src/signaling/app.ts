@@ -30,6 +30,9 @@ import { HostPolicy } from '../security/host-check.js';
 import { ConnectionGuard, connectionLimits } from './connection-guard.js';
 import type { CallHistory } from '../history/call-history.js';
 import { registerHistoryRoutes } from './history-routes.js';
+import { registerGroupRoutes } from './group-routes.js';
+import type { GroupStore } from '../groups/group-store.js';
+import type { GroupSync } from '../groups/group-sync.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -85,6 +88,10 @@ export interface AppDeps {
   http?: { allowedHosts?: string[]; maxConnections?: number; maxConnectionsPerAddress?: number };
   /** The unit's call history (GET/DELETE /api/history); absent: no such routes. */
   history?: CallHistory;
+  /** The site's call groups (GET/PUT/DELETE /api/groups); absent: no such routes. */
+  groups?: GroupStore;
+  /** Spreads the groups between units (POST /api/unit/groups); absent: no such route. */
+  groupSync?: GroupSync;
 }
 
 /**
@@ -345,6 +352,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     registerUnitRoutes(typed, deps);
     if (deps.doNotDisturb) registerDoNotDisturbRoutes(typed, deps.doNotDisturb);
     if (deps.history) registerHistoryRoutes(typed, deps.history);
+    if (deps.groups) registerGroupRoutes(typed, { groups: deps.groups, isUser: (name) => deps.directory.findUser(name) !== null });
   });
 
   app.get(

@@ -8,12 +8,13 @@ import {
   CallOfferSchema,
   CallStateAnswerSchema,
   EndRequestSchema,
+  GroupSyncSchema,
   OfferAnswerSchema,
   SENDER_HEADER,
   UNIT_API_PREFIX,
   UnitInfoSchema,
 } from '../peers/peer-protocol.js';
-import { CallErrorSchema, described, errorAnswer, withAnswers } from './schemas.js';
+import { CallErrorSchema, STORAGE_ANSWERS, described, errorAnswer, withAnswers } from './schemas.js';
 import type { IncomingPeerRequest, VerifyResult } from '../security/peer-auth.js';
 
 export type { IncomingPeerRequest } from '../security/peer-auth.js';
@@ -164,5 +165,23 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
       },
       async (request) => calls.handleStateQuery(request.params.callId, senderOf(request)),
     );
+
+    const groupSync = deps.groupSync;
+    if (groupSync) {
+      unitApi.post(
+        '/groups',
+        {
+          // A site's groups with all their members are larger than a call request.
+          bodyLimit: 1024 * 1024,
+          schema: {
+            tags: ['unit-to-unit'],
+            summary: "Exchange call groups: the sender's versions in, this unit's (after taking the newer ones) out",
+            body: GroupSyncSchema,
+            response: { 200: described(GroupSyncSchema, "this unit's groups, tombstones included"), ...STORAGE_ANSWERS },
+          },
+        },
+        async (request) => groupSync.receive(request.body.groups, senderOf(request)),
+      );
+    }
   }, { prefix: UNIT_API_PREFIX });
 }
