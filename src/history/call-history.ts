@@ -36,7 +36,7 @@ export const CallHistoryEntrySchema = Type.Object(
       description: 'how it ended: hung-up, rejected, busy, ring-timeout, unreachable, peer-lost, answered-elsewhere (the reasons of GET /api/calls)',
     }),
     missed: Type.Boolean({ description: 'an incoming call nobody here answered or refused (it timed out, or the caller gave up; not one another member of its group answered)' }),
-    group: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()], { description: 'the call group the call was placed to, if any' })),
+    group: Type.Optional(Type.String({ maxLength: 64, description: 'the call group the call was placed to (absent: a call to one user)' })),
   },
   { additionalProperties: false },
 );
@@ -90,7 +90,7 @@ export function historyEntryOf(call: CallSnapshot, endedAt: Date): CallHistoryEn
     talkMs: call.activeMs === null ? null : Math.max(0, Math.round(call.activeMs)),
     endReason: call.endReason,
     missed: isMissed(call),
-    group: call.group ?? null,
+    ...(call.group ? { group: call.group } : {}),
   };
 }
 

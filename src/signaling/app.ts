@@ -144,7 +144,8 @@ const MAX_PARAM_LENGTH = 100;
  * code a route can answer (test/signaling/openapi-truth.test.ts keeps it so) and no route can forget
  * one. Route files list only what their handlers answer.
  */
-function machineryAnswers(route: Pick<RouteOptions, 'method' | 'url' | 'schema' | 'config'>, access: RouteAccess, bodyLimit: number): Answers {
+function machineryAnswers(route: Pick<RouteOptions, 'method' | 'url' | 'schema' | 'config' | 'bodyLimit'>, access: RouteAccess, appBodyLimit: number): Answers {
+  const bodyLimit = route.bodyLimit ?? appBodyLimit;
   const method = [route.method].flat()[0].toUpperCase();
   const schema = route.schema ?? {};
   const readsBody = !BODYLESS_METHODS.has(method);

@@ -131,6 +131,8 @@ function validBody(method: string, route: string): unknown {
     'POST /api/unit/calls/:callId/accept': { media: MEDIA },
     'POST /api/unit/calls/:callId/end': { reason: 'hung-up' },
     'PUT /api/do-not-disturb': { enabled: false },
+    'PUT /api/groups/:name': { members: ['Walker', 'Nobody'] },
+    'POST /api/unit/groups': { groups: [] },
   };
   return bodies[`${method} ${route}`] ?? {};
 }
@@ -147,7 +149,8 @@ function bodySpread(method: string, route: string): Array<[string, string | unde
     ['a form', 'application/x-www-form-urlencoded', 'name=Walker'],
     ['text', 'text/plain', 'hello'],
     ['no content type', undefined, '{"name":"Walker"}'],
-    ['an oversized body', 'application/json', JSON.stringify({ name: 'Walker', padding: 'x'.repeat(20_000) })],
+    // The group exchange between units takes a whole site's groups (up to 1 MiB); every other route 16 KiB.
+    ['an oversized body', 'application/json', JSON.stringify({ name: 'Walker', padding: 'x'.repeat(route === '/api/unit/groups' ? 1_100_000 : 20_000) })],
   ];
 }
 
@@ -155,6 +158,7 @@ function bodySpread(method: string, route: string): Array<[string, string | unde
 function urlSpread(route: string): string[] {
   if (route === '/api/signal/incoming') return [route, `${route}?user=`, `${route}?user=Nobody`, `${route}?user=Walker`];
   if (!route.includes(':')) return [route];
+  if (route.includes(':name')) return ['Reception', 'Nobody', 'bad!name', 'x'.repeat(150), '%zz'].map((name) => route.replace(':name', name));
   return [OFFER_ID, FAKE_CALL_ID, 'bad!id', 'short', 'x'.repeat(150), '%zz'].map((id) => route.replace(':callId', id));
 }
 
