@@ -124,6 +124,8 @@ export class GroupStore extends EventEmitter<GroupStoreEvents> {
     }
     if (unique.size === 0) throw new GroupError('bad-group', 'a group needs at least one member');
     const record = this.stamp({ name: trimmed, members: [...unique.values()], deleted: false });
+    // One group must fit one unit-to-unit request (GroupSync sends at most 12 KB per request).
+    if (Buffer.byteLength(JSON.stringify(record)) > 12_000) throw new GroupError('bad-group', 'the group is too large to spread (fewer or shorter member names)');
     return this.commit([record], { local: true, fromUnitId: null }).then(() => toGroup(record));
   }
 

@@ -74,6 +74,14 @@ export class GroupSync {
   }
 
   private async send(unitId: string, records: GroupRecord[]): Promise<boolean> {
+    // Every request body stays under the API's body limit (16 KiB): a big site's groups go in several.
+    for (const batch of batches(records)) {
+      if (!(await this.sendBatch(unitId, batch))) return false;
+    }
+    return true;
+  }
+
+  private async sendBatch(unitId: string, records: GroupRecord[]): Promise<boolean> {
     if (this.stopped) return false;
     const baseUrl = this.options.directory.baseUrlOf(unitId);
     if (!baseUrl) return false;
@@ -87,4 +95,23 @@ export class GroupSync {
     await this.options.store.merge(result.value.groups, unitId).catch((error: Error) => this.options.logger?.error({ err: error }, 'could not store call groups from a unit'));
     return true;
   }
+}
+
+/** Bytes of groups per exchange request: well under the API's 16 KiB body limit (a full 200-member group is about 9 KB). */
+export const GROUP_BATCH_BYTES = 12_000;
+
+/** Splits the records into requests of at most GROUP_BATCH_BYTES of JSON each (an empty set still makes one exchange). */
+export function batches(records: GroupRecord[]): GroupRecord[][] {
+  const out: GroupRecord[][] = [[]];
+  let size = 0;
+  for (const record of records) {
+    const bytes = Buffer.byteLength(JSON.stringify(record)) + 1;
+    if (size + bytes > GROUP_BATCH_BYTES && out.at(-1)!.length > 0) {
+      out.push([]);
+      size = 0;
+    }
+    out.at(-1)!.push(record);
+    size += bytes;
+  }
+  return out;
 }

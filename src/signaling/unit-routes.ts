@@ -171,8 +171,6 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
       unitApi.post(
         '/groups',
         {
-          // A site's groups with all their members are larger than a call request.
-          bodyLimit: 1024 * 1024,
           schema: {
             tags: ['unit-to-unit'],
             summary: "Exchange call groups: the sender's versions in, this unit's (after taking the newer ones) out",
