@@ -113,7 +113,7 @@ export class GroupStore extends EventEmitter<GroupStoreEvents> {
   }
 
   /** Creates or replaces a group from this unit; resolves once it is on disk. */
-  put(name: string, members: string[]): Promise<Group> {
+  async put(name: string, members: string[]): Promise<Group> {
     const trimmed = name.trim();
     if (!trimmed || trimmed.length > GROUP_NAME_MAX) throw new GroupError('bad-group', `a group's name has 1 to ${GROUP_NAME_MAX} characters`);
     const unique = new Map<string, string>();
