@@ -7,6 +7,7 @@ import { CallView, applyCallSnapshot, panelPhase } from './call-view.js';
 import { DirectoryView } from './directory-view.js';
 import { UnitView } from './unit-view.js';
 import { HistoryView } from './history-view.js';
+import { GroupsView } from './groups-view.js';
 
 /**
  * The panel: one state object, fed by the event stream (/api/events), the answers to the
@@ -56,6 +57,7 @@ const callView = new CallView({
 });
 const directoryView = new DirectoryView({ onDial: (to) => dial(to) });
 const historyView = new HistoryView({ onDial: (to) => dial(to) });
+const groupsView = new GroupsView({ onDial: (to) => dial(to) });
 
 // ---- rendering -----------------------------------------------------------------------------
 
@@ -351,12 +353,15 @@ function startLive() {
         directoryView.renderUsers(state);
         renderCall();
         void historyView.refresh(state);
+        void groupsView.refresh();
       },
       call: (call) => takeCall(call),
       stats: (call) => takeCall(call),
       peers(data) {
         state.peers = data.peers;
         directoryView.renderPeers(state);
+        // A unit seen (again) exchanges groups with this one: the list may have changed.
+        void groupsView.refresh();
       },
       users(data) {
         state.users = data.users;
