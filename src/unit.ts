@@ -38,6 +38,8 @@ import { PeerDoor } from './calls/peer-door.js';
 import { AutoAnswer } from './calls/auto-answer.js';
 import { AudioLevels } from './audio/audio-levels.js';
 import { AmixerFinder, type MixerFinder } from './audio/mixer.js';
+import { GroupStore } from './groups/group-store.js';
+import { GroupSync } from './groups/group-sync.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -96,6 +98,8 @@ export interface Unit {
   readonly mqtt: MqttBridge | null;
   /** The last calls of this unit, persisted in the data directory. */
   readonly history: CallHistory;
+  /** The site's call groups as this unit knows them (spread between units by GroupSync). */
+  readonly groups: GroupStore;
   readonly media: CallMedia;
   /** The HTTP API; usable with inject() before start(). */
   readonly app: IntercomApp;
@@ -150,6 +154,10 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   });
   for (const entry of config.peers) directory.addCandidate(parseStaticPeer(entry));
 
+  const groups = new GroupStore({ dataDir: config.dataDir, unitId, logger: logger.child({ module: 'groups' }) });
+  await groups.load();
+  const groupSync = new GroupSync({ store: groups, directory, client, logger: logger.child({ module: 'group-sync' }) });
+
   const doNotDisturb = new DoNotDisturb(config.dataDir, logger.child({ module: 'do-not-disturb' }));
   await doNotDisturb.load();
 
@@ -180,6 +188,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     peerLostMs: config.calls.peerLostMs,
     refuseOffer: () => doNotDisturb.refusesOffer(),
     keyExchange: new CallKeyExchange(siteSecret.secret),
+    groups,
   });
   // Attached before the HTTP app exists, so a call is in the history by the time its `call` event reaches the panel.
   const history = new CallHistory({ dataDir: config.dataDir, logger: logger.child({ module: 'call-history' }) });
@@ -207,7 +216,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     // A long press of ANSWER in a call mutes the microphone; the LED shows it.
     mute: levels,
     // The buttons, the flats' buttons and the keypad ring names through the site directory (groups plug in there).
-    resolveTarget: siteCallTargets(directory),
+    resolveTarget: siteCallTargets(directory, groups),
     openPeerDoor: () => peerDoor.open(),
     logger: logger.child({ module: 'gpio' }),
     ...overrides.gpio,
@@ -282,6 +291,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     eventsHeartbeatMs: overrides.eventsHeartbeatMs,
     history,
     levels,
+    groups,
+    groupSync,
     status: () =>
       buildStatus({
         unitId,
@@ -320,6 +331,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     levels,
     mqtt,
     history,
+    groups,
     media: media.callMedia,
     app,
     appDeps,
@@ -330,6 +342,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
       });
       httpPort = (app.server.address() as AddressInfo).port;
       await sampler.start();
+      // Before the directory's first answers: every unit it finds is then caught up on the groups.
+      groupSync.start();
       directory.start();
       if (config.discovery.dnsSd) {
         discovery = new DnsSdDiscovery({ unitId, unitName, version, httpPort, sink: directory, clock, logger });
@@ -355,6 +369,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
       await history.flush();
       // After the calls: Home Assistant sees the last call end before the unit goes offline.
       await mqtt?.stop();
+      groupSync.stop();
       directory.stop();
       sampler.stop();
       await discovery?.stop();

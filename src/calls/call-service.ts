@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { CallMedia, CallMediaStats, MediaEndpoint } from './call-media.js';
 import {
   answer,
+  bindGroupCallee,
+  groupOutcome,
   decideOffer,
   decideOutgoing,
   end,
@@ -61,6 +63,8 @@ export interface CallSnapshot {
   activeMs: number | null;
   /** The call that replaced this one when both units called each other at once. */
   supersededBy: string | null;
+  /** The call group this call was placed to (every member's unit rang), or null. */
+  group: string | null;
   /** Live audio figures while active, else null. */
   stats: CallMediaStats | null;
 }
@@ -106,6 +110,20 @@ export interface CallServiceOptions {
   newCallId?: () => string;
   wallClock?: () => Date;
   historySize?: number;
+  /** The site's call groups (GroupStore fits); absent: `to` is always a user. */
+  groups?: { get(name: string): { name: string; members: string[] } | null };
+}
+
+/** One member's unit rung by a group call (the caller's side). */
+interface GroupLeg {
+  unitId: string;
+  user: string;
+  unitName: string;
+  baseUrl: string;
+  /** offering: the offer is on its way; ringing; answered: this unit got the call; out: it no longer rings. */
+  state: 'offering' | 'ringing' | 'answered' | 'out';
+  /** Why it is out (busy, rejected, unreachable, answered-elsewhere, ...). */
+  outcome: EndReason | null;
 }
 
 export type CallServiceEvents = {
@@ -135,6 +153,10 @@ interface CallEntry {
   keyShare: CallKeyShare | null;
   /** The caller's public value, from its offer (callee's side). */
   callerKeyShare: string | null;
+  /** The group this call was placed to (caller's side) or offered as part of (callee's side). */
+  group: string | null;
+  /** A group call's member units (caller's side only), by unit id; null for a call to one user. */
+  legs: Map<string, GroupLeg> | null;
 }
 
 /** The host of a base URL, without IPv6 brackets: where the peer's media goes (it answered signed there). */
@@ -210,7 +232,11 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     const callerName = options.localUser(from);
     if (!callerName) throw new CallError('unknown-user', `no user "${from}" on this unit`);
     const target = options.peers.findUser(to);
-    if (!target) throw new CallError('unknown-user', `no user "${to}" in the site`);
+    if (!target) {
+      const group = options.groups?.get(to);
+      if (group) return this.initiateGroup(callerName, group);
+      throw new CallError('unknown-user', `no user or group "${to}" in the site`);
+    }
     if (target.local) throw new CallError('same-unit', `"${callerName}" and "${target.name}" are both on this unit`);
     const caller: CallParty = { user: callerName, unitId: options.unitId };
     const callee: CallParty = { user: target.name, unitId: target.unitId };
@@ -264,6 +290,135 @@ export class CallService extends EventEmitter<CallServiceEvents> {
       this.finish(entry, 'unreachable', { notifyPeer: result.kind === 'unreachable' });
     }
     return this.snapshot(entry);
+  }
+
+  /**
+   * Calls a group: one call as the caller sees it, offered at once to one member on each member's
+   * unit (a unit rings once, however many members it hosts). The first unit to accept becomes the
+   * callee; every other is told `answered-elsewhere`. Members on the caller's own unit are not rung
+   * (it has one speaker and it is placing the call). When no unit rings any more the call ends
+   * (groupOutcome); when nobody answers, the caller's ring timeout ends it everywhere.
+   */
+  private async initiateGroup(callerName: string, group: { name: string; members: string[] }): Promise<CallSnapshot> {
+    const { options } = this;
+    const legs = new Map<string, GroupLeg>();
+    let onThisUnit = 0;
+    for (const member of group.members) {
+      const found = options.peers.findUser(member);
+      if (!found) continue;
+      if (found.local) {
+        onThisUnit++;
+        continue;
+      }
+      if (legs.has(found.unitId)) continue;
+      const baseUrl = options.peers.baseUrlOf(found.unitId) ?? '';
+      const reachable = found.online && baseUrl !== '';
+      legs.set(found.unitId, { unitId: found.unitId, user: found.name, unitName: found.unitName, baseUrl, state: reachable ? 'offering' : 'out', outcome: reachable ? null : 'unreachable' });
+    }
+    if (legs.size === 0 && onThisUnit > 0) throw new CallError('same-unit', `every member of group "${group.name}" is on this unit`);
+    if (legs.size === 0) throw new CallError('unknown-user', `no member of group "${group.name}" is a user of the site now`);
+    const caller: CallParty = { user: callerName, unitId: options.unitId };
+    const callee: CallParty = { user: group.name, unitId: '' };
+    const decision = decideOutgoing(this.live?.call ?? null, { caller, callee });
+    if (decision.kind !== 'start') {
+      const liveId = decision.kind === 'busy' ? decision.liveCallId : decision.callId;
+      throw new CallError('busy', 'this unit is already in a call', this.get(liveId) ?? undefined);
+    }
+    const entry = this.admit(
+      { call: newCall({ id: this.newCallId(), direction: 'outgoing', caller, callee, now: options.clock.now() }), remoteUnitName: group.name, peerBaseUrl: '' },
+      { group: group.name, legs },
+    );
+    if (options.media.audioState().encrypted) entry.keyShare = this.keyExchange.newShare();
+    await Promise.all([...legs.values()].filter((leg) => leg.state === 'offering').map((leg) => this.offerLeg(entry, leg)));
+    this.settleGroup(entry);
+    return this.snapshot(entry);
+  }
+
+  private async offerLeg(entry: CallEntry, leg: GroupLeg): Promise<void> {
+    const { options } = this;
+    const result = await options.client.offer(this.legTarget(leg), {
+      callId: entry.call.id,
+      caller: { user: entry.call.caller.user, unitId: options.unitId, unitName: options.unitName, httpPort: options.httpPort() },
+      callee: { user: leg.user },
+      ...(entry.keyShare ? { keyShare: entry.keyShare.publicValue } : {}),
+      ...(entry.group ? { group: entry.group } : {}),
+    });
+    if (result.kind === 'ok') {
+      options.peers.noteHeardFrom(leg.unitId);
+      if (result.value.result === 'ringing') {
+        if (leg.state === 'offering' && entry.call.phase === 'ringing') {
+          leg.state = 'ringing';
+        } else if (leg.state !== 'answered' && leg.state !== 'ringing') {
+          // It rings, but the call was answered elsewhere or ended while the offer travelled: stop it.
+          void this.endLeg(entry, leg, leg.outcome ?? (isLive(entry.call) ? 'answered-elsewhere' : (entry.call.endReason ?? 'hung-up')));
+        }
+        return;
+      }
+      // busy (in a call, do-not-disturb) or glare-lost (it is calling us): this unit does not ring.
+      this.legOut(leg, 'busy');
+    } else if (result.kind === 'refused') {
+      this.legOut(leg, 'unreachable');
+    } else {
+      options.logger.warn({ callId: entry.call.id, unitId: leg.unitId, result }, 'group call offer failed');
+      // The offer may have arrived even so (a timeout): tell that unit to stop.
+      const wasOffering = leg.state === 'offering';
+      this.legOut(leg, 'unreachable');
+      if (wasOffering) void this.endLeg(entry, leg, 'unreachable', false);
+    }
+    if (result.kind !== 'ok' || result.value.result !== 'ringing') this.settleGroup(entry);
+  }
+
+  private legOut(leg: GroupLeg, reason: EndReason): void {
+    if (leg.state === 'answered' || leg.state === 'out') return;
+    leg.state = 'out';
+    leg.outcome = reason;
+  }
+
+  /** Tells one member's unit the group call is over for it. */
+  private async endLeg(entry: CallEntry, leg: GroupLeg, reason: EndReason, markOut = true): Promise<void> {
+    if (markOut) this.legOut(leg, reason);
+    const result = await this.options.client.end(this.legTarget(leg), entry.call.id, reason);
+    if (result.kind === 'unreachable') this.options.logger.warn({ callId: entry.call.id, unitId: leg.unitId, message: result.message }, 'could not tell a member unit the group call ended');
+  }
+
+  /** A ringing group call with no member unit left ringing (or about to) ends. */
+  private settleGroup(entry: CallEntry): void {
+    if (!entry.legs || entry.call.phase !== 'ringing' || entry.call.callee.unitId !== '') return;
+    const legs = [...entry.legs.values()];
+    if (legs.some((leg) => leg.state === 'offering' || leg.state === 'ringing')) return;
+    this.finish(entry, groupOutcome(legs.map((leg) => leg.outcome ?? 'unreachable')), { notifyPeer: false });
+  }
+
+  private legTarget(leg: GroupLeg): PeerTarget {
+    return { baseUrl: this.options.peers.baseUrlOf(leg.unitId) ?? leg.baseUrl, unitId: leg.unitId };
+  }
+
+  /**
+   * A member's unit accepted a ringing group call: it becomes the callee, and every other member
+   * unit is told `answered-elsewhere`. Any later acceptor is refused with the call as it sees it.
+   */
+  private claimGroupCall(entry: CallEntry, fromUnitId: string): void {
+    const legs = entry.legs!;
+    const leg = legs.get(fromUnitId)!;
+    if (entry.call.callee.unitId === '' && entry.call.phase === 'ringing' && (leg.state === 'offering' || leg.state === 'ringing')) {
+      const bound = bindGroupCallee(entry.call, { user: leg.user, unitId: leg.unitId });
+      if (bound.ok) {
+        entry.call = bound.call;
+        entry.remoteUnitName = leg.unitName;
+        entry.peerBaseUrl = leg.baseUrl;
+        leg.state = 'answered';
+        for (const other of legs.values()) {
+          if (other.state === 'ringing') void this.endLeg(entry, other, 'answered-elsewhere');
+          // Its offer is still on the way: offerLeg stops it once it rings.
+          else if (other.state === 'offering') this.legOut(other, 'answered-elsewhere');
+        }
+      }
+    }
+    if (entry.call.callee.unitId !== fromUnitId) {
+      const answeredElsewhere = isLive(entry.call) && entry.call.callee.unitId !== '';
+      const seen: CallSnapshot = { ...this.snapshot(entry), phase: 'ended', endReason: answeredElsewhere ? 'answered-elsewhere' : (entry.call.endReason ?? leg.outcome ?? 'hung-up') };
+      throw new CallError('call-ended', answeredElsewhere ? 'another member of the group answered first' : 'the group call has ended', seen);
+    }
   }
 
   /** Answers a call ringing on this unit: exchanges media endpoints with the caller and starts audio. */
@@ -338,6 +493,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
       peerBaseUrl: callerBaseUrl,
     });
     entry.callerKeyShare = offer.keyShare ?? null;
+    entry.group = offer.group ?? null;
     if (autoAnswer) {
       // Both people asked to talk to each other: connect at once rather than ring back.
       setImmediate(() => {
@@ -355,6 +511,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     const entry = this.findWithPeer(callId, fromUnitId);
     if (entry.call.direction !== 'outgoing') throw new CallError('not-callee', 'this unit is the one being called');
     if (!isLive(entry.call)) throw new CallError('call-ended', `call already ended (${entry.call.endReason})`, this.snapshot(entry));
+    if (entry.legs) this.claimGroupCall(entry, fromUnitId);
     this.heardFromPeer(entry);
     if (entry.call.phase === 'active' && entry.localWire) return { media: entry.localWire };
     const local = this.options.media.prepare(callId);
@@ -374,6 +531,14 @@ export class CallService extends EventEmitter<CallServiceEvents> {
   /** The other unit ended the call. */
   handleRemoteEnd(callId: string, reason: EndReason, fromUnitId: string): CallStateAnswer {
     const entry = this.findWithPeer(callId, fromUnitId);
+    const leg = entry.legs?.get(fromUnitId);
+    if (leg && entry.call.callee.unitId !== fromUnitId) {
+      // One member's unit stopped ringing (refused, timed out, do-not-disturb): the others ring on.
+      this.options.peers.noteHeardFrom(fromUnitId);
+      this.legOut(leg, reason);
+      this.settleGroup(entry);
+      return this.legState(entry, leg);
+    }
     this.heardFromPeer(entry);
     if (isLive(entry.call)) this.finish(entry, reason, { notifyPeer: false });
     return this.stateOf(entry);
@@ -382,6 +547,8 @@ export class CallService extends EventEmitter<CallServiceEvents> {
   /** The other unit asks whether we still have the call (its peer-lost probe). */
   handleStateQuery(callId: string, fromUnitId: string): CallStateAnswer {
     const entry = this.findWithPeer(callId, fromUnitId);
+    const leg = entry.legs?.get(fromUnitId);
+    if (leg && entry.call.callee.unitId !== fromUnitId) return this.legState(entry, leg);
     this.heardFromPeer(entry);
     return this.stateOf(entry);
   }
@@ -462,6 +629,13 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     return this.snapshot(entry);
   }
 
+  /** A group call as one member's unit sees it: ringing while it rings, else ended with why it stopped there. */
+  private legState(entry: CallEntry, leg: GroupLeg): CallStateAnswer {
+    if (entry.call.phase === 'ringing' && leg.state !== 'out') return this.stateOf(entry);
+    const endReason = leg.state === 'out' ? (leg.outcome ?? 'hung-up') : (entry.call.endReason ?? 'answered-elsewhere');
+    return { callId: entry.call.id, phase: 'ended', endReason };
+  }
+
   private newEntry(fields: Pick<CallEntry, 'call' | 'remoteUnitName' | 'peerBaseUrl'>): CallEntry {
     return {
       ...fields,
@@ -476,12 +650,14 @@ export class CallService extends EventEmitter<CallServiceEvents> {
       probing: false,
       keyShare: null,
       callerKeyShare: null,
+      group: null,
+      legs: null,
     };
   }
 
-  private admit(fields: Pick<CallEntry, 'call' | 'remoteUnitName' | 'peerBaseUrl'>): CallEntry {
+  private admit(fields: Pick<CallEntry, 'call' | 'remoteUnitName' | 'peerBaseUrl'>, extra: Partial<Pick<CallEntry, 'group' | 'legs'>> = {}): CallEntry {
     const { options } = this;
-    const entry = this.newEntry(fields);
+    const entry = Object.assign(this.newEntry(fields), extra);
     entry.ringTimer = options.clock.setTimeout(() => {
       entry.ringTimer = null;
       if (entry.call.phase === 'ringing') this.finish(entry, 'ring-timeout', { notifyPeer: true });
@@ -546,6 +722,12 @@ export class CallService extends EventEmitter<CallServiceEvents> {
   }
 
   private async notifyPeer(entry: CallEntry, reason: EndReason): Promise<void> {
+    if (entry.legs && entry.call.callee.unitId === '') {
+      // A group call nobody answered: every member unit still ringing stops (those whose offer is on its way stop once it rings).
+      const ringing = [...entry.legs.values()].filter((leg) => leg.state === 'ringing' || leg.state === 'offering');
+      await Promise.all(ringing.map((leg) => (leg.state === 'ringing' ? this.endLeg(entry, leg, reason) : Promise.resolve(this.legOut(leg, reason)))));
+      return;
+    }
     if (!entry.peerBaseUrl) return;
     const result = await this.options.client.end(this.peerTarget(entry), entry.call.id, reason);
     if (result.kind === 'unreachable') {
@@ -654,7 +836,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
   /** A call this unit has with `fromUnitId`; any other unit is told there is no such call. */
   private findWithPeer(callId: string, fromUnitId: string): CallEntry {
     const entry = this.find(callId);
-    if (!entry || remoteParty(entry.call).unitId !== fromUnitId) throw new CallError('unknown-call', `no call "${callId}"`);
+    if (!entry || (remoteParty(entry.call).unitId !== fromUnitId && !entry.legs?.has(fromUnitId))) throw new CallError('unknown-call', `no call "${callId}"`);
     return entry;
   }
 
@@ -735,6 +917,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
       ringingMs: Math.round(ringEnd - call.createdAt),
       activeMs: call.answeredAt === null ? null : Math.round((call.endedAt ?? now) - call.answeredAt),
       supersededBy: entry.supersededBy,
+      group: entry.group,
       stats: call.phase === 'active' ? this.options.media.stats(call.id) : null,
     };
   }

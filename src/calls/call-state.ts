@@ -7,7 +7,8 @@
  */
 
 export type CallPhase = 'ringing' | 'active' | 'ended';
-export const END_REASONS = ['hung-up', 'rejected', 'busy', 'ring-timeout', 'unreachable', 'peer-lost', 'media-failed'] as const;
+/** `answered-elsewhere`: a group call rang here and another member's unit answered it first. */
+export const END_REASONS = ['hung-up', 'rejected', 'busy', 'ring-timeout', 'unreachable', 'peer-lost', 'media-failed', 'answered-elsewhere'] as const;
 export type EndReason = (typeof END_REASONS)[number];
 /** Whether this unit placed the call or is being called. */
 export type CallDirection = 'outgoing' | 'incoming';
@@ -70,6 +71,24 @@ export function end(call: Call, reason: EndReason, now: number): TransitionResul
   if (call.phase === 'ended') return { ok: true, call, changed: false };
   if (reason === 'ring-timeout' && call.phase !== 'ringing') return { ok: false, problem: 'only a ringing call can time out' };
   return { ok: true, call: { ...call, phase: 'ended', endReason: reason, endedAt: now }, changed: true };
+}
+
+/**
+ * A group call rings many units under one call; the first member's unit to answer becomes its
+ * callee (until then the callee is the group, with no unit). Only a ringing outgoing group call binds.
+ */
+export function bindGroupCallee(call: Call, callee: CallParty): TransitionResult {
+  if (call.direction !== 'outgoing' || call.phase !== 'ringing' || call.callee.unitId !== '') return { ok: false, problem: 'only a ringing group call takes the member who answers' };
+  return { ok: true, call: { ...call, callee: { ...callee } }, changed: true };
+}
+
+/**
+ * How a group call ends when no member's unit rings any more (each answered busy, refused it, or
+ * could not be reached): busy when any was busy, else refused when one refused, else the last reason.
+ */
+export function groupOutcome(reasons: EndReason[]): EndReason {
+  for (const reason of ['busy', 'rejected', 'ring-timeout'] as const) if (reasons.includes(reason)) return reason;
+  return 'unreachable';
 }
 
 /** Why a call ends when someone on this unit hangs up: refusing a ringing incoming call is a rejection. */

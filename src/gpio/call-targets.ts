@@ -1,8 +1,7 @@
 /**
  * The one place where a name from the configuration (gpio.callTarget, gpio.buttons[].target, the
- * keypad's directory) becomes something to ring. Today a target is a user of the site; when call
- * groups exist, siteCallTargets() learns to answer `kind: 'group'` and the call control rings every
- * member, with no change to the buttons or the keypad.
+ * keypad's directory) becomes something to ring: a user of the site, or a call group (the call
+ * service then rings every member's unit; the buttons and the keypad need not know).
  */
 
 export type CallTargetKind = 'user' | 'group';
@@ -21,11 +20,20 @@ export interface TargetDirectory {
   findUser(name: string): { name: string; local: boolean; unitName: string } | null;
 }
 
-/** Resolves names against the site directory as this unit sees it now. */
-export function siteCallTargets(directory: TargetDirectory): CallTargetResolver {
+/** The site's call groups (GroupStore fits). */
+export interface TargetGroups {
+  get(name: string): { name: string } | null;
+}
+
+/** Resolves names against the site directory (users first, as the call service does) and the site's groups, as this unit sees them now. */
+export function siteCallTargets(directory: TargetDirectory, groups?: TargetGroups): CallTargetResolver {
   return (name) => {
     const user = directory.findUser(name);
-    if (!user) return { ok: false, reason: `no user or group "${name}" is known in the site (is its unit on and registered?)` };
+    if (!user) {
+      const group = groups?.get(name);
+      if (group) return { ok: true, kind: 'group', name: group.name };
+      return { ok: false, reason: `no user or group "${name}" is known in the site (is its unit on and registered?)` };
+    }
     if (user.local) return { ok: false, reason: `"${user.name}" is a user of this unit itself; a unit cannot ring itself` };
     return { ok: true, kind: 'user', name: user.name };
   };

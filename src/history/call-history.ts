@@ -13,7 +13,7 @@ export const CALL_HISTORY_FILE = 'call-history.json';
 
 const HistoryPartySchema = Type.Object({
   user: Type.String({ minLength: 1, maxLength: 64 }),
-  unitId: Type.String({ minLength: 1, maxLength: 64 }),
+  unitId: Type.String({ maxLength: 64, description: 'empty for the callee of a group call nobody answered (then user is the group)' }),
   unitName: Type.String({ maxLength: 64 }),
 });
 
@@ -33,9 +33,10 @@ export const CallHistoryEntrySchema = Type.Object(
     talkMs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'how long the two talked; null when it was never answered' }),
     endReason: Type.String({
       pattern: '^[a-z][a-z-]{0,39}$',
-      description: 'how it ended: hung-up, rejected, busy, ring-timeout, unreachable, peer-lost (the reasons of GET /api/calls)',
+      description: 'how it ended: hung-up, rejected, busy, ring-timeout, unreachable, peer-lost, answered-elsewhere (the reasons of GET /api/calls)',
     }),
-    missed: Type.Boolean({ description: 'an incoming call nobody here answered or refused (it timed out, or the caller gave up)' }),
+    missed: Type.Boolean({ description: 'an incoming call nobody here answered or refused (it timed out, or the caller gave up; not one another member of its group answered)' }),
+    group: Type.Optional(Type.String({ maxLength: 64, description: 'the call group the call was placed to (absent: a call to one user)' })),
   },
   { additionalProperties: false },
 );
@@ -69,7 +70,7 @@ export type CallHistoryEvents = { changed: [] };
  * it: it rang out, or the caller gave up, or the caller's unit vanished meanwhile.
  */
 export function isMissed(call: Pick<CallSnapshot, 'direction' | 'activeMs' | 'endReason'>): boolean {
-  return call.direction === 'incoming' && call.activeMs === null && call.endReason !== 'rejected';
+  return call.direction === 'incoming' && call.activeMs === null && call.endReason !== 'rejected' && call.endReason !== 'answered-elsewhere';
 }
 
 /** The history entry for an ended call, or null for a call that is not history (live, or replaced). */
@@ -89,6 +90,7 @@ export function historyEntryOf(call: CallSnapshot, endedAt: Date): CallHistoryEn
     talkMs: call.activeMs === null ? null : Math.max(0, Math.round(call.activeMs)),
     endReason: call.endReason,
     missed: isMissed(call),
+    ...(call.group ? { group: call.group } : {}),
   };
 }
 

@@ -5,6 +5,8 @@ import {
   AcceptAnswerSchema,
   CallStateAnswerSchema,
   DoorOpenedAnswerSchema,
+  GroupSyncSchema,
+  type GroupSync,
   OfferAnswerSchema,
   RECEIVER_HEADER,
   SENDER_HEADER,
@@ -105,6 +107,11 @@ export class PeerClient {
   /** Asks the other unit of an active call to pulse its door relay. */
   openDoor(target: PeerTarget, callId: string): Promise<PeerResult<DoorOpenedAnswer>> {
     return this.request(target, 'POST', `/calls/${encodeURIComponent(callId)}/open-door`, undefined, DoorOpenedAnswerSchema);
+  }
+
+  /** Sends this unit's versions of the groups; the answer is the other unit's (after it took the newer ones). */
+  syncGroups(target: PeerTarget, groups: GroupSync['groups']): Promise<PeerResult<GroupSync>> {
+    return this.request(target, 'POST', '/groups', { groups }, GroupSyncSchema);
   }
 
   private async request<S extends TSchema>(

@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import { WIRE_FORMATS } from '../config/schema.js';
 import { END_REASONS } from '../calls/call-state.js';
+import { GroupRecordSchema } from '../groups/group-store.js';
 
 /**
  * The unit-to-unit protocol, version 2: routes under /api/unit/ that one unit calls on another.
@@ -80,6 +81,8 @@ export const CallOfferSchema = Type.Object(
     callee: Type.Object({ user: Type.String({ minLength: 1, maxLength: 40 }) }, { additionalProperties: false }),
     /** The caller's ephemeral X25519 public value; absent when the caller sends plain RTP (audio.srtp false). */
     keyShare: Type.Optional(KeyShareSchema),
+    /** The call group this offer is one of (every member's unit rings; the first to answer gets the call). */
+    group: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
   },
   { additionalProperties: false },
 );
@@ -117,3 +120,7 @@ export const DoorOpenedAnswerSchema = Type.Object({
   pulseMs: Type.Integer({ minimum: 1 }),
 });
 export type DoorOpenedAnswer = Static<typeof DoorOpenedAnswerSchema>;
+
+/** Group exchange (POST /groups): the sender's versions of the site's groups; the answer is the receiver's, after taking the newer ones. */
+export const GroupSyncSchema = Type.Object({ groups: Type.Array(GroupRecordSchema, { maxItems: 1000 }) }, { additionalProperties: false });
+export type GroupSync = Static<typeof GroupSyncSchema>;

@@ -32,6 +32,9 @@ import type { PeerDoor } from '../calls/peer-door.js';
 import type { CallHistory } from '../history/call-history.js';
 import { registerHistoryRoutes } from './history-routes.js';
 import { registerAudioLevelsRoutes, type AudioLevelsControl } from './audio-levels-routes.js';
+import { registerGroupRoutes } from './group-routes.js';
+import type { GroupStore } from '../groups/group-store.js';
+import type { GroupSync } from '../groups/group-sync.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -91,6 +94,10 @@ export interface AppDeps {
   history?: CallHistory;
   /** Volume, microphone gain and mute (GET/PUT /api/audio/levels, `levels` events); absent: no such routes. */
   levels?: AudioLevelsControl;
+  /** The site's call groups (GET/PUT/DELETE /api/groups); absent: no such routes. */
+  groups?: GroupStore;
+  /** Spreads the groups between units (POST /api/unit/groups); absent: no such route. */
+  groupSync?: GroupSync;
 }
 
 /**
@@ -143,7 +150,8 @@ const MAX_PARAM_LENGTH = 100;
  * code a route can answer (test/signaling/openapi-truth.test.ts keeps it so) and no route can forget
  * one. Route files list only what their handlers answer.
  */
-function machineryAnswers(route: Pick<RouteOptions, 'method' | 'url' | 'schema' | 'config'>, access: RouteAccess, bodyLimit: number): Answers {
+function machineryAnswers(route: Pick<RouteOptions, 'method' | 'url' | 'schema' | 'config' | 'bodyLimit'>, access: RouteAccess, appBodyLimit: number): Answers {
+  const bodyLimit = route.bodyLimit ?? appBodyLimit;
   const method = [route.method].flat()[0].toUpperCase();
   const schema = route.schema ?? {};
   const readsBody = !BODYLESS_METHODS.has(method);
@@ -352,6 +360,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     if (deps.doNotDisturb) registerDoNotDisturbRoutes(typed, deps.doNotDisturb);
     if (deps.history) registerHistoryRoutes(typed, deps.history);
     if (deps.levels) registerAudioLevelsRoutes(typed, deps.levels);
+    if (deps.groups) registerGroupRoutes(typed, { groups: deps.groups, isUser: (name) => deps.directory.findUser(name) !== null });
   });
 
   app.get(

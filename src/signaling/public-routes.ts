@@ -59,12 +59,12 @@ export function registerPublicRoutes(app: ApiScope, deps: AppDeps): void {
     {
       schema: {
         tags: ['signal'],
-        summary: 'Call a user: `from` is on this unit, `to` anywhere in the site. The call rings at the callee, or ends at once (busy, unreachable).',
+        summary: "Call a user or a call group: `from` is on this unit, `to` a user anywhere in the site or a group (every member's unit rings; the first to answer gets the call). The call rings at the callee, or ends at once (busy, unreachable).",
         body: InitiateBodySchema,
         response: {
           200: described(CallResponseSchema, 'the call: ringing at the callee, or already ended (busy, unreachable: see endReason); when `to` is ringing `from` already, that call is answered'),
-          404: errorAnswer('unknown-user: `from` is not a user of this unit, or `to` is no user of the site'),
-          409: errorAnswer('same-unit: both users are on this unit; busy: this unit is in a call (the answer carries it); call-ended, not-callee: the call being answered changed meanwhile', CallErrorSchema),
+          404: errorAnswer('unknown-user: `from` is not a user of this unit, or `to` is no user or group of the site (or no member of the group is)'),
+          409: errorAnswer('same-unit: both users are on this unit (or every member of the group `to` is); busy: this unit is in a call (the answer carries it); call-ended, not-callee: the call being answered changed meanwhile', CallErrorSchema),
           503: errorAnswer('media-failed: `to` was ringing `from` already, and this unit could not start audio to answer it (the answer carries the ended call)', CallErrorSchema),
         },
       },

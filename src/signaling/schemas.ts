@@ -91,6 +91,9 @@ export const CallSchema = Type.Object({
   ringingMs: Type.Integer(),
   activeMs: Type.Union([Type.Integer(), Type.Null()]),
   supersededBy: Type.Union([CallIdSchema, Type.Null()], { description: 'the call that replaced this one when both units called each other at once' }),
+  group: Type.Union([Type.String(), Type.Null()], {
+    description: "the call group this call was placed to: every member's unit rang, the first to answer became the callee (until then the callee is the group, with an empty unitId)",
+  }),
   stats: Type.Union([CallMediaStatsSchema, Type.Null()]),
 });
 

@@ -9,12 +9,13 @@ import {
   CallStateAnswerSchema,
   DoorOpenedAnswerSchema,
   EndRequestSchema,
+  GroupSyncSchema,
   OfferAnswerSchema,
   SENDER_HEADER,
   UNIT_API_PREFIX,
   UnitInfoSchema,
 } from '../peers/peer-protocol.js';
-import { CallErrorSchema, described, errorAnswer, withAnswers } from './schemas.js';
+import { CallErrorSchema, STORAGE_ANSWERS, described, errorAnswer, withAnswers } from './schemas.js';
 import type { IncomingPeerRequest, VerifyResult } from '../security/peer-auth.js';
 
 export type { IncomingPeerRequest } from '../security/peer-auth.js';
@@ -189,6 +190,21 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
           const status = result.code === 'not-in-call' ? 403 : result.code === 'no-active-call' || result.code === 'already-open' ? 409 : 404;
           return reply.code(status).send({ error: result.code, message: result.reason });
         },
+      );
+    }
+    const groupSync = deps.groupSync;
+    if (groupSync) {
+      unitApi.post(
+        '/groups',
+        {
+          schema: {
+            tags: ['unit-to-unit'],
+            summary: "Exchange call groups: the sender's versions in, this unit's (after taking the newer ones) out",
+            body: GroupSyncSchema,
+            response: { 200: described(GroupSyncSchema, "this unit's groups, tombstones included"), ...STORAGE_ANSWERS },
+          },
+        },
+        async (request) => groupSync.receive(request.body.groups, senderOf(request)),
       );
     }
   }, { prefix: UNIT_API_PREFIX });

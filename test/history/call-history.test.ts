@@ -30,6 +30,7 @@ function snapshot(fields: Partial<CallSnapshot> = {}): CallSnapshot {
     ringingMs: 1500,
     activeMs: 42_000,
     supersededBy: null,
+    group: null,
     stats: null,
     ...fields,
   };

@@ -133,6 +133,8 @@ function validBody(method: string, route: string): unknown {
     'POST /api/unit/calls/:callId/end': { reason: 'hung-up' },
     'PUT /api/do-not-disturb': { enabled: false },
     'PUT /api/audio/levels': { volume: 70 },
+    'PUT /api/groups/:name': { members: ['Walker', 'Nobody'] },
+    'POST /api/unit/groups': { groups: [] },
   };
   return bodies[`${method} ${route}`] ?? {};
 }
@@ -157,6 +159,7 @@ function bodySpread(method: string, route: string): Array<[string, string | unde
 function urlSpread(route: string): string[] {
   if (route === '/api/signal/incoming') return [route, `${route}?user=`, `${route}?user=Nobody`, `${route}?user=Walker`];
   if (!route.includes(':')) return [route];
+  if (route.includes(':name')) return ['Reception', 'Nobody', 'bad!name', 'x'.repeat(150), '%zz'].map((name) => route.replace(':name', name));
   return [OFFER_ID, FAKE_CALL_ID, 'bad!id', 'short', 'x'.repeat(150), '%zz'].map((id) => route.replace(':callId', id));
 }
 

@@ -41,6 +41,7 @@ const END_REASONS = {
   unreachable: 'the other unit could not be reached',
   'peer-lost': 'the connection to the other unit was lost',
   'media-failed': 'the call audio could not start',
+  'answered-elsewhere': 'answered by another member of the group',
 };
 
 export function describeEndReason(reason) {

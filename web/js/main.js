@@ -8,6 +8,7 @@ import { DirectoryView } from './directory-view.js';
 import { UnitView } from './unit-view.js';
 import { HistoryView } from './history-view.js';
 import { LevelsView } from './levels-view.js';
+import { GroupsView } from './groups-view.js';
 
 /**
  * The panel: one state object, fed by the event stream (/api/events), the answers to the
@@ -74,6 +75,7 @@ const levelsView = new LevelsView({
     renderLevels();
   },
 });
+const groupsView = new GroupsView({ onDial: (to) => dial(to) });
 
 // ---- rendering -----------------------------------------------------------------------------
 
@@ -374,12 +376,15 @@ function startLive() {
         directoryView.renderUsers(state);
         renderCall();
         void historyView.refresh(state);
+        void groupsView.refresh();
       },
       call: (call) => takeCall(call),
       stats: (call) => takeCall(call),
       peers(data) {
         state.peers = data.peers;
         directoryView.renderPeers(state);
+        // A unit seen (again) exchanges groups with this one: the list may have changed.
+        void groupsView.refresh();
       },
       users(data) {
         state.users = data.users;
