@@ -33,6 +33,7 @@ import { CallHistory } from './history/call-history.js';
 import { UnitSounds } from './sounds/unit-sounds.js';
 import { loadRingTone } from './sounds/ring-tone.js';
 import { CallSounds } from './sounds/call-sounds.js';
+import { SiteMembership } from './site/site-membership.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -84,6 +85,8 @@ export interface Unit {
   readonly mqtt: MqttBridge | null;
   /** The last calls of this unit, persisted in the data directory. */
   readonly history: CallHistory;
+  /** Which site the unit belongs to: join codes, joining, leaving. */
+  readonly site: SiteMembership;
   readonly media: CallMedia;
   /** The HTTP API; usable with inject() before start(). */
   readonly app: IntercomApp;
@@ -122,7 +125,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   const client = new PeerClient({
     unitId,
     timeoutMs: config.discovery.requestTimeoutMs,
-    auth: createPeerClientAuth({ secret: siteSecret.secret, unitId }),
+    // Read at each request: joining or leaving a site changes the secret while the unit runs.
+    auth: createPeerClientAuth({ secret: () => site.currentSecret(), unitId }),
     clockSync: clockOffsets,
   });
   const directory = new PeerDirectory({
@@ -137,6 +141,22 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     logger,
   });
   for (const entry of config.peers) directory.addCandidate(parseStaticPeer(entry));
+  const keyExchange = new CallKeyExchange(siteSecret.secret);
+  const site: SiteMembership = new SiteMembership({
+    secret: siteSecret,
+    dataDir: config.dataDir,
+    unit: { unitId, name: unitName },
+    httpPort: () => httpPort,
+    directory,
+    clock,
+    logger: logger.child({ module: 'site' }),
+    applySecret: (secret) => {
+      peerAuth.setSecret(secret);
+      keyExchange.setSiteSecret(secret);
+      // Addresses that refused us are asked again at once with the new secret.
+      void directory.refresh();
+    },
+  });
 
   const doNotDisturb = new DoNotDisturb(config.dataDir, logger.child({ module: 'do-not-disturb' }));
   await doNotDisturb.load();
@@ -154,7 +174,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     ringTimeoutMs: config.calls.ringTimeoutMs,
     peerLostMs: config.calls.peerLostMs,
     refuseOffer: () => doNotDisturb.refusesOffer(),
-    keyExchange: new CallKeyExchange(siteSecret.secret),
+    keyExchange,
   });
   // Attached before the HTTP app exists, so a call is in the history by the time its `call` event reaches the panel.
   const history = new CallHistory({ dataDir: config.dataDir, logger: logger.child({ module: 'call-history' }) });
@@ -217,6 +237,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     doNotDisturb,
     eventsHeartbeatMs: overrides.eventsHeartbeatMs,
     history,
+    site,
+    now: () => clock.now(),
     status: () =>
       buildStatus({
         unitId,
@@ -231,7 +253,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
         system: () => sampler.latest(),
         gpio: () => gpio.status(),
         security: () => ({
-          peerRequests: { secretSource: siteSecret.source, maxClockSkewMs: config.site.maxClockSkewMs, protocolVersion: UNIT_PROTOCOL_VERSION, ...peerAuth.counters() },
+          peerRequests: { secretSource: site.source(), maxClockSkewMs: config.site.maxClockSkewMs, protocolVersion: UNIT_PROTOCOL_VERSION, ...peerAuth.counters() },
           people: people.counters(),
         }),
         doNotDisturb: () => doNotDisturb.status(),
@@ -252,6 +274,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     doNotDisturb,
     mqtt,
     history,
+    site,
     media: media.callMedia,
     app,
     appDeps,

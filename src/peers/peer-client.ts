@@ -52,7 +52,22 @@ export interface PeerClockSync {
 export type PeerResult<T> =
   | { kind: 'ok'; value: T; /** The unit that answered. */ from: string }
   | { kind: 'refused'; status: number; error: string; message: string; body: unknown }
-  | { kind: 'unreachable'; message: string };
+  | {
+      kind: 'unreachable';
+      message: string;
+      /** Something answered, unsigned or not signed for us (a unit of another site, another version, or no unit at all): its status and `error`. */
+      unverified?: { status: number; error: string | null };
+    };
+
+/** The `error` field of a JSON error answer, or null. */
+function errorOf(text: string): string | null {
+  try {
+    const error = (JSON.parse(text) as { error?: unknown })?.error;
+    return typeof error === 'string' ? error : null;
+  } catch {
+    return null;
+  }
+}
 
 /** "host:port" of a peer's HTTP API, IPv6 hosts in brackets. */
 export function peerBaseUrl(host: string, port: number): string {
@@ -135,7 +150,13 @@ export class PeerClient {
       return { kind: 'unreachable', message: (error as Error).message };
     }
     const check = auth.verifyAnswer({ request: { ...outgoing, headers }, status: response.status, headers: response.headers, body: text });
-    if (!check.ok) return { kind: 'unreachable', message: `the answer to ${method} ${path} from ${url.host} does not prove it comes from a unit of this site: ${check.reason}` };
+    if (!check.ok) {
+      return {
+        kind: 'unreachable',
+        message: `the answer to ${method} ${path} from ${url.host} does not prove it comes from a unit of this site: ${check.reason}`,
+        unverified: { status: response.status, error: errorOf(text) },
+      };
+    }
     const from = check.responder;
     // Only a verified answer to our own request may move our idea of that unit's clock.
     if (check.peerTimeMs !== null && clockSync) clockSync.learn(from, check.peerTimeMs, sentAtMs, wallClock());

@@ -49,6 +49,19 @@ interface CandidateState extends PeerCandidate {
   answeredBy: string | null;
   /** Why the last poll here failed (logged when it changes), or null after an answer. */
   problem: string | null;
+  /** The kind of that failure, for the panel. */
+  refusal?: UntrustedReason | null;
+}
+
+/** Why an address found on the LAN is not a unit of this site. */
+export type UntrustedReason = 'another-site' | 'another-version' | 'not-a-unit' | 'unreachable';
+
+/** An address found on the LAN where no unit of this site answers. */
+export interface UntrustedView {
+  address: string;
+  source: PeerCandidate['source'];
+  reason: UntrustedReason;
+  message: string;
 }
 
 interface PeerState {
@@ -174,6 +187,31 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     return peer ? this.view(peer) : null;
   }
 
+  /**
+   * Addresses found on the LAN (DNS-SD, static peers, units that spoke to us) where no unit of this
+   * site answers, with the reason: a unit of another site (or one not yet in a site) refuses our
+   * signature; another version; or nothing answers.
+   */
+  untrusted(): UntrustedView[] {
+    const known = new Set([...this.peersById.values()].map((peer) => peer.address));
+    return [...this.candidates.values()]
+      .filter((candidate) => !candidate.isSelf && candidate.problem !== null && !known.has(`${candidate.host}:${candidate.port}`))
+      .map((candidate) => ({
+        address: `${candidate.host}:${candidate.port}`,
+        source: candidate.source,
+        reason: candidate.refusal ?? 'unreachable',
+        message: candidate.problem!,
+      }))
+      .sort((a, b) => a.address.localeCompare(b.address));
+  }
+
+  /** This unit left its site: the units it knew are no longer its peers (they are asked again as strangers). */
+  forgetPeers(): void {
+    this.peersById.clear();
+    for (const candidate of this.candidates.values()) candidate.answeredBy = null;
+    this.publish();
+  }
+
   peers(): PeerView[] {
     return [...this.peersById.values()].map((peer) => this.view(peer)).sort((a, b) => a.name.localeCompare(b.name) || a.unitId.localeCompare(b.unitId));
   }
@@ -239,12 +277,14 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
       candidate.answeredBy = null;
       // Said once per change, so that "another site", "another version" or "not a unit" is in the log.
       const problem = result.kind === 'refused' ? `${result.status} ${result.error}` : result.message;
+      candidate.refusal = refusalOf(result);
       if (problem !== candidate.problem) this.options.logger?.info({ address: `${candidate.host}:${candidate.port}`, source: candidate.source, problem }, 'no unit of the site answers here');
       candidate.problem = problem;
       return;
     }
     candidate.answeredBy = result.from;
     candidate.problem = null;
+    candidate.refusal = null;
     if (result.value.unitId === this.options.selfUnitId) {
       candidate.isSelf = true;
       return;
@@ -295,6 +335,16 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     this.lastPublished = visible;
     this.emit('changed', this.peers());
   }
+}
+
+/** What kind of address answered a poll without proving it is a unit of this site. */
+function refusalOf(result: Exclude<PeerResult<UnitInfo>, { kind: 'ok' }>): UntrustedReason {
+  const answer = result.kind === 'refused' ? { status: result.status, error: result.error } : result.unverified;
+  if (!answer) return 'unreachable';
+  if (answer.error === 'protocol-version') return 'another-version';
+  // A unit refuses requests not signed with its site's secret with 401 "unauthorized".
+  if (answer.status === 401 && answer.error === 'unauthorized') return 'another-site';
+  return 'not-a-unit';
 }
 
 function roundedOrNull(value: number | null): number | null {

@@ -30,6 +30,8 @@ import { HostPolicy } from '../security/host-check.js';
 import { ConnectionGuard, connectionLimits } from './connection-guard.js';
 import type { CallHistory } from '../history/call-history.js';
 import { registerHistoryRoutes } from './history-routes.js';
+import { registerSiteRoutes } from './site-routes.js';
+import type { SiteMembership } from '../site/site-membership.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -85,6 +87,10 @@ export interface AppDeps {
   http?: { allowedHosts?: string[]; maxConnections?: number; maxConnectionsPerAddress?: number };
   /** The unit's call history (GET/DELETE /api/history); absent: no such routes. */
   history?: CallHistory;
+  /** The unit's site membership: join codes, joining and leaving (/api/site, /api/join); absent: no such routes. */
+  site?: SiteMembership;
+  /** Wall-clock ms (for the join code's remaining time); default Date.now. */
+  now?: () => number;
 }
 
 /**
@@ -328,6 +334,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
         { name: 'users', description: 'users of this unit and the site' },
         { name: 'unit', description: 'state of this unit' },
         { name: 'unit-to-unit', description: 'requests units make to each other' },
+        { name: 'site', description: 'joining a site by a one-time code, leaving it; /api/join/* is the exchange between the units (CPace)' },
         { name: 'session', description: 'people\'s login; every other route but /api/health needs its session cookie, and x-csrf-token on POST, PUT, PATCH and DELETE' },
       ],
     },
@@ -345,6 +352,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     registerUnitRoutes(typed, deps);
     if (deps.doNotDisturb) registerDoNotDisturbRoutes(typed, deps.doNotDisturb);
     if (deps.history) registerHistoryRoutes(typed, deps.history);
+    if (deps.site) registerSiteRoutes(typed, { site: deps.site, directory: deps.directory, now: deps.now ?? Date.now });
   });
 
   app.get(
