@@ -120,7 +120,7 @@ test('a unit whose secret is in its config, or that has other units, may not joi
   t.regex(fromConfig.body.message, /site\.secret/);
   t.is((await api(a, 'GET', '/api/site')).body.invitation.triesLeft, 3, 'a refused unit never tried the code');
 
-  t.is((await api(a, 'DELETE' as 'POST', '/api/site/invitation')).status, 200);
+  t.is((await api(a, 'DELETE', '/api/site/invitation')).status, 200);
   const b = await freshUnit(t, 'Cellar', 'Cellar');
   const withdrawn = await api(b, 'POST', '/api/site/join', { code, host: `127.0.0.1:${a.port}` });
   t.is(withdrawn.status, 409);

@@ -132,7 +132,7 @@ export async function connectUnits(...units: TestUnit[]): Promise<void> {
 }
 
 /** One JSON request to a listening unit, as its logged-in session. */
-export async function api(unit: TestUnit, method: 'GET' | 'POST' | 'PUT', url: string, body?: unknown): Promise<{ status: number; body: any }> {
+export async function api(unit: TestUnit, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown): Promise<{ status: number; body: any }> {
   const response = await fetch(`${unit.baseUrl}${url}`, {
     method,
     headers: { ...unit.auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
