@@ -34,6 +34,7 @@ import { UnitSounds } from './sounds/unit-sounds.js';
 import { loadRingTone } from './sounds/ring-tone.js';
 import { CallSounds } from './sounds/call-sounds.js';
 import { SiteMembership } from './site/site-membership.js';
+import { createLocalApiToken } from './security/local-api-token.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -238,6 +239,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     eventsHeartbeatMs: overrides.eventsHeartbeatMs,
     history,
     site,
+    localApiToken: await createLocalApiToken(config.dataDir),
     now: () => clock.now(),
     status: () =>
       buildStatus({

@@ -58,7 +58,10 @@ export type UntrustedReason = 'another-site' | 'another-version' | 'not-a-unit' 
 
 /** An address found on the LAN where no unit of this site answers. */
 export interface UntrustedView {
+  /** "host:port" (for people). */
   address: string;
+  host: string;
+  port: number;
   source: PeerCandidate['source'];
   reason: UntrustedReason;
   message: string;
@@ -198,6 +201,8 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
       .filter((candidate) => !candidate.isSelf && candidate.problem !== null && !known.has(`${candidate.host}:${candidate.port}`))
       .map((candidate) => ({
         address: `${candidate.host}:${candidate.port}`,
+        host: candidate.host,
+        port: candidate.port,
         source: candidate.source,
         reason: candidate.refusal ?? 'unreachable',
         message: candidate.problem!,

@@ -89,6 +89,8 @@ export interface AppDeps {
   history?: CallHistory;
   /** The unit's site membership: join codes, joining and leaving (/api/site, /api/join); absent: no such routes. */
   site?: SiteMembership;
+  /** The token commands on the unit itself use instead of a login (src/security/local-api-token.ts); absent: none. */
+  localApiToken?: string;
   /** Wall-clock ms (for the join code's remaining time); default Date.now. */
   now?: () => number;
 }
@@ -342,7 +344,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
 
   // People's login: the cookie parser first, so the guard after it sees the session cookie.
   await app.register(fastifyCookie, { hook: 'onRequest' });
-  app.addHook('onRequest', createPeopleGuard(deps.people));
+  app.addHook('onRequest', createPeopleGuard(deps.people, deps.localApiToken));
 
   await app.register(async (api) => {
     const typed = api.withTypeProvider<TypeBoxTypeProvider>();

@@ -38,7 +38,9 @@ const InvitationSchema = Type.Object({
 });
 
 const UntrustedSchema = Type.Object({
-  address: Type.String(),
+  address: Type.String({ description: 'host:port' }),
+  host: Type.String(),
+  port: Type.Integer(),
   source: Type.String({ description: 'how it was found: dns-sd, static or inbound' }),
   reason: Type.String({ description: 'another-site (another site, or a unit not yet in a site), another-version, not-a-unit or unreachable' }),
   message: Type.String(),
@@ -55,7 +57,9 @@ const SiteSchema = Type.Object({
 const JoinBodySchema = Type.Object(
   {
     code: Type.String({ pattern: '^[0-9]{6}$', description: 'the code the inviting unit shows' }),
-    host: Type.String({ minLength: 1, maxLength: 255, description: 'the inviting unit: name or address, optionally :port (default 5000)' }),
+    host: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, description: 'the inviting unit: name or address, optionally :port (default 5000); absent: the units found on the LAN are asked in turn' }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -133,37 +133,64 @@ export class SiteMembership {
 
   /**
    * Joins the site of the unit at `host` ("name", "address" or either with ":port") with the code
-   * it shows: runs the exchange, stores the site secret, and uses it at once.
+   * it shows: runs the exchange, stores the site secret, and uses it at once. Without `host`, the
+   * units found on the LAN that do not trust this one are asked in turn (those without an open
+   * code answer so without a try being spent).
    */
-  async join(code: string, host: string): Promise<{ unitId: string; name: string; address: string }> {
+  async join(code: string, host?: string): Promise<{ unitId: string; name: string; address: string }> {
     const refusal = this.joinRefusal();
     if (refusal) throw new SiteChangeError(409, this.secret.source === 'config' ? 'secret-from-config' : 'in-a-site', refusal);
     if (!/^[0-9]{6}$/.test(code)) throw new SiteChangeError(400, 'bad-request', 'the code is 6 digits');
-    const target = parseHost(host);
-    if (!target) throw new SiteChangeError(400, 'bad-request', `"${host}" is not a host name or address (with an optional :port)`);
+    let targets: Array<{ host: string; port: number }>;
+    if (host !== undefined) {
+      const target = parseHost(host);
+      if (!target) throw new SiteChangeError(400, 'bad-request', `"${host}" is not a host name or address (with an optional :port)`);
+      targets = [target];
+    } else {
+      targets = this.options.directory
+        .untrusted()
+        .filter((entry) => entry.reason === 'another-site')
+        .map((entry) => ({ host: entry.host, port: entry.port }));
+      if (targets.length === 0) {
+        throw new SiteChangeError(409, 'no-invitation', 'no unit of another site was found on the LAN; give the address of the unit that shows the code');
+      }
+    }
     if (this.joining) throw new SiteChangeError(409, 'busy', 'this unit is already joining a site');
     this.joining = true;
     try {
-      const baseUrl = peerBaseUrl(target.host, target.port);
-      const exchange = new JoinerExchange(code, { unitId: this.options.unit.unitId, name: this.options.unit.name, httpPort: this.options.httpPort() });
-      const started = await this.post(`${baseUrl}${JOIN_API_PREFIX}/start`, exchange.start);
-      if (started.status !== 200) throw inviterRefusal(started);
-      if (!Value.Check(JoinAnswerSchema, started.body)) throw new SiteChangeError(502, 'bad-answer', `${target.host}:${target.port} did not answer like a unit`);
-      const answer = started.body as Static<typeof JoinAnswerSchema>;
-      if (answer.unitId === this.options.unit.unitId) throw new SiteChangeError(409, 'same-unit', 'that is this unit itself');
-      const result = exchange.finish(answer);
-      if (!result) throw new SiteChangeError(403, 'wrong-code', `the code does not match the one ${answer.name} shows (each wrong try uses up one of its 3)`);
-      if (siteSecretProblem(result.secret)) throw new SiteChangeError(502, 'bad-answer', 'the inviting unit sent an unusable site secret');
-      const confirmed = await this.post(`${baseUrl}${JOIN_API_PREFIX}/confirm`, result.confirm);
-      if (confirmed.status !== 200) throw inviterRefusal(confirmed);
-      await this.replaceSecret(result.secret, 'joined');
-      this.options.directory.addCandidate({ host: target.host, port: target.port, source: 'static' });
-      await this.options.directory.refresh();
-      this.options.logger.info({ inviter: answer.unitId, name: answer.name }, 'this unit joined a site with a code');
-      return { unitId: answer.unitId, name: answer.name, address: `${target.host}:${target.port}` };
+      let last: SiteChangeError | null = null;
+      for (const target of targets) {
+        try {
+          return await this.joinAt(code, target);
+        } catch (error) {
+          if (!(error instanceof SiteChangeError) || host !== undefined || (error.code !== 'no-invitation' && error.code !== 'unreachable')) throw error;
+          last = error;
+        }
+      }
+      throw new SiteChangeError(409, 'no-invitation', `none of the ${targets.length} units found on the LAN has a join code open (${last?.message ?? ''}); give the address of the unit that shows the code`);
     } finally {
       this.joining = false;
     }
+  }
+
+  private async joinAt(code: string, target: { host: string; port: number }): Promise<{ unitId: string; name: string; address: string }> {
+    const baseUrl = peerBaseUrl(target.host, target.port);
+    const exchange = new JoinerExchange(code, { unitId: this.options.unit.unitId, name: this.options.unit.name, httpPort: this.options.httpPort() });
+    const started = await this.post(`${baseUrl}${JOIN_API_PREFIX}/start`, exchange.start);
+    if (started.status !== 200) throw inviterRefusal(started);
+    if (!Value.Check(JoinAnswerSchema, started.body)) throw new SiteChangeError(502, 'bad-answer', `${target.host}:${target.port} did not answer like a unit`);
+    const answer = started.body as Static<typeof JoinAnswerSchema>;
+    if (answer.unitId === this.options.unit.unitId) throw new SiteChangeError(409, 'same-unit', 'that is this unit itself');
+    const result = exchange.finish(answer);
+    if (!result) throw new SiteChangeError(403, 'wrong-code', `the code does not match the one ${answer.name} shows (each wrong try uses up one of its 3)`);
+    if (siteSecretProblem(result.secret)) throw new SiteChangeError(502, 'bad-answer', 'the inviting unit sent an unusable site secret');
+    const confirmed = await this.post(`${baseUrl}${JOIN_API_PREFIX}/confirm`, result.confirm);
+    if (confirmed.status !== 200) throw inviterRefusal(confirmed);
+    await this.replaceSecret(result.secret, 'joined');
+    this.options.directory.addCandidate({ host: target.host, port: target.port, source: 'static' });
+    await this.options.directory.refresh();
+    this.options.logger.info({ inviter: answer.unitId, name: answer.name }, 'this unit joined a site with a code');
+    return { unitId: answer.unitId, name: answer.name, address: `${target.host}:${target.port}` };
   }
 
   /** Leaves the site: a new secret of this unit's own (the others no longer accept it, nor it them). */
