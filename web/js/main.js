@@ -7,6 +7,7 @@ import { CallView, applyCallSnapshot, panelPhase } from './call-view.js';
 import { DirectoryView } from './directory-view.js';
 import { UnitView } from './unit-view.js';
 import { HistoryView } from './history-view.js';
+import { SiteView } from './site-view.js';
 
 /**
  * The panel: one state object, fed by the event stream (/api/events), the answers to the
@@ -56,6 +57,7 @@ const callView = new CallView({
 });
 const directoryView = new DirectoryView({ onDial: (to) => dial(to) });
 const historyView = new HistoryView({ onDial: (to) => dial(to) });
+const siteView = new SiteView({ toast: (message) => toast(message) });
 
 // ---- rendering -----------------------------------------------------------------------------
 
@@ -400,6 +402,7 @@ async function pollStatus() {
     if (!switchingDnd && askedAt > dndSwitchedAt) state.doNotDisturb = state.status.doNotDisturb ?? null;
     unitView.render(state);
     renderDoNotDisturb();
+    await siteView.refresh();
   } catch {
     // The connection indicator already tells; the next poll tries again.
   }
