@@ -91,6 +91,23 @@ export class PeerClient {
   constructor(private readonly options: PeerClientOptions) {}
 
   /** The discovery poll: who answers at `baseUrl`, its users and state. `unitId`: the unit expected there, if known. */
+  /**
+   * Whether the unit at `baseUrl`, which does not share our secret, is in a site of its own (it
+   * knows other units) or alone: its open GET /api/join/hello. Unauthenticated, so only a hint for
+   * people (the panel's list of untrusted units); null when it does not answer so.
+   */
+  async hello(baseUrl: string): Promise<{ unitId: string; name: string; inSite: boolean } | null> {
+    try {
+      const response = await fetch(`${baseUrl}/api/join/hello`, { signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'error' });
+      if (!response.ok) return null;
+      const body = (await response.json()) as { unitId?: unknown; name?: unknown; inSite?: unknown };
+      if (typeof body.unitId !== 'string' || typeof body.name !== 'string' || typeof body.inSite !== 'boolean') return null;
+      return { unitId: body.unitId.slice(0, 64), name: body.name.slice(0, 64), inSite: body.inSite };
+    } catch {
+      return null;
+    }
+  }
+
   async info(baseUrl: string, unitId: string | null = null): Promise<PeerResult<UnitInfo>> {
     const result = await this.request({ baseUrl, unitId }, 'GET', '/info', undefined, UnitInfoSchema);
     if (result.kind === 'ok' && result.value.unitId !== result.from) {

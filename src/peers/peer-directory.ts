@@ -51,10 +51,13 @@ interface CandidateState extends PeerCandidate {
   problem: string | null;
   /** The kind of that failure, for the panel. */
   refusal?: UntrustedReason | null;
+  /** When the unit refusing us here was last asked whether it is alone, and its answer. */
+  helloAt?: number;
+  alone?: boolean;
 }
 
 /** Why an address found on the LAN is not a unit of this site. */
-export type UntrustedReason = 'another-site' | 'another-version' | 'not-a-unit' | 'unreachable';
+export type UntrustedReason = 'another-site' | 'not-in-a-site' | 'another-version' | 'not-a-unit' | 'unreachable';
 
 /** An address found on the LAN where no unit of this site answers. */
 export interface UntrustedView {
@@ -82,7 +85,11 @@ export interface PeerDirectoryOptions {
   selfUnitId: string;
   selfName: string;
   /** Polls a unit's info; `unitId` is the unit expected at that address (null: whoever answers). The answer names who answered. */
-  client: { info(baseUrl: string, unitId: string | null): Promise<PeerResult<UnitInfo>> };
+  client: {
+    info(baseUrl: string, unitId: string | null): Promise<PeerResult<UnitInfo>>;
+    /** Asks a unit that refused us whether it is in a site of its own (for the untrusted list); absent: not asked. */
+    hello?(baseUrl: string): Promise<{ inSite: boolean } | null>;
+  };
   /** Each peer's clock offset as learnt from its signed answers (for the peer list); absent: unknown. */
   clockOffsetOf?: (unitId: string) => number | null;
   /** This unit's own users, for the site-wide directory. */
@@ -282,7 +289,15 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
       candidate.answeredBy = null;
       // Said once per change, so that "another site", "another version" or "not a unit" is in the log.
       const problem = result.kind === 'refused' ? `${result.status} ${result.error}` : result.message;
-      candidate.refusal = refusalOf(result);
+      const refusal = refusalOf(result);
+      // Whether a refusing unit is alone or in a site of its own: asked at most every 10 s per address.
+      const now = this.options.clock.now();
+      if (refusal === 'another-site' && this.options.client.hello && (candidate.helloAt === undefined || now - candidate.helloAt >= HELLO_INTERVAL_MS)) {
+        candidate.helloAt = now;
+        const hello = await this.options.client.hello(baseUrl);
+        candidate.alone = hello !== null && !hello.inSite;
+      }
+      candidate.refusal = refusal === 'another-site' && candidate.alone ? 'not-in-a-site' : refusal;
       if (problem !== candidate.problem) this.options.logger?.info({ address: `${candidate.host}:${candidate.port}`, source: candidate.source, problem }, 'no unit of the site answers here');
       candidate.problem = problem;
       return;
@@ -341,6 +356,8 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     this.emit('changed', this.peers());
   }
 }
+
+const HELLO_INTERVAL_MS = 10_000;
 
 /** What kind of address answered a poll without proving it is a unit of this site. */
 function refusalOf(result: Exclude<PeerResult<UnitInfo>, { kind: 'ok' }>): UntrustedReason {

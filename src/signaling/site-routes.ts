@@ -42,7 +42,7 @@ const UntrustedSchema = Type.Object({
   host: Type.String(),
   port: Type.Integer(),
   source: Type.String({ description: 'how it was found: dns-sd, static or inbound' }),
-  reason: Type.String({ description: 'another-site (another site, or a unit not yet in a site), another-version, not-a-unit or unreachable' }),
+  reason: Type.String({ description: 'another-site (a unit of another site), not-in-a-site (a unit on its own, e.g. new), another-version, not-a-unit or unreachable' }),
   message: Type.String(),
 });
 
@@ -175,6 +175,21 @@ export function registerSiteRoutes(app: ApiScope, deps: { site: SiteMembership; 
         return sendChangeError(reply, error);
       }
     },
+  );
+
+  app.get(
+    `${JOIN_API_PREFIX}/hello`,
+    {
+      config: { access: 'open' },
+      schema: {
+        tags: ['site'],
+        summary: 'Unit to unit, open: this unit\'s id and name (as DNS-SD announces them) and whether it is in a site with other units, so a unit that does not share its secret can tell people why',
+        response: {
+          200: Type.Object({ unitId: Type.String(), name: Type.String(), inSite: Type.Boolean() }, { description: 'who answers here' }),
+        },
+      },
+    },
+    async () => site.hello(),
   );
 
   // The new unit's side of the exchange: open, because it has no secret of the site yet.

@@ -90,6 +90,11 @@ export class SiteMembership {
     };
   }
 
+  /** What a unit that does not share our secret may know: who this is, and whether it is in a site with others. */
+  hello(): { unitId: string; name: string; inSite: boolean } {
+    return { unitId: this.options.unit.unitId, name: this.options.unit.name, inSite: this.options.directory.peers().length > 0 };
+  }
+
   /** A new one-time code for a unit to join this unit's site. */
   invite(): InvitationView {
     const view = this.invitations.create(this.options.clock.now());
@@ -149,7 +154,7 @@ export class SiteMembership {
     } else {
       targets = this.options.directory
         .untrusted()
-        .filter((entry) => entry.reason === 'another-site')
+        .filter((entry) => entry.reason === 'another-site' || entry.reason === 'not-in-a-site')
         .map((entry) => ({ host: entry.host, port: entry.port }));
       if (targets.length === 0) {
         throw new SiteChangeError(409, 'no-invitation', 'no unit of another site was found on the LAN; give the address of the unit that shows the code');

@@ -48,7 +48,7 @@ test('two fresh units pair through their panels with a code, then call each othe
   await openPanel(hallPage, hall);
   await openPanel(kitchenPage, kitchen);
 
-  await hallPage.locator('#untrusted-list li', { hasText: `127.0.0.1:${kitchen.port}` }).filter({ hasText: 'another site' }).waitFor({ timeout: WAIT_MS });
+  await hallPage.locator('#untrusted-list li', { hasText: `127.0.0.1:${kitchen.port}` }).filter({ hasText: 'not yet in a site' }).waitFor({ timeout: WAIT_MS });
   await hallPage.getByRole('button', { name: 'Get a join code' }).click();
   const digits = hallPage.locator('#site-code-digits');
   await digits.filter({ hasText: /^[0-9]{6}$/ }).waitFor({ timeout: WAIT_MS });

@@ -27,6 +27,8 @@ const OPEN_API_ROUTES = [
   'POST /api/session',
   'DELETE /api/session',
   // The join exchange between a new unit and a unit of the site (CPace: worthless without the code).
+  'GET /api/join/hello',
+  'HEAD /api/join/hello',
   'POST /api/join/start',
   'POST /api/join/confirm',
 ];

@@ -41,7 +41,7 @@ test('two fresh units pair by code over HTTP, the new one stores the secret, bot
     const site = (await api(b, 'GET', '/api/site')).body;
     return site.untrusted.find((entry: { address: string }) => entry.address === `127.0.0.1:${a.port}`);
   });
-  t.like(untrustedOnB, { reason: 'another-site', source: 'static' });
+  t.like(untrustedOnB, { reason: 'not-in-a-site', source: 'static' });
   t.like((await api(b, 'GET', '/api/site')).body, { secretSource: 'generated', units: 0, joinRefusal: null, invitation: null });
 
   const invitation = await api(a, 'POST', '/api/site/invitation');
@@ -72,6 +72,15 @@ test('two fresh units pair by code over HTTP, the new one stores the secret, bot
   const again = await api(b, 'POST', '/api/site/join', { code: invitation.body.code, host: `127.0.0.1:${a.port}` });
   t.is(again.status, 409, 'B is in a site now');
   t.is(again.body.error, 'in-a-site');
+
+  // A third unit on its own: Hall lists it as not in a site; it lists Hall as a unit of another site.
+  const c = await freshUnit(t, 'Cellar', 'Cellar');
+  seeEachOther(a, c);
+  await eventually('Hall and Cellar list each other with their reasons', async () => {
+    const onA = (await api(a, 'GET', '/api/site')).body.untrusted as Array<{ address: string; reason: string }>;
+    const onC = (await api(c, 'GET', '/api/site')).body.untrusted as Array<{ address: string; reason: string }>;
+    return onA.some((entry) => entry.address === `127.0.0.1:${c.port}` && entry.reason === 'not-in-a-site') && onC.some((entry) => entry.address === `127.0.0.1:${a.port}` && entry.reason === 'another-site');
+  });
 
   // They call each other, both ways.
   const call = await api(b, 'POST', '/api/signal/initiate', { from: 'Kitchen', to: 'Hall' });

@@ -9,7 +9,8 @@ import { byId, h, replaceRows, setText } from './dom.js';
  */
 
 const REASONS = {
-  'another-site': 'another site, or a unit not yet in a site (join it with a code)',
+  'another-site': 'a unit of another site',
+  'not-in-a-site': 'a unit not yet in a site (add it with a join code)',
   'another-version': 'runs another version of pi-intercom',
   'not-a-unit': 'answers, but not as an intercom unit',
   unreachable: 'does not answer',
