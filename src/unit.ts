@@ -40,6 +40,8 @@ import { AudioLevels } from './audio/audio-levels.js';
 import { AmixerFinder, type MixerFinder } from './audio/mixer.js';
 import { GroupStore } from './groups/group-store.js';
 import { GroupSync } from './groups/group-sync.js';
+import { SiteMembership } from './site/site-membership.js';
+import { createLocalApiToken } from './security/local-api-token.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -100,6 +102,8 @@ export interface Unit {
   readonly history: CallHistory;
   /** The site's call groups as this unit knows them (spread between units by GroupSync). */
   readonly groups: GroupStore;
+  /** Which site the unit belongs to: join codes, joining, leaving. */
+  readonly site: SiteMembership;
   readonly media: CallMedia;
   /** The HTTP API; usable with inject() before start(). */
   readonly app: IntercomApp;
@@ -138,7 +142,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   const client = new PeerClient({
     unitId,
     timeoutMs: config.discovery.requestTimeoutMs,
-    auth: createPeerClientAuth({ secret: siteSecret.secret, unitId }),
+    // Read at each request: joining or leaving a site changes the secret while the unit runs.
+    auth: createPeerClientAuth({ secret: () => site.currentSecret(), unitId }),
     clockSync: clockOffsets,
   });
   const directory = new PeerDirectory({
@@ -153,6 +158,22 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     logger,
   });
   for (const entry of config.peers) directory.addCandidate(parseStaticPeer(entry));
+  const keyExchange = new CallKeyExchange(siteSecret.secret);
+  const site: SiteMembership = new SiteMembership({
+    secret: siteSecret,
+    dataDir: config.dataDir,
+    unit: { unitId, name: unitName },
+    httpPort: () => httpPort,
+    directory,
+    clock,
+    logger: logger.child({ module: 'site' }),
+    applySecret: (secret) => {
+      peerAuth.setSecret(secret);
+      keyExchange.setSiteSecret(secret);
+      // Addresses that refused us are asked again at once with the new secret.
+      void directory.refresh();
+    },
+  });
 
   const groups = new GroupStore({ dataDir: config.dataDir, unitId, logger: logger.child({ module: 'groups' }) });
   await groups.load();
@@ -187,7 +208,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     ringTimeoutMs: config.calls.ringTimeoutMs,
     peerLostMs: config.calls.peerLostMs,
     refuseOffer: () => doNotDisturb.refusesOffer(),
-    keyExchange: new CallKeyExchange(siteSecret.secret),
+    keyExchange,
     groups,
   });
   // Attached before the HTTP app exists, so a call is in the history by the time its `call` event reaches the panel.
@@ -293,6 +314,9 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     levels,
     groups,
     groupSync,
+    site,
+    localApiToken: await createLocalApiToken(config.dataDir),
+    now: () => clock.now(),
     status: () =>
       buildStatus({
         unitId,
@@ -307,7 +331,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
         system: () => sampler.latest(),
         gpio: () => gpio.status(),
         security: () => ({
-          peerRequests: { secretSource: siteSecret.source, maxClockSkewMs: config.site.maxClockSkewMs, protocolVersion: UNIT_PROTOCOL_VERSION, ...peerAuth.counters() },
+          peerRequests: { secretSource: site.source(), maxClockSkewMs: config.site.maxClockSkewMs, protocolVersion: UNIT_PROTOCOL_VERSION, ...peerAuth.counters() },
           people: people.counters(),
         }),
         doNotDisturb: () => doNotDisturb.status(),
@@ -332,6 +356,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     mqtt,
     history,
     groups,
+    site,
     media: media.callMedia,
     app,
     appDeps,

@@ -7,6 +7,7 @@ import { runRecv } from './recv-command.js';
 import { runDevices } from './devices-command.js';
 import { runPassword } from './password-command.js';
 import { runSelfTest } from './selftest-command.js';
+import { runSiteInvite, runSiteJoin, runSiteLeave, runSiteStatus } from './site-command.js';
 import { logFatal, UsageError } from './command-runtime.js';
 import { AUDIO_BACKENDS, type AudioBackendChoice } from '../streaming/audio-backend-loader.js';
 
@@ -153,6 +154,44 @@ program
   .action(async (flags) => {
     await guarded(() => runPassword({ dataDir: flags.dataDir }), flags.verbose);
   });
+
+const site = program
+  .command('site')
+  .description('this unit\'s site: hand out a one-time join code, join another unit\'s site with its code, leave')
+  .addHelpText(
+    'after',
+    '\nThese ask the running service on this unit (run them with sudo: they read its local API token).\n' +
+      'Examples:\n  sudo intercom site invite            (on a unit of the site: prints a 6-digit code, valid 5 minutes)\n' +
+      '  sudo intercom site join 123456 hall.local   (on the new unit)\n  sudo intercom site status',
+  );
+const siteOptions = (command: Command) =>
+  command
+    .option('--data-dir <dir>', 'data directory (default: dataDir from the unit\'s configuration)')
+    .option('--port <port>', 'the service\'s HTTP port (default: http.port from the configuration)', integer('--port', 1, 65535))
+    .option('--json', 'print one JSON object', false)
+    .option('-v, --verbose', 'log details to stderr', false);
+siteOptions(site.command('invite').description('print a new one-time code another unit joins this unit\'s site with (6 digits, 5 minutes, 3 tries)')).action(
+  async (flags) => {
+    await guarded(() => runSiteInvite(flags), flags.verbose);
+  },
+);
+siteOptions(
+  site
+    .command('join')
+    .argument('<code>', 'the 6-digit code the other unit shows')
+    .argument('[host]', 'that unit\'s name or address, optionally :port (default: ask the units found on the LAN)')
+    .description('join the site of the unit that shows CODE: this unit receives the site secret and uses it at once'),
+).action(async (code: string, host: string | undefined, flags) => {
+  await guarded(() => runSiteJoin(code, host, flags), flags.verbose);
+});
+siteOptions(site.command('leave').description('leave the site: this unit makes a new secret of its own')).action(async (flags) => {
+  await guarded(() => runSiteLeave(flags), flags.verbose);
+});
+siteOptions(site.command('status').description('where the site secret comes from, the open code, and units on the LAN this unit does not trust')).action(
+  async (flags) => {
+    await guarded(() => runSiteStatus(flags), flags.verbose);
+  },
+);
 
 program
   .command('selftest')

@@ -56,7 +56,22 @@ export interface PeerClockSync {
 export type PeerResult<T> =
   | { kind: 'ok'; value: T; /** The unit that answered. */ from: string }
   | { kind: 'refused'; status: number; error: string; message: string; body: unknown }
-  | { kind: 'unreachable'; message: string };
+  | {
+      kind: 'unreachable';
+      message: string;
+      /** Something answered, unsigned or not signed for us (a unit of another site, another version, or no unit at all): its status and `error`. */
+      unverified?: { status: number; error: string | null };
+    };
+
+/** The `error` field of a JSON error answer, or null. */
+function errorOf(text: string): string | null {
+  try {
+    const error = (JSON.parse(text) as { error?: unknown })?.error;
+    return typeof error === 'string' ? error : null;
+  } catch {
+    return null;
+  }
+}
 
 /** "host:port" of a peer's HTTP API, IPv6 hosts in brackets. */
 export function peerBaseUrl(host: string, port: number): string {
@@ -80,6 +95,23 @@ export class PeerClient {
   constructor(private readonly options: PeerClientOptions) {}
 
   /** The discovery poll: who answers at `baseUrl`, its users and state. `unitId`: the unit expected there, if known. */
+  /**
+   * Whether the unit at `baseUrl`, which does not share our secret, is in a site of its own (it
+   * knows other units) or alone: its open GET /api/join/hello. Unauthenticated, so only a hint for
+   * people (the panel's list of untrusted units); null when it does not answer so.
+   */
+  async hello(baseUrl: string): Promise<{ unitId: string; name: string; inSite: boolean } | null> {
+    try {
+      const response = await fetch(`${baseUrl}/api/join/hello`, { signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'error' });
+      if (!response.ok) return null;
+      const body = (await response.json()) as { unitId?: unknown; name?: unknown; inSite?: unknown };
+      if (typeof body.unitId !== 'string' || typeof body.name !== 'string' || typeof body.inSite !== 'boolean') return null;
+      return { unitId: body.unitId.slice(0, 64), name: body.name.slice(0, 64), inSite: body.inSite };
+    } catch {
+      return null;
+    }
+  }
+
   async info(baseUrl: string, unitId: string | null = null): Promise<PeerResult<UnitInfo>> {
     const result = await this.request({ baseUrl, unitId }, 'GET', '/info', undefined, UnitInfoSchema);
     if (result.kind === 'ok' && result.value.unitId !== result.from) {
@@ -149,7 +181,13 @@ export class PeerClient {
       return { kind: 'unreachable', message: (error as Error).message };
     }
     const check = auth.verifyAnswer({ request: { ...outgoing, headers }, status: response.status, headers: response.headers, body: text });
-    if (!check.ok) return { kind: 'unreachable', message: `the answer to ${method} ${path} from ${url.host} does not prove it comes from a unit of this site: ${check.reason}` };
+    if (!check.ok) {
+      return {
+        kind: 'unreachable',
+        message: `the answer to ${method} ${path} from ${url.host} does not prove it comes from a unit of this site: ${check.reason}`,
+        unverified: { status: response.status, error: errorOf(text) },
+      };
+    }
     const from = check.responder;
     // Only a verified answer to our own request may move our idea of that unit's clock.
     if (check.peerTimeMs !== null && clockSync) clockSync.learn(from, check.peerTimeMs, sentAtMs, wallClock());

@@ -49,6 +49,25 @@ interface CandidateState extends PeerCandidate {
   answeredBy: string | null;
   /** Why the last poll here failed (logged when it changes), or null after an answer. */
   problem: string | null;
+  /** The kind of that failure, for the panel. */
+  refusal?: UntrustedReason | null;
+  /** When the unit refusing us here was last asked whether it is alone, and its answer. */
+  helloAt?: number;
+  alone?: boolean;
+}
+
+/** Why an address found on the LAN is not a unit of this site. */
+export type UntrustedReason = 'another-site' | 'not-in-a-site' | 'another-version' | 'not-a-unit' | 'unreachable';
+
+/** An address found on the LAN where no unit of this site answers. */
+export interface UntrustedView {
+  /** "host:port" (for people). */
+  address: string;
+  host: string;
+  port: number;
+  source: PeerCandidate['source'];
+  reason: UntrustedReason;
+  message: string;
 }
 
 interface PeerState {
@@ -66,7 +85,11 @@ export interface PeerDirectoryOptions {
   selfUnitId: string;
   selfName: string;
   /** Polls a unit's info; `unitId` is the unit expected at that address (null: whoever answers). The answer names who answered. */
-  client: { info(baseUrl: string, unitId: string | null): Promise<PeerResult<UnitInfo>> };
+  client: {
+    info(baseUrl: string, unitId: string | null): Promise<PeerResult<UnitInfo>>;
+    /** Asks a unit that refused us whether it is in a site of its own (for the untrusted list); absent: not asked. */
+    hello?(baseUrl: string): Promise<{ inSite: boolean } | null>;
+  };
   /** Each peer's clock offset as learnt from its signed answers (for the peer list); absent: unknown. */
   clockOffsetOf?: (unitId: string) => number | null;
   /** This unit's own users, for the site-wide directory. */
@@ -174,6 +197,33 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     return peer ? this.view(peer) : null;
   }
 
+  /**
+   * Addresses found on the LAN (DNS-SD, static peers, units that spoke to us) where no unit of this
+   * site answers, with the reason: a unit of another site (or one not yet in a site) refuses our
+   * signature; another version; or nothing answers.
+   */
+  untrusted(): UntrustedView[] {
+    const known = new Set([...this.peersById.values()].map((peer) => peer.address));
+    return [...this.candidates.values()]
+      .filter((candidate) => !candidate.isSelf && candidate.problem !== null && !known.has(`${candidate.host}:${candidate.port}`))
+      .map((candidate) => ({
+        address: `${candidate.host}:${candidate.port}`,
+        host: candidate.host,
+        port: candidate.port,
+        source: candidate.source,
+        reason: candidate.refusal ?? 'unreachable',
+        message: candidate.problem!,
+      }))
+      .sort((a, b) => a.address.localeCompare(b.address));
+  }
+
+  /** This unit left its site: the units it knew are no longer its peers (they are asked again as strangers). */
+  forgetPeers(): void {
+    this.peersById.clear();
+    for (const candidate of this.candidates.values()) candidate.answeredBy = null;
+    this.publish();
+  }
+
   peers(): PeerView[] {
     return [...this.peersById.values()].map((peer) => this.view(peer)).sort((a, b) => a.name.localeCompare(b.name) || a.unitId.localeCompare(b.unitId));
   }
@@ -239,12 +289,22 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
       candidate.answeredBy = null;
       // Said once per change, so that "another site", "another version" or "not a unit" is in the log.
       const problem = result.kind === 'refused' ? `${result.status} ${result.error}` : result.message;
+      const refusal = refusalOf(result);
+      // Whether a refusing unit is alone or in a site of its own: asked at most every 10 s per address.
+      const now = this.options.clock.now();
+      if (refusal === 'another-site' && this.options.client.hello && (candidate.helloAt === undefined || now - candidate.helloAt >= HELLO_INTERVAL_MS)) {
+        candidate.helloAt = now;
+        const hello = await this.options.client.hello(baseUrl);
+        candidate.alone = hello !== null && !hello.inSite;
+      }
+      candidate.refusal = refusal === 'another-site' && candidate.alone ? 'not-in-a-site' : refusal;
       if (problem !== candidate.problem) this.options.logger?.info({ address: `${candidate.host}:${candidate.port}`, source: candidate.source, problem }, 'no unit of the site answers here');
       candidate.problem = problem;
       return;
     }
     candidate.answeredBy = result.from;
     candidate.problem = null;
+    candidate.refusal = null;
     if (result.value.unitId === this.options.selfUnitId) {
       candidate.isSelf = true;
       return;
@@ -295,6 +355,18 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     this.lastPublished = visible;
     this.emit('changed', this.peers());
   }
+}
+
+const HELLO_INTERVAL_MS = 10_000;
+
+/** What kind of address answered a poll without proving it is a unit of this site. */
+function refusalOf(result: Exclude<PeerResult<UnitInfo>, { kind: 'ok' }>): UntrustedReason {
+  const answer = result.kind === 'refused' ? { status: result.status, error: result.error } : result.unverified;
+  if (!answer) return 'unreachable';
+  if (answer.error === 'protocol-version') return 'another-version';
+  // A unit refuses requests not signed with its site's secret with 401 "unauthorized".
+  if (answer.status === 401 && answer.error === 'unauthorized') return 'another-site';
+  return 'not-a-unit';
 }
 
 function roundedOrNull(value: number | null): number | null {

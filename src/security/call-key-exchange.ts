@@ -113,9 +113,14 @@ export class CallKeyShare {
 
 /** Makes the key shares of a site's calls: the site secret salts the derivation. */
 export class CallKeyExchange {
-  private readonly salt: Buffer;
+  private salt: Buffer;
 
   constructor(siteSecret: string) {
+    this.salt = createHmac('sha256', siteSecret).update(SALT_LABEL, 'utf8').digest();
+  }
+
+  /** The site secret changed: calls from now on are salted with the new one. */
+  setSiteSecret(siteSecret: string): void {
     this.salt = createHmac('sha256', siteSecret).update(SALT_LABEL, 'utf8').digest();
   }
 

@@ -353,10 +353,17 @@ export class PeerRequestAuthenticator {
     rejectedByReason: Object.fromEntries(REJECTION_REASONS.map((reason) => [reason, 0])) as Record<RejectionReason, number>,
   };
   private readonly lastLogged = new Map<RejectionReason, { at: number; countThen: number }>();
+  private secret: string;
 
   constructor(private readonly options: PeerVerifierOptions) {
     this.wallClock = options.wallClock ?? Date.now;
+    this.secret = options.secret;
     this.replay = new ReplayCache({ retainMs: options.maxClockSkewMs, maxEntries: options.maxRememberedNonces ?? 10_000 });
+  }
+
+  /** The site secret changed (the unit joined, left or its site rotated): requests are judged by the new one from now on. */
+  setSecret(secret: string): void {
+    this.secret = secret;
   }
 
   verify(request: IncomingPeerRequest): VerifyResult {
@@ -375,7 +382,7 @@ export class PeerRequestAuthenticator {
   signAnswer(verdict: VerifyResult, answer: { request: IncomingPeerRequest; status: number; body: string }): Record<string, string> {
     const requester = verdict.ok ? verdict.unitId : verdict.authenticSender;
     if (requester === undefined) return {};
-    return signPeerAnswer({ secret: this.options.secret, unitId: this.options.unitId, wallClock: this.wallClock }, { ...answer, requester });
+    return signPeerAnswer({ secret: this.secret, unitId: this.options.unitId, wallClock: this.wallClock }, { ...answer, requester });
   }
 
   counters(): PeerAuthCounters {
@@ -421,7 +428,7 @@ export class PeerRequestAuthenticator {
     ) {
       return this.refuse('malformed-headers');
     }
-    const expected = computeRequestSignature(this.options.secret, {
+    const expected = computeRequestSignature(this.secret, {
       method: request.method,
       authority: host,
       path: request.url,
@@ -471,12 +478,14 @@ export class PeerRequestAuthenticator {
 
 
 /** The peer client's side for this unit: signs its requests, checks the answers (see PeerClient). */
-export function createPeerClientAuth(options: { secret: string; unitId: string; wallClock?: () => number }): {
+export function createPeerClientAuth(options: { secret: string | (() => string); unitId: string; wallClock?: () => number }): {
   sign(request: OutgoingPeerRequest): Record<string, string>;
   verifyAnswer(answer: IncomingPeerAnswer): AnswerCheck;
 } {
+  // A function: the unit's secret can change while it runs (joining or leaving a site).
+  const secretNow = typeof options.secret === 'function' ? options.secret : () => options.secret as string;
   return {
-    sign: (request) => signPeerRequest(request, options),
-    verifyAnswer: (answer) => verifyPeerAnswer(options.secret, options.unitId, answer),
+    sign: (request) => signPeerRequest(request, { ...options, secret: secretNow() }),
+    verifyAnswer: (answer) => verifyPeerAnswer(secretNow(), options.unitId, answer),
   };
 }

@@ -91,8 +91,8 @@ export async function loadSiteSecret(options: { configured: string | null; dataD
   logger?.warn(
     { source: 'generated', file },
     `no site secret was configured, so this unit made a new one in ${file}. Units only talk to units with the same secret: ` +
-      `copy this file to the data directory of every other unit of the site (e.g. scp it, keep it mode 0600), ` +
-      `or set the same "site.secret" in each unit's config (/etc/intercom/local.json), then restart them.`,
+      `to add this unit to a site, get a join code on a unit of the site (panel: Site, or "sudo intercom site invite") and type it ` +
+      `into this unit's panel (or "sudo intercom site join CODE HOST"); or set the same "site.secret" in each unit's config.`,
   );
   return { secret, source: 'generated', file };
 }

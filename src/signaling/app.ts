@@ -35,6 +35,8 @@ import { registerAudioLevelsRoutes, type AudioLevelsControl } from './audio-leve
 import { registerGroupRoutes } from './group-routes.js';
 import type { GroupStore } from '../groups/group-store.js';
 import type { GroupSync } from '../groups/group-sync.js';
+import { registerSiteRoutes } from './site-routes.js';
+import type { SiteMembership } from '../site/site-membership.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -98,6 +100,12 @@ export interface AppDeps {
   groups?: GroupStore;
   /** Spreads the groups between units (POST /api/unit/groups); absent: no such route. */
   groupSync?: GroupSync;
+  /** The unit's site membership: join codes, joining and leaving (/api/site, /api/join); absent: no such routes. */
+  site?: SiteMembership;
+  /** The token commands on the unit itself use instead of a login (src/security/local-api-token.ts); absent: none. */
+  localApiToken?: string;
+  /** Wall-clock ms (for the join code's remaining time); default Date.now. */
+  now?: () => number;
 }
 
 /**
@@ -342,6 +350,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
         { name: 'users', description: 'users of this unit and the site' },
         { name: 'unit', description: 'state of this unit' },
         { name: 'unit-to-unit', description: 'requests units make to each other' },
+        { name: 'site', description: 'joining a site by a one-time code, leaving it; /api/join/* is the exchange between the units (CPace)' },
         { name: 'session', description: 'people\'s login; every other route but /api/health needs its session cookie, and x-csrf-token on POST, PUT, PATCH and DELETE' },
       ],
     },
@@ -349,7 +358,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
 
   // People's login: the cookie parser first, so the guard after it sees the session cookie.
   await app.register(fastifyCookie, { hook: 'onRequest' });
-  app.addHook('onRequest', createPeopleGuard(deps.people));
+  app.addHook('onRequest', createPeopleGuard(deps.people, deps.localApiToken));
 
   await app.register(async (api) => {
     const typed = api.withTypeProvider<TypeBoxTypeProvider>();
@@ -361,6 +370,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     if (deps.history) registerHistoryRoutes(typed, deps.history);
     if (deps.levels) registerAudioLevelsRoutes(typed, deps.levels);
     if (deps.groups) registerGroupRoutes(typed, { groups: deps.groups, isUser: (name) => deps.directory.findUser(name) !== null });
+    if (deps.site) registerSiteRoutes(typed, { site: deps.site, directory: deps.directory, now: deps.now ?? Date.now });
   });
 
   app.get(

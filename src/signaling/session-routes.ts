@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiScope } from './app.js';
 import { described, errorAnswer, type Answers } from './schemas.js';
 import { CSRF_HEADER, SESSION_COOKIE, type PeopleAccess } from '../security/people-access.js';
+import { LOCAL_TOKEN_HEADER, localTokenMatches } from '../security/local-api-token.js';
 
 /**
  * People's login over HTTP: GET/POST/DELETE /api/session, and the guard that closes every other
@@ -81,9 +82,11 @@ export function guardAnswers(method: string): Answers {
  * read, so a stranger's request is refused without parsing anything it sent). It sees every request,
  * including unmatched ones: an unknown /api path answers 401, not 404, to a stranger.
  */
-export function createPeopleGuard(access: PeopleAccess) {
+export function createPeopleGuard(access: PeopleAccess, localApiToken?: string) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (routeAccess(request) !== 'person') return;
+    // A command on the unit itself (it could read the token file in the data directory).
+    if (localApiToken !== undefined && localTokenMatches(localApiToken, request.headers[LOCAL_TOKEN_HEADER])) return;
     const decision = await access.authorize(request.cookies[SESSION_COOKIE], request.method, request.headers[CSRF_HEADER]);
     if (decision.kind === 'unauthenticated') {
       await reply.code(401).header('cache-control', 'no-store').send({ error: 'unauthenticated', message: decision.reason });

@@ -19,7 +19,19 @@ const FAKE_CALL_ID = '00000000-0000-4000-8000-000000000000';
 const HOUR = 3600_000;
 
 /** The only people-facing routes anyone may call without a session. */
-const OPEN_API_ROUTES = ['GET /api/health', 'HEAD /api/health', 'GET /api/session', 'HEAD /api/session', 'POST /api/session', 'DELETE /api/session'];
+const OPEN_API_ROUTES = [
+  'GET /api/health',
+  'HEAD /api/health',
+  'GET /api/session',
+  'HEAD /api/session',
+  'POST /api/session',
+  'DELETE /api/session',
+  // The join exchange between a new unit and a unit of the site (CPace: worthless without the code).
+  'GET /api/join/hello',
+  'HEAD /api/join/hello',
+  'POST /api/join/start',
+  'POST /api/join/confirm',
+];
 
 interface Fixture {
   unit: TestUnit;

@@ -7,6 +7,10 @@ import type { DoorPulseResult } from '../../src/gpio/gpio-service.js';
 import type { DoorRequestResult, PeerDoorResult } from '../../src/calls/peer-door.js';
 import { loginWithInject, TEST_PANEL_PASSWORD } from '../support/people-session.js';
 import { peerRequestHeaders } from '../support/peer-signing.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { generateSiteSecret, storeSiteSecret } from '../../src/security/site-secret.js';
 
 // The OpenAPI document at /api/openapi.json tells the truth: every status code a route answers is
 // documented for that route and method. Every registered route is driven through inject() with a
@@ -135,6 +139,10 @@ function validBody(method: string, route: string): unknown {
     'PUT /api/audio/levels': { volume: 70 },
     'PUT /api/groups/:name': { members: ['Walker', 'Nobody'] },
     'POST /api/unit/groups': { groups: [] },
+    'POST /api/site/join': { code: '123456', host: '127.0.0.1:9' },
+    // The ristretto255 base point as the share: a valid element (the walked unit may have a code open).
+    'POST /api/join/start': { sid: 'A'.repeat(22), share: '4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY', unitId: 'walker-unit-1', name: 'Walker', httpPort: 9 },
+    'POST /api/join/confirm': { sid: 'A'.repeat(22), confirm: 'B'.repeat(43) },
   };
   return bodies[`${method} ${route}`] ?? {};
 }
@@ -353,6 +361,28 @@ test('every status code any route answers is documented for that route and metho
   t.is(mediaFailed.status, 503);
   t.like(mediaFailed.body, { error: 'media-failed', call: { id: crossing.body.call.id } }, 'the answer keeps the call the schema documents');
   t.is((await api(a, 'POST', '/api/signal/end', { callId: crossing.body.call.id })).status, 200);
+
+  // 3. Two units that do not share a secret pair by code over HTTP (the open exchange between them
+  //    recorded too), then the new one leaves again.
+  const fresh = async (name: string) => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), `intercom-openapi-${name}-`));
+    const secret = generateSiteSecret();
+    const unit = await startUnit(name, { dataDir, siteSecret: { secret, source: 'generated', file: await storeSiteSecret(dataDir, secret) } });
+    units.push(unit);
+    t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+    await log.watch(name, unit.app);
+    log.watchServer(name, unit.app);
+    return unit;
+  };
+  const [inviter, joiner] = [await fresh('Inviter'), await fresh('Joiner')];
+  const { code } = (await api(inviter, 'POST', '/api/site/invitation')).body as { code: string };
+  const wrongCode = String((Number(code) + 1) % 1_000_000).padStart(6, '0');
+  t.is((await api(joiner, 'POST', '/api/site/join', { code: wrongCode, host: `127.0.0.1:${inviter.port}` })).status, 403);
+  t.is((await api(joiner, 'POST', '/api/site/join', { code, host: `127.0.0.1:${inviter.port}` })).status, 200);
+  t.is((await api(joiner, 'POST', '/api/site/join', { code, host: `127.0.0.1:${inviter.port}` })).status, 409, 'in a site now');
+  t.is((await api(inviter, 'DELETE', '/api/site/invitation')).status, 200);
+  t.is((await api(joiner, 'POST', '/api/site/leave')).status, 200);
+  await log.seen((answer) => answer.app === 'Inviter' && answer.route === '/api/join/confirm' && answer.status === 200);
 
   // Every answer seen is documented.
   t.deepEqual(log.undocumented(), []);

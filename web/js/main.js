@@ -9,6 +9,7 @@ import { UnitView } from './unit-view.js';
 import { HistoryView } from './history-view.js';
 import { LevelsView } from './levels-view.js';
 import { GroupsView } from './groups-view.js';
+import { SiteView } from './site-view.js';
 
 /**
  * The panel: one state object, fed by the event stream (/api/events), the answers to the
@@ -76,6 +77,7 @@ const levelsView = new LevelsView({
   },
 });
 const groupsView = new GroupsView({ onDial: (to) => dial(to) });
+const siteView = new SiteView({ toast: (message) => toast(message) });
 
 // ---- rendering -----------------------------------------------------------------------------
 
@@ -432,6 +434,7 @@ async function pollStatus() {
     if (!switchingDnd && askedAt > dndSwitchedAt) state.doNotDisturb = state.status.doNotDisturb ?? null;
     unitView.render(state);
     renderDoNotDisturb();
+    await siteView.refresh();
   } catch {
     // The connection indicator already tells; the next poll tries again.
   }
