@@ -36,8 +36,12 @@
 #define PLAYBACK_RING_SAMPLES (1u << 15)       /* 683 ms */
 #define HISTORY_SAMPLES (1u << 16)             /* 1.37 s of what was played */
 #define OFFSET_WINDOW 32                       /* periods the reference offset is the median of */
-#define OFFSET_DEADBAND 24                     /* 0.5 ms: smaller changes are timestamp noise */
-#define OFFSET_PERSISTENCE 32                  /* periods a larger change must last to be applied */
+/* A change of the applied offset shifts the reference under the echo canceller, so it is made only
+ * for what lasts: a card whose timestamps jitter by a few ms (a busy machine, a card that delivers
+ * in large chunks) moved a 0.5 ms / 160 ms rule mid-burst; 2 ms of drift between two cards' clocks
+ * (at 100 ppm, after 20 s) is well inside what the canceller's delay tracker follows. */
+#define OFFSET_DEADBAND 96                     /* 2 ms: smaller changes are timestamp noise */
+#define OFFSET_PERSISTENCE 100                 /* periods (0.5 s) a larger change must last to be applied */
 #define CAPTURE_CLOCK_BUCKETS 16               /* capture clock: minima of 125 ms buckets over 2 s */
 #define CAPTURE_CLOCK_BUCKET_NS 125000000LL
 #define STOP_TIMEOUT_NS 2000000000LL
