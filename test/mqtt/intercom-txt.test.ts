@@ -36,7 +36,7 @@ test('MQTT settings become the service configuration, which the service accepts'
     ].join('\n'),
   );
   t.deepEqual(parseProblems, []);
-  const { config, problems } = settingsToConfig(values, defaults);
+  const { config, problems } = settingsToConfig(values, defaults, validateConfig);
   t.deepEqual(problems, []);
   t.deepEqual(config, {
     mqtt: {
@@ -56,7 +56,7 @@ test('MQTT settings become the service configuration, which the service accepts'
 test('a broker address that is not an MQTT URL is reported and left out, so the service still starts', (t) => {
   for (const url of ['homeassistant.local', 'http://homeassistant.local', 'mqtt://user:pass@broker']) {
     const { values } = parseSettings(`mqtt_url=${url}\nmqtt_allow_door_open=maybe\n`);
-    const { config, problems } = settingsToConfig(values, defaults);
+    const { config, problems } = settingsToConfig(values, defaults, validateConfig);
     t.deepEqual(config, {}, url);
     t.is(problems.length, 2);
     t.regex(problems[0], /^mqtt_url: is not mqtt:\/\/host\[:port\]/);
