@@ -82,5 +82,5 @@ test('send and recv print human status lines and, on Ctrl-C, a summary with pack
   t.is(summaryLossPercent, 0);
   t.is(malformed, 0);
   t.true(summaryJitter >= 0 && summaryJitter < 100);
-  t.true(playoutDelay >= 0 && playoutTarget >= 20);
+  t.true(playoutDelay >= 0 && playoutTarget >= 5, `target ${playoutTarget} ms (jitter.minMs is 5)`);
 });
