@@ -7,6 +7,9 @@
 # mkfs.vfat + mcopy, the ext4 root with mke2fs -d, the partition table with sfdisk.
 # INTERCOM_ARM64_DEB=path uses an already built arm64 package instead of building one.
 set -euo pipefail
+# Standard output carries only the image's path (the caller reads it); what the tools print
+# (dpkg's "Selecting previously unselected package", mke2fs) goes to the log on stderr.
+exec 3>&1 1>&2
 repo=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=image/common.sh
 source "$repo/image/common.sh"
@@ -119,4 +122,4 @@ dd if="$work/boot.img" of="$image" bs=1M seek=$offset_mib conv=notrunc,sparse st
 dd if="$work/root.img" of="$image" bs=1M seek=$((offset_mib + boot_mib)) conv=notrunc,sparse status=none
 step "assembled the partitioned image"
 log "built $image ($total_mib MiB) in $(( $(date +%s) - started )) s"
-echo "$image"
+echo "$image" >&3

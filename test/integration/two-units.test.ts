@@ -88,10 +88,16 @@ test.serial('a call between two units: ring, answer, speech both ways, hang up, 
   await eventually('both idle', async () => (await currentPhase(a)) === 'idle' && (await currentPhase(b)) === 'idle');
   t.like(await lastCall(a, callId), { phase: 'ended', endReason: 'hung-up' });
   t.like(await lastCall(b, callId), { phase: 'ended', endReason: 'hung-up' });
-  // The speakers fall silent once the call has ended; the devices stay open for the next call.
-  const quietFrom = speakerA.sampleCount + 48_000 / 2;
-  await speakerA.waitForSamples(quietFrom + 48_000 / 2, 10_000);
-  t.true(rms(speakerA.samples().subarray(quietFrom)) < 50);
+  // Once the call has ended the speaker plays the short "ended" chime and then nothing: the engine
+  // stops the device between calls (an idle unit costs nothing), and the device stays usable.
+  const endedAt = speakerA.sampleCount;
+  await eventually('A\'s speaker to go quiet', async () => {
+    const before = speakerA.sampleCount;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return speakerA.sampleCount === before || rms(speakerA.samples().subarray(-12_000)) < 50;
+  });
+  const afterEnd = speakerA.samples().subarray(endedAt);
+  t.true(afterEnd.length < 3 * 48_000 || rms(afterEnd.subarray(2 * 48_000)) < 50, `the speaker is quiet within 2 s of the end (${afterEnd.length} samples played since)`);
   t.like((await a.api('GET', '/api/status')).body.audio, { available: true });
 });
 
