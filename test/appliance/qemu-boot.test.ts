@@ -315,7 +315,10 @@ async function callBetweenGuestAndHost(t: ExecutionContext, guest: QemuGuest, se
     siteSecret: setup.siteSecret,
     env: alsa.env,
     // The guest reaches this unit through QEMU's NAT as 10.0.2.2: a name the unit must be told it answers to.
-    config: { ...SLOW_UNIT_CONFIG, http: { allowedHosts: [HOST_FROM_GUEST] }, audio: { captureDevice: 'host_mic', playbackDevice: 'host_spk' } },
+    // The host unit is the guest's test partner on the virtual devices, whose microphone FIFO must be
+    // read all the time: naudiodon keeps its devices running, the ALSA engine (the guest's) stops them
+    // between calls, and the harness's tone then found nobody capturing.
+    config: { ...SLOW_UNIT_CONFIG, http: { allowedHosts: [HOST_FROM_GUEST] }, audio: { captureDevice: 'host_mic', playbackDevice: 'host_spk', backend: 'naudiodon' } },
   });
 
   t.is((await guestApi.request('POST', '/api/users/register', { name: GUEST_USER })).status, 201);
