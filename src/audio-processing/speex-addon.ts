@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findPackageRoot } from '../system/package-root.js';
 
 /**
  * The project's Node-API addon over the system speexdsp (src/audio-processing/speex-native),
@@ -42,17 +43,6 @@ const ADDON_PATH_IN_PACKAGE = join('src', 'audio-processing', 'speex-native', 'b
 const BUILD_COMMAND = 'node scripts/build-native.mjs --force';
 
 let loaded: SpeexAddon | undefined;
-
-/** The nearest directory at or above `start` holding a package.json: the root from src/ and from dist/ alike. */
-function findPackageRoot(start: string): string {
-  let directory = start;
-  while (!existsSync(join(directory, 'package.json'))) {
-    const parent = dirname(directory);
-    if (parent === directory) throw new Error(`no package.json above ${start}`);
-    directory = parent;
-  }
-  return directory;
-}
 
 export function loadSpeexAddon(): SpeexAddon {
   if (loaded !== undefined) return loaded;

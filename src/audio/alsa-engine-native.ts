@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findPackageRoot } from '../system/package-root.js';
 
 export const ENGINE_EVENT = { capture: 1, playback: 2, error: 4, stopped: 8 } as const;
 
@@ -70,16 +71,6 @@ export interface AlsaEngineAddon {
 }
 
 const ADDON_PATH_IN_PACKAGE = join('src', 'audio', 'alsa-engine', 'build', 'Release', 'alsa_engine.node');
-
-function findPackageRoot(start: string): string {
-  let directory = start;
-  while (!existsSync(join(directory, 'package.json'))) {
-    const parent = dirname(directory);
-    if (parent === directory) throw new Error(`no package.json above ${start}`);
-    directory = parent;
-  }
-  return directory;
-}
 
 let loaded: AlsaEngineAddon | undefined;
 

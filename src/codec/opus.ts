@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Codec, CodecOptions, Decoder, Encoder } from './codec.js';
+import { findPackageRoot } from '../system/package-root.js';
 
 /**
  * Opus through the project's own Node-API addon (src/codec/opus-native) over the system libopus:
@@ -47,17 +48,6 @@ interface NativeOpusAddon {
 }
 
 let loadedAddon: NativeOpusAddon | undefined;
-
-/** The nearest directory at or above `start` holding a package.json: the root from src/ and from dist/ alike. */
-function findPackageRoot(start: string): string {
-  let directory = start;
-  while (!existsSync(join(directory, 'package.json'))) {
-    const parent = dirname(directory);
-    if (parent === directory) throw new Error(`no package.json above ${start}`);
-    directory = parent;
-  }
-  return directory;
-}
 
 function loadAddon(): NativeOpusAddon {
   if (loadedAddon !== undefined) return loadedAddon;
