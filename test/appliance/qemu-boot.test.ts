@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { REPO_ROOT, packageVersion, runBuildScript } from './support/chroot.js';
 import { PanelSession } from './support/panel-session.js';
 import { QemuGuest, freePort } from './support/qemu.js';
-import { describeTone, measureTone, toneHeard } from '../support/tone-check.js';
+import { describeTone, measureTone, SYLLABLE_SAMPLES, SYLLABLE_TONE_SAMPLES, syllableTone, toneHeard } from '../support/tone-check.js';
 import { eventually } from '../support/eventually.js';
 import { launchUnit, type UnitProcess } from '../support/unit-process.js';
 import { createVirtualAlsa, type VirtualAlsa } from '../support/virtual-alsa.js';
@@ -71,11 +71,6 @@ const SLOW_UNIT_CONFIG = {
   site: { maxClockSkewMs: 120_000 },
 };
 
-function tone(frequencyHz: number, seconds: number, amplitude = 9000): Int16Array {
-  const samples = new Int16Array(Math.round(seconds * SAMPLE_RATE));
-  for (let i = 0; i < samples.length; i += 1) samples[i] = Math.round(amplitude * Math.sin((2 * Math.PI * frequencyHz * i) / SAMPLE_RATE));
-  return samples;
-}
 
 /** Knows a setting of intercom.txt (people's panel password came later than the image). */
 function imageKnowsSetting(key: string): boolean {
@@ -262,7 +257,7 @@ async function callBetweenGuestAndHost(t: ExecutionContext, guest: QemuGuest, se
     'pcm.intercom_mic { type plug  slave.pcm "hw:Loopback,1,0" }',
     'pcm.intercom_spk { type plug  slave.pcm "hw:Loopback,0,1" }',
   ].join('\n');
-  const guestTone = `node -e 'const n = ${SAMPLE_RATE} * ${GUEST_TONE_SECONDS}, b = Buffer.alloc(n * 2); for (let i = 0; i < n; i++) b.writeInt16LE(Math.round(9000 * Math.sin(2 * Math.PI * ${GUEST_TONE_HZ} * i / ${SAMPLE_RATE})), i * 2); require("fs").writeFileSync("/tmp/guest-tone.raw", b)'`;
+  const guestTone = `node -e 'const n = ${SAMPLE_RATE} * ${GUEST_TONE_SECONDS}, b = Buffer.alloc(n * 2); for (let i = 0; i < n; i++) b.writeInt16LE(i % ${SYLLABLE_SAMPLES} < ${SYLLABLE_TONE_SAMPLES} ? Math.round(9000 * Math.sin(2 * Math.PI * ${GUEST_TONE_HZ} * i / ${SAMPLE_RATE})) : 0, i * 2); require("fs").writeFileSync("/tmp/guest-tone.raw", b)'`;
   await guest.ssh(
     [
       'set -e',
@@ -400,7 +395,7 @@ const HOST_TONE_SECONDS = 14;
 async function toneRound(guest: QemuGuest, alsa: VirtualAlsa, guestSilent: boolean): Promise<ToneRound> {
   const hostSpeaker = alsa.speaker('host_spk');
   const hostHeardFrom = hostSpeaker.sampleCount;
-  const hostPlayed = alsa.mic('host_mic').play(tone(HOST_TONE_HZ, HOST_TONE_SECONDS));
+  const hostPlayed = alsa.mic('host_mic').play(syllableTone(HOST_TONE_HZ, HOST_TONE_SECONDS, 9000));
   const guestSide = await guest.ssh(
     `sleep 1; aplay -q -D plughw:Loopback,0,0 -t raw -f S16_LE -r 48000 -c 1 /tmp/${guestSilent ? 'guest-silence' : 'guest-tone'}.raw & ` +
       `arecord -q -D plughw:Loopback,1,1 -t raw -f S16_LE -r 48000 -c 1 -d ${GUEST_RECORD_SECONDS} /tmp/guest-heard.raw; wait; base64 -w0 /tmp/guest-heard.raw`,

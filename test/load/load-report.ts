@@ -119,7 +119,7 @@ export function formatReport(report: LoadReport, warmUpRounds: number, columns =
   const cpu = spread(cpuSeries(report), columns);
   const when = (seconds: number) => (report.runSeconds < 180 ? `${seconds.toFixed(0)} s` : `${(seconds / 60).toFixed(1)} min`);
   lines.push('');
-  lines.push('CPU, % of one core, unit process + its two audio hosts: idle site before the first call, then the average over each sampling interval ending at the time shown, and the mean over the run:');
+  lines.push('CPU, % of one core, unit process (with audio hosts, if its backend has them): idle site before the first call, then the average over each sampling interval ending at the time shown, and the mean over the run:');
   lines.push('');
   lines.push(`| unit | idle | ${cpu.map((point) => when(point.t)).join(' | ')} | mean |`);
   lines.push(`|---|---|${cpu.map(() => '---|').join('')}---|`);
@@ -135,7 +135,7 @@ export function formatReport(report: LoadReport, warmUpRounds: number, columns =
 
   const memory = spread(report.timedSamples, columns + 1);
   lines.push('');
-  lines.push('RSS, MiB, unit process + its two audio hosts:');
+  lines.push('RSS, MiB, unit process (with audio hosts, if its backend has them):');
   lines.push('');
   lines.push(`| unit | ${memory.map((sample) => when(sample.t)).join(' | ')} |`);
   lines.push(`|---|${memory.map(() => '---|').join('')}`);
@@ -147,7 +147,7 @@ export function formatReport(report: LoadReport, warmUpRounds: number, columns =
   lines.push('');
   lines.push(`Idle between rounds (after ${warmUpRounds} warm-up rounds), first quarter vs last quarter of the run: open fds (max early -> min late), of them not sockets (same), sockets (max of every idle sample before the last quarter -> min late), RSS (medians):`);
   lines.push('');
-  lines.push('| unit | fds | not sockets | sockets | RSS MiB | audio hosts unchanged |');
+  lines.push('| unit | fds | not sockets | sockets | RSS MiB | same child processes |');
   lines.push('|---|---|---|---|---|---|');
   for (const unit of growth) {
     const sameHosts = JSON.stringify(unit.childPidsEarly) === JSON.stringify(unit.childPidsLate);

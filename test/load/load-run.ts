@@ -366,11 +366,10 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadReport> {
         env: card.env,
         readyTimeoutMs: UNIT_READY_TIMEOUT_MS,
         config: {
-          // The portable backend: with the ALSA engine (the default where it is built) no call of
-          // a 20-unit run on one machine carried audio on these tone cards (2026-12-06, cause not
-          // found yet: see the engine issue's note); one engine per unit is tested in test/audio
-          // and test/streaming, and this test is about leaks and stuck calls at scale.
-          audio: { captureDevice: card.captureDevice, playbackDevice: card.playbackDevice, backend: 'naudiodon' },
+          // What a unit runs (the ALSA engine, in the unit's own process). The tone cards speak in
+          // syllables: with a steady tone, the units' noise suppression left no call any audio
+          // (test/support/tone-check.ts).
+          audio: { captureDevice: card.captureDevice, playbackDevice: card.playbackDevice, backend: 'alsa' },
           calls: { ringTimeoutMs: 120_000, peerLostMs: PEER_LOST_MS },
           // A starved unit answers a ring request late: not unreachable.
           discovery: {

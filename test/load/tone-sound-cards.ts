@@ -16,6 +16,7 @@ import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync, wri
 import os from 'node:os';
 import path from 'node:path';
 import { PacedFifoReader, isWouldBlock } from '../support/paced-fifo-reader.js';
+import { syllableSounds } from '../support/tone-check.js';
 
 export const SAMPLE_RATE = 48_000;
 const FRAME_SAMPLES = 960; // 20 ms: the period the file plugin reads cleanly
@@ -74,6 +75,8 @@ function holdFifo(fifoPath: string): number {
 class ToneMic {
   framesDropped = 0;
   private phase = 0;
+  /** In syllables, as speech comes: a steady tone is what the unit's noise suppression removes. */
+  private sampleIndex = 0;
   private readonly frame = new Int16Array(FRAME_SAMPLES);
   private readonly frameBytes = new Uint8Array(this.frame.buffer);
   private readonly phaseStep: number;
@@ -87,8 +90,9 @@ class ToneMic {
 
   writeFrame(): void {
     for (let i = 0; i < FRAME_SAMPLES; i += 1) {
-      this.frame[i] = Math.round(TONE_AMPLITUDE * Math.sin(this.phase));
+      this.frame[i] = syllableSounds(this.sampleIndex) ? Math.round(TONE_AMPLITUDE * Math.sin(this.phase)) : 0;
       this.phase += this.phaseStep;
+      this.sampleIndex += 1;
     }
     this.phase %= 2 * Math.PI;
     try {

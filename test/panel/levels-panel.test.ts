@@ -4,6 +4,7 @@ import type { Page } from 'playwright-core';
 import { TEST_PANEL_PASSWORD } from '../support/people-session.js';
 import { api, connectUnits, startUnit, waitForCall } from '../support/unit-harness.js';
 import { pressButton, releaseButton, startUnitWithGpio } from '../support/gpio-unit.js';
+import { eventually } from '../support/eventually.js';
 import { collectPageProblems, horizontalOverflow, launchChromium, screenshot } from '../support/browser.js';
 import { micGainFactor, volumeFactor } from '../../src/audio/audio-levels.js';
 
@@ -71,6 +72,7 @@ test('the sliders set volume and microphone gain, follow changes made elsewhere,
   await page.getByLabel('Microphone gain').focus();
   await page.keyboard.press('ArrowRight');
   await shows(page, { 'mic-gain-value': ['textContent', '51'] }, 'gain 51');
+  await eventually('the unit got gain 51', async () => (await api(door, 'GET', '/api/audio/levels')).body.micGain === 51);
 
   // Changed elsewhere (another panel, the API): the sliders follow live.
   await api(door, 'PUT', '/api/audio/levels', { volume: 64, micGain: 70 });

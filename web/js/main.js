@@ -38,6 +38,8 @@ const state = {
   doNotDisturb: null,
   /** Volume, microphone gain and mute as the unit last said (GET /api/audio/levels), or null. */
   levels: null,
+  /** How many levels events have arrived: tells a stale answer to the panel's own change. */
+  levelsEvents: 0,
 };
 
 const chart = new StatsChart(byId('stats-chart'), {
@@ -68,8 +70,12 @@ const directoryView = new DirectoryView({ onDial: (to) => dial(to) });
 const historyView = new HistoryView({ onDial: (to) => dial(to) });
 const levelsView = new LevelsView({
   async onChange(change) {
+    const eventsBefore = state.levelsEvents;
     try {
-      state.levels = await api.setLevels(change);
+      const answer = await api.setLevels(change);
+      // The unit sends a levels event for every change, this one included: one that arrived while
+      // the request was out is as new as the answer or newer (another panel, the API, the button).
+      if (state.levelsEvents === eventsBefore) state.levels = answer;
     } catch (error) {
       toast(error.message);
     }
@@ -395,6 +401,7 @@ function startLive() {
       },
       levels(data) {
         state.levels = data;
+        state.levelsEvents += 1;
         renderLevels();
       },
       gpio(data) {
