@@ -10,6 +10,7 @@ import { PeerClient } from './peers/peer-client.js';
 import { PeerDirectory } from './peers/peer-directory.js';
 import { DnsSdDiscovery, parseStaticPeer } from './discovery/dns-sd.js';
 import { SystemSampler } from './system/system-sampler.js';
+import { UnitSelfTest } from './selftest/unit-selftest.js';
 import { buildStatus } from './system/status.js';
 import { loadOrCreateUnitId } from './system/unit-identity.js';
 import { readPackageVersion } from './system/version.js';
@@ -225,6 +226,23 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     pulseOwnDoor: () => gpioService!.pulseDoor(),
     logger: logger.child({ module: 'peer-door' }),
   });
+  // The acoustic self-test (POST /api/selftest) runs between calls; a call that starts stops it.
+  // Listening before the call sounds do: the test lets go of the speaker before the ring takes it.
+  const selfTest = media.selfTest
+    ? new UnitSelfTest({
+        audio: media.selfTest,
+        dataDir: config.dataDir,
+        inCall: () => {
+          const call = calls.current();
+          return call !== null && call.phase !== 'ended';
+        },
+        logger: logger.child({ module: 'selftest' }),
+      })
+    : null;
+  await selfTest?.load();
+  calls.on('call', (call: { phase: string }) => {
+    if (call.phase !== 'ended') selfTest?.interrupt();
+  });
   // A mute lasts for the call it was set in: the next caller is heard.
   const unmuteAfterCall = (call: { phase: string }) => {
     if (call.phase === 'ended' && levels.isMuted) levels.setMuted(false);
@@ -312,6 +330,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     eventsHeartbeatMs: overrides.eventsHeartbeatMs,
     history,
     levels,
+    selfTest: selfTest ?? undefined,
     groups,
     groupSync,
     site,
@@ -338,6 +357,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
         autoAnswer: () => (autoAnswer ? { delayMs: config.calls.autoAnswer!.delayMs } : null),
         mqtt: () => mqtt?.status() ?? unconfiguredMqttStatus(),
         levels: () => levels.status(),
+        selfTest: () => selfTest?.latest() ?? null,
       }),
   };
   const app = await buildApp(appDeps);

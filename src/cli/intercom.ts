@@ -84,6 +84,7 @@ program
   .option('--complexity <0-10>', 'Opus encoder complexity (CPU against quality)', integer('--complexity', 0, 10), 1)
   .option('--wav <file>', 'send this WAV file once (any rate, depth and channel count)')
   .option('--mic [device]', 'send from a capture device (ALSA name or part of its name; default: the default device)')
+  .option('--processing', "with --mic: the unit's noise suppression and gain control on the microphone (no echo cancellation: nothing plays here)", false)
   .addOption(backendOption())
   .option('--tone <Hz>', 'frequency of the test tone', positive('--tone'), 440)
   .option('--seconds <n>', 'stop after n seconds (default: until interrupted)', positive('--seconds'))
@@ -92,10 +93,11 @@ program
   .addHelpText(
     'after',
     '\nPrints a status line every second and a summary when stopped (Ctrl-C, --seconds, or the end of --wav).\n' +
-      'Examples:\n  intercom send 192.168.1.100\n  intercom send 192.168.1.100 40000 --wav hello.wav\n  intercom send 10.0.0.7 --mic USB --seconds 30',
+      'Examples:\n  intercom send 192.168.1.100\n  intercom send 192.168.1.100 40000 --wav hello.wav\n  intercom send 10.0.0.7 --mic USB --seconds 30\n  intercom send 10.0.0.7 --mic USB --processing',
   )
   .action(async (host: string, port: number, flags) => {
     if (flags.wav && flags.mic !== undefined) program.error('error: use either --wav or --mic, not both');
+    if (flags.processing && flags.mic === undefined) program.error('error: --processing works on the microphone: give --mic too');
     await guarded(async (logger) => {
       checkFormatAndFrame(flags);
       await runSend({ host, port, ...flags }, logger);

@@ -9,6 +9,7 @@ import type { AudioStream } from '../audio/audio-backend.js';
 import { formatSendLine, formatSendSummary, type SendFigures } from './status-line.js';
 import { printer, runUntilStopped, type RunningCommand } from './command-runtime.js';
 import type { Logger } from '../logging/logger.js';
+import { CaptureProcessor, DEFAULT_CAPTURE_PROCESSING } from '../audio-processing/capture-processor.js';
 
 export interface SendOptions {
   host: string;
@@ -20,6 +21,8 @@ export interface SendOptions {
   wav?: string;
   /** true: the default capture device; a string: that device. */
   mic?: string | true;
+  /** With `mic`: noise suppression and gain control as a unit applies them (no echo to cancel here). */
+  processing?: boolean;
   tone: number;
   seconds?: number;
   json: boolean;
@@ -60,22 +63,24 @@ export async function runSend(options: SendOptions, logger: Logger): Promise<voi
   let stopSource: () => Promise<void>;
   if (options.mic !== undefined) {
     const backend = await openAudioBackend(logger, options.backend);
+    const processor = options.processing ? new CaptureProcessor({ ...DEFAULT_CAPTURE_PROCESSING, enabled: true, echoCancellation: false }) : null;
     let capture: AudioStream;
     try {
       capture = await backend.openCapture({
         device: options.mic === true ? 'default' : options.mic,
         frameSamples,
-        onFrame: sendFrame,
+        onFrame: processor ? (pcm, position) => sendFrame(processor.process(pcm, null), position) : sendFrame,
         onError: (error: Error) => stop(`capture failed: ${error.message}`),
       });
     } catch (error) {
       await Promise.all([backend.close(), transport.close()]);
       throw error;
     }
-    logger.info({ device: capture.deviceName }, 'capturing');
+    logger.info({ device: capture.deviceName, processing: processor !== null }, 'capturing');
     stopSource = async () => {
       await capture.close();
       await backend.close();
+      processor?.close();
     };
   } else {
     const source: FrameSource = options.wav

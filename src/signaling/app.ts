@@ -32,6 +32,7 @@ import type { PeerDoor } from '../calls/peer-door.js';
 import type { CallHistory } from '../history/call-history.js';
 import { registerHistoryRoutes } from './history-routes.js';
 import { registerAudioLevelsRoutes, type AudioLevelsControl } from './audio-levels-routes.js';
+import { registerSelfTestRoutes, type SelfTestControl } from './selftest-routes.js';
 import { registerGroupRoutes } from './group-routes.js';
 import type { GroupStore } from '../groups/group-store.js';
 import type { GroupSync } from '../groups/group-sync.js';
@@ -96,6 +97,8 @@ export interface AppDeps {
   history?: CallHistory;
   /** Volume, microphone gain and mute (GET/PUT /api/audio/levels, `levels` events); absent: no such routes. */
   levels?: AudioLevelsControl;
+  /** The acoustic self-test (GET/POST /api/selftest); absent: no such routes. */
+  selfTest?: SelfTestControl;
   /** The site's call groups (GET/PUT/DELETE /api/groups); absent: no such routes. */
   groups?: GroupStore;
   /** Spreads the groups between units (POST /api/unit/groups); absent: no such route. */
@@ -369,6 +372,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     if (deps.doNotDisturb) registerDoNotDisturbRoutes(typed, deps.doNotDisturb);
     if (deps.history) registerHistoryRoutes(typed, deps.history);
     if (deps.levels) registerAudioLevelsRoutes(typed, deps.levels);
+    if (deps.selfTest) registerSelfTestRoutes(typed, deps.selfTest);
     if (deps.groups) registerGroupRoutes(typed, { groups: deps.groups, isUser: (name) => deps.directory.findUser(name) !== null });
     if (deps.site) registerSiteRoutes(typed, { site: deps.site, directory: deps.directory, now: deps.now ?? Date.now });
   });

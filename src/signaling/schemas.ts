@@ -5,6 +5,7 @@ import { USER_NAME_PATTERN } from '../users/user-store.js';
 import { REJECTION_REASONS, type RejectionReason } from '../security/peer-auth.js';
 import { DoNotDisturbStatusSchema } from '../calls/do-not-disturb.js';
 import { AudioLevelsStatusSchema } from '../audio/audio-levels.js';
+import { StoredSelfTestSchema } from '../selftest/unit-selftest.js';
 import { MqttStatusSchema } from '../mqtt/mqtt-status.js';
 
 /**
@@ -200,6 +201,7 @@ export const StatusSchema = Type.Object({
   }),
   mqtt: MqttStatusSchema,
   levels: Type.Optional(AudioLevelsStatusSchema),
+  selfTest: Type.Optional(Type.Union([StoredSelfTestSchema, Type.Null()], { description: 'the last acoustic self-test (POST /api/selftest), null: never run' })),
 });
 export type StatusReport = Static<typeof StatusSchema>;
 

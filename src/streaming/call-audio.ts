@@ -71,6 +71,7 @@ export class CallAudio implements CallMedia, SoftwareLevels {
   private duplex?: DuplexStream;
   private call?: ActiveCall;
   private localSound: LocalSoundSource | null = null;
+  private micTap: ((mic: Int16Array, reference: Int16Array) => void) | null = null;
   private processCapture: CaptureProcessor;
   private fallbackClock?: FrameClock;
   private readonly frameSamples: number;
@@ -128,6 +129,16 @@ export class CallAudio implements CallMedia, SoftwareLevels {
    */
   setLocalSound(source: LocalSoundSource | null): void {
     this.localSound = source;
+    this.updateRelaying();
+  }
+
+  /**
+   * Hands every captured frame (raw, before gain and processing) with the reference of the same
+   * moment to `tap`, in or out of a call (the acoustic self-test); null stops it. The devices run
+   * while a tap is set.
+   */
+  setMicTap(tap: ((mic: Int16Array, reference: Int16Array) => void) | null): void {
+    this.micTap = tap;
     this.updateRelaying();
   }
 
@@ -324,6 +335,7 @@ export class CallAudio implements CallMedia, SoftwareLevels {
   }
 
   private captured(frame: CapturedFrame): void {
+    this.micTap?.(frame.mic, frame.reference);
     const call = this.call;
     if (!call?.sender || !call.remote || !this.transport) return;
     const mic = scaled(frame.mic, this.captureGain);
@@ -376,9 +388,9 @@ export class CallAudio implements CallMedia, SoftwareLevels {
    */
   private updateRelaying(): void {
     const inCall = this.call?.remote !== undefined;
-    const active = !this.closed && (inCall || this.localSound !== null);
+    const active = !this.closed && (inCall || this.localSound !== null || this.micTap !== null);
     if (this.duplex) {
-      this.duplex.setCaptureWanted(inCall);
+      this.duplex.setCaptureWanted(inCall || this.micTap !== null);
       if (this.duplex.active !== active) {
         this.duplex.setActive(active).catch((error: Error) => this.deviceFailed(error));
       }

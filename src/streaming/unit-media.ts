@@ -8,6 +8,7 @@ import { openAudioBackend } from './audio-backend-loader.js';
 import { CaptureProcessor } from '../audio-processing/capture-processor.js';
 import type { SoundOutput } from '../sounds/call-sounds.js';
 import type { SoftwareLevels } from '../audio/level-gain.js';
+import type { SelfTestAudio } from '../selftest/unit-selftest.js';
 
 /** A unit's media engine with what it holds open: the sound devices and the UDP media socket. */
 export interface UnitMedia {
@@ -16,6 +17,8 @@ export interface UnitMedia {
   readonly speaker: SoundOutput | null;
   /** Where volume, microphone gain and mute are applied when the card's mixer cannot (absent: nowhere). */
   readonly levels?: SoftwareLevels | null;
+  /** The speaker and microphone for the acoustic self-test (absent: the unit has no such test). */
+  readonly selfTest?: SelfTestAudio;
   /** Tells `listener` each time the sound devices open (the card's mixer may be new: levels go to it again). */
   onDevicesOpened?(listener: () => void): void;
   /** Binds the media socket and opens the devices (a missing device is retried, not fatal). */
@@ -53,6 +56,7 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
     callMedia: callAudio,
     speaker: callAudio,
     levels: callAudio,
+    selfTest: callAudio,
     onDevicesOpened: (listener) => devicesOpened.push(listener),
     async start() {
       transport = await UdpTransport.bind({

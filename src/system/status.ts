@@ -8,6 +8,7 @@ import type { Clock } from './clock.js';
 import type { DoNotDisturbStatus } from '../calls/do-not-disturb.js';
 import type { MqttStatus } from '../mqtt/mqtt-status.js';
 import type { AudioLevelsStatus } from '../audio/audio-levels.js';
+import type { StoredSelfTest } from '../selftest/unit-selftest.js';
 
 export interface StatusSources {
   unitId: string;
@@ -32,6 +33,8 @@ export interface StatusSources {
   mqtt: () => MqttStatus;
   /** Volume, microphone gain and mute (absent: the report has none). */
   levels?: () => AudioLevelsStatus;
+  /** The last acoustic self-test (null: never run; absent: the unit has no such test). */
+  selfTest?: () => StoredSelfTest | null;
 }
 
 /** Assembles GET /api/status from cached figures only, so a status request costs no I/O. */
@@ -51,5 +54,6 @@ export function buildStatus(sources: StatusSources): StatusReport {
     autoAnswer: sources.autoAnswer?.() ?? null,
     mqtt: sources.mqtt(),
     ...(sources.levels ? { levels: sources.levels() } : {}),
+    ...(sources.selfTest ? { selfTest: sources.selfTest() } : {}),
   };
 }

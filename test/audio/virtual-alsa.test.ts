@@ -39,15 +39,17 @@ test.serial('a signal played into a virtual mic is captured byte-exact by arecor
   const started = performance.now();
   const chunks: Buffer[] = [];
   arecord.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Played once arecord captures (its first data): a busy machine can take longer than a fixed
+  // wait to start it, and the mic's queue would overflow meanwhile.
+  await once(arecord.stdout, 'data');
   const signal = testSignal(24_000, 3);
   await alsa.mic('mic_a').play(signal);
   await exited;
   t.true(performance.now() - started > 1_800, 'the mic runs in real time: 2 s of capture take 2 s');
   const bytes = Buffer.concat(chunks);
   const captured = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1);
-  t.true(findSignal(captured, signal) >= 0);
-  t.is(alsa.mic('mic_a').framesDropped, 0);
+  t.true(findSignal(captured, signal) >= 0, `the signal is in the ${captured.length} samples captured`);
+  t.is(alsa.mic('mic_a').framesDropped, 0, 'the mic dropped no frame');
 });
 
 test.serial('two independent pairs do not leak into each other, and dispose removes everything', async (t) => {

@@ -12,7 +12,8 @@ import { captureLogger } from '../support/fake-gpio.js';
 
 async function tempDir(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'intercom-history-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // Retried: a write the test did not wait for may still be renaming its temp file in there.
+  t.teardown(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
   return dir;
 }
 
@@ -82,6 +83,7 @@ test('only ended calls are recorded, newest first, with who, direction, duration
   t.deepEqual(history.counts(), { total: 2, missed: 1, capacity: 200 });
   t.deepEqual(history.list({ missedOnly: true }).map((call) => call.id), ['missed-000001']);
   t.deepEqual(history.list({ limit: 1 }).map((call) => call.id), ['missed-000001']);
+  await history.flush();
 });
 
 test('missed: an incoming call that ended unanswered and was not refused here', (t) => {

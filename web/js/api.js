@@ -76,4 +76,6 @@ export const api = {
   setDoNotDisturb: (enabled) => request('PUT', '/api/do-not-disturb', { enabled }),
   levels: () => request('GET', '/api/audio/levels'),
   setLevels: (change) => request('PUT', '/api/audio/levels', change),
+  /** Runs the acoustic self-test (about 7 s) and answers its report. */
+  runSelfTest: () => request('POST', '/api/selftest'),
 };

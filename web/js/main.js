@@ -8,6 +8,7 @@ import { DirectoryView } from './directory-view.js';
 import { UnitView } from './unit-view.js';
 import { HistoryView } from './history-view.js';
 import { LevelsView } from './levels-view.js';
+import { SelfTestView } from './selftest-view.js';
 import { GroupsView } from './groups-view.js';
 import { SiteView } from './site-view.js';
 
@@ -82,6 +83,7 @@ const levelsView = new LevelsView({
     renderLevels();
   },
 });
+const selfTestView = new SelfTestView({ run: () => api.runSelfTest(), toast: (message) => toast(message) });
 const groupsView = new GroupsView({ onDial: (to) => dial(to) });
 const siteView = new SiteView({ toast: (message) => toast(message) });
 
@@ -97,6 +99,7 @@ function renderCall() {
 
 function renderLevels() {
   levelsView.render(state.levels, panelPhase(state.call) === 'active');
+  selfTestView.render(state.status?.selfTest, panelPhase(state.call) !== 'idle');
 }
 
 function renderRing() {
@@ -441,6 +444,7 @@ async function pollStatus() {
     if (!switchingDnd && askedAt > dndSwitchedAt) state.doNotDisturb = state.status.doNotDisturb ?? null;
     unitView.render(state);
     renderDoNotDisturb();
+    renderLevels();
     await siteView.refresh();
   } catch {
     // The connection indicator already tells; the next poll tries again.

@@ -30,6 +30,8 @@ const MIC_FRAME = 960;
 const PRIME_MS = 20;
 /** More echo than this waiting means the mic is behind the speaker: the excess is dropped. */
 const MAX_BACKLOG_MS = PRIME_MS + 30;
+/** A speaker that delivered nothing for this long has stopped (not merely fallen behind). */
+const SPEAKER_STOPPED_MS = 100;
 
 export interface AlsaRoomOptions {
   /** The unit's virtual speaker and mic (PCM names of the harness). */
@@ -73,7 +75,9 @@ export function joinRoom(alsa: VirtualAlsa, options: AlsaRoomOptions): AlsaRoom 
   const speaker = alsa.speaker(options.speaker);
   const firstSpeakerSample = speaker.sampleCount;
   const recentDelays: number[] = [];
+  let lastSpeakerSamplesAt = -Infinity;
   const stopListening = speaker.onSamples((samples) => {
+    lastSpeakerSamplesAt = performance.now();
     const echo = path.push(samples);
     if (echo.length > 0) {
       queue.push(echo);
@@ -99,6 +103,12 @@ export function joinRoom(alsa: VirtualAlsa, options: AlsaRoomOptions): AlsaRoom 
   const maxBacklog = Math.round((MAX_BACKLOG_MS * SAMPLE_RATE) / 1000) + MIC_FRAME;
   let owed = 0;
   alsa.mic(options.mic).setMixer((frame) => {
+    if (queued === 0 && performance.now() - lastSpeakerSamplesAt > SPEAKER_STOPPED_MS) {
+      // The speaker stopped (a unit's engine stops its devices between calls): silence in the room,
+      // no echo owed; the next sound primes the queue afresh.
+      primed = false;
+      owed = 0;
+    }
     if (owed > 0 && queued > 0) {
       // Echo that arrived after its frame had gone out with silence in its place.
       const skipped = take(Math.min(owed, queued)).length;
