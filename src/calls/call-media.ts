@@ -63,6 +63,8 @@ export interface AudioDeviceState {
   error: string | null;
   /** Whether call audio is SRTP-encrypted; false only when audio.srtp is set to false. */
   encrypted: boolean;
+  /** The capture processing's figures (echo canceller, gain, delay found), null when it is off. */
+  processing?: object | null;
 }
 
 /**

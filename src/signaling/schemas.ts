@@ -188,6 +188,11 @@ export const StatusSchema = Type.Object({
     playbackDevice: Type.Union([Type.String(), Type.Null()], { description: 'the playback device in use' }),
     error: Type.Union([Type.String(), Type.Null()], { description: 'why audio is unavailable' }),
     encrypted: Type.Boolean({ description: 'call audio is encrypted with SRTP; false only when audio.srtp is false (plain RTP)' }),
+    processing: Type.Optional(
+      Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], {
+        description: "the capture processing's figures: echo return loss enhancement (erleDb), converged, the echo delay found, gain; null when audio.processing is off",
+      }),
+    ),
   }),
   call: Type.Union([CallSchema, Type.Null()], { description: 'the live call with its audio statistics' }),
   users: Type.Array(Type.String(), { description: 'users hosted by this unit' }),

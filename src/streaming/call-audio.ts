@@ -41,6 +41,8 @@ export interface CallAudioSettings extends ReceiveSettings {
 }
 
 export interface CallAudioOptions {
+  /** The capture processing's figures for the status (absent: no processing). */
+  processingFigures?: () => object;
   settings: CallAudioSettings;
   captureDevice: string;
   playbackDevice: string;
@@ -168,6 +170,7 @@ export class CallAudio implements CallMedia, SoftwareLevels {
       playbackDevice: this.duplex?.playbackDevice ?? null,
       error: this.deviceError,
       encrypted: this.encrypted,
+      processing: this.options.processingFigures?.() ?? null,
     };
   }
 

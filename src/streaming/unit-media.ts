@@ -46,6 +46,7 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
       for (const listener of devicesOpened) listener();
     },
     processCapture: processor ? (mic, reference) => processor.process(mic, reference) : undefined,
+    processingFigures: processor ? () => processor.figures() : undefined,
     settings: { ...config.audio, minDelayMs: config.jitter.minMs, maxDelayMs: config.jitter.maxMs },
     captureDevice: config.audio.captureDevice,
     playbackDevice: config.audio.playbackDevice,
