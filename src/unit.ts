@@ -239,10 +239,12 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
         logger: logger.child({ module: 'selftest' }),
       })
     : null;
-  await selfTest?.load();
-  calls.on('call', (call: { phase: string }) => {
-    if (call.phase !== 'ended') selfTest?.interrupt();
-  });
+  if (selfTest) {
+    await selfTest.load();
+    calls.on('call', (call: { phase: string }) => {
+      if (call.phase !== 'ended') selfTest.interrupt();
+    });
+  }
   // A mute lasts for the call it was set in: the next caller is heard.
   const unmuteAfterCall = (call: { phase: string }) => {
     if (call.phase === 'ended' && levels.isMuted) levels.setMuted(false);

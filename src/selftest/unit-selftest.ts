@@ -95,10 +95,6 @@ export class UnitSelfTest {
     return this.last;
   }
 
-  get busy(): boolean {
-    return this.running !== null;
-  }
-
   /** A call is starting: a running test gives the devices up at once. */
   interrupt(): void {
     this.running?.abort(new SelfTestRefused('interrupted', 'a call started during the self-test; it was stopped'));

@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createVirtualAlsa } from '../support/virtual-alsa.js';
-import { runCli, type CliRun } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
+import { statusWhere } from './cli-events.js';
 import { rms, samplesFromWav } from '../support/audio-analysis.js';
 import { eventually } from '../support/eventually.js';
 
@@ -18,15 +19,6 @@ function hum(): Int16Array {
   const samples = new Int16Array(SECONDS * 48_000);
   for (let i = 0; i < samples.length; i += 1) samples[i] = Math.round(8000 * Math.sin((2 * Math.PI * HZ * i) / 48_000));
   return samples;
-}
-
-async function statusWhere(run: CliRun, condition: (line: Record<string, number>) => boolean): Promise<void> {
-  while (!run.lines.some((line) => line.type === 'status' && condition(line as Record<string, number>))) {
-    await new Promise<void>((resolve, reject) => {
-      run.child.stdout!.once('data', () => resolve());
-      run.exited.then(({ code, stderr }) => reject(new Error(`exited (${code}): ${stderr}`)), reject);
-    });
-  }
 }
 
 /** The hum's level (dBFS) over its first 0.3 s after onset, and over its last second, as received. */
