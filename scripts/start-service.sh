@@ -30,7 +30,9 @@ else
     kill "$(cat /run/intercom.pid)" || true
     sleep 1
   fi
-  NODE_ENV=production setsid nohup node dist/main.js >>/var/log/intercom.log 2>&1 < /dev/null &
+  # The node flags systemd would start it with (ExecStart in systemd/intercom.service).
+  read -r -a node_flags < <(sed -n 's#^ExecStart=/usr/bin/env node \(.*\)@APP_DIR@/dist/main\.js$#\1#p' systemd/intercom.service) || true
+  NODE_ENV=production setsid nohup node "${node_flags[@]}" dist/main.js >>/var/log/intercom.log 2>&1 < /dev/null &
   echo $! > /run/intercom.pid
 fi
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,6 +34,14 @@ export { TEST_PANEL_PASSWORD } from './people-session.js';
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = path.join(REPO_ROOT, 'src', 'main.ts');
 const COMPILED_MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
+
+/** The V8 flags systemd starts the service with (systemd/intercom.service's ExecStart), so a compiled unit here runs as on a unit. */
+function serviceNodeFlags(): string[] {
+  const unitFile = readFileSync(path.join(REPO_ROOT, 'systemd', 'intercom.service'), 'utf8');
+  const execStart = /^ExecStart=\/usr\/bin\/env node (.*)@APP_DIR@\/dist\/main\.js$/m.exec(unitFile);
+  if (!execStart) throw new Error('systemd/intercom.service has no ExecStart of node @APP_DIR@/dist/main.js');
+  return execStart[1].split(/\s+/).filter(Boolean);
+}
 const SHIPPED_CONFIG_DIR = path.join(REPO_ROOT, 'config');
 const TSX_LOADER = import.meta.resolve('tsx');
 
@@ -169,7 +178,7 @@ export async function startUnitProcess(options: UnitProcessOptions): Promise<Uni
     },
     options.config ?? {},
   );
-  const command = [process.execPath, ...(options.compiled ? [COMPILED_MAIN] : ['--import', TSX_LOADER, MAIN])];
+  const command = [process.execPath, ...(options.compiled ? [...serviceNodeFlags(), COMPILED_MAIN] : ['--import', TSX_LOADER, MAIN])];
   // The shell sets the limit and then becomes the unit (exec): the child is the unit process itself.
   const [program, ...args] = options.openFileLimit === undefined ? command : ['/bin/sh', '-c', `ulimit -n ${options.openFileLimit} && exec "$@"`, 'sh', ...command];
   const child = spawn(program, args, {
