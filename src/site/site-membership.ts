@@ -130,8 +130,10 @@ export class SiteMembership {
     };
   }
 
-  /** What a unit that does not share our secret may know: who this is, and whether it is in a site with others. */
-  /** `asker`: the unit id the asking unit gives; it is told when it was left behind by a rotation of this site's secret. */
+  /**
+   * What a unit that does not share our secret may know: who this is, and whether it is in a site
+   * with others. `asker`: the unit id the asking unit gives; it is told when it was left behind by a rotation of this site's secret.
+   */
   hello(asker?: string): { unitId: string; name: string; inSite: boolean; leftBehind: boolean } {
     return {
       unitId: this.options.unit.unitId,
@@ -333,7 +335,7 @@ export class SiteMembership {
   }
 
   /** A unit of the site rotates its secret (step 1): this unit's fresh key share for the handover. */
-  answerRotationOffer(offer: RotationOffer, from: string): { ok: true; answer: RotationOfferAnswer } | { ok: false; status: number; error: string; message: string } {
+  answerRotationOffer(offer: RotationOffer, from: string): { ok: true; answer: RotationOfferAnswer } | { ok: false; status: 400 | 409 | 429; error: string; message: string } {
     if (offer.removed.unitId === this.options.unit.unitId) {
       return { ok: false, status: 409, error: 'removed', message: 'this unit is the one being removed' };
     }
@@ -364,7 +366,7 @@ export class SiteMembership {
   async answerRotationCommit(
     commit: RotationCommit,
     from: string,
-  ): Promise<{ ok: true; answer: RotationCommitAnswer } | { ok: false; status: number; error: string; message: string }> {
+  ): Promise<{ ok: true; answer: RotationCommitAnswer } | { ok: false; status: 400 | 404; error: string; message: string }> {
     const pending = this.pendingRotations.get(commit.rotationId);
     if (!pending || pending.from !== from || this.options.clock.now() - pending.at > ROTATION_PENDING_MS) {
       return { ok: false, status: 404, error: 'unknown-rotation', message: 'no rotation with this id was started by this unit (or it expired)' };

@@ -53,6 +53,14 @@ function attackerCandidates(recording: Exchange[], oldSecret: string): Set<strin
   return candidates;
 }
 
+function headersOf(headers: Headers): Record<string, string> {
+  const plain: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    plain[name] = value;
+  });
+  return plain;
+}
+
 function recordFetch(t: { teardown(fn: () => void): void }): Exchange[] {
   const recording: Exchange[] = [];
   const realFetch = globalThis.fetch;
@@ -65,7 +73,7 @@ function recordFetch(t: { teardown(fn: () => void): void }): Exchange[] {
       requestHeaders: { ...(init?.headers as Record<string, string> | undefined) },
       requestBody: typeof init?.body === 'string' ? init.body : '',
       status: response.status,
-      answerHeaders: Object.fromEntries(response.headers.entries()),
+      answerHeaders: headersOf(response.headers),
       answerBody,
     });
     return response;

@@ -67,7 +67,7 @@ test('removing a unit rotates the secret: the others keep calling, the removed o
   t.is(siteSecretProblem(onHall!), null);
   t.is(onHall, onKitchen);
   t.not(onHall, TEST_SITE_SECRET);
-  t.is((await hall.api('GET', '/api/status')).body.peerRequests.secretSource, 'config-replaced');
+  t.is((await hall.api('GET', '/api/status')).body.security.peerRequests.secretSource, 'config-replaced');
 
   // Both list Attic as needing to re-join; neither has Garage (nor its user) any more.
   for (const unit of [hall, kitchen]) {
