@@ -223,7 +223,7 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
             response: {
               200: described(RotationOfferAnswerSchema, "this unit's fresh public value for the handover"),
               400: errorAnswer('bad-request: an unusable key share or a rotation id in use'),
-              409: errorAnswer('removed: this unit is the one being removed'),
+              409: errorAnswer('removed: this unit is the one being removed; busy: this unit is removing a unit itself'),
               429: errorAnswer('busy: too many rotations under way'),
             },
           },

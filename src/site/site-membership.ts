@@ -340,6 +340,8 @@ export class SiteMembership {
       return { ok: false, status: 409, error: 'removed', message: 'this unit is the one being removed' };
     }
     if (offer.removed.unitId === from) return { ok: false, status: 409, error: 'bad-request', message: 'a unit cannot remove itself' };
+    // Two rotations at once would split the site between two new secrets: the second one waits.
+    if (this.removing) return { ok: false, status: 409, error: 'busy', message: 'this unit is removing a unit itself; try again when it has finished' };
     const now = this.options.clock.now();
     for (const [id, pending] of this.pendingRotations) if (now - pending.at > ROTATION_PENDING_MS) this.pendingRotations.delete(id);
     if (this.pendingRotations.has(offer.rotationId)) return { ok: false, status: 409, error: 'bad-request', message: 'this rotation id is in use' };
