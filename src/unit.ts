@@ -42,6 +42,7 @@ import { AmixerFinder, type MixerFinder } from './audio/mixer.js';
 import { GroupStore } from './groups/group-store.js';
 import { GroupSync } from './groups/group-sync.js';
 import { SiteMembership } from './site/site-membership.js';
+import { RejoinList } from './site/rejoin-list.js';
 import { createLocalApiToken } from './security/local-api-token.js';
 
 /**
@@ -160,6 +161,13 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   });
   for (const entry of config.peers) directory.addCandidate(parseStaticPeer(entry));
   const keyExchange = new CallKeyExchange(siteSecret.secret);
+  const rejoinList = new RejoinList(config.dataDir, logger.child({ module: 'site' }));
+  await rejoinList.load();
+  // A unit left behind by a rotation that answers with the site's secret again has re-joined.
+  directory.on('changed', (peers) => {
+    const back = peers.filter((peer) => rejoinList.has(peer.unitId)).map((peer) => peer.unitId);
+    if (back.length > 0) rejoinList.drop(back).catch((error: Error) => logger.warn({ error: error.message }, 'cannot store the list of units that need re-joining'));
+  });
   const site: SiteMembership = new SiteMembership({
     secret: siteSecret,
     dataDir: config.dataDir,
@@ -168,12 +176,15 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     directory,
     clock,
     logger: logger.child({ module: 'site' }),
-    applySecret: (secret) => {
+    applySecret: (secret, refreshNow) => {
       peerAuth.setSecret(secret);
       keyExchange.setSiteSecret(secret);
       // Addresses that refused us are asked again at once with the new secret.
-      void directory.refresh();
+      if (refreshNow) void directory.refresh();
     },
+    configuredSecret: config.site.secret ?? (siteSecret.source === 'config' ? siteSecret.secret : null),
+    rotationClient: client,
+    rejoinList,
   });
 
   const groups = new GroupStore({ dataDir: config.dataDir, unitId, logger: logger.child({ module: 'groups' }) });

@@ -7,7 +7,7 @@ import { runRecv } from './recv-command.js';
 import { runDevices } from './devices-command.js';
 import { runPassword } from './password-command.js';
 import { runSelfTest } from './selftest-command.js';
-import { runSiteInvite, runSiteJoin, runSiteLeave, runSiteStatus } from './site-command.js';
+import { runSiteInvite, runSiteJoin, runSiteLeave, runSiteRemove, runSiteStatus } from './site-command.js';
 import { logFatal, UsageError } from './command-runtime.js';
 import { AUDIO_BACKENDS, type AudioBackendChoice } from '../streaming/audio-backend-loader.js';
 
@@ -159,12 +159,12 @@ program
 
 const site = program
   .command('site')
-  .description('this unit\'s site: hand out a one-time join code, join another unit\'s site with its code, leave')
+  .description('this unit\'s site: hand out a one-time join code, join another unit\'s site with its code, leave, remove a unit')
   .addHelpText(
     'after',
     '\nThese ask the running service on this unit (run them with sudo: they read its local API token).\n' +
       'Examples:\n  sudo intercom site invite            (on a unit of the site: prints a 6-digit code, valid 5 minutes)\n' +
-      '  sudo intercom site join 123456 hall.local   (on the new unit)\n  sudo intercom site status',
+      '  sudo intercom site join 123456 hall.local   (on the new unit)\n  sudo intercom site remove Garage   (the site\'s secret is rotated)\n  sudo intercom site status',
   );
 const siteOptions = (command: Command) =>
   command
@@ -188,6 +188,14 @@ siteOptions(
 });
 siteOptions(site.command('leave').description('leave the site: this unit makes a new secret of its own')).action(async (flags) => {
   await guarded(() => runSiteLeave(flags), flags.verbose);
+});
+siteOptions(
+  site
+    .command('remove')
+    .argument('<unit>', 'the unit to remove: its name or id (as "intercom site status" lists them)')
+    .description('remove a unit from the site: the site\'s secret is rotated and handed to the other units; units that are offline must join again with a code'),
+).action(async (unit: string, flags) => {
+  await guarded(() => runSiteRemove(unit, flags), flags.verbose);
 });
 siteOptions(site.command('status').description('where the site secret comes from, the open code, and units on the LAN this unit does not trust')).action(
   async (flags) => {

@@ -2,7 +2,7 @@ import { readLocalApiToken, LOCAL_TOKEN_HEADER } from '../security/local-api-tok
 import { UsageError } from './command-runtime.js';
 
 /**
- * `intercom site invite | join CODE [HOST] | leave | status`: the site commands, run on a unit over
+ * `intercom site invite | join CODE [HOST] | leave | remove UNIT | status`: the site commands, run on a unit over
  * ssh. They ask the unit's own running service through its API (on loopback), with the local API
  * token the service keeps in its data directory (so: as root or the service's user, e.g. sudo).
  */
@@ -100,17 +100,44 @@ export async function runSiteLeave(options: SiteCommandOptions): Promise<void> {
   print(options, { type: 'left' }, 'This unit left its site: it has a new secret of its own, and the other units no longer accept it.');
 }
 
+export async function runSiteRemove(unit: string, options: SiteCommandOptions): Promise<void> {
+  const api = await localApi(options);
+  const peers = await api.request('GET', '/api/peers');
+  if (peers.status !== 200) throw refused('no answer', peers);
+  const list = (peers.body.peers ?? []) as Array<{ unitId: string; name: string }>;
+  const matches = list.filter((peer) => peer.unitId === unit || peer.name.toLowerCase() === unit.toLowerCase());
+  if (matches.length === 0) throw new UsageError(`no unit "${unit}" in this unit's site; its units: ${list.map((peer) => `${peer.name} (${peer.unitId})`).join(', ') || 'none'}`);
+  if (matches.length > 1) throw new UsageError(`"${unit}" names ${matches.length} units; give the id: ${matches.map((peer) => peer.unitId).join(', ')}`);
+  const answer = await api.request('POST', '/api/site/remove', { unitId: matches[0]!.unitId });
+  if (answer.status !== 200) throw refused('not removed', answer);
+  const outcome = answer.body as { removed: { name: string }; rotated: Array<{ name: string }>; needsRejoining: Array<{ name: string; problem: string }> };
+  const lines = [
+    `Removed ${outcome.removed.name}: the site has a new secret, and ${outcome.removed.name} is refused from now on.`,
+    `Units with the new secret: this one${outcome.rotated.map((entry) => `, ${entry.name}`).join('')}.`,
+    ...outcome.needsRejoining.map((entry) => `Needs re-joining with a code: ${entry.name} (${entry.problem})`),
+  ];
+  print(options, { type: 'removed', ...outcome }, lines.join('\n'));
+}
+
 export async function runSiteStatus(options: SiteCommandOptions): Promise<void> {
   const api = await localApi(options);
   const answer = await api.request('GET', '/api/site');
   if (answer.status !== 200) throw refused('no answer', answer);
-  const site = answer.body as { secretSource: string; units: number; joinRefusal: string | null; invitation: { code: string; validForMs: number } | null; untrusted: Array<{ address: string; reason: string }> };
+  const site = answer.body as {
+    secretSource: string;
+    units: number;
+    joinRefusal: string | null;
+    invitation: { code: string; validForMs: number } | null;
+    untrusted: Array<{ address: string; reason: string; message: string }>;
+    needsRejoining?: Array<{ name: string; unitId: string }>;
+  };
   const lines = [
     `Site secret from: ${site.secretSource}`,
     `Other units of the site: ${site.units}`,
     site.invitation ? `Open join code: ${site.invitation.code} (${Math.round(site.invitation.validForMs / 1000)} s left)` : 'No join code open',
     site.joinRefusal ? `Cannot join another site: ${site.joinRefusal}` : 'May join another site (intercom site join CODE [HOST])',
-    ...site.untrusted.map((entry) => `Not trusted: ${entry.address} (${entry.reason})`),
+    ...site.untrusted.map((entry) => (entry.reason === 'former-peer' ? `Refuses this unit: ${entry.address}: ${entry.message}` : `Not trusted: ${entry.address} (${entry.reason})`)),
+    ...(site.needsRejoining ?? []).map((entry) => `Needs re-joining (was offline when the site's secret was rotated): ${entry.name} (${entry.unitId})`),
   ];
   print(options, { type: 'site', ...site }, lines.join('\n'));
 }

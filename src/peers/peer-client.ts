@@ -9,6 +9,12 @@ import {
   type GroupSync,
   OfferAnswerSchema,
   RECEIVER_HEADER,
+  RotationCommitAnswerSchema,
+  RotationOfferAnswerSchema,
+  type RotationCommit,
+  type RotationCommitAnswer,
+  type RotationOffer,
+  type RotationOfferAnswer,
   SENDER_HEADER,
   UNIT_API_PREFIX,
   UnitInfoSchema,
@@ -97,16 +103,18 @@ export class PeerClient {
   /** The discovery poll: who answers at `baseUrl`, its users and state. `unitId`: the unit expected there, if known. */
   /**
    * Whether the unit at `baseUrl`, which does not share our secret, is in a site of its own (it
-   * knows other units) or alone: its open GET /api/join/hello. Unauthenticated, so only a hint for
-   * people (the panel's list of untrusted units); null when it does not answer so.
+   * knows other units) or alone, and whether it lists this unit as left behind by a rotation of
+   * its site's secret: its open GET /api/join/hello. Unauthenticated, so only a hint for people
+   * (the panel's list of untrusted units); null when it does not answer so.
    */
-  async hello(baseUrl: string): Promise<{ unitId: string; name: string; inSite: boolean } | null> {
+  async hello(baseUrl: string): Promise<{ unitId: string; name: string; inSite: boolean; leftBehind: boolean } | null> {
     try {
-      const response = await fetch(`${baseUrl}/api/join/hello`, { signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'error' });
+      const url = `${baseUrl}/api/join/hello?unit=${encodeURIComponent(this.options.unitId)}`;
+      const response = await fetch(url, { signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'error' });
       if (!response.ok) return null;
-      const body = (await response.json()) as { unitId?: unknown; name?: unknown; inSite?: unknown };
+      const body = (await response.json()) as { unitId?: unknown; name?: unknown; inSite?: unknown; leftBehind?: unknown };
       if (typeof body.unitId !== 'string' || typeof body.name !== 'string' || typeof body.inSite !== 'boolean') return null;
-      return { unitId: body.unitId.slice(0, 64), name: body.name.slice(0, 64), inSite: body.inSite };
+      return { unitId: body.unitId.slice(0, 64), name: body.name.slice(0, 64), inSite: body.inSite, leftBehind: body.leftBehind === true };
     } catch {
       return null;
     }
@@ -144,6 +152,16 @@ export class PeerClient {
   /** Sends this unit's versions of the groups; the answer is the other unit's (after it took the newer ones). */
   syncGroups(target: PeerTarget, groups: GroupSync['groups']): Promise<PeerResult<GroupSync>> {
     return this.request(target, 'POST', '/groups', { groups }, GroupSyncSchema);
+  }
+
+  /** Secret rotation, step 1: this unit's fresh public value out, the other unit's in. */
+  rotationOffer(target: PeerTarget, offer: RotationOffer): Promise<PeerResult<RotationOfferAnswer>> {
+    return this.request(target, 'POST', '/site/rotation', offer, RotationOfferAnswerSchema);
+  }
+
+  /** Secret rotation, step 2: the new secret sealed; the answer proves the other unit opened it. */
+  rotationCommit(target: PeerTarget, commit: RotationCommit): Promise<PeerResult<RotationCommitAnswer>> {
+    return this.request(target, 'POST', '/site/rotation/commit', commit, RotationCommitAnswerSchema);
   }
 
   private async request<S extends TSchema>(

@@ -54,10 +54,12 @@ interface CandidateState extends PeerCandidate {
   /** When the unit refusing us here was last asked whether it is alone, and its answer. */
   helloAt?: number;
   alone?: boolean;
+  /** The unit of this site that answered here before and now refuses our secret (its site's secret was rotated). */
+  formerPeer?: { unitId: string; name: string } | null;
 }
 
 /** Why an address found on the LAN is not a unit of this site. */
-export type UntrustedReason = 'another-site' | 'not-in-a-site' | 'another-version' | 'not-a-unit' | 'unreachable';
+export type UntrustedReason = 'another-site' | 'not-in-a-site' | 'former-peer' | 'another-version' | 'not-a-unit' | 'unreachable';
 
 /** An address found on the LAN where no unit of this site answers. */
 export interface UntrustedView {
@@ -88,7 +90,7 @@ export interface PeerDirectoryOptions {
   client: {
     info(baseUrl: string, unitId: string | null): Promise<PeerResult<UnitInfo>>;
     /** Asks a unit that refused us whether it is in a site of its own (for the untrusted list); absent: not asked. */
-    hello?(baseUrl: string): Promise<{ inSite: boolean } | null>;
+    hello?(baseUrl: string): Promise<{ unitId: string; name: string; inSite: boolean; leftBehind?: boolean } | null>;
   };
   /** Each peer's clock offset as learnt from its signed answers (for the peer list); absent: unknown. */
   clockOffsetOf?: (unitId: string) => number | null;
@@ -217,10 +219,32 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
       .sort((a, b) => a.address.localeCompare(b.address));
   }
 
+  /**
+   * `unitId` is no longer a unit of the site (removed, or left behind by a rotation): it leaves the
+   * directory at once (its users too); its addresses are asked again as a stranger's.
+   */
+  forgetPeer(unitId: string): boolean {
+    if (!this.peersById.delete(unitId)) return false;
+    for (const candidate of this.candidates.values()) if (candidate.answeredBy === unitId) candidate.answeredBy = null;
+    this.options.logger?.info({ unitId }, 'peer forgotten: it is no longer a unit of the site');
+    this.publish();
+    return true;
+  }
+
+  /** Units of this site that answered here before and now refuse this unit's secret (the site's secret was rotated without it). */
+  formerPeers(): Array<{ unitId: string; name: string; address: string }> {
+    return [...this.candidates.values()]
+      .filter((candidate) => candidate.refusal === 'former-peer' && candidate.formerPeer && !this.peersById.has(candidate.formerPeer.unitId))
+      .map((candidate) => ({ ...candidate.formerPeer!, address: `${candidate.host}:${candidate.port}` }));
+  }
+
   /** This unit left its site: the units it knew are no longer its peers (they are asked again as strangers). */
   forgetPeers(): void {
     this.peersById.clear();
-    for (const candidate of this.candidates.values()) candidate.answeredBy = null;
+    for (const candidate of this.candidates.values()) {
+      candidate.answeredBy = null;
+      candidate.formerPeer = null;
+    }
     this.publish();
   }
 
@@ -282,7 +306,8 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     if (!candidate || candidate.isSelf || (candidate.polling && !force)) return;
     candidate.polling = true;
     const baseUrl = peerBaseUrl(candidate.host, candidate.port);
-    const result = await this.options.client.info(baseUrl, candidate.answeredBy);
+    const askedFor = candidate.answeredBy;
+    const result = await this.options.client.info(baseUrl, askedFor);
     candidate.polling = false;
     if (result.kind !== 'ok') {
       // Whoever answers here next is asked as a stranger again (the unit here may have been replaced).
@@ -296,15 +321,31 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
         candidate.helloAt = now;
         const hello = await this.options.client.hello(baseUrl);
         candidate.alone = hello !== null && !hello.inSite;
+        // It lists this unit as left behind by a rotation of its site's secret (this unit was off then).
+        if (hello?.leftBehind) candidate.formerPeer = { unitId: hello.unitId, name: hello.name };
       }
       candidate.refusal = refusal === 'another-site' && candidate.alone ? 'not-in-a-site' : refusal;
-      if (problem !== candidate.problem) this.options.logger?.info({ address: `${candidate.host}:${candidate.port}`, source: candidate.source, problem }, 'no unit of the site answers here');
-      candidate.problem = problem;
+      // A unit of this site that answered here and now refuses our signature: the site's secret was
+      // rotated without this unit (it was removed, or away). It leaves the directory, and people are told why.
+      const former = refusal === 'another-site' && askedFor !== null ? this.peersById.get(askedFor) : undefined;
+      if (former) {
+        candidate.formerPeer = { unitId: former.info.unitId, name: former.info.name };
+        this.options.logger?.warn({ unitId: former.info.unitId, name: former.info.name, address: `${candidate.host}:${candidate.port}` }, 'a unit of the site no longer accepts this unit\'s secret (the site\'s secret was changed without it)');
+        this.forgetPeer(former.info.unitId);
+      }
+      let message = problem;
+      if (candidate.formerPeer && refusal === 'another-site') {
+        candidate.refusal = 'former-peer';
+        message = `${candidate.formerPeer.name} was a unit of this site and no longer accepts this unit: the site's secret was changed while this unit was away or after it was removed; join the site again with a code from one of its units`;
+      }
+      if (message !== candidate.problem) this.options.logger?.info({ address: `${candidate.host}:${candidate.port}`, source: candidate.source, problem: message }, 'no unit of the site answers here');
+      candidate.problem = message;
       return;
     }
     candidate.answeredBy = result.from;
     candidate.problem = null;
     candidate.refusal = null;
+    candidate.formerPeer = null;
     if (result.value.unitId === this.options.selfUnitId) {
       candidate.isSelf = true;
       return;

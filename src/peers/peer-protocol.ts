@@ -124,3 +124,42 @@ export type DoorOpenedAnswer = Static<typeof DoorOpenedAnswerSchema>;
 /** Group exchange (POST /groups): the sender's versions of the site's groups; the answer is the receiver's, after taking the newer ones. */
 export const GroupSyncSchema = Type.Object({ groups: Type.Array(GroupRecordSchema, { maxItems: 1000 }) }, { additionalProperties: false });
 export type GroupSync = Static<typeof GroupSyncSchema>;
+
+/**
+ * Rotating the site's secret when a unit is removed (src/security/secret-rotation.ts): the rotating
+ * unit asks each unit that stays for a fresh X25519 public value (POST /site/rotation), then sends
+ * the new secret sealed under the derived key (POST /site/rotation/commit); the answer proves the
+ * receiver opened it. Both signed with the old secret; the new one never travels readable by it.
+ */
+export const RotationIdSchema = Type.String({ pattern: '^[A-Za-z0-9_-]{22}$', description: 'rotation id: 16 random bytes, base64url' });
+const RotatedUnitSchema = Type.Object({ unitId: UnitIdSchema, name: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false });
+
+export const RotationOfferSchema = Type.Object(
+  {
+    rotationId: RotationIdSchema,
+    keyShare: KeyShareSchema,
+    /** The unit removed from the site (never the receiver). */
+    removed: RotatedUnitSchema,
+  },
+  { additionalProperties: false },
+);
+export type RotationOffer = Static<typeof RotationOfferSchema>;
+
+export const RotationOfferAnswerSchema = Type.Object({ rotationId: RotationIdSchema, keyShare: KeyShareSchema });
+export type RotationOfferAnswer = Static<typeof RotationOfferAnswerSchema>;
+
+export const RotationCommitSchema = Type.Object(
+  {
+    rotationId: RotationIdSchema,
+    /** The new secret, AES-256-GCM under the handover's key: base64url. */
+    sealed: Type.String({ minLength: 16, maxLength: 1024, pattern: '^[A-Za-z0-9_-]+$' }),
+    removed: RotatedUnitSchema,
+    /** Units of the site the rotating unit could not reach: they keep the old secret and must join again. */
+    needsRejoining: Type.Array(RotatedUnitSchema, { maxItems: 256 }),
+  },
+  { additionalProperties: false },
+);
+export type RotationCommit = Static<typeof RotationCommitSchema>;
+
+export const RotationCommitAnswerSchema = Type.Object({ rotationId: RotationIdSchema, confirmation: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }) });
+export type RotationCommitAnswer = Static<typeof RotationCommitAnswerSchema>;

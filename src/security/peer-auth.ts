@@ -354,6 +354,12 @@ export class PeerRequestAuthenticator {
   };
   private readonly lastLogged = new Map<RejectionReason, { at: number; countThen: number }>();
   private secret: string;
+  /**
+   * The secret each verdict was reached with: an answer is signed with the secret its request was
+   * checked with, so a request that switches the secret (a rotation) gets an answer its sender, who
+   * still holds the old one, can check.
+   */
+  private readonly secretOfVerdict = new WeakMap<VerifyResult, string>();
 
   constructor(private readonly options: PeerVerifierOptions) {
     this.wallClock = options.wallClock ?? Date.now;
@@ -368,6 +374,7 @@ export class PeerRequestAuthenticator {
 
   verify(request: IncomingPeerRequest): VerifyResult {
     const result = this.check(request);
+    this.secretOfVerdict.set(result, this.secret);
     if (result.ok) {
       this.counts.accepted += 1;
     } else {
@@ -382,7 +389,7 @@ export class PeerRequestAuthenticator {
   signAnswer(verdict: VerifyResult, answer: { request: IncomingPeerRequest; status: number; body: string }): Record<string, string> {
     const requester = verdict.ok ? verdict.unitId : verdict.authenticSender;
     if (requester === undefined) return {};
-    return signPeerAnswer({ secret: this.secret, unitId: this.options.unitId, wallClock: this.wallClock }, { ...answer, requester });
+    return signPeerAnswer({ secret: this.secretOfVerdict.get(verdict) ?? this.secret, unitId: this.options.unitId, wallClock: this.wallClock }, { ...answer, requester });
   }
 
   counters(): PeerAuthCounters {

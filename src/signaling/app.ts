@@ -353,7 +353,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
         { name: 'users', description: 'users of this unit and the site' },
         { name: 'unit', description: 'state of this unit' },
         { name: 'unit-to-unit', description: 'requests units make to each other' },
-        { name: 'site', description: 'joining a site by a one-time code, leaving it; /api/join/* is the exchange between the units (CPace)' },
+        { name: 'site', description: 'joining a site by a one-time code, leaving it, removing a unit (the secret is rotated); /api/join/* is the exchange between the units (CPace)' },
         { name: 'session', description: 'people\'s login; every other route but /api/health needs its session cookie, and x-csrf-token on POST, PUT, PATCH and DELETE' },
       ],
     },

@@ -150,8 +150,8 @@ export const SystemFiguresSchema = Type.Object({
 
 export const PeerRequestsStatusSchema = Type.Object(
   {
-    secretSource: Type.Union([Type.Literal('config'), Type.Literal('file'), Type.Literal('generated')], {
-      description: 'where the site secret came from: site.secret, <dataDir>/site-secret, or made at first start',
+    secretSource: Type.Union([Type.Literal('config'), Type.Literal('config-replaced'), Type.Literal('file'), Type.Literal('generated')], {
+      description: 'where the site secret came from: site.secret, its replacement made on the unit (joined, left, rotated: <dataDir>/site-secret-replaced), <dataDir>/site-secret, or made at first start',
     }),
     maxClockSkewMs: Type.Integer(),
     accepted: Type.Integer({ description: 'unit-to-unit requests with a valid signature' }),

@@ -10,6 +10,7 @@ import type { PeerDirectory } from '../peers/peer-directory.js';
  *
  * People (logged in) on a unit of the site: GET /api/site, POST/DELETE /api/site/invitation.
  * People on the new unit: POST /api/site/join {code, host}; POST /api/site/leave.
+ * People on any unit of the site: POST /api/site/remove {unitId} (the site's secret is rotated).
  * The new unit to the inviting unit: POST /api/join/start and /api/join/confirm. These are open
  * (the new unit has no secret of the site yet): they are the CPace exchange, whose answers are
  * worth nothing without the code; strictly validated, each address limited to 10 starts a minute,
@@ -42,17 +43,41 @@ const UntrustedSchema = Type.Object({
   host: Type.String(),
   port: Type.Integer(),
   source: Type.String({ description: 'how it was found: dns-sd, static or inbound' }),
-  reason: Type.String({ description: 'another-site (a unit of another site), not-in-a-site (a unit on its own, e.g. new), another-version, not-a-unit or unreachable' }),
+  reason: Type.String({
+    description:
+      'another-site (a unit of another site), not-in-a-site (a unit on its own, e.g. new), former-peer (a unit of this site that no longer accepts this one: ' +
+      'the site\'s secret was rotated without it; join again with a code), another-version, not-a-unit or unreachable',
+  }),
   message: Type.String(),
 });
 
+const RejoinSchema = Type.Object({
+  unitId: Type.String(),
+  name: Type.String(),
+  since: Type.Integer({ description: 'when the rotation that left it behind happened (ms since 1970)' }),
+});
+
 const SiteSchema = Type.Object({
-  secretSource: Type.String({ description: 'where the site secret comes from: config (site.secret), file or generated' }),
+  secretSource: Type.String({ description: 'where the site secret comes from: config (site.secret), config-replaced (site.secret replaced on this unit: joined, left or rotated), file or generated' }),
   units: Type.Integer({ description: 'other units of the site this unit knows' }),
   joinRefusal: Type.Union([Type.String(), Type.Null()], { description: 'why this unit cannot join another site now; null: it can' }),
   invitation: Type.Union([InvitationSchema, Type.Null()], { description: 'the open join code of this unit, or null' }),
   untrusted: Type.Array(UntrustedSchema, { description: 'addresses found on the LAN where no unit of this site answers' }),
+  needsRejoining: Type.Array(RejoinSchema, { description: 'units that were offline when the site\'s secret was rotated: they must join again with a code' }),
 });
+
+const SiteUnitSchema = Type.Object({ unitId: Type.String(), name: Type.String() });
+const RemovedSchema = Type.Object({
+  removed: SiteUnitSchema,
+  rotated: Type.Array(SiteUnitSchema, { description: 'units that received the new secret' }),
+  needsRejoining: Type.Array(Type.Object({ unitId: Type.String(), name: Type.String(), problem: Type.String() }), {
+    description: 'units that could not be reached: they keep the old secret and must join again with a code',
+  }),
+});
+const RemoveBodySchema = Type.Object(
+  { unitId: Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9-]+$', description: 'the unit to remove (its id, as in /api/peers)' }) },
+  { additionalProperties: false },
+);
 
 const JoinBodySchema = Type.Object(
   {
@@ -134,7 +159,7 @@ export function registerSiteRoutes(app: ApiScope, deps: { site: SiteMembership; 
           400: errorAnswer('bad-request: the code is not 6 digits or the host is not a name or address'),
           403: errorAnswer('wrong-code: the code does not match the one the inviting unit shows'),
           409: errorAnswer(
-            'secret-from-config: the secret is set in site.secret; in-a-site: leave the site first; busy: a join is under way; ' +
+            'in-a-site: leave the site first; busy: a join is under way; ' +
               'same-unit; no-invitation: the inviting unit has no open code',
           ),
           410: errorAnswer('code-used, code-expired or code-dead (3 wrong tries): ask for a new code'),
@@ -162,7 +187,6 @@ export function registerSiteRoutes(app: ApiScope, deps: { site: SiteMembership; 
         summary: 'Leave the site: this unit makes a new secret of its own (the other units no longer accept it)',
         response: {
           200: Type.Object({ left: Type.Literal(true) }, { description: 'left: the unit is on its own now' }),
-          409: errorAnswer('secret-from-config: the secret is set in site.secret; remove it there'),
           ...STORAGE_ANSWERS,
         },
       },
@@ -177,19 +201,56 @@ export function registerSiteRoutes(app: ApiScope, deps: { site: SiteMembership; 
     },
   );
 
+  app.post(
+    '/api/site/remove',
+    {
+      schema: {
+        tags: ['site'],
+        summary:
+          'Remove a unit from the site: a new site secret is made and handed (sealed per unit) to every other unit this unit knows; ' +
+          'the removed unit is refused from then on; units that cannot be reached are listed as needing to join again',
+        body: RemoveBodySchema,
+        response: {
+          200: described(RemovedSchema, 'removed: this unit and the units in "rotated" use the new secret'),
+          404: errorAnswer('unknown-unit: no such unit in this unit\'s site'),
+          409: errorAnswer('this-unit: a unit cannot remove itself (leave instead); busy: a site change is under way'),
+          ...STORAGE_ANSWERS,
+        },
+      },
+    },
+    async (request, reply) => {
+      try {
+        return await site.remove(request.body.unitId);
+      } catch (error) {
+        return sendChangeError(reply, error);
+      }
+    },
+  );
+
   app.get(
     `${JOIN_API_PREFIX}/hello`,
     {
       config: { access: 'open' },
       schema: {
         tags: ['site'],
-        summary: 'Unit to unit, open: this unit\'s id and name (as DNS-SD announces them) and whether it is in a site with other units, so a unit that does not share its secret can tell people why',
+        summary:
+          'Unit to unit, open: this unit\'s id and name (as DNS-SD announces them), whether it is in a site with other units, and whether the asking unit ' +
+          'was left behind by a rotation of this site\'s secret, so a unit that does not share its secret can tell people why',
+        querystring: Type.Object({ unit: Type.Optional(Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9-]+$', description: 'the asking unit\'s id' })) }),
         response: {
-          200: Type.Object({ unitId: Type.String(), name: Type.String(), inSite: Type.Boolean() }, { description: 'who answers here' }),
+          200: Type.Object(
+            {
+              unitId: Type.String(),
+              name: Type.String(),
+              inSite: Type.Boolean(),
+              leftBehind: Type.Boolean({ description: 'the asking unit was offline when this site\'s secret was rotated: it must join again with a code' }),
+            },
+            { description: 'who answers here' },
+          ),
         },
       },
     },
-    async () => site.hello(),
+    async (request) => site.hello(request.query.unit),
   );
 
   // The new unit's side of the exchange: open, because it has no secret of the site yet.

@@ -11,6 +11,10 @@ import {
   EndRequestSchema,
   GroupSyncSchema,
   OfferAnswerSchema,
+  RotationCommitAnswerSchema,
+  RotationCommitSchema,
+  RotationOfferAnswerSchema,
+  RotationOfferSchema,
   SENDER_HEADER,
   UNIT_API_PREFIX,
   UnitInfoSchema,
@@ -205,6 +209,51 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
           },
         },
         async (request) => groupSync.receive(request.body.groups, senderOf(request)),
+      );
+    }
+    const site = deps.site;
+    if (site) {
+      unitApi.post(
+        '/site/rotation',
+        {
+          schema: {
+            tags: ['unit-to-unit'],
+            summary: "Secret rotation, step 1: a unit of the site removes another and sends a fresh X25519 public value; the answer is this unit's",
+            body: RotationOfferSchema,
+            response: {
+              200: described(RotationOfferAnswerSchema, "this unit's fresh public value for the handover"),
+              400: errorAnswer('bad-request: an unusable key share or a rotation id in use'),
+              409: errorAnswer('removed: this unit is the one being removed; busy: this unit is removing a unit itself'),
+              429: errorAnswer('busy: too many rotations under way'),
+            },
+          },
+        },
+        async (request, reply) => {
+          const outcome = site.answerRotationOffer(request.body, senderOf(request));
+          if (outcome.ok) return outcome.answer;
+          return reply.code(outcome.status).send({ error: outcome.error, message: outcome.message });
+        },
+      );
+      unitApi.post(
+        '/site/rotation/commit',
+        {
+          schema: {
+            tags: ['unit-to-unit'],
+            summary: "Secret rotation, step 2: the site's new secret sealed for this unit; it switches to it at once (the answer is still signed with the old one) and proves it opened it",
+            body: RotationCommitSchema,
+            response: {
+              200: described(RotationCommitAnswerSchema, 'switched: the confirmation that this unit holds the new secret'),
+              400: errorAnswer('bad-request: the sealed secret does not open under the handover\'s key'),
+              404: errorAnswer('unknown-rotation: no step 1 with this id from this unit (or it expired)'),
+              ...STORAGE_ANSWERS,
+            },
+          },
+        },
+        async (request, reply) => {
+          const outcome = await site.answerRotationCommit(request.body, senderOf(request));
+          if (outcome.ok) return outcome.answer;
+          return reply.code(outcome.status).send({ error: outcome.error, message: outcome.message });
+        },
       );
     }
   }, { prefix: UNIT_API_PREFIX });

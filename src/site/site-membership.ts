@@ -3,17 +3,23 @@ import Value from 'typebox/value';
 import type { Logger } from '../logging/logger.js';
 import type { Clock } from '../system/clock.js';
 import type { PeerDirectory } from '../peers/peer-directory.js';
-import { generateSiteSecret, siteSecretProblem, storeSiteSecret, type SiteSecret } from '../security/site-secret.js';
+import { generateSiteSecret, siteSecretProblem, storeReplacedConfigSecret, storeSiteSecret, type SiteSecret } from '../security/site-secret.js';
+import { newRotationId, RotationKeyShare, type RotationKeys, type RotationTranscript } from '../security/secret-rotation.js';
+import type { PeerResult, PeerTarget } from '../peers/peer-client.js';
+import type { RotationCommit, RotationCommitAnswer, RotationOffer, RotationOfferAnswer } from '../peers/peer-protocol.js';
+import type { RejoinEntry, RejoinList } from './rejoin-list.js';
 import { SiteInvitations, type ConfirmOutcome, type InvitationPolicy, type InvitationView, type StartOutcome } from '../security/site-invitations.js';
 import { JoinerExchange, type JoinConfirm, type JoinStart } from '../security/site-join-exchange.js';
 import { peerBaseUrl } from '../peers/peer-client.js';
 
 /**
  * Which site this unit belongs to, and changing it: handing out one-time codes (the inviter's side
- * of the join exchange), joining another unit's site by its code, and leaving. Holds the unit's
- * current site secret; every change is stored atomically in `<dataDir>/site-secret` first, then
- * handed to `applySecret` (the request signer and verifier and the call key exchange switch at
- * once, no restart). A secret from the config (site.secret) cannot be changed here.
+ * of the join exchange), joining another unit's site by its code, leaving, and removing another
+ * unit (the site's secret is rotated and handed to the units that stay, see secret-rotation.ts).
+ * Holds the unit's current site secret; every change is stored atomically first (in
+ * `<dataDir>/site-secret`, or `<dataDir>/site-secret-replaced` when the unit's secret came from
+ * site.secret: it wins until that value changes), then handed to `applySecret` (the request signer
+ * and verifier and the call key exchange switch at once, no restart).
  */
 
 export const JOIN_API_PREFIX = '/api/join';
@@ -47,8 +53,19 @@ export interface SiteMembershipOptions {
   directory: PeerDirectory;
   clock: Clock;
   logger: Logger;
-  /** Called after a new secret was stored: the unit signs and checks with it from now on. */
-  applySecret: (secret: string) => void;
+  /** Called after a new secret was stored: the unit signs and checks with it from now on. `refreshNow`: ask every address again at once. */
+  applySecret: (secret: string, refreshNow: boolean) => void;
+  /** site.secret from the config, or null: a change made here is stored as its replacement. */
+  configuredSecret?: string | null;
+  /** The unit-to-unit requests of a rotation (PeerClient). */
+  rotationClient?: {
+    rotationOffer(target: PeerTarget, offer: RotationOffer): Promise<PeerResult<RotationOfferAnswer>>;
+    rotationCommit(target: PeerTarget, commit: RotationCommit): Promise<PeerResult<RotationCommitAnswer>>;
+  };
+  /** Units left behind by a rotation (persisted); absent: not remembered. */
+  rejoinList?: RejoinList;
+  /** Wall-clock ms for the rejoin list (default Date.now). */
+  wallClock?: () => number;
   invitationPolicy?: Partial<InvitationPolicy>;
   /** How long the joiner waits for the inviter's answers (default 10 s). */
   requestTimeoutMs?: number;
@@ -61,12 +78,34 @@ export interface SiteView {
   /** Why this unit cannot join another site now, or null when it can. */
   joinRefusal: string | null;
   invitation: InvitationView | null;
+  /** Units of the site that were offline when its secret was rotated: they must join again with a code. */
+  needsRejoining: RejoinEntry[];
 }
+
+/** The outcome of removing a unit: who has the new secret, who must join again. */
+export interface RemovalOutcome {
+  removed: { unitId: string; name: string };
+  rotated: Array<{ unitId: string; name: string }>;
+  needsRejoining: Array<{ unitId: string; name: string; problem: string }>;
+}
+
+/** A handover this unit answered (step 1) and awaits the sealed secret for (step 2). */
+interface PendingRotation {
+  from: string;
+  keys: RotationKeys;
+  at: number;
+}
+
+/** How long a handover's step 2 may follow its step 1. */
+const ROTATION_PENDING_MS = 30_000;
+const MAX_PENDING_ROTATIONS = 8;
 
 export class SiteMembership {
   private secret: SiteSecret;
   private readonly invitations: SiteInvitations;
   private joining = false;
+  private removing = false;
+  private readonly pendingRotations = new Map<string, PendingRotation>();
 
   constructor(private readonly options: SiteMembershipOptions) {
     this.secret = options.secret;
@@ -87,12 +126,21 @@ export class SiteMembership {
       units: this.options.directory.peers().length,
       joinRefusal: this.joinRefusal(),
       invitation: this.invitations.view(this.options.clock.now()),
+      needsRejoining: this.options.rejoinList?.list() ?? [],
     };
   }
 
-  /** What a unit that does not share our secret may know: who this is, and whether it is in a site with others. */
-  hello(): { unitId: string; name: string; inSite: boolean } {
-    return { unitId: this.options.unit.unitId, name: this.options.unit.name, inSite: this.options.directory.peers().length > 0 };
+  /**
+   * What a unit that does not share our secret may know: who this is, and whether it is in a site
+   * with others. `asker`: the unit id the asking unit gives; it is told when it was left behind by a rotation of this site's secret.
+   */
+  hello(asker?: string): { unitId: string; name: string; inSite: boolean; leftBehind: boolean } {
+    return {
+      unitId: this.options.unit.unitId,
+      name: this.options.unit.name,
+      inSite: this.options.directory.peers().length > 0,
+      leftBehind: asker !== undefined && (this.options.rejoinList?.has(asker) ?? false),
+    };
   }
 
   /** A new one-time code for a unit to join this unit's site. */
@@ -128,9 +176,9 @@ export class SiteMembership {
   }
 
   private joinRefusal(): string | null {
-    if (this.secret.source === 'config') {
-      return 'this unit\'s site secret is set in its configuration (site.secret); change it there, or remove it to join by code';
-    }
+    // Left behind by a rotation (units of its site refuse it now): what remains of its old site is
+    // stale, so it may join again with a code without leaving first.
+    if (this.options.directory.formerPeers().length > 0) return null;
     const units = this.options.directory.peers().length;
     if (units > 0) return `this unit is part of a site with ${units} other unit${units === 1 ? '' : 's'}; leave it first`;
     return null;
@@ -144,7 +192,7 @@ export class SiteMembership {
    */
   async join(code: string, host?: string): Promise<{ unitId: string; name: string; address: string }> {
     const refusal = this.joinRefusal();
-    if (refusal) throw new SiteChangeError(409, this.secret.source === 'config' ? 'secret-from-config' : 'in-a-site', refusal);
+    if (refusal) throw new SiteChangeError(409, 'in-a-site', refusal);
     if (!/^[0-9]{6}$/.test(code)) throw new SiteChangeError(400, 'bad-request', 'the code is 6 digits');
     let targets: Array<{ host: string; port: number }>;
     if (host !== undefined) {
@@ -200,20 +248,169 @@ export class SiteMembership {
 
   /** Leaves the site: a new secret of this unit's own (the others no longer accept it, nor it them). */
   async leave(): Promise<void> {
-    if (this.secret.source === 'config') {
-      throw new SiteChangeError(409, 'secret-from-config', 'this unit\'s site secret is set in its configuration (site.secret); remove it there to leave');
-    }
     await this.replaceSecret(generateSiteSecret(), 'left');
     this.options.directory.forgetPeers();
+    await this.options.rejoinList?.clear();
     this.options.logger.info('this unit left its site and made a new secret of its own');
   }
 
-  private async replaceSecret(secret: string, why: 'joined' | 'left'): Promise<void> {
-    const file = await storeSiteSecret(this.options.dataDir, secret);
-    this.secret = { secret, source: 'file', file };
-    this.options.applySecret(secret);
+  /**
+   * Removes `unitId` from the site: a new secret is made and handed, sealed per unit under an
+   * ephemeral key exchange, to every other unit of the site this unit knows; then this unit switches
+   * to it. Units that cannot be reached keep the old secret: they are listed as needing to join again
+   * (here and on the units that got the new secret). The removed unit is told nothing: every unit
+   * that has the new secret refuses it from then on.
+   */
+  async remove(unitId: string): Promise<RemovalOutcome> {
+    if (unitId === this.options.unit.unitId) throw new SiteChangeError(409, 'this-unit', 'a unit cannot remove itself; leave the site instead');
+    const target = this.options.directory.peer(unitId);
+    if (!target) throw new SiteChangeError(404, 'unknown-unit', `no unit ${unitId} is in this unit's site`);
+    const client = this.options.rotationClient;
+    if (!client) throw new SiteChangeError(503, 'unavailable', 'this unit cannot rotate its site\'s secret');
+    if (this.removing || this.joining) throw new SiteChangeError(409, 'busy', 'this unit is already changing its site');
+    this.removing = true;
+    try {
+      const removed = { unitId, name: target.name };
+      const oldSecret = this.secret.secret;
+      const newSecret = generateSiteSecret();
+      const rotationId = newRotationId();
+      const others = this.options.directory.peers().filter((peer) => peer.unitId !== unitId);
+      const needsRejoining: RemovalOutcome['needsRejoining'] = [];
+      const selfId = this.options.unit.unitId;
+      // Step 1, all at once: a fresh key share to each unit that stays, its own back.
+      const reached = await Promise.all(
+        others.map(async (peer) => {
+          const baseUrl = this.options.directory.baseUrlOf(peer.unitId);
+          if (!baseUrl) {
+            needsRejoining.push({ unitId: peer.unitId, name: peer.name, problem: 'its address is not known' });
+            return null;
+          }
+          const share = new RotationKeyShare();
+          const answer = await client.rotationOffer({ baseUrl, unitId: peer.unitId }, { rotationId, keyShare: share.publicValue, removed });
+          if (answer.kind !== 'ok' || answer.value.rotationId !== rotationId) {
+            needsRejoining.push({ unitId: peer.unitId, name: peer.name, problem: problemOf(answer) });
+            return null;
+          }
+          const transcript: RotationTranscript = { rotationId, rotatorUnitId: selfId, receiverUnitId: peer.unitId, rotatorKeyShare: share.publicValue, receiverKeyShare: answer.value.keyShare };
+          try {
+            return { peer, baseUrl, keys: share.agree(answer.value.keyShare, oldSecret, transcript) };
+          } catch (error) {
+            needsRejoining.push({ unitId: peer.unitId, name: peer.name, problem: (error as Error).message });
+            return null;
+          }
+        }),
+      );
+      const leftBehind = () => needsRejoining.map(({ unitId: id, name }) => ({ unitId: id, name }));
+      const unreachedInStep1 = leftBehind();
+      // Step 2: the sealed secret, and the list of units left behind so far.
+      const rotated: RemovalOutcome['rotated'] = [];
+      await Promise.all(
+        reached.map(async (entry) => {
+          if (!entry) return;
+          const { peer, baseUrl, keys } = entry;
+          const answer = await client.rotationCommit(
+            { baseUrl, unitId: peer.unitId },
+            { rotationId, sealed: keys.seal(newSecret), removed, needsRejoining: unreachedInStep1 },
+          );
+          if (answer.kind === 'ok' && answer.value.rotationId === rotationId && keys.confirms(newSecret, answer.value.confirmation)) {
+            rotated.push({ unitId: peer.unitId, name: peer.name });
+          } else {
+            needsRejoining.push({ unitId: peer.unitId, name: peer.name, problem: answer.kind === 'ok' ? 'it did not prove it received the new secret' : problemOf(answer) });
+          }
+        }),
+      );
+      await this.replaceSecret(newSecret, 'rotated', true);
+      this.options.directory.forgetPeer(unitId);
+      for (const unit of needsRejoining) this.options.directory.forgetPeer(unit.unitId);
+      await this.options.rejoinList?.drop([unitId]);
+      await this.options.rejoinList?.add(leftBehind(), this.now());
+      this.options.logger.info(
+        { removed, rotated: rotated.map((unit) => unit.unitId), needsRejoining },
+        'a unit was removed from the site: its secret was rotated',
+      );
+      return { removed, rotated, needsRejoining };
+    } finally {
+      this.removing = false;
+    }
+  }
+
+  /** A unit of the site rotates its secret (step 1): this unit's fresh key share for the handover. */
+  answerRotationOffer(offer: RotationOffer, from: string): { ok: true; answer: RotationOfferAnswer } | { ok: false; status: 400 | 409 | 429; error: string; message: string } {
+    if (offer.removed.unitId === this.options.unit.unitId) {
+      return { ok: false, status: 409, error: 'removed', message: 'this unit is the one being removed' };
+    }
+    if (offer.removed.unitId === from) return { ok: false, status: 409, error: 'bad-request', message: 'a unit cannot remove itself' };
+    // Two rotations at once would split the site between two new secrets: the second one waits.
+    if (this.removing) return { ok: false, status: 409, error: 'busy', message: 'this unit is removing a unit itself; try again when it has finished' };
+    const now = this.options.clock.now();
+    for (const [id, pending] of this.pendingRotations) if (now - pending.at > ROTATION_PENDING_MS) this.pendingRotations.delete(id);
+    if (this.pendingRotations.has(offer.rotationId)) return { ok: false, status: 409, error: 'bad-request', message: 'this rotation id is in use' };
+    if (this.pendingRotations.size >= MAX_PENDING_ROTATIONS) return { ok: false, status: 429, error: 'busy', message: 'too many rotations under way' };
+    const share = new RotationKeyShare();
+    const transcript: RotationTranscript = {
+      rotationId: offer.rotationId,
+      rotatorUnitId: from,
+      receiverUnitId: this.options.unit.unitId,
+      rotatorKeyShare: offer.keyShare,
+      receiverKeyShare: share.publicValue,
+    };
+    let keys: RotationKeys;
+    try {
+      keys = share.agree(offer.keyShare, this.secret.secret, transcript);
+    } catch (error) {
+      return { ok: false, status: 400, error: 'bad-request', message: (error as Error).message };
+    }
+    this.pendingRotations.set(offer.rotationId, { from, keys, at: now });
+    return { ok: true, answer: { rotationId: offer.rotationId, keyShare: share.publicValue } };
+  }
+
+  /** Step 2: the new secret, sealed for this unit. Stored and used at once; the answer proves it was opened. */
+  async answerRotationCommit(
+    commit: RotationCommit,
+    from: string,
+  ): Promise<{ ok: true; answer: RotationCommitAnswer } | { ok: false; status: 400 | 404; error: string; message: string }> {
+    const pending = this.pendingRotations.get(commit.rotationId);
+    if (!pending || pending.from !== from || this.options.clock.now() - pending.at > ROTATION_PENDING_MS) {
+      return { ok: false, status: 404, error: 'unknown-rotation', message: 'no rotation with this id was started by this unit (or it expired)' };
+    }
+    this.pendingRotations.delete(commit.rotationId);
+    let secret: string;
+    try {
+      secret = pending.keys.open(commit.sealed);
+    } catch (error) {
+      return { ok: false, status: 400, error: 'bad-request', message: (error as Error).message };
+    }
+    const problem = siteSecretProblem(secret);
+    if (problem) return { ok: false, status: 400, error: 'bad-request', message: `the new secret ${problem}` };
+    // Not at once: the rotating unit switches after its last handover, the regular poll finds it then.
+    await this.replaceSecret(secret, 'rotated', false);
+    const selfId = this.options.unit.unitId;
+    const leftBehind = commit.needsRejoining.filter((unit) => unit.unitId !== selfId && unit.unitId !== from && unit.unitId !== commit.removed.unitId);
+    this.options.directory.forgetPeer(commit.removed.unitId);
+    for (const unit of leftBehind) this.options.directory.forgetPeer(unit.unitId);
+    await this.options.rejoinList?.drop([commit.removed.unitId, from]);
+    await this.options.rejoinList?.add(leftBehind, this.now());
+    this.options.logger.info({ by: from, removed: commit.removed, needsRejoining: leftBehind }, 'the site\'s secret was rotated by another unit (a unit was removed)');
+    return { ok: true, answer: { rotationId: commit.rotationId, confirmation: pending.keys.confirmation(secret) } };
+  }
+
+  private now(): number {
+    return (this.options.wallClock ?? Date.now)();
+  }
+
+  private async replaceSecret(secret: string, why: 'joined' | 'left' | 'rotated', refreshNow = true): Promise<void> {
+    const configured = this.options.configuredSecret ?? null;
+    if (configured !== null) {
+      const file = await storeReplacedConfigSecret(this.options.dataDir, configured, secret);
+      this.secret = { secret, source: 'config-replaced', file };
+    } else {
+      const file = await storeSiteSecret(this.options.dataDir, secret);
+      this.secret = { secret, source: 'file', file };
+    }
+    this.options.applySecret(secret, refreshNow);
     this.invitations.cancel();
-    this.options.logger.info({ file, why }, 'site secret replaced');
+    if (why !== 'rotated') await this.options.rejoinList?.clear();
+    this.options.logger.info({ file: this.secret.file, why }, 'site secret replaced');
   }
 
   private async post(url: string, body: unknown): Promise<{ status: number; body: unknown }> {
@@ -237,6 +434,11 @@ export class SiteMembership {
       throw new SiteChangeError(502, 'unreachable', `cannot reach ${url.replace(/^http:\/\//, '').split('/')[0]}: ${(error as Error).message}`);
     }
   }
+}
+
+function problemOf(result: PeerResult<unknown>): string {
+  if (result.kind === 'ok') return 'it answered for another rotation';
+  return result.kind === 'refused' ? `it refused: ${result.status} ${result.error} ${result.message}`.trim() : `unreachable: ${result.message}`;
 }
 
 function inviterRefusal(answer: { status: number; body: unknown }): SiteChangeError {

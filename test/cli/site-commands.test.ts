@@ -3,11 +3,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../support/cli.js';
-import { startUnit, api, type TestUnit } from '../support/unit-harness.js';
+import { startUnit, api, connectUnits, type TestUnit } from '../support/unit-harness.js';
 import { generateSiteSecret, siteSecretPath, storeSiteSecret } from '../../src/security/site-secret.js';
 import { eventually } from '../support/eventually.js';
 
-// `intercom site invite`, `intercom site join CODE [HOST]`, `status` and `leave`, as typed on a
+// `intercom site invite`, `intercom site join CODE [HOST]`, `status`, `leave` and `remove`, as typed on a
 // unit over ssh: each asks that unit's running service (here: a unit in the test process) through
 // its API with the local token from the data directory, found through the configuration.
 
@@ -77,4 +77,31 @@ test('site join without a host asks the units found on the LAN; without the toke
   const { code: exit, stderr } = await nowhere.exited;
   t.is(exit, 1);
   t.regex(stderr, /has not started/);
+});
+
+test('site remove NAME rotates the site\'s secret; status lists the unit that needs re-joining; an unknown name is refused with the units', async (t) => {
+  const running = new Set(await Promise.all(['Hall', 'Garage', 'Kitchen'].map((name) => startUnit(name))));
+  t.teardown(async () => {
+    await Promise.all([...running].map((unit) => unit.close()));
+  });
+  const [hall, garage, kitchen] = [...running] as [TestUnit, TestUnit, TestUnit];
+  await connectUnits(hall, garage, kitchen);
+  await eventually('Hall knows both', async () => hall.unit.directory.peers().length === 2);
+  running.delete(kitchen);
+  await kitchen.close();
+
+  const unknown = await onUnit(hall, ['site', 'remove', 'Cellar']);
+  t.is(unknown.code, 1);
+  t.regex(unknown.stderr, /no unit "Cellar" in this unit's site; its units: Garage \(/);
+
+  const removed = await onUnit(hall, ['site', 'remove', 'garage']);
+  t.is(removed.code, 0, removed.stderr);
+  t.regex(removed.stdout, /Removed Garage: the site has a new secret, and Garage is refused from now on\./);
+  t.regex(removed.stdout, /Needs re-joining with a code: Kitchen \(unreachable/);
+  t.not(hall.unit.site.currentSecret(), garage.unit.site.currentSecret());
+
+  const status = await onUnit(hall, ['site', 'status']);
+  t.is(status.code, 0, status.stderr);
+  t.regex(status.stdout, /Needs re-joining \(was offline when the site's secret was rotated\): Kitchen/);
+  t.regex(status.stdout, /Site secret from: config-replaced/);
 });

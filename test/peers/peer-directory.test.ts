@@ -182,3 +182,71 @@ test('static peer entries: host:port, bracketed IPv6, names; anything else is re
     t.throws(() => parseStaticPeer(bad), { instanceOf: RangeError }, bad);
   }
 });
+
+test('a unit of the site that starts refusing our signature leaves the directory and is listed as a former peer; forgetPeer drops a unit at once', async (t) => {
+  const clock = new FakeClock();
+  const network = fakeNetwork();
+  const refusing = new Set<string>();
+  const hellos: string[] = [];
+  const client = {
+    async info(baseUrl: string, unitId: string | null): Promise<PeerResult<UnitInfo>> {
+      if (refusing.has(baseUrl)) return { kind: 'unreachable', message: 'not signed with this site\'s secret', unverified: { status: 401, error: 'unauthorized' } };
+      return network.client.info(baseUrl, unitId);
+    },
+    async hello(baseUrl: string) {
+      hellos.push(baseUrl);
+      return { unitId: 'x', name: 'x', inSite: true, leftBehind: false };
+    },
+  };
+  const peers = new PeerDirectory({ selfUnitId: 'self-unit-0000', selfName: 'Self', client, localUsers: () => [], clock, pollIntervalMs: 1000, offlineAfterMs: 3000 });
+  network.answers.set('http://10.0.0.5:5000', info('peer-unit-0001', 'Garage', ['Workshop']));
+  network.answers.set('http://10.0.0.6:5000', info('peer-unit-0002', 'Hall', ['Hall']));
+  peers.addCandidate(parseStaticPeer('10.0.0.5:5000'));
+  peers.addCandidate(parseStaticPeer('10.0.0.6:5000'));
+  peers.start();
+  await clock.advance(0);
+  t.is(peers.peers().length, 2);
+
+  // Garage's site rotated its secret without us: it refuses our signature.
+  refusing.add('http://10.0.0.5:5000');
+  await clock.advance(1000);
+  t.deepEqual(peers.peers().map((peer) => peer.name), ['Hall']);
+  t.false(peers.entries().some((entry) => entry.name === 'Workshop'), 'its users leave the directory');
+  t.deepEqual(peers.formerPeers(), [{ unitId: 'peer-unit-0001', name: 'Garage', address: '10.0.0.5:5000' }]);
+  const listed = peers.untrusted().find((entry) => entry.address === '10.0.0.5:5000');
+  t.like(listed, { reason: 'former-peer' });
+  t.regex(listed!.message, /Garage was a unit of this site and no longer accepts this unit/);
+  await clock.advance(1000);
+  t.like(peers.untrusted()[0], { reason: 'former-peer' }, 'it stays a former peer on later polls');
+
+  // It answers with our secret again (we re-joined): a peer again, no longer former.
+  refusing.delete('http://10.0.0.5:5000');
+  await clock.advance(1000);
+  t.is(peers.peers().length, 2);
+  t.deepEqual(peers.formerPeers(), []);
+
+  // Removed here: gone at once.
+  t.true(peers.forgetPeer('peer-unit-0002'));
+  t.deepEqual(peers.peers().map((peer) => peer.name), ['Garage']);
+  t.false(peers.forgetPeer('peer-unit-0002'));
+  peers.stop();
+});
+
+test('a unit that refuses us and says we were left behind by its rotation is a former peer, even unknown before', async (t) => {
+  const clock = new FakeClock();
+  const client = {
+    async info(): Promise<PeerResult<UnitInfo>> {
+      return { kind: 'unreachable', message: 'refused', unverified: { status: 401, error: 'unauthorized' } };
+    },
+    async hello() {
+      return { unitId: 'peer-unit-0003', name: 'Kitchen', inSite: true, leftBehind: true };
+    },
+  };
+  const peers = new PeerDirectory({ selfUnitId: 'self-unit-0000', selfName: 'Self', client, localUsers: () => [], clock, pollIntervalMs: 1000, offlineAfterMs: 3000 });
+  peers.addCandidate(parseStaticPeer('10.0.0.7:5000'));
+  peers.start();
+  await clock.advance(0);
+  t.deepEqual(peers.formerPeers(), [{ unitId: 'peer-unit-0003', name: 'Kitchen', address: '10.0.0.7:5000' }]);
+  t.like(peers.untrusted()[0], { reason: 'former-peer' });
+  peers.stop();
+});

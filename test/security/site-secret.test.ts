@@ -7,7 +7,9 @@ import {
   generateSiteSecret,
   loadSiteSecret,
   readStoredSiteSecret,
+  replacedConfigSecretPath,
   siteSecretProblem,
+  storeReplacedConfigSecret,
   storeSiteSecret,
 } from '../../src/security/site-secret.js';
 
@@ -103,4 +105,21 @@ test('a data dir that does not exist yet is created', async (t) => {
   const loaded = await loadSiteSecret({ configured: null, dataDir });
   t.is(loaded.source, 'generated');
   t.is(await readStoredSiteSecret(dataDir), loaded.secret);
+});
+
+test('a secret that replaced site.secret on the unit (joined, left, rotated) wins until site.secret itself changes', async (t) => {
+  const dataDir = await tempDataDir(t);
+  const configured = generateSiteSecret();
+  const rotated = generateSiteSecret();
+  const file = await storeReplacedConfigSecret(dataDir, configured, rotated);
+  t.is(file, replacedConfigSecretPath(dataDir));
+  t.is((await stat(file)).mode & 0o777, 0o600);
+  t.false((await readFile(file, 'utf8')).includes(configured), 'only a digest of the configured secret is kept');
+  t.deepEqual(await loadSiteSecret({ configured, dataDir }), { secret: rotated, source: 'config-replaced', file });
+  // The card is provisioned again with a new site.secret: that one is used.
+  const reprovisioned = generateSiteSecret();
+  t.deepEqual(await loadSiteSecret({ configured: reprovisioned, dataDir }), { secret: reprovisioned, source: 'config', file: null });
+  // A broken file names itself.
+  await writeFile(file, 'garbage');
+  await t.throwsAsync(loadSiteSecret({ configured, dataDir }), { message: /site-secret-replaced is not JSON/ });
 });

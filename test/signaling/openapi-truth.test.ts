@@ -384,6 +384,13 @@ test('every status code any route answers is documented for that route and metho
   t.is((await api(joiner, 'POST', '/api/site/leave')).status, 200);
   await log.seen((answer) => answer.app === 'Inviter' && answer.route === '/api/join/confirm' && answer.status === 200);
 
+  // 4. A removes Caller from the site: the secret is rotated and handed to B (both steps recorded on B).
+  await connectUnits(a, b, caller);
+  const removed = await api(a, 'POST', '/api/site/remove', { unitId: caller.unit.unitId });
+  t.is(removed.status, 200, JSON.stringify(removed.body));
+  t.deepEqual(removed.body.rotated.map((unit: { name: string }) => unit.name), ['B']);
+  await log.seen((answer) => answer.app === 'B' && answer.route === '/api/unit/site/rotation/commit' && answer.status === 200);
+
   // Every answer seen is documented.
   t.deepEqual(log.undocumented(), []);
 
