@@ -12,8 +12,8 @@
  * out of the built image's ext4 root partition with debugfs, or else out of the cached arm64
  * runtime root (image/rootfs.sh) and the arm64 package, into a temporary directory, removed
  * afterwards. The worker runs chrooted there (as root; otherwise in a user namespace) through a
- * copy of qemu-aarch64-static called by name: qemu's own library prefix (-L) does not translate
- * the statx calls Node resolves modules with.
+ * copy of qemu-aarch64-static invoked explicitly: qemu's own library prefix (-L) does not
+ * translate the statx calls Node resolves modules with.
  *
  * Emulation is not a Raspberry Pi: qemu-user translates every arm64 instruction (TCG), which
  * costs a large factor; the emulated figure bounds nothing on a Pi and is printed for information.
@@ -25,8 +25,8 @@
  * (INTERCOM_CACHE_DIR, default /var/cache/intercom-image) with INTERCOM_ARM64_DEB or
  * build/deb/intercom_<version>_arm64.deb. None of them: the section says it was skipped.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, openSync, readFileSync, readSync, closeSync, readdirSync, statSync } from 'node:fs';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -131,9 +131,18 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: os.tmpdir(), LANG: 'C.UTF-8' };
 }
 
+/** The worker being run, for an interrupted bench to stop. */
+let runningWorker: ChildProcess | undefined;
+
 async function runWorker(command: string, args: string[], timeoutMs: number): Promise<WorkerResult> {
-  const { stdout } = await run(command, args, { cwd: repo, env: cleanEnv(), timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024 });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as WorkerResult;
+  const running = run(command, args, { cwd: repo, env: cleanEnv(), timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024 });
+  runningWorker = running.child;
+  try {
+    const { stdout } = await running;
+    return JSON.parse(stdout.trim().split('\n').at(-1)!) as WorkerResult;
+  } finally {
+    runningWorker = undefined;
+  }
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -166,6 +175,14 @@ export async function runProcessingArm64Bench(): Promise<void> {
     return;
   }
   const work = await mkdtemp(path.join(os.tmpdir(), 'intercom-arm64-bench-'));
+  // A quarter of a gigabyte of copied files: gone also when the bench is interrupted.
+  const interrupted = (signal: NodeJS.Signals) => {
+    runningWorker?.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+    process.kill(process.pid, signal);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     const root = path.join(work, 'root');
     const unpackStarted = Date.now();
@@ -215,6 +232,8 @@ export async function runProcessingArm64Bench(): Promise<void> {
   } catch (error) {
     console.log(`FAILED: ${(error as Error).message}\n`);
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     await rm(work, { recursive: true, force: true });
   }
 }
