@@ -112,12 +112,21 @@ export async function runEchoProcessingBench(): Promise<boolean> {
   return ok;
 }
 
-/** CPU time per second of audio, as a share of one core: 60 s of far-end talk with its echo. */
-async function cpuShare(): Promise<{ speex: number; shipped: number }> {
+/**
+ * The CPU workload: 60 s of far-end talk on the speaker and the mic hearing its echo (20 ms, RT60
+ * 300 ms, -6 dB). bench/processing-arm64.ts runs the same on the image's arm64 build.
+ */
+export async function cpuWorkload(seconds = 60): Promise<{ mic: Int16Array; speaker: Int16Array }> {
   const far = await farEndSpeech();
-  const speaker = new Int16Array(60 * 48_000);
+  const speaker = new Int16Array(seconds * 48_000);
   for (let at = 0; at < speaker.length; at += far.length) speaker.set(far.subarray(0, Math.min(far.length, speaker.length - at)), at);
   const scene = renderScene({ path: path(20, 300, -6, 7), farEnd: speaker });
+  return { mic: scene.mic, speaker: scene.speaker };
+}
+
+/** CPU time per second of audio, as a share of one core: 60 s of far-end talk with its echo. */
+async function cpuShare(): Promise<{ speex: number; shipped: number }> {
+  const scene = await cpuWorkload(60);
   const measure = (make: ProcessorFactory) => {
     const shares: number[] = [];
     for (let run = 0; run < 3; run += 1) {

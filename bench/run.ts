@@ -4,6 +4,7 @@ import { runCpuPerCall } from './cpu-per-call.js';
 import { runJitterQualityBench } from './jitter-quality.js';
 import { runIdleCpuBench } from './idle-cpu.js';
 import { runEchoProcessingBench } from './echo-processing.js';
+import { runProcessingArm64Bench } from './processing-arm64.js';
 
 /**
  * `npm run bench`: every benchmark, each against its baseline in the same run, printed as
@@ -53,5 +54,8 @@ const jitterOk = await runJitterQualityBench();
 failed ||= !jitterOk;
 
 failed ||= !(await runEchoProcessingBench());
+
+// For information only (no target): skipped when no arm64 build is at hand.
+await runProcessingArm64Bench();
 
 process.exitCode = failed ? 1 : 0;

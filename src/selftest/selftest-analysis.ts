@@ -1,3 +1,4 @@
+import Type, { type Static } from 'typebox';
 import { CaptureProcessor, DEFAULT_CAPTURE_PROCESSING, type CaptureProcessingSettings } from '../audio-processing/capture-processor.js';
 import { Fft, nextPowerOfTwo } from '../signal/fft.js';
 import { SAMPLE_RATE, type SelfTestSignal } from './selftest-signal.js';
@@ -20,28 +21,28 @@ export interface SelfTestRecording {
   mic: Int16Array;
 }
 
-export interface SelfTestReport {
-  /** The speaker's sound reached the microphone (echo path found well above the noise). */
-  speakerHeard: boolean;
-  /** The microphone delivers a signal at all (a dead one gives digital silence or a constant). */
-  microphoneLive: boolean;
-  /** Samples at full scale in the recording: the microphone gain is too high. */
-  microphoneClipped: boolean;
-  /** Delay of the direct sound from speaker to microphone, ms; null if the speaker was not heard. */
-  echoDelayMs: number | null;
-  /** Echo power at the mic over the power sent to the speaker, dB; null if not heard. */
-  couplingDb: number | null;
-  /** How far the echo path stands above the deconvolution's noise, dB. */
-  echoToNoiseDb: number;
-  /** The microphone's level with the speaker silent, dBFS (null for digital silence). */
-  noiseFloorDbfs: number | null;
-  /** The echo canceller converged on this echo path; null when there was no echo to cancel. */
-  cancellerConverged: boolean | null;
-  /** Its echo return loss enhancement at the end of the noise, dB. */
-  cancellerErleDb: number | null;
-  /** What an installer should do, in words; empty when all is well. */
-  problems: string[];
-}
+/**
+ * The self-test's verdict: GET/POST /api/selftest, the status and `intercom selftest --json` give
+ * it as it is. This schema is its only definition (the type below is derived from it), so the API
+ * documents and checks exactly what the analysis returns.
+ */
+export const SelfTestReportSchema = Type.Object(
+  {
+    speakerHeard: Type.Boolean({ description: "the speaker's sound reached the microphone (the echo path was found well above the noise)" }),
+    microphoneLive: Type.Boolean({ description: 'the microphone delivers a signal at all (a dead one gives digital silence or a constant)' }),
+    microphoneClipped: Type.Boolean({ description: 'samples at full scale in the recording: the microphone gain is too high' }),
+    echoDelayMs: Type.Union([Type.Number(), Type.Null()], { description: 'delay of the direct sound from speaker to microphone, ms (null: the speaker was not heard)' }),
+    couplingDb: Type.Union([Type.Number(), Type.Null()], { description: 'echo power at the microphone over the power sent to the speaker, dB (null: not heard)' }),
+    echoToNoiseDb: Type.Number({ description: "how far the echo path stands above the measurement's noise, dB" }),
+    noiseFloorDbfs: Type.Union([Type.Number(), Type.Null()], { description: "the microphone's level with the speaker silent, dBFS (null: digital silence)" }),
+    cancellerConverged: Type.Union([Type.Boolean(), Type.Null()], { description: 'the echo canceller converged on this echo path (null: there was no echo to cancel)' }),
+    cancellerErleDb: Type.Union([Type.Number(), Type.Null()], { description: "the canceller's echo return loss enhancement at the end of the noise, dB (null: no echo to cancel)" }),
+    problems: Type.Array(Type.String(), { description: 'what an installer should do, in words; empty when all is well' }),
+  },
+  { description: 'the acoustic self-test: speaker, microphone, echo path and echo canceller' },
+);
+
+export type SelfTestReport = Static<typeof SelfTestReportSchema>;
 
 /** Longest echo path looked at (delay plus reverberation), ms. */
 const IMPULSE_RESPONSE_MS = 500;
@@ -85,7 +86,8 @@ export function analyseSelfTest(recording: SelfTestRecording, processing: Captur
   let noisePower = 0;
   for (const value of response.acausal) noisePower += value * value;
   noisePower /= Math.max(1, response.acausal.length);
-  const echoToNoiseDb = 10 * Math.log10((peak * peak) / Math.max(noisePower, 1e-30));
+  // Both floored: digital silence (no echo, no noise) stands 0 dB above its noise, a finite figure for JSON.
+  const echoToNoiseDb = 10 * Math.log10(Math.max(peak * peak, 1e-30) / Math.max(noisePower, 1e-30));
   const speakerHeard = microphoneLive && echoToNoiseDb >= HEARD_ABOVE_NOISE_DB;
   let couplingDb: number | null = null;
   if (speakerHeard) {

@@ -1,11 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import Type, { type Static } from 'typebox';
+import Value from 'typebox/value';
 import { readJsonFile, removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
 import type { Logger } from '../logging/logger.js';
 import type { LocalSoundSource } from '../streaming/local-sound.js';
 import { samplesSound } from '../streaming/local-sound.js';
-import { analyseSelfTest, type SelfTestReport } from './selftest-analysis.js';
+import { analyseSelfTest, SelfTestReportSchema } from './selftest-analysis.js';
 import { SAMPLE_RATE, selfTestSignal, type SelfTestSignal } from './selftest-signal.js';
 
 /** What the self-test needs of the unit's audio (CallAudio fits). */
@@ -16,19 +17,6 @@ export interface SelfTestAudio {
   /** Hands every captured frame, with what the speaker played at that moment, to `tap` (null: stop). */
   setMicTap(tap: ((mic: Int16Array, reference: Int16Array) => void) | null): void;
 }
-
-export const SelfTestReportSchema = Type.Object({
-  speakerHeard: Type.Boolean({ description: "the speaker's sound reached the microphone" }),
-  microphoneLive: Type.Boolean({ description: 'the microphone delivers a signal at all' }),
-  microphoneClipped: Type.Boolean({ description: 'samples at full scale: the microphone gain is too high' }),
-  echoDelayMs: Type.Union([Type.Number(), Type.Null()], { description: 'speaker to microphone, ms (null: not heard)' }),
-  couplingDb: Type.Union([Type.Number(), Type.Null()], { description: 'echo power at the microphone over the power played, dB (null: not heard)' }),
-  echoToNoiseDb: Type.Number({ description: 'how far the echo path stands above the measurement noise, dB' }),
-  noiseFloorDbfs: Type.Union([Type.Number(), Type.Null()], { description: "the microphone's level with the speaker silent, dBFS (null: digital silence)" }),
-  cancellerConverged: Type.Union([Type.Boolean(), Type.Null()], { description: 'the echo canceller converged on this path (null: nothing to cancel)' }),
-  cancellerErleDb: Type.Union([Type.Number(), Type.Null()], { description: "the canceller's echo return loss enhancement, dB" }),
-  problems: Type.Array(Type.String(), { description: 'what an installer should do, in words; empty when all is well' }),
-});
 
 export const StoredSelfTestSchema = Type.Object(
   {
@@ -174,7 +162,8 @@ export function alignToSignal(signal: SelfTestSignal, reference: Int16Array, mic
 }
 
 function checkStored(value: unknown): string | null {
-  const stored = value as Partial<StoredSelfTest>;
-  if (!stored || typeof stored !== 'object' || typeof stored.at !== 'string' || !stored.report || typeof stored.report !== 'object') return 'is not a self-test file';
-  return null;
+  // The status and the API serve it as it is: anything else than the schema says would fail there.
+  if (Value.Check(StoredSelfTestSchema, value)) return null;
+  const first = Value.Errors(StoredSelfTestSchema, value)[0];
+  return `is not a self-test file${first ? ` (${first.instancePath || '/'} ${first.message})` : ''}`;
 }

@@ -1,5 +1,6 @@
-import test from 'ava';
-import { analyseSelfTest } from '../../src/selftest/selftest-analysis.js';
+import test, { type ExecutionContext } from 'ava';
+import Value from 'typebox/value';
+import { analyseSelfTest, SelfTestReportSchema, type SelfTestReport } from '../../src/selftest/selftest-analysis.js';
 import { selfTestSignal } from '../../src/selftest/selftest-signal.js';
 import { renderScene } from '../support/room-simulator/room.js';
 import type { EchoPathOptions } from '../support/room-simulator/echo-path.js';
@@ -8,6 +9,12 @@ import type { EchoPathOptions } from '../support/room-simulator/echo-path.js';
 // known there, and must be found; a silent speaker and a dead microphone must be told apart.
 
 const signal = selfTestSignal();
+
+/** The report as the API, the status and selftest.json carry it (JSON) is what its schema says. */
+function assertServable(t: ExecutionContext, report: SelfTestReport) {
+  const asJson = JSON.parse(JSON.stringify(report));
+  t.deepEqual([...Value.Errors(SelfTestReportSchema, asJson)], [], JSON.stringify(asJson));
+}
 
 function record(path: EchoPathOptions, noiseDbfs = -55) {
   const scene = renderScene({ path, farEnd: signal.samples, noiseDbfs, lengthSamples: signal.samples.length });
@@ -36,6 +43,7 @@ for (const [delayMs, rt60Ms, couplingDb] of [[1, 200, 0], [10, 300, -6], [40, 40
     t.true(Math.abs(report.noiseFloorDbfs! + 55) <= 1.5, `noise floor ${report.noiseFloorDbfs} dBFS`);
     t.true(report.cancellerConverged);
     t.deepEqual(report.problems, []);
+    assertServable(t, report);
   });
 }
 
@@ -56,6 +64,7 @@ test('a speaker that makes no sound: the microphone is live, the speaker not hea
   t.is(report.cancellerConverged, null);
   t.true(Math.abs(report.noiseFloorDbfs! + 50) <= 1.5);
   t.deepEqual(report.problems, ['the microphone did not hear the speaker: check the speaker\'s connection and the volume']);
+  assertServable(t, report);
 });
 
 test('a dead microphone (digital silence or a constant) is reported as such', (t) => {
@@ -65,6 +74,9 @@ test('a dead microphone (digital silence or a constant) is reported as such', (t
     t.false(report.speakerHeard);
     t.is(report.noiseFloorDbfs, null);
     t.regex(report.problems[0], /^the microphone delivers no signal/);
+    // Digital silence has neither echo nor noise: a finite figure, not -Infinity (which JSON turns into null).
+    t.true(Number.isFinite(report.echoToNoiseDb));
+    assertServable(t, report);
   }
 });
 
