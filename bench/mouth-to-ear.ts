@@ -64,10 +64,13 @@ export interface LinkResult extends MouthToEarResult {
   receiverMs: number;
   /** Median: the packet leaving for the receiver to the card playing it (receiverMs plus the speaker pipe). */
   receiverPlayedMs: number;
-  /** The same for each sentence found. */
-  receiverPlayedEachMs: number[];
-  /** The receiver's reported delays (ours: currentDelayMs) while the speech played. */
-  reportedDelaysMs: number[];
+  /**
+   * The same for each sentence found, with when its chirp played, and the receiver's share up to
+   * writing the chirp into the card (`writtenMs`: the rest is the card's pipe).
+   */
+  receiverPlayedEach: { at: number; ms: number; writtenMs: number }[];
+  /** The receiver's reported delays (ours: currentDelayMs, of which outputDelayMs the device's) while the speech played, with when. */
+  reportedDelays: { at: number; ms: number; outputMs: number }[];
   condition: string;
   cpuSecondsPerSecond: number;
   peakRssMiB: number;
@@ -177,18 +180,24 @@ export async function runLink(contender: Contender, condition: Condition, setup:
     const departures = tap.chirpDepartures(result.sentences.map((sentence) => sentence.micAt));
     const senderMs = result.sentences.map((sentence, index) => departures[index] - sentence.micAt).filter(Number.isFinite);
     const receiverMs = result.sentences.map((sentence, index) => sentence.delayMs - (departures[index] - sentence.micAt)).filter(Number.isFinite);
-    const receiverPlayedMs = result.sentences.map((sentence, index) => sentence.playedMs - (departures[index] - sentence.micAt)).filter(Number.isFinite);
-    const reportedDelaysMs = (programs.receiverStatuses?.() ?? [])
+    const receiverPlayedEach = result.sentences
+      .map((sentence, index) => ({
+        at: sentence.micAt + sentence.playedMs,
+        ms: sentence.playedMs - (departures[index] - sentence.micAt),
+        writtenMs: sentence.delayMs - (departures[index] - sentence.micAt),
+      }))
+      .filter((played) => Number.isFinite(played.ms));
+    const reportedDelays = (programs.receiverStatuses?.() ?? [])
       .filter((status) => status.at >= startedAt && status.at <= speechEndedAt)
-      .map((status) => Number(status.figures.currentDelayMs))
-      .filter(Number.isFinite);
+      .map((status) => ({ at: status.at, ms: Number(status.figures.currentDelayMs), outputMs: Number(status.figures.outputDelayMs ?? 0) }))
+      .filter((reported) => Number.isFinite(reported.ms));
     return {
       ...result,
       senderMs: medianOf(senderMs),
       receiverMs: medianOf(receiverMs),
-      receiverPlayedMs: medianOf(receiverPlayedMs),
-      receiverPlayedEachMs: receiverPlayedMs,
-      reportedDelaysMs,
+      receiverPlayedMs: medianOf(receiverPlayedEach.map((played) => played.ms)),
+      receiverPlayedEach,
+      reportedDelays,
       contender: contender.label,
       condition: condition.label,
       cpuSecondsPerSecond: (after.cpuSeconds - before.cpuSeconds) / seconds,

@@ -317,7 +317,7 @@ export class JitterBuffer {
     }
     this.bufferDelayMs = fetchDelayMs + leftoverMs;
     this.onPlayout?.({ sequence: sequence % 0x10000, timestamp: packet.timestamp % 2 ** 32, arrivalMs: packet.arrivalMs, playoutMs: nowMs + leftoverMs, outputSample: this.playedSamples + this.fifo.length });
-    this.fifo.push(this.scaleTowardTarget(pcm, fetchDelayMs));
+    this.fifo.push(this.scaleTowardTarget(pcm, fetchDelayMs, this.packets.has(sequence + 1)));
   }
 
   private playMissing(sequence: number): void {
@@ -360,7 +360,7 @@ export class JitterBuffer {
     }
   }
 
-  private scaleTowardTarget(pcm: Int16Array, fetchDelayMs: number): Int16Array {
+  private scaleTowardTarget(pcm: Int16Array, fetchDelayMs: number, nextHere: boolean): Int16Array {
     const excess = fetchDelayMs - this.targetMs();
     let result: TimeScaleResult | null = null;
     if (excess >= this.frameMs + STEP_DOWN_HYSTERESIS_MS) {
@@ -373,9 +373,12 @@ export class JitterBuffer {
       // In time, but samples wait in the FIFO: shorten this frame by up to that much.
       result = accelerate(pcm, { maxSamples: this.fifo.length, minCorrelation: RELAXED_CORRELATION });
     } else if (excess < 0) {
+      // Below the target with the next packet not here yet: without stretching this one the
+      // buffer runs dry at the next frame and plays concealment (a sender whose clock is slow
+      // gets there every few frames), so a less perfect period is better than none.
       result = expand(pcm, {
         maxSamples: pcm.length >> 1,
-        minCorrelation: excess < -this.frameMs ? URGENT_CORRELATION : RELAXED_CORRELATION,
+        minCorrelation: excess < -this.frameMs || !nextHere ? URGENT_CORRELATION : RELAXED_CORRELATION,
       });
     }
     if (!result) return pcm;
