@@ -9,23 +9,31 @@
  * The device frame period is measured, not assumed: a card (or an emulated board's) that plays
  * 25% slow asks for a 20 ms frame every 26.7 ms. Assuming 20 ms would make the playout times run
  * ahead of wall time and be re-anchored every half second, 120 ms at a time, and every delay the
- * buffer steered and reported would be off by up to that much. The period is the mean spacing of
- * the requests over the last few seconds (bursts and a stall that is caught up cancel out over
- * the span); the device's ±200 ppm of a real card show in it as well.
+ * buffer steered and reported would be off by up to that much. The period is the median, over the
+ * last two seconds, of the mean spacing of eight requests: a burst of up to eight frames averages
+ * out within each, and a stall (late requests, then a burst that catches up) spoils only the few
+ * that span it, so the median ignores it.
  *
  * A frame must nonetheless be *ready* when the device asks for it, which in a burst is before its
  * playout time: `leadMs` is how far ahead of playout time the device has asked recently (the worst
  * case over a couple of seconds). The jitter buffer adds it to its delay target; without it, the
  * second frame of every burst would find its packet not yet arrived and play concealment.
  */
+/** Requests whose mean spacing is one measurement of the device's period. */
+const SPAN_FRAMES = 8;
+
 export class PlayoutClock {
   private playoutMs: number | null = null;
   private readonly leads: number[];
   private leadIndex = 0;
   private cachedLeadMs: number | null = 0;
-  /** Request times of the last `rateWindowFrames` frames (a ring), for the device's frame period. */
-  private readonly requests: Float64Array;
+  /** Request times of the last SPAN_FRAMES + 1 frames (a ring). */
+  private readonly requests = new Float64Array(SPAN_FRAMES + 1);
   private requestCount = 0;
+  /** Mean spacing of each recent run of SPAN_FRAMES requests (a ring). */
+  private readonly spacings: Float64Array;
+  private spacingCount = 0;
+  private readonly sortedSpacings: number[] = [];
   private periodMs: number;
 
   constructor(
@@ -36,15 +44,15 @@ export class PlayoutClock {
     private readonly resyncMs = 120,
     /** How long a request's lead is remembered. */
     leadWindowMs = 2_000,
-    /** Frames over which the device's period is measured (5 s of 20 ms frames). */
-    private readonly rateWindowFrames = 250,
-    /** Requests needed before the period is measured rather than assumed. */
-    private readonly rateAfterFrames = 10,
+    /** Spacings over which the device's period is measured (2 s of 20 ms frames). */
+    private readonly rateWindowFrames = 100,
+    /** Spacings needed before the period is measured rather than assumed. */
+    private readonly rateAfterSpacings = 16,
     /** A gap this long (a device reopened) starts the period's measurement again. */
     private readonly restartMs = 1_000,
   ) {
     this.leads = new Array<number>(Math.max(1, Math.ceil(leadWindowMs / frameMs))).fill(0);
-    this.requests = new Float64Array(rateWindowFrames);
+    this.spacings = new Float64Array(rateWindowFrames);
     this.periodMs = frameMs;
   }
 
@@ -55,7 +63,7 @@ export class PlayoutClock {
     } else {
       const predicted = this.playoutMs + this.periodMs;
       const error = nowMs - predicted;
-      if (Math.abs(error) > this.restartMs) this.requestCount = 0;
+      if (Math.abs(error) > this.restartMs) this.requestCount = this.spacingCount = 0;
       this.playoutMs = Math.abs(error) > this.resyncMs ? nowMs : predicted + this.pull * error;
     }
     this.measurePeriod(nowMs);
@@ -75,17 +83,23 @@ export class PlayoutClock {
   }
 
   private measurePeriod(nowMs: number): void {
-    this.requests[this.requestCount % this.rateWindowFrames] = nowMs;
+    this.requests[this.requestCount % (SPAN_FRAMES + 1)] = nowMs;
     this.requestCount++;
-    const span = Math.min(this.requestCount, this.rateWindowFrames) - 1;
-    if (span < this.rateAfterFrames) {
+    if (this.requestCount <= SPAN_FRAMES) return;
+    const spanStart = this.requests[(this.requestCount - 1 - SPAN_FRAMES) % (SPAN_FRAMES + 1)];
+    this.spacings[this.spacingCount % this.rateWindowFrames] = (nowMs - spanStart) / SPAN_FRAMES;
+    this.spacingCount++;
+    const count = Math.min(this.spacingCount, this.rateWindowFrames);
+    if (count < this.rateAfterSpacings) {
       this.periodMs = this.frameMs;
       return;
     }
-    const oldest = this.requests[(this.requestCount - 1 - span) % this.rateWindowFrames];
-    const measured = (nowMs - oldest) / span;
-    // A card more than 1.5x off is not a slow card but a stall the window has not yet left.
-    this.periodMs = Math.min(1.5 * this.frameMs, Math.max(this.frameMs / 1.5, measured));
+    const sorted = this.sortedSpacings;
+    sorted.length = 0;
+    for (let i = 0; i < count; i++) sorted.push(this.spacings[i]);
+    sorted.sort((a, b) => a - b);
+    // Beyond 1.5x off is not a card's clock but a stall the window has not yet left.
+    this.periodMs = Math.min(1.5 * this.frameMs, Math.max(this.frameMs / 1.5, sorted[count >> 1]));
   }
 
   private rememberLead(leadMs: number): void {
