@@ -34,6 +34,15 @@ export interface LinkPrograms {
   processes: ChildProcess[];
   /** The receiver's own figures when it reports them (ours: underruns, concealment). */
   receiverFigures?: () => Record<string, unknown> | undefined;
+  /** Every status it reported (ours: once a second), with when it came. */
+  receiverStatuses?: () => { at: number; figures: Record<string, unknown> }[];
+}
+
+/** The paced card's clocks and the length of the speech (default: real time, SENTENCES). */
+export interface CardSetup {
+  micRate?: number;
+  speakerRate?: number;
+  sentences?: number;
 }
 
 export interface Contender {
@@ -53,6 +62,15 @@ export interface LinkResult extends MouthToEarResult {
   senderMs: number;
   /** Median: the packet leaving for the receiver (after any network impairment) to the speaker (jitter buffer, decoding, output). */
   receiverMs: number;
+  /** Median: the packet leaving for the receiver to the card playing it (receiverMs plus the speaker pipe). */
+  receiverPlayedMs: number;
+  /**
+   * The same for each sentence found, with when its chirp played, and the receiver's share up to
+   * writing the chirp into the card (`writtenMs`: the rest is the card's pipe).
+   */
+  receiverPlayedEach: { at: number; ms: number; writtenMs: number }[];
+  /** The receiver's reported delays (ours: currentDelayMs, of which outputDelayMs the device's) while the speech played, with when. */
+  reportedDelays: { at: number; ms: number; outputMs: number }[];
   condition: string;
   cpuSecondsPerSecond: number;
   peakRssMiB: number;
@@ -60,7 +78,7 @@ export interface LinkResult extends MouthToEarResult {
   receiver?: Record<string, unknown>;
 }
 
-function medianOf(values: number[]): number {
+export function medianOf(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted.length === 0 ? Number.NaN : sorted[Math.floor(sorted.length / 2)];
 }
@@ -88,17 +106,21 @@ export const trx = (label: string, tx: string[], rx: string[]): Contender => ({
 export const intercom = (label: string, extra: string[] = [], receiverExtra: string[] = [], cli = CLI): Contender => ({
   label,
   async start(card, ports, sendTo) {
-    const receiver = spawn(process.execPath, [cli, 'recv', String(ports.receiver), '--host', '127.0.0.1', '--device', card.speakerName, '--json', ...extra, ...receiverExtra], {
+    // The CLI from dist, or from source (a .ts, as the tests run it) through tsx.
+    const node = cli.endsWith('.ts') ? ['--import', 'tsx', cli] : [cli];
+    const receiver = spawn(process.execPath, [...node, 'recv', String(ports.receiver), '--host', '127.0.0.1', '--device', card.speakerName, '--json', ...extra, ...receiverExtra], {
       env: { ...process.env, ...card.env },
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     let last: Record<string, unknown> | undefined;
+    const statuses: { at: number; figures: Record<string, unknown> }[] = [];
     const listening = new Promise<void>((resolve) => {
       createInterface({ input: receiver.stdout! }).on('line', (line) => {
         try {
           const parsed = JSON.parse(line) as Record<string, unknown>;
           if (parsed.type === 'listening') resolve();
           if (parsed.type === 'status' || parsed.type === 'summary') last = parsed;
+          if (parsed.type === 'status') statuses.push({ at: performance.now(), figures: parsed });
         } catch {
           // not ours
         }
@@ -106,11 +128,11 @@ export const intercom = (label: string, extra: string[] = [], receiverExtra: str
     });
     await listening;
     const port = await sendTo();
-    const sender = spawn(process.execPath, [cli, 'send', '127.0.0.1', String(port), '--mic', card.micName, '--json', ...extra], {
+    const sender = spawn(process.execPath, [...node, 'send', '127.0.0.1', String(port), '--mic', card.micName, '--json', ...extra], {
       env: { ...process.env, ...card.env },
       stdio: ['ignore', 'ignore', 'ignore'],
     });
-    return { processes: [sender, receiver], receiverFigures: () => last };
+    return { processes: [sender, receiver], receiverFigures: () => last, receiverStatuses: () => statuses };
   },
 });
 
@@ -128,9 +150,9 @@ async function stopAll(processes: ChildProcess[]): Promise<void> {
 }
 
 /** One contender over one condition: start, warm up, play the speech, measure, stop. */
-export async function runLink(contender: Contender, condition: Condition): Promise<LinkResult> {
-  const speech = markedSpeech(SENTENCES);
-  const card = await startPacedCard('e2e', speech.signal);
+export async function runLink(contender: Contender, condition: Condition, setup: CardSetup = {}): Promise<LinkResult> {
+  const speech = markedSpeech(setup.sentences ?? SENTENCES);
+  const card = await startPacedCard('e2e', speech.signal, { micRate: setup.micRate, speakerRate: setup.speakerRate });
   const receiverPort = freeUdpPort();
   let proxy: ImpairmentProxy | undefined;
   const tap = new WireTap();
@@ -147,6 +169,7 @@ export async function runLink(contender: Contender, condition: Condition): Promi
     const startedAt = performance.now();
     await card.play();
     await card.done;
+    const speechEndedAt = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 1_000)); // the last sentence's tail plays out
     const after = sampleTree(pids);
     const seconds = (performance.now() - startedAt) / 1000;
@@ -157,10 +180,24 @@ export async function runLink(contender: Contender, condition: Condition): Promi
     const departures = tap.chirpDepartures(result.sentences.map((sentence) => sentence.micAt));
     const senderMs = result.sentences.map((sentence, index) => departures[index] - sentence.micAt).filter(Number.isFinite);
     const receiverMs = result.sentences.map((sentence, index) => sentence.delayMs - (departures[index] - sentence.micAt)).filter(Number.isFinite);
+    const receiverPlayedEach = result.sentences
+      .map((sentence, index) => ({
+        at: sentence.micAt + sentence.playedMs,
+        ms: sentence.playedMs - (departures[index] - sentence.micAt),
+        writtenMs: sentence.delayMs - (departures[index] - sentence.micAt),
+      }))
+      .filter((played) => Number.isFinite(played.ms));
+    const reportedDelays = (programs.receiverStatuses?.() ?? [])
+      .filter((status) => status.at >= startedAt && status.at <= speechEndedAt)
+      .map((status) => ({ at: status.at, ms: Number(status.figures.currentDelayMs), outputMs: Number(status.figures.outputDelayMs ?? 0) }))
+      .filter((reported) => Number.isFinite(reported.ms));
     return {
       ...result,
       senderMs: medianOf(senderMs),
       receiverMs: medianOf(receiverMs),
+      receiverPlayedMs: medianOf(receiverPlayedEach.map((played) => played.ms)),
+      receiverPlayedEach,
+      reportedDelays,
       contender: contender.label,
       condition: condition.label,
       cpuSecondsPerSecond: (after.cpuSeconds - before.cpuSeconds) / seconds,

@@ -7,8 +7,8 @@
  * Relative delay: `offset = arrivalMs - mediaMs` (media time = RTP timestamp in ms) is the
  * network delay plus an unknown constant (the two clocks' origins). Its lower envelope is the
  * fastest path; `offset - envelope` is how late this packet was relative to that path. A sender
- * whose clock runs slow or fast makes every offset drift (by up to 100 ms a second for a board
- * whose sound card runs 10% off, as an emulated one does), so the envelope is a line whose slope
+ * whose clock runs slow or fast makes every offset drift (by 250 ms a second for an emulated
+ * board that sends at 80% of real time), so the envelope is a line whose slope
  * is fitted to recent minima (FastestPath), not a constant.
  *
  * Behaviour: a jump in jitter raises the quantile after ~1% of the forgetting window (a few
@@ -130,7 +130,7 @@ export class DelayManager {
 /**
  * The fastest path as a line over media time: `arrival - media` offsets of the quickest packets.
  * Offsets are kept as the minimum per half second of media time over the last 20 s; the line's
- * slope is fitted through those minima (the sender's clock drift against ours, within ±15%;
+ * slope is fitted through those minima (the sender's clock drift against ours, within ±50%;
  * Theil-Sen, so a burst of late buckets does not tilt it), and it runs through the lowest of them
  * relative to that slope, so it rises after a route gets slower (within the window) and follows a
  * drifting sender at once. A packet below the line moves it down immediately. A jump of the
@@ -146,8 +146,14 @@ export class FastestPath {
     private readonly bucketMs = 500,
     private readonly windowBuckets = 40,
     /** Buckets needed before a slope is fitted. */
-    private readonly fitAfter = 4,
-    private readonly maxSlope = 0.15,
+    private readonly fitAfter = 3,
+    /**
+     * Steepest drift followed: a sender at 2/3 of real time (slope 0.5) or twice it (-0.5). An
+     * emulated board sends at 67-84% of real time (slopes 0.2-0.5); a line held flatter than the
+     * sender's drift falls ever further below it, every packet then looks seconds late, and the
+     * buffer drops what it should play and reports seconds of delay it does not have.
+     */
+    private readonly maxSlope = 0.5,
     /** Further below the line than this, or a bucket's minimum this far from the last one: a jump. */
     private readonly jumpMs = 250,
   ) {}

@@ -23,6 +23,8 @@ const RESTART_AFTER_LATE_PACKETS = 25;
  * playback clock's phase puts a fetch point just above the target.
  */
 const ACCELERATE_HYSTERESIS_MS = 2;
+/** A packet that would play later than jitter.maxMs by more than this is dropped (when a later one is here). */
+const MAX_DELAY_SLACK_MS = 1;
 const STEP_DOWN_HYSTERESIS_MS = 0.25;
 /** Pitch correlation needed to time-scale loud audio when there is no hurry, and when there is. */
 const RELAXED_CORRELATION = 0.9;
@@ -60,6 +62,8 @@ export interface PlayoutEvent {
   arrivalMs: number;
   /** When its first sample plays: `nowMs` of the readFrame that returns it, plus its offset in that frame. */
   playoutMs: number;
+  /** Where its first sample is in the output: samples returned by readFrame before it, since the start. */
+  outputSample: number;
 }
 
 interface BufferedPacket {
@@ -293,9 +297,12 @@ export class JitterBuffer {
     this.endUnderrun();
     this.concealedAhead = 0;
     const fetchDelayMs = this.fetchDelayMs(packet, nowMs);
-    if (fetchDelayMs > this.maxMs + this.frameMs && this.packets.has(sequence + 1)) {
-      // Beyond the configured maximum (a flood after a long stall, or a sender whose clock runs
-      // faster than time-scaling can follow): catch up by dropping.
+    const leftoverMs = this.leftoverMs();
+    if (this.packets.has(sequence + 1) && (fetchDelayMs + leftoverMs > this.maxMs + MAX_DELAY_SLACK_MS || nowMs - packet.arrivalMs > this.maxMs)) {
+      // It would play later than the configured maximum (a flood after a long stall, a sender
+      // whose clock runs faster, or a device that plays slower, than time-scaling can follow):
+      // catch up by dropping. The second test needs no fastest-path line: a packet that has
+      // waited here longer than the maximum plays too late whatever the line says.
       this.counters.packetsDiscarded++;
       return;
     }
@@ -308,10 +315,9 @@ export class JitterBuffer {
       this.fifo.push(this.conceal());
       return;
     }
-    const leftoverMs = this.toMs(this.fifo.length);
     this.bufferDelayMs = fetchDelayMs + leftoverMs;
-    this.onPlayout?.({ sequence: sequence % 0x10000, timestamp: packet.timestamp % 2 ** 32, arrivalMs: packet.arrivalMs, playoutMs: nowMs + leftoverMs });
-    this.fifo.push(this.scaleTowardTarget(pcm, fetchDelayMs));
+    this.onPlayout?.({ sequence: sequence % 0x10000, timestamp: packet.timestamp % 2 ** 32, arrivalMs: packet.arrivalMs, playoutMs: nowMs + leftoverMs, outputSample: this.playedSamples + this.fifo.length });
+    this.fifo.push(this.scaleTowardTarget(pcm, fetchDelayMs, this.packets.has(sequence + 1)));
   }
 
   private playMissing(sequence: number): void {
@@ -354,7 +360,7 @@ export class JitterBuffer {
     }
   }
 
-  private scaleTowardTarget(pcm: Int16Array, fetchDelayMs: number): Int16Array {
+  private scaleTowardTarget(pcm: Int16Array, fetchDelayMs: number, nextHere: boolean): Int16Array {
     const excess = fetchDelayMs - this.targetMs();
     let result: TimeScaleResult | null = null;
     if (excess >= this.frameMs + STEP_DOWN_HYSTERESIS_MS) {
@@ -367,9 +373,12 @@ export class JitterBuffer {
       // In time, but samples wait in the FIFO: shorten this frame by up to that much.
       result = accelerate(pcm, { maxSamples: this.fifo.length, minCorrelation: RELAXED_CORRELATION });
     } else if (excess < 0) {
+      // Below the target with the next packet not here yet: without stretching this one the
+      // buffer runs dry at the next frame and plays concealment (a sender whose clock is slow
+      // gets there every few frames), so a less perfect period is better than none.
       result = expand(pcm, {
         maxSamples: pcm.length >> 1,
-        minCorrelation: excess < -this.frameMs ? URGENT_CORRELATION : RELAXED_CORRELATION,
+        minCorrelation: excess < -this.frameMs || !nextHere ? URGENT_CORRELATION : RELAXED_CORRELATION,
       });
     }
     if (!result) return pcm;
@@ -426,9 +435,16 @@ export class JitterBuffer {
   /**
    * Fetch delay to aim for: what the network needs (DelayManager) plus how far ahead of playout
    * time the device asks for frames, since a packet must have arrived by the time it is asked for.
+   * At most a frame below jitter.maxMs: the fetch delay is steered within a frame above its
+   * target, and the delay must stay within the maximum.
    */
   private targetMs(): number {
-    return Math.min(this.maxMs, this.delay.targetMs + this.playoutClock.leadMs);
+    return Math.min(Math.max(this.minMs, this.maxMs - this.frameMs), this.delay.targetMs + this.playoutClock.leadMs);
+  }
+
+  /** How long the samples waiting in the output FIFO take to play, on the device's own clock. */
+  private leftoverMs(): number {
+    return this.toMs(this.fifo.length) * this.playoutClock.msPerMediaMs;
   }
 
   /** How long after its fastest-path arrival time a packet is being taken for playout. */

@@ -2,20 +2,39 @@
  * The playback device's clock as the jitter buffer sees it. Sound cards (and PortAudio above
  * them) ask for audio in bursts: two 20 ms frames every 40 ms is common. Taking the wall time of
  * each request as its playout time would make every other frame look 20 ms early, and the buffer
- * would time-scale back and forth all call long. Instead each frame plays one frame period after
- * the one before (the device's own clock), gently pulled toward wall time so that the device's
- * real rate (±200 ppm) still shows, and re-anchored when the device stalls or restarts.
+ * would time-scale back and forth all call long. Instead each frame plays one device frame period
+ * after the one before (the device's own clock), gently pulled toward wall time, and re-anchored
+ * when the device stalls or restarts.
+ *
+ * The device frame period is measured, not assumed: a card (or an emulated board's) that plays
+ * 25% slow asks for a 20 ms frame every 26.7 ms. Assuming 20 ms would make the playout times run
+ * ahead of wall time and be re-anchored every half second, 120 ms at a time, and every delay the
+ * buffer steered and reported would be off by up to that much. The period is the median, over the
+ * last two seconds, of the mean spacing of eight requests: a burst of up to eight frames averages
+ * out within each, and a stall (late requests, then a burst that catches up) spoils only the few
+ * that span it, so the median ignores it.
  *
  * A frame must nonetheless be *ready* when the device asks for it, which in a burst is before its
  * playout time: `leadMs` is how far ahead of playout time the device has asked recently (the worst
  * case over a couple of seconds). The jitter buffer adds it to its delay target; without it, the
  * second frame of every burst would find its packet not yet arrived and play concealment.
  */
+/** Requests whose mean spacing is one measurement of the device's period. */
+const SPAN_FRAMES = 8;
+
 export class PlayoutClock {
   private playoutMs: number | null = null;
   private readonly leads: number[];
   private leadIndex = 0;
   private cachedLeadMs: number | null = 0;
+  /** Request times of the last SPAN_FRAMES + 1 frames (a ring). */
+  private readonly requests = new Float64Array(SPAN_FRAMES + 1);
+  private requestCount = 0;
+  /** Mean spacing of each recent run of SPAN_FRAMES requests (a ring). */
+  private readonly spacings: Float64Array;
+  private spacingCount = 0;
+  private readonly sortedSpacings: number[] = [];
+  private periodMs: number;
 
   constructor(
     private readonly frameMs: number,
@@ -25,8 +44,16 @@ export class PlayoutClock {
     private readonly resyncMs = 120,
     /** How long a request's lead is remembered. */
     leadWindowMs = 2_000,
+    /** Spacings over which the device's period is measured (2 s of 20 ms frames). */
+    private readonly rateWindowFrames = 100,
+    /** Spacings needed before the period is measured rather than assumed. */
+    private readonly rateAfterSpacings = 16,
+    /** A gap this long (a device reopened) starts the period's measurement again. */
+    private readonly restartMs = 1_000,
   ) {
     this.leads = new Array<number>(Math.max(1, Math.ceil(leadWindowMs / frameMs))).fill(0);
+    this.spacings = new Float64Array(rateWindowFrames);
+    this.periodMs = frameMs;
   }
 
   /** Playout time of the frame requested at wall time `nowMs`. */
@@ -34,10 +61,12 @@ export class PlayoutClock {
     if (this.playoutMs === null) {
       this.playoutMs = nowMs;
     } else {
-      const predicted = this.playoutMs + this.frameMs;
+      const predicted = this.playoutMs + this.periodMs;
       const error = nowMs - predicted;
+      if (Math.abs(error) > this.restartMs) this.requestCount = this.spacingCount = 0;
       this.playoutMs = Math.abs(error) > this.resyncMs ? nowMs : predicted + this.pull * error;
     }
+    this.measurePeriod(nowMs);
     this.rememberLead(this.playoutMs - nowMs);
     return this.playoutMs;
   }
@@ -46,6 +75,31 @@ export class PlayoutClock {
   get leadMs(): number {
     this.cachedLeadMs ??= Math.max(0, ...this.leads);
     return this.cachedLeadMs;
+  }
+
+  /** Wall-clock ms the device takes to play one ms of audio (1 for a card at its nominal rate). */
+  get msPerMediaMs(): number {
+    return this.periodMs / this.frameMs;
+  }
+
+  private measurePeriod(nowMs: number): void {
+    this.requests[this.requestCount % (SPAN_FRAMES + 1)] = nowMs;
+    this.requestCount++;
+    if (this.requestCount <= SPAN_FRAMES) return;
+    const spanStart = this.requests[(this.requestCount - 1 - SPAN_FRAMES) % (SPAN_FRAMES + 1)];
+    this.spacings[this.spacingCount % this.rateWindowFrames] = (nowMs - spanStart) / SPAN_FRAMES;
+    this.spacingCount++;
+    const count = Math.min(this.spacingCount, this.rateWindowFrames);
+    if (count < this.rateAfterSpacings) {
+      this.periodMs = this.frameMs;
+      return;
+    }
+    const sorted = this.sortedSpacings;
+    sorted.length = 0;
+    for (let i = 0; i < count; i++) sorted.push(this.spacings[i]);
+    sorted.sort((a, b) => a - b);
+    // Beyond 1.5x off is not a card's clock but a stall the window has not yet left.
+    this.periodMs = Math.min(1.5 * this.frameMs, Math.max(this.frameMs / 1.5, sorted[count >> 1]));
   }
 
   private rememberLead(leadMs: number): void {

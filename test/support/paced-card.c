@@ -4,7 +4,7 @@
  * FIFO) at exactly the real-time rate, and logs when every byte went in and came out, so that the
  * programs under test are measured against a clock that other load on the machine cannot bend.
  *
- *   paced-card MIC_FIFO SPEAKER_FIFO MIC_INPUT.raw SPEAKER_OUTPUT.raw LOG [echo]
+ *   paced-card MIC_FIFO SPEAKER_FIFO MIC_INPUT.raw SPEAKER_OUTPUT.raw LOG [echo] [mic-rate=R] [speaker-rate=R]
  *
  * Both FIFOs must exist; this program holds them open read-write (so neither end ever sees EOF)
  * and sets them to one page (4096 bytes). Every 20 ms it writes 20 ms (1920 bytes, S16LE 48 kHz
@@ -14,7 +14,9 @@
  * in the speaker pipe. It prints "ready" once the FIFOs are held, "playing" when the input starts,
  * and "done" when the input has been written; SIGTERM ends it. With "echo", what the speaker plays
  * is also heard by the microphone (an acoustic echo path): every byte read from the speaker is
- * added into the next microphone chunks, in order.
+ * added into the next microphone chunks, in order. "mic-rate=0.9" makes the microphone a card
+ * whose clock runs 10% slow (a 20 ms chunk every 22.2 ms of real time), "speaker-rate=0.75" a
+ * speaker that plays only 75% of real time (as an emulated board's does); both default to 1.
  *
  * LOG lines (times: CLOCK_MONOTONIC, ns):
  *   M <t> <input byte offset or -1 for silence> <1 written | 0 pipe full, retried next period>
@@ -61,11 +63,19 @@ static int hold_fifo(const char *path) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 6 && !(argc == 7 && strcmp(argv[6], "echo") == 0)) {
-    fprintf(stderr, "usage: %s MIC_FIFO SPEAKER_FIFO MIC_INPUT.raw SPEAKER_OUTPUT.raw LOG [echo]\n", argv[0]);
+  int echo = 0;
+  double mic_rate = 1, speaker_rate = 1;
+  int usage = argc < 6;
+  for (int i = 6; i < argc && !usage; i++) {
+    if (strcmp(argv[i], "echo") == 0) echo = 1;
+    else if (strncmp(argv[i], "mic-rate=", 9) == 0) mic_rate = atof(argv[i] + 9);
+    else if (strncmp(argv[i], "speaker-rate=", 13) == 0) speaker_rate = atof(argv[i] + 13);
+    else usage = 1;
+  }
+  if (usage || mic_rate < 0.1 || mic_rate > 10 || speaker_rate < 0.1 || speaker_rate > 10) {
+    fprintf(stderr, "usage: %s MIC_FIFO SPEAKER_FIFO MIC_INPUT.raw SPEAKER_OUTPUT.raw LOG [echo] [mic-rate=R] [speaker-rate=R]\n", argv[0]);
     return 2;
   }
-  const int echo = argc == 7;
   static int16_t echo_ring[ECHO_SAMPLES];
   long echo_in = 0, echo_out = 0;
   int mic = hold_fifo(argv[1]);
@@ -97,6 +107,7 @@ int main(int argc, char **argv) {
   long long speaker_total = 0;
   double budget = 0;
   int64_t start = now_ns(), last_drain = start;
+  long long mic_ticks = 0;
   for (long long step = 0; !stopping; step++) {
     int64_t due = start + step * STEP_NS;
     struct timespec at = { .tv_sec = due / 1000000000LL, .tv_nsec = due % 1000000000LL };
@@ -108,7 +119,8 @@ int main(int argc, char **argv) {
       ssize_t n = read(0, command, sizeof command);
       if (n > 0 && memmem(command, (size_t)n, "play", 4)) playing = 1;
     }
-    if (step % MIC_EVERY_STEPS == 0) {
+    if ((double)step * mic_rate >= (double)mic_ticks * MIC_EVERY_STEPS) {
+      mic_ticks++;
       if (!chunk_pending) {
         memset(chunk, 0, sizeof chunk);
         chunk_offset = -1;
@@ -139,7 +151,7 @@ int main(int argc, char **argv) {
     ioctl(speaker, FIONREAD, &waiting);
     long long written_before = speaker_total + waiting;
     if (step % SPEAKER_EVERY_STEPS == 0) {
-      budget += (double)(t - last_drain) / 1e6 * RATE_BYTES_PER_MS;
+      budget += (double)(t - last_drain) / 1e6 * RATE_BYTES_PER_MS * speaker_rate;
       if (budget > CATCH_UP_BYTES) budget = CATCH_UP_BYTES;
       last_drain = t;
       int want = (int)budget & ~1;

@@ -72,12 +72,21 @@ function monotonicToPerformance(ns: bigint): number {
   return Number(ns) / 1e6 - offsetMs;
 }
 
+export interface PacedCardOptions {
+  /** The microphone also hears what the speaker plays. */
+  echo?: boolean;
+  /** The microphone's clock against real time: 0.9 delivers 20 ms every 22.2 ms (default 1). */
+  micRate?: number;
+  /** The speaker's: 0.75 plays 20 ms in 26.7 ms of real time (default 1). */
+  speakerRate?: number;
+}
+
 /**
  * Starts a card whose microphone will play `input` (48 kHz mono S16) when play() is called.
  * Devices are named `<name>_mic` and `<name>_spk`. With `echo`, the microphone also hears what
  * the speaker plays (each byte read from the speaker is added into the next microphone chunks).
  */
-export async function startPacedCard(name: string, input: Int16Array, options: { echo?: boolean } = {}): Promise<PacedCard> {
+export async function startPacedCard(name: string, input: Int16Array, options: PacedCardOptions = {}): Promise<PacedCard> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `intercom-card-${name}-`));
   const micFifo = path.join(dir, 'mic.fifo');
   const speakerFifo = path.join(dir, 'spk.fifo');
@@ -96,7 +105,12 @@ export async function startPacedCard(name: string, input: Int16Array, options: {
   writeFileSync(inputPath, Buffer.from(input.buffer, input.byteOffset, input.byteLength));
   const outputPath = path.join(dir, 'output.raw');
   const logPath = path.join(dir, 'card.log');
-  const child: ChildProcess = spawn(pacedCardBinary(), [micFifo, speakerFifo, inputPath, outputPath, logPath, ...(options.echo ? ['echo'] : [])], {
+  const cardOptions = [
+    ...(options.echo ? ['echo'] : []),
+    ...(options.micRate !== undefined ? [`mic-rate=${options.micRate}`] : []),
+    ...(options.speakerRate !== undefined ? [`speaker-rate=${options.speakerRate}`] : []),
+  ];
+  const child: ChildProcess = spawn(pacedCardBinary(), [micFifo, speakerFifo, inputPath, outputPath, logPath, ...cardOptions], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout! });
