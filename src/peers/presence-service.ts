@@ -191,7 +191,11 @@ export class PresenceService {
 
   /** Every unit that came online (new, or back) is sent this unit's info once. */
   private introduceToNewPeers(): void {
-    for (const peer of this.options.directory.peers()) {
+    const peers = this.options.directory.peers();
+    // Units forgotten (this unit left its site) are introduced to again should they be found again.
+    const known = new Set(peers.map((peer) => peer.unitId));
+    for (const unitId of this.introduced) if (!known.has(unitId)) this.introduced.delete(unitId);
+    for (const peer of peers) {
       if (!peer.online) {
         this.introduced.delete(peer.unitId);
         continue;
