@@ -8,6 +8,8 @@ import { CallService } from './calls/call-service.js';
 import { UserStore } from './users/user-store.js';
 import { PeerClient } from './peers/peer-client.js';
 import { PeerDirectory } from './peers/peer-directory.js';
+import { PresenceService } from './peers/presence-service.js';
+import { PresenceSocket } from './peers/presence-socket.js';
 import { DnsSdDiscovery, parseStaticPeer } from './discovery/dns-sd.js';
 import { SystemSampler } from './system/system-sampler.js';
 import { UnitSelfTest } from './selftest/unit-selftest.js';
@@ -157,8 +159,12 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     pollIntervalMs: config.discovery.pollIntervalMs,
     offlineAfterMs: config.discovery.offlineAfterMs,
     clockOffsetOf: (peerId) => clockOffsets.known(peerId),
+    // Units are probed once this unit has its probe socket (see start()).
+    probed: () => probePort !== null,
     logger,
   });
+  let probePort: number | null = null;
+  const presenceSocket = new PresenceSocket(logger.child({ module: 'presence' }));
   for (const entry of config.peers) directory.addCandidate(parseStaticPeer(entry));
   const keyExchange = new CallKeyExchange(siteSecret.secret);
   const rejoinList = new RejoinList(config.dataDir, logger.child({ module: 'site' }));
@@ -223,6 +229,35 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     keyExchange,
     groups,
   });
+  const presence = new PresenceService({
+    selfUnitId: unitId,
+    directory,
+    client,
+    selfInfo: () => ({ unitId, name: unitName, version, httpPort, users: users.list().map((user) => user.name), inCall: calls.inCall }),
+    transport: presenceSocket,
+    probePort: () => probePort,
+    secret: () => site.currentSecret(),
+    clock,
+    clockOffsetMs: (peerId) => clockOffsets.offsetMs(peerId),
+    periodMs: config.discovery.probeIntervalMs,
+    timeoutMs: config.discovery.probeTimeoutMs,
+    indirectProbes: config.discovery.indirectProbes,
+    backstopIntervalMs: config.discovery.pollIntervalMs,
+    maxClockSkewMs: config.site.maxClockSkewMs,
+    // A unit whose HTTP API is gone cannot be called: it is not shown alive either.
+    serving: () => app.server.listening,
+    logger: logger.child({ module: 'presence' }),
+  });
+  // What other units show of this one moves with its users and whether it is in a call: pushed to them.
+  let inCallBefore = calls.inCall;
+  const pushWhenInCallChanges = () => {
+    if (calls.inCall === inCallBefore) return;
+    inCallBefore = calls.inCall;
+    presence.changed();
+  };
+  const pushUsers = () => presence.changed();
+  calls.on('call', pushWhenInCallChanges);
+  users.on('changed', pushUsers);
   // Attached before the HTTP app exists, so a call is in the history by the time its `call` event reaches the panel.
   const history = new CallHistory({ dataDir: config.dataDir, logger: logger.child({ module: 'call-history' }) });
   await history.load();
@@ -346,6 +381,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     selfTest: selfTest ?? undefined,
     groups,
     groupSync,
+    presence,
     site,
     localApiToken: await createLocalApiToken(config.dataDir),
     now: () => clock.now(),
@@ -402,6 +438,12 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
       await sampler.start();
       // Before the directory's first answers: every unit it finds is then caught up on the groups.
       groupSync.start();
+      try {
+        probePort = await presenceSocket.bind(config.http.host, config.discovery.probePort ?? httpPort);
+        presence.start();
+      } catch (error) {
+        logger.warn({ err: error }, 'presence: no UDP socket for probing; other units poll this one over HTTP instead');
+      }
       directory.start();
       if (config.discovery.dnsSd) {
         discovery = new DnsSdDiscovery({ unitId, unitName, version, httpPort, sink: directory, clock, logger });
@@ -428,6 +470,12 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
       // After the calls: Home Assistant sees the last call end before the unit goes offline.
       await mqtt?.stop();
       groupSync.stop();
+      calls.off('call', pushWhenInCallChanges);
+      users.off('changed', pushUsers);
+      // The units that see this one online are told it leaves (before the HTTP server closes).
+      await presence.stop();
+      await presenceSocket.close();
+      probePort = null;
       directory.stop();
       sampler.stop();
       await discovery?.stop();

@@ -125,8 +125,18 @@ export const ConfigSchema = Type.Object(
     discovery: Type.Object(
       {
         dnsSd: Type.Boolean({ description: 'publish and browse _intercom._tcp with DNS-SD' }),
-        pollIntervalMs: Type.Integer({ minimum: 200, maximum: 60000, description: 'how often each peer is asked for its users and health' }),
-        offlineAfterMs: Type.Integer({ minimum: 500, maximum: 600000, description: 'a peer silent this long is shown offline' }),
+        pollIntervalMs: Type.Integer({
+          minimum: 200,
+          maximum: 60000,
+          description: 'how often an address where no online unit of the site answers (a unit of another site, an offline unit, a unit that cannot be probed) is asked over HTTP again',
+        }),
+        offlineAfterMs: Type.Integer({ minimum: 500, maximum: 600000, description: 'a unit that is not probed and silent this long is shown offline; a unit\'s address may move once unused this long' }),
+        probeIntervalMs: Type.Integer({ minimum: 100, maximum: 60000, description: 'each unit probes one other unit (its successor in the site) this often over UDP; every idle unit sends and receives 4 datagrams per period' }),
+        probeTimeoutMs: Type.Integer({ minimum: 20, maximum: 10000, description: 'how long a probe waits for its answer (an indirect probe twice as long)' }),
+        indirectProbes: Type.Integer({ minimum: 0, maximum: 10, description: 'how many other units are asked to probe a unit that did not answer before it is declared offline' }),
+        probePort: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], {
+          description: 'UDP port of the presence prober; null: the HTTP port number (any free port when that is taken; units learn it from the signed info)',
+        }),
         requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 30000, description: 'timeout of one unit-to-unit request' }),
       },
       { additionalProperties: false },

@@ -19,8 +19,12 @@ export interface DnsSdOptions {
   sink: CandidateSink;
   clock: Clock;
   logger: Logger;
-  /** How often to ask the network again, so a unit that missed an announcement is still found. */
-  requeryIntervalMs?: number;
+  /**
+   * How often to ask the network again (default: never). Every unit answers every query by
+   * multicast, so periodic queries from every unit grow with the square of the site; a unit that
+   * missed an announcement hears from the new unit itself (its presence push on first contact).
+   */
+  requeryIntervalMs?: number | null;
 }
 
 /** Picks the address to reach a discovered unit at: IPv4 first (link-local IPv6 needs a zone id). */
@@ -31,7 +35,7 @@ function addressOf(service: BonjourService.Service): string | null {
 
 /**
  * Zero-configuration discovery: publishes this unit as `_intercom._tcp` (its HTTP port, with unit id
- * and version in TXT) and feeds every other unit it hears of to the peer directory, which polls it.
+ * and version in TXT) and feeds every other unit it hears of to the peer directory, which asks it for its info once.
  * bonjour-service shares UDP 5353 with avahi-daemon (both set SO_REUSEADDR), so it runs beside it.
  */
 export class DnsSdDiscovery {
@@ -60,7 +64,8 @@ export class DnsSdDiscovery {
     this.browser = this.bonjour.find({ type: DNS_SD_SERVICE_TYPE });
     this.browser.on('up', (found) => this.onUp(found));
     this.browser.on('down', (found) => this.onDown(found));
-    this.requery = options.clock.setInterval(() => this.browser?.update(), options.requeryIntervalMs ?? 30_000);
+    const requeryMs = options.requeryIntervalMs ?? null;
+    if (requeryMs !== null) this.requery = options.clock.setInterval(() => this.browser?.update(), requeryMs);
     options.logger.info({ instanceName, port: options.httpPort }, 'DNS-SD: published and browsing');
   }
 

@@ -18,6 +18,8 @@ import {
   SENDER_HEADER,
   UNIT_API_PREFIX,
   UnitInfoSchema,
+  PresenceAnswerSchema,
+  type PresencePush,
   type AcceptAnswer,
   type CallOffer,
   type CallStateAnswer,
@@ -147,6 +149,11 @@ export class PeerClient {
   /** Asks the other unit of an active call to pulse its door relay. */
   openDoor(target: PeerTarget, callId: string): Promise<PeerResult<DoorOpenedAnswer>> {
     return this.request(target, 'POST', `/calls/${encodeURIComponent(callId)}/open-door`, undefined, DoorOpenedAnswerSchema);
+  }
+
+  /** Tells a unit about a change: this unit's new info, or what its probing found (see PresenceService). */
+  pushPresence(target: PeerTarget, push: PresencePush): Promise<PeerResult<{ received: boolean }>> {
+    return this.request(target, 'POST', '/presence', push, PresenceAnswerSchema);
   }
 
   /** Sends this unit's versions of the groups; the answer is the other unit's (after it took the newer ones). */

@@ -74,13 +74,18 @@ export interface UntrustedView {
 
 interface PeerState {
   info: UnitInfo;
+  /** Host and port of `address`. */
+  host: string;
+  port: number;
   address: string;
   baseUrl: string;
   source: PeerCandidate['source'];
   online: boolean;
   lastSeenAt: number;
-  /** When the unit last answered at `address` itself. */
+  /** When the unit last answered at `address` itself (its signed HTTP answer, or its ack to a probe sent there). */
   addressSeenAt: number;
+  /** Its info is being fetched again (its version moved). */
+  refetching?: boolean;
 }
 
 export interface PeerDirectoryOptions {
@@ -97,10 +102,19 @@ export interface PeerDirectoryOptions {
   /** This unit's own users, for the site-wide directory. */
   localUsers: () => string[];
   clock: Clock;
-  /** How often each candidate is asked for its info (its users and health). */
+  /**
+   * How often an address is asked for its info over HTTP when no online unit of the site is known
+   * to answer there (an untrusted address, an offline unit's), and every unit that is not probed.
+   */
   pollIntervalMs: number;
-  /** A peer that has not answered for this long is shown offline. */
+  /** A peer that is not probed and has not answered for this long is shown offline; and an address unused this long may move. */
   offlineAfterMs: number;
+  /**
+   * Liveness of units with a probe port comes from a PresenceProber (noteAlive, markOffline,
+   * markOnline), and their info from pushes and version changes: they are not polled. Absent or
+   * false: every unit is polled (a unit without a probe socket is polled in any case).
+   */
+  probed?: () => boolean;
   logger?: Logger;
 }
 
@@ -108,8 +122,11 @@ export type PeerDirectoryEvents = { changed: [peers: PeerView[]] };
 
 /**
  * The site's directory: which units exist, whether they are online, and which users each hosts.
- * Every candidate address is polled on a short interval, so a user added on a peer appears here,
- * and a peer that goes away is shown offline, within about `offlineAfterMs`.
+ * A unit's info (name, users, in-call) is fetched, signed, when its address is first found; after
+ * that it changes when the unit pushes a change (receivePush) or when a probe shows that its info
+ * version moved (noteAlive: a missed push). Whether it is online comes from the presence prober
+ * (src/peers/presence-prober.ts). Only addresses where no online unit of the site answers are
+ * polled, every `pollIntervalMs` (and units without a probe port, as before probing existed).
  *
  * Where a unit is reached (its address) is only ever what that unit itself said: an answer counts
  * when its signature proves the unit answered there (a unit accepts only requests sent to its own
@@ -141,14 +158,87 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
   addCandidate(candidate: PeerCandidate): void {
     const key = `${candidate.host}|${candidate.port}`;
     const existing = this.candidates.get(key);
-    // A static entry stays static even when DNS-SD also reports it.
-    if (existing) return;
+    // A static entry stays static even when DNS-SD also reports it. A unit announced again (it
+    // restarted) is asked at once unless it is known online.
+    if (existing) {
+      // An address first heard of from the unit itself (a call, a push) that DNS-SD or the config names too is theirs.
+      if (existing.source === 'inbound' && candidate.source !== 'inbound') this.upgradeSource(existing, candidate.source);
+      const peer = existing.answeredBy === null ? undefined : this.peersById.get(existing.answeredBy);
+      if (this.timer && !existing.isSelf && (!peer || !peer.online || !this.isProbed(peer))) void this.poll(key);
+      return;
+    }
     this.candidates.set(key, { ...candidate, polling: false, isSelf: false, answeredBy: null, problem: null });
     if (this.timer) void this.poll(key);
   }
 
-  removeCandidate(candidate: Pick<PeerCandidate, 'host' | 'port'>): void {
+  private upgradeSource(candidate: CandidateState, source: PeerCandidate['source']): void {
+    candidate.source = source;
+    for (const peer of this.peersById.values()) {
+      if (peer.host === bareHost(candidate.host) && peer.port === candidate.port && peer.source === 'inbound') peer.source = source;
+    }
+    this.publish();
+  }
+
+    removeCandidate(candidate: Pick<PeerCandidate, 'host' | 'port'>): void {
     this.candidates.delete(`${candidate.host}|${candidate.port}`);
+  }
+
+  /**
+   * The probe answered for `unitId` (its ack, or its own ping) with its info version: it is online,
+   * at the address it was probed at; a version other than the one known means a change this unit
+   * missed, so the info is fetched again.
+   */
+  noteAlive(unitId: string, version: string): void {
+    const peer = this.peersById.get(unitId);
+    if (!peer) return;
+    const now = this.options.clock.now();
+    peer.lastSeenAt = now;
+    peer.addressSeenAt = now;
+    if (!peer.online) {
+      peer.online = true;
+      this.options.logger?.info({ unitId, name: peer.info.name }, 'peer online again');
+      this.publish();
+    }
+    if (peer.info.stateVersion !== version) void this.refetch(peer);
+  }
+
+  /** The prober, or the unit itself, says `unitId` is gone. */
+  markOffline(unitId: string, why: string): void {
+    const peer = this.peersById.get(unitId);
+    if (!peer || !peer.online) return;
+    peer.online = false;
+    this.options.logger?.warn({ unitId, name: peer.info.name, why }, 'peer offline');
+    this.publish();
+  }
+
+  /**
+   * A change pushed by the unit that changed, signed by it (`sender`): its new info. A unit not
+   * known yet is asked, signed, at the address the push came from (as a calling unit is).
+   */
+  async receivePush(sender: string, info: UnitInfo, host: string): Promise<void> {
+    if (info.unitId !== sender || sender === this.options.selfUnitId) return;
+    const peer = this.peersById.get(sender);
+    if (!peer) {
+      await this.confirm(sender, host, info.httpPort);
+      return;
+    }
+    peer.lastSeenAt = this.options.clock.now();
+    if (!peer.online) {
+      peer.online = true;
+      this.options.logger?.info({ unitId: sender, name: info.name }, 'peer online again');
+    }
+    if (info.stateVersion === undefined || peer.info.stateVersion === undefined || supersedes(info.stateVersion, peer.info.stateVersion)) {
+      // Its name, users and state; never its address or its ports, which only its own answers move.
+      peer.info = { ...info, httpPort: peer.info.httpPort, probePort: peer.info.probePort };
+    }
+    this.publish();
+  }
+
+  /** Units whose liveness the prober watches: known, with a probe port, at an IPv4 address or a name. */
+  probeMembers(): { unitId: string; host: string; port: number; online: boolean }[] {
+    return [...this.peersById.values()]
+      .filter((peer) => this.isProbed(peer))
+      .map((peer) => ({ unitId: peer.info.unitId, host: peer.host, port: peer.info.probePort!, online: peer.online }));
   }
 
   /** Polls every candidate now and resolves when all have answered or failed. */
@@ -177,6 +267,7 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
   async confirm(unitId: string, host: string, port: number): Promise<string | null> {
     const known = this.baseUrlOf(unitId);
     if (known) return known;
+    host = bareHost(host);
     const baseUrl = peerBaseUrl(host, port);
     const result = await this.options.client.info(baseUrl, unitId);
     if (result.kind !== 'ok' || result.from !== unitId) {
@@ -297,8 +388,39 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
   }
 
   private async tick(): Promise<void> {
-    for (const key of this.candidates.keys()) void this.poll(key);
+    for (const [key, candidate] of this.candidates) if (this.needsPolling(candidate)) void this.poll(key);
     this.sweep();
+  }
+
+  private isProbed(peer: PeerState): boolean {
+    return this.options.probed?.() === true && peer.info.probePort !== undefined && !peer.host.includes(':');
+  }
+
+  /**
+   * An address is asked again on the poll interval only while no probed unit of the site is known
+   * to answer there: a probed unit's liveness is the prober's (an offline one is watched by its
+   * predecessor in the ring and pinged by everyone now and then), and HTTP to a vanished host
+   * costs every unit on the LAN the ARP broadcasts that look for it.
+   */
+  private needsPolling(candidate: CandidateState): boolean {
+    if (candidate.isSelf) return false;
+    const peer = candidate.answeredBy === null ? undefined : this.peersById.get(candidate.answeredBy);
+    return !peer || !this.isProbed(peer);
+  }
+
+  /** Fetches the info of a unit whose version moved (one fetch at a time per unit). */
+  private async refetch(peer: PeerState): Promise<void> {
+    if (peer.refetching) return;
+    peer.refetching = true;
+    try {
+      const result = await this.options.client.info(peer.baseUrl, peer.info.unitId);
+      if (result.kind !== 'ok' || result.from !== peer.info.unitId) return;
+      const key = `${peer.host}|${peer.port}`;
+      const candidate = this.candidates.get(key) ?? { host: peer.host, port: peer.port, source: peer.source, polling: false, isSelf: false, answeredBy: peer.info.unitId, problem: null };
+      this.record(candidate, peer.baseUrl, result.value);
+    } finally {
+      peer.refetching = false;
+    }
   }
 
   private async poll(key: string, force = false): Promise<void> {
@@ -359,20 +481,25 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     const existing = this.peersById.get(info.unitId);
     const now = this.options.clock.now();
     if (existing) {
+      const wasOnline = existing.online;
       existing.info = info;
       existing.lastSeenAt = now;
       existing.online = true;
       if (existing.baseUrl === baseUrl) {
         existing.addressSeenAt = now;
-      } else if (now - existing.addressSeenAt >= this.options.offlineAfterMs) {
+      } else if (now - existing.addressSeenAt >= this.options.offlineAfterMs || (this.isProbed(existing) && !wasOnline)) {
+        // A probed unit found offline at its old address (its probes failed there) moves at once.
         this.options.logger?.info({ unitId: info.unitId, name: info.name, from: existing.address, to: address }, 'peer moved');
         existing.address = address;
+        existing.host = bareHost(candidate.host);
+        existing.port = candidate.port;
         existing.baseUrl = baseUrl;
         existing.addressSeenAt = now;
       }
-      if (candidate.source === 'static') existing.source = 'static';
+      // How it is known: a static entry before DNS-SD before its own word (a call, a push).
+      if (SOURCE_RANK[candidate.source] > SOURCE_RANK[existing.source]) existing.source = candidate.source;
     } else {
-      this.peersById.set(info.unitId, { info, address, baseUrl, source: candidate.source, online: true, lastSeenAt: now, addressSeenAt: now });
+      this.peersById.set(info.unitId, { info, host: bareHost(candidate.host), port: candidate.port, address, baseUrl, source: candidate.source, online: true, lastSeenAt: now, addressSeenAt: now });
       this.options.logger?.info({ unitId: info.unitId, name: info.name, address }, 'peer found');
     }
     this.publish();
@@ -381,7 +508,8 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
   private sweep(): void {
     const now = this.options.clock.now();
     for (const peer of this.peersById.values()) {
-      if (peer.online && now - peer.lastSeenAt >= this.options.offlineAfterMs) {
+      // A probed unit's liveness is the prober's to judge, not silence's (it is not polled).
+      if (peer.online && !this.isProbed(peer) && now - peer.lastSeenAt >= this.options.offlineAfterMs) {
         peer.online = false;
         this.options.logger?.warn({ unitId: peer.info.unitId, name: peer.info.name }, 'peer offline');
       }
@@ -400,6 +528,15 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
 
 const HELLO_INTERVAL_MS = 10_000;
 
+const SOURCE_RANK: Record<PeerCandidate['source'], number> = { inbound: 0, 'dns-sd': 1, static: 2 };
+
+/** Whether info version `candidate` ("epoch.counter") replaces `known`: another epoch (the unit restarted) or a later change. */
+export function supersedes(candidate: string, known: string): boolean {
+  const [candidateEpoch, candidateCount] = candidate.split('.');
+  const [knownEpoch, knownCount] = known.split('.');
+  return candidateEpoch !== knownEpoch || Number(candidateCount) > Number(knownCount);
+}
+
 /** What kind of address answered a poll without proving it is a unit of this site. */
 function refusalOf(result: Exclude<PeerResult<UnitInfo>, { kind: 'ok' }>): UntrustedReason {
   const answer = result.kind === 'refused' ? { status: result.status, error: result.error } : result.unverified;
@@ -408,6 +545,11 @@ function refusalOf(result: Exclude<PeerResult<UnitInfo>, { kind: 'ok' }>): Untru
   // A unit refuses requests not signed with its site's secret with 401 "unauthorized".
   if (answer.status === 401 && answer.error === 'unauthorized') return 'another-site';
   return 'not-a-unit';
+}
+
+/** An IPv4 address as an IPv6 socket reports it ("::ffff:10.0.0.5") is the IPv4 address. */
+function bareHost(host: string): string {
+  return host.startsWith('::ffff:') ? host.slice(7) : host;
 }
 
 function roundedOrNull(value: number | null): number | null {

@@ -63,6 +63,10 @@ export const UnitInfoSchema = Type.Object({
   httpPort: Type.Integer({ minimum: 0, maximum: 65535 }),
   users: Type.Array(Type.String()),
   inCall: Type.Boolean(),
+  /** The UDP port of its presence prober (absent: it cannot be probed, and is polled). */
+  probePort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  /** "epoch.counter": moves whenever its name, users or in-call state change (see src/peers/presence-service.ts). */
+  stateVersion: Type.Optional(Type.String({ pattern: '^[0-9]{1,16}\\.[0-9]{1,16}$' })),
 });
 export type UnitInfo = Static<typeof UnitInfoSchema>;
 
@@ -163,3 +167,19 @@ export type RotationCommit = Static<typeof RotationCommitSchema>;
 
 export const RotationCommitAnswerSchema = Type.Object({ rotationId: RotationIdSchema, confirmation: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }) });
 export type RotationCommitAnswer = Static<typeof RotationCommitAnswerSchema>;
+
+/**
+ * POST /presence: a unit tells the site's units about a change. `info`: its own new info (its users
+ * or state changed, or it just found the receiver). `seen`: what its probing found about a unit it
+ * watches (gone, or back); the receiver checks that for itself, except a unit's word about itself
+ * (it is leaving), which is taken as said.
+ */
+export const PresencePushSchema = Type.Object(
+  {
+    info: Type.Optional(UnitInfoSchema),
+    seen: Type.Optional(Type.Object({ unitId: UnitIdSchema, online: Type.Boolean() }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+export type PresencePush = Static<typeof PresencePushSchema>;
+export const PresenceAnswerSchema = Type.Object({ received: Type.Boolean() });

@@ -18,6 +18,7 @@ import type { Logger } from '../logging/logger.js';
 import { CallError, type CallErrorCode, type CallService } from '../calls/call-service.js';
 import type { UserStore } from '../users/user-store.js';
 import { NameTakenError } from '../users/registration.js';
+import type { PresenceService } from '../peers/presence-service.js';
 import type { PeerDirectory } from '../peers/peer-directory.js';
 import { errorAnswer, withAnswers, type Answers, type StatusReport } from './schemas.js';
 import { registerPublicRoutes } from './public-routes.js';
@@ -103,6 +104,8 @@ export interface AppDeps {
   groups?: GroupStore;
   /** Spreads the groups between units (POST /api/unit/groups); absent: no such route. */
   groupSync?: GroupSync;
+  /** Presence without polling (src/peers/presence-service.ts): GET /info's probe port and version, POST /presence. */
+  presence?: Pick<PresenceService, 'infoFields' | 'receive'>;
   /** The unit's site membership: join codes, joining and leaving (/api/site, /api/join); absent: no such routes. */
   site?: SiteMembership;
   /** The token commands on the unit itself use instead of a login (src/security/local-api-token.ts); absent: none. */

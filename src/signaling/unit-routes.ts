@@ -15,6 +15,8 @@ import {
   RotationCommitSchema,
   RotationOfferAnswerSchema,
   RotationOfferSchema,
+  PresenceAnswerSchema,
+  PresencePushSchema,
   SENDER_HEADER,
   UNIT_API_PREFIX,
   UnitInfoSchema,
@@ -93,7 +95,7 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
       {
         schema: {
           tags: ['unit-to-unit'],
-          summary: "This unit's identity, users and whether it is in a call (polled by peers)",
+          summary: "This unit's identity, users, whether it is in a call, its probe port and info version (asked when a unit is found, or its version moved)",
           response: { 200: described(UnitInfoSchema, 'this unit') },
         },
       },
@@ -104,8 +106,29 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
         httpPort: deps.httpPort(),
         users: users.list().map((user) => user.name),
         inCall: calls.inCall,
+        ...deps.presence?.infoFields(),
       }),
     );
+
+    const presence = deps.presence;
+    if (presence) {
+      unitApi.post(
+        '/presence',
+        {
+          schema: {
+            tags: ['unit-to-unit'],
+            summary: "A unit's change pushed to the site: its new info, or what its probing found about a unit (checked here before it is believed)",
+            body: PresencePushSchema,
+            response: { 200: described(PresenceAnswerSchema, 'taken') },
+          },
+        },
+        async (request) => {
+          // Answered at once: checking another unit's word takes probes, which the sender need not wait for.
+          presence.receive(senderOf(request), request.body, request.ip).catch((error: Error) => deps.logger.warn({ err: error }, 'presence push not handled'));
+          return { received: true };
+        },
+      );
+    }
 
     unitApi.post(
       '/calls',

@@ -151,7 +151,7 @@ async function securedServices(name: string, callMedia: CallMedia, t: ExecutionC
     unit: { name },
     http: { host: '127.0.0.1', port: 0 },
     dataDir,
-    discovery: { dnsSd: false, pollIntervalMs: 200, offlineAfterMs: 10_000, requestTimeoutMs: 5000 },
+    discovery: { ...defaults.discovery, dnsSd: false, pollIntervalMs: 200, offlineAfterMs: 10_000, requestTimeoutMs: 5000 },
     site: { secret: SITE_SECRET, maxClockSkewMs: 30_000 },
     gpio: { ...defaults.gpio, enabled: false },
   });

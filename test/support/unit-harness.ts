@@ -62,8 +62,8 @@ export interface TestUnitOptions {
   gpioConfig?: Partial<GpioConfig>;
   /** How the GPIO reaches its pins (fake sysfs and ports). */
   gpio?: UnitOverrides['gpio'];
-  /** Discovery timings over the test defaults (poll 200 ms, offline after 1 s, requests time out after 1 s). */
-  discovery?: Partial<{ pollIntervalMs: number; offlineAfterMs: number; requestTimeoutMs: number }>;
+  /** Discovery timings over the test defaults (poll 200 ms, offline after 1 s, requests time out after 1 s, probes every 250 ms waiting 250 ms). */
+  discovery?: Partial<{ pollIntervalMs: number; offlineAfterMs: number; requestTimeoutMs: number; probeIntervalMs: number; probeTimeoutMs: number; indirectProbes: number }>;
   /** site.maxClockSkewMs (default: the shipped one). */
   maxClockSkewMs?: number;
   /** mqtt settings over the shipped ones (MQTT stays off unless `url` is given). */
@@ -89,7 +89,16 @@ export async function startUnit(name: string, options: TestUnitOptions = {}): Pr
       peerLostMs: options.peerLostMs ?? 4000,
       ...(options.autoAnswer ? { autoAnswer: options.autoAnswer } : {}),
     },
-    discovery: { dnsSd: options.dnsSd ?? false, pollIntervalMs: 200, offlineAfterMs: 1000, requestTimeoutMs: 1000, ...options.discovery },
+    discovery: {
+      ...defaults.discovery,
+      dnsSd: options.dnsSd ?? false,
+      pollIntervalMs: 200,
+      offlineAfterMs: 1000,
+      requestTimeoutMs: 1000,
+      probeIntervalMs: 250,
+      probeTimeoutMs: 250,
+      ...options.discovery,
+    },
     site: { ...defaults.site, ...(options.maxClockSkewMs === undefined ? {} : { maxClockSkewMs: options.maxClockSkewMs }) },
     gpio: options.gpioConfig ? { ...defaults.gpio, ...options.gpioConfig, enabled: true } : { ...defaults.gpio, enabled: false },
     mqtt: { ...defaults.mqtt, ...options.mqtt },

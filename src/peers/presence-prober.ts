@@ -1,0 +1,343 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock, TimerHandle } from '../system/clock.js';
+import type { Logger } from '../logging/logger.js';
+import { ReplayCache } from '../security/replay-cache.js';
+import { decodeDatagram, encodeDatagram, type AckDatagram, type PresenceDatagram } from './presence-datagram.js';
+
+/** Where datagrams go and come from: a UDP socket (presence-socket.ts) or an in-memory network in tests. */
+export interface PresenceTransport {
+  send(bytes: Buffer, host: string, port: number): void;
+  onDatagram(handler: (bytes: Buffer, from: { host: string; port: number }) => void): void;
+}
+
+/** A unit of the site the prober may probe: where its probe socket is, and whether it is online now. */
+export interface ProbeMember {
+  unitId: string;
+  host: string;
+  port: number;
+  online: boolean;
+}
+
+/** What the prober finds out (the directory acts on it). */
+export interface ProbeFindings {
+  /** `unitId` proved it is alive (its ack, or its own ping); `version`: its info's version. */
+  alive(unitId: string, version: string): void;
+  /** This unit's monitoring found a unit it watches gone (no ack, directly or through k others). */
+  down(unitId: string): void;
+  /** This unit's monitoring found an offline unit it watches answering again. */
+  up(unitId: string): void;
+}
+
+export interface PresenceProberOptions {
+  selfUnitId: string;
+  clock: Clock;
+  /** Wall-clock milliseconds for the freshness stamps (default Date.now). */
+  wallClock?: () => number;
+  /** Milliseconds to add to this unit's wall clock to read `unitId`'s (PeerClockOffsets). */
+  clockOffsetMs?: (unitId: string) => number;
+  /** Read at every datagram: the secret changes when the unit joins or leaves a site. */
+  secret: () => string;
+  transport: PresenceTransport;
+  members: () => ProbeMember[];
+  /** This unit's info version ("epoch.counter"), sent in every datagram. */
+  selfVersion: () => string;
+  findings: ProbeFindings;
+  /** One probe of this unit's successor per period. */
+  periodMs: number;
+  /** How long an ack is waited for (a ping-req's relayed ack: twice this). */
+  timeoutMs: number;
+  /** How many other units are asked to probe a unit that did not answer directly (SWIM's k). */
+  indirectProbes: number;
+  /** How often one offline unit outside this unit's watch is pinged anyway (discovery.pollIntervalMs). */
+  backstopIntervalMs: number;
+  /** Freshness window of pings and ping-reqs (site.maxClockSkewMs). */
+  maxClockSkewMs: number;
+  /**
+   * Whether this unit takes calls now (its HTTP API listens): while not, it neither answers nor
+   * sends probes, so a unit whose API has gone is not shown online. Default: always.
+   */
+  serving?: () => boolean;
+  random?: () => number;
+  logger?: Logger;
+}
+
+/** Counts for /api/status and the packet-budget tests. */
+export interface ProbeCounters {
+  sent: number;
+  received: number;
+  refused: number;
+}
+
+interface Outstanding {
+  unitId: string;
+  /** Units that relay for this nonce (a ping-req's helpers); empty for a direct ping. */
+  helpers: Set<string>;
+  resolve: (version: string | null) => void;
+  timer: TimerHandle;
+}
+
+interface Relay {
+  requester: string;
+  requesterNonce: string;
+  replyTo: { host: string; port: number };
+  target: string;
+  timer: TimerHandle;
+}
+
+/**
+ * Liveness by SWIM-style probing, bounded whatever the site's size. The site's units form a ring
+ * ordered by unit id; each period this unit pings its successor (the next unit it sees online), so
+ * every unit sends one ping and one ack a period and receives as many. A successor that does not
+ * ack is pinged through `indirectProbes` other units (a ping-req) before it is declared down, so
+ * one bad link does not take a unit offline; then the next unit of the ring is probed at once, so a
+ * run of units that vanished together is walked through without waiting a period for each. The
+ * offline units between this unit and its successor are its to watch as well: one of them is
+ * pinged each period, and one that answers is declared up.
+ *
+ * What this unit alone sees it reports in `findings`; telling the rest of the site (who check for
+ * themselves with `verify`) is the caller's part (src/peers/presence-service.ts).
+ */
+export class PresenceProber {
+  private readonly outstanding = new Map<string, Outstanding>();
+  private readonly relays = new Map<string, Relay>();
+  private readonly replay: ReplayCache;
+  private readonly counts: ProbeCounters = { sent: 0, received: 0, refused: 0 };
+  private timer: TimerHandle | null = null;
+  private probing = false;
+  private offlineCursor = 0;
+  private backstopCursor = 0;
+  private lastBackstopAt = -Infinity;
+
+  constructor(private readonly options: PresenceProberOptions) {
+    this.replay = new ReplayCache({ retainMs: options.maxClockSkewMs, maxEntries: 10_000 });
+    options.transport.onDatagram((bytes, from) => this.receive(bytes, from));
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = this.options.clock.setInterval(() => void this.tick(), this.options.periodMs);
+  }
+
+  stop(): void {
+    if (this.timer) this.options.clock.clearInterval(this.timer);
+    this.timer = null;
+    for (const pending of this.outstanding.values()) {
+      this.options.clock.clearTimeout(pending.timer);
+      pending.resolve(null);
+    }
+    this.outstanding.clear();
+    for (const relay of this.relays.values()) this.options.clock.clearTimeout(relay.timer);
+    this.relays.clear();
+  }
+
+  counters(): ProbeCounters {
+    return { ...this.counts };
+  }
+
+  /**
+   * Whether `unitId` answers this unit now (its version, or null): pinged directly, then again
+   * directly and through k others at once. For
+   * another unit's word that a unit went or came back (each unit checks for itself).
+   */
+  async verify(unitId: string): Promise<string | null> {
+    const member = this.options.members().find((candidate) => candidate.unitId === unitId);
+    if (!member) return null;
+    const first = await this.ping(member);
+    if (first !== null) return first;
+    // A second direct ping and the indirect one together: no longer than the indirect one alone.
+    const [direct, indirect] = await Promise.all([this.ping(member), this.pingIndirectly(member)]);
+    return direct ?? indirect;
+  }
+
+  /**
+   * Every `backstopIntervalMs`, one offline unit (any, in turn) is pinged: should this unit alone
+   * have it offline wrongly (a check that failed on a bad link), it sees it back.
+   */
+  private backstop(): void {
+    const now = this.options.clock.now();
+    if (now - this.lastBackstopAt < this.options.backstopIntervalMs) return;
+    this.lastBackstopAt = now;
+    const offline = this.ring().filter((member) => !member.online);
+    if (offline.length === 0) return;
+    const member = offline[this.backstopCursor++ % offline.length];
+    void this.ping(member).then((version) => {
+      if (version !== null) this.options.findings.alive(member.unitId, version);
+    });
+  }
+
+  /** The unit after this one in the ring of unit ids, in order, wrapping around. */
+  private ring(): ProbeMember[] {
+    const self = this.options.selfUnitId;
+    const members = this.options.members().filter((member) => member.unitId !== self);
+    members.sort((a, b) => (a.unitId < b.unitId ? -1 : a.unitId > b.unitId ? 1 : 0));
+    const after = members.findIndex((member) => member.unitId > self);
+    return after <= 0 ? members : [...members.slice(after), ...members.slice(0, after)];
+  }
+
+  private async tick(): Promise<void> {
+    if (this.probing || this.options.serving?.() === false) return;
+    this.probing = true;
+    try {
+      const ring = this.ring();
+      const firstOnline = ring.findIndex((member) => member.online);
+      // The offline units before the successor are this unit's to watch: one a period.
+      const watched = firstOnline < 0 ? ring : ring.slice(0, firstOnline);
+      if (watched.length > 0) {
+        const member = watched[this.offlineCursor++ % watched.length];
+        void this.ping(member).then((version) => {
+          if (version === null) return;
+          this.options.findings.alive(member.unitId, version);
+          this.options.findings.up(member.unitId);
+        });
+      }
+      // The successor; one found down hands the watch on to the next ones at once, a few at a time
+      // (units often vanish together: a switch, a fuse), until one answers.
+      let next = ring.filter((member) => member.online);
+      let batch = 1;
+      while (next.length > 0 && this.timer) {
+        const probed = next.slice(0, batch);
+        next = next.slice(batch);
+        const versions = await Promise.all(probed.map(async (member) => (await this.ping(member)) ?? (await this.pingIndirectly(member))));
+        const firstAlive = versions.findIndex((version) => version !== null);
+        probed.forEach((member, index) => {
+          const version = versions[index];
+          if (version !== null) this.options.findings.alive(member.unitId, version);
+          else if (firstAlive < 0 || index < firstAlive) {
+            this.options.logger?.warn({ unitId: member.unitId }, 'peer does not answer probes, directly or through others');
+            this.options.findings.down(member.unitId);
+          }
+        });
+        if (firstAlive >= 0) break;
+        batch = Math.min(MAX_WALK_BATCH, batch * 4);
+      }
+      this.backstop();
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  private ping(member: ProbeMember): Promise<string | null> {
+    const nonce = newNonce();
+    const promise = this.expect(nonce, member.unitId, [], this.options.timeoutMs);
+    this.send({ kind: 'ping', from: this.options.selfUnitId, to: member.unitId, nonce, ts: this.stamp(member.unitId), ver: this.options.selfVersion() }, member);
+    return promise;
+  }
+
+  private pingIndirectly(member: ProbeMember): Promise<string | null> {
+    const random = this.options.random ?? Math.random;
+    const helpers = this.options.members().filter((other) => other.online && other.unitId !== member.unitId && other.unitId !== this.options.selfUnitId);
+    const chosen: ProbeMember[] = [];
+    while (chosen.length < this.options.indirectProbes && helpers.length > 0) chosen.push(helpers.splice(Math.floor(random() * helpers.length), 1)[0]);
+    if (chosen.length === 0) return Promise.resolve(null);
+    const nonce = newNonce();
+    const promise = this.expect(nonce, member.unitId, chosen.map((helper) => helper.unitId), 2 * this.options.timeoutMs);
+    for (const helper of chosen) {
+      this.send(
+        {
+          kind: 'ping-req',
+          from: this.options.selfUnitId,
+          to: helper.unitId,
+          nonce,
+          ts: this.stamp(helper.unitId),
+          ver: this.options.selfVersion(),
+          target: { unitId: member.unitId, host: member.host, port: member.port },
+        },
+        helper,
+      );
+    }
+    return promise;
+  }
+
+  private expect(nonce: string, unitId: string, helpers: string[], timeoutMs: number): Promise<string | null> {
+    return new Promise((resolve) => {
+      const timer = this.options.clock.setTimeout(() => {
+        this.outstanding.delete(nonce);
+        resolve(null);
+      }, timeoutMs);
+      this.outstanding.set(nonce, { unitId, helpers: new Set(helpers), resolve, timer });
+    });
+  }
+
+  private stamp(unitId: string): number {
+    return Math.max(0, Math.round((this.options.wallClock ?? Date.now)() + (this.options.clockOffsetMs?.(unitId) ?? 0)));
+  }
+
+  private send(datagram: PresenceDatagram, to: { host: string; port: number }): void {
+    this.counts.sent += 1;
+    try {
+      this.options.transport.send(encodeDatagram(this.options.secret(), datagram), to.host, to.port);
+    } catch (error) {
+      this.options.logger?.debug({ err: error, to: `${to.host}:${to.port}` }, 'presence datagram not sent');
+    }
+  }
+
+  private receive(bytes: Buffer, from: { host: string; port: number }): void {
+    this.counts.received += 1;
+    if (this.options.serving?.() === false) return;
+    const decoded = decodeDatagram(this.options.secret(), bytes);
+    if (!decoded.ok || decoded.datagram.to !== this.options.selfUnitId || decoded.datagram.from === this.options.selfUnitId) {
+      this.counts.refused += 1;
+      return;
+    }
+    const datagram = decoded.datagram;
+    if (datagram.kind === 'ack') {
+      this.receiveAck(datagram);
+      return;
+    }
+    // A ping or ping-req counts once, and only while fresh: a recorded one sent again is dropped.
+    const now = (this.options.wallClock ?? Date.now)();
+    if (Math.abs(now - datagram.ts) > this.options.maxClockSkewMs || this.replay.admit(datagram.nonce, datagram.ts, now) !== 'fresh') {
+      this.counts.refused += 1;
+      return;
+    }
+    // Its own signed, fresh ping proves the sender alive as well as its ack would.
+    this.options.findings.alive(datagram.from, datagram.ver);
+    if (datagram.kind === 'ping') {
+      this.send({ kind: 'ack', from: this.options.selfUnitId, to: datagram.from, nonce: datagram.nonce, ver: this.options.selfVersion() }, from);
+      return;
+    }
+    const nonce = newNonce();
+    const relay: Relay = {
+      requester: datagram.from,
+      requesterNonce: datagram.nonce,
+      replyTo: from,
+      target: datagram.target.unitId,
+      timer: this.options.clock.setTimeout(() => this.relays.delete(nonce), this.options.timeoutMs),
+    };
+    this.relays.set(nonce, relay);
+    const target = datagram.target;
+    this.send({ kind: 'ping', from: this.options.selfUnitId, to: target.unitId, nonce, ts: this.stamp(target.unitId), ver: this.options.selfVersion() }, target);
+  }
+
+  private receiveAck(ack: AckDatagram): void {
+    const relay = this.relays.get(ack.nonce);
+    if (relay && ack.from === relay.target && ack.about === undefined) {
+      this.relays.delete(ack.nonce);
+      this.options.clock.clearTimeout(relay.timer);
+      this.options.findings.alive(ack.from, ack.ver);
+      this.send(
+        { kind: 'ack', from: this.options.selfUnitId, to: relay.requester, nonce: relay.requesterNonce, ver: this.options.selfVersion(), about: { unitId: ack.from, ver: ack.ver } },
+        relay.replyTo,
+      );
+      return;
+    }
+    const pending = this.outstanding.get(ack.nonce);
+    if (!pending) return;
+    const direct = ack.about === undefined && ack.from === pending.unitId && pending.helpers.size === 0;
+    const relayed = ack.about !== undefined && ack.about.unitId === pending.unitId && pending.helpers.has(ack.from);
+    if (!direct && !relayed) {
+      this.counts.refused += 1;
+      return;
+    }
+    this.outstanding.delete(ack.nonce);
+    this.options.clock.clearTimeout(pending.timer);
+    pending.resolve(relayed ? ack.about!.ver : ack.ver);
+  }
+}
+
+/** Most units probed at once when walking past vanished ones. */
+const MAX_WALK_BATCH = 16;
+
+function newNonce(): string {
+  return randomBytes(12).toString('base64url');
+}

@@ -1,0 +1,209 @@
+import type { Clock, TimerHandle } from '../system/clock.js';
+import type { Logger } from '../logging/logger.js';
+import type { PeerDirectory } from './peer-directory.js';
+import type { PeerResult, PeerTarget } from './peer-client.js';
+import type { PresencePush, UnitInfo } from './peer-protocol.js';
+import { PresenceProber, type PresenceTransport, type ProbeCounters } from './presence-prober.js';
+
+export interface PresenceServiceOptions {
+  selfUnitId: string;
+  directory: PeerDirectory;
+  client: { pushPresence(target: PeerTarget, push: PresencePush): Promise<PeerResult<{ received: boolean }>> };
+  /** This unit's info as GET /info answers it, without the presence fields (added here). */
+  selfInfo: () => Omit<UnitInfo, 'probePort' | 'stateVersion'>;
+  transport: PresenceTransport;
+  /** The UDP port the transport is bound to (told to other units in the info). */
+  probePort: () => number | null;
+  secret: () => string;
+  clock: Clock;
+  wallClock?: () => number;
+  clockOffsetMs?: (unitId: string) => number;
+  periodMs: number;
+  timeoutMs: number;
+  indirectProbes: number;
+  /** How often an offline unit outside this unit's watch is pinged anyway. */
+  backstopIntervalMs: number;
+  maxClockSkewMs: number;
+  /** Changes are pushed this long after the first of a burst (a call's ring and answer are one push, often). */
+  pushDelayMs?: number;
+  /** Whether this unit's HTTP API listens (see PresenceProberOptions.serving). */
+  serving?: () => boolean;
+  random?: () => number;
+  logger?: Logger;
+}
+
+/**
+ * Presence without polling: this unit's side of it.
+ * - Its info carries a version ("epoch.counter": the wall clock when it started, and a count of
+ *   changes); when its users or state change (`changed()`), it pushes its new info, signed, to the
+ *   units it sees online, and every probe datagram carries the version, so a unit that missed the
+ *   push fetches the info at the next probe that reaches it.
+ * - Its prober (SWIM-style, presence-prober.ts) watches its successor in the ring of unit ids; what
+ *   it finds (a unit gone, or back) it tells every online unit, and each of them checks for itself
+ *   with its own probes before believing it.
+ * - A unit newly seen online is sent this unit's info once, so it knows this unit even where
+ *   multicast does not pass (static `peers` on one side only).
+ */
+export class PresenceService {
+  readonly prober: PresenceProber;
+  private readonly epoch: number;
+  private counter = 0;
+  private pushTimer: TimerHandle | null = null;
+  private readonly introduced = new Set<string>();
+  /** Units a push of this unit's info did not reach: sent the current info again each period while they are online. */
+  private readonly owed = new Set<string>();
+  private retryTimer: TimerHandle | null = null;
+  private readonly onDirectoryChanged = () => this.introduceToNewPeers();
+  private running = false;
+
+  constructor(private readonly options: PresenceServiceOptions) {
+    this.epoch = Math.round((options.wallClock ?? Date.now)());
+    const { directory } = options;
+    this.prober = new PresenceProber({
+      selfUnitId: options.selfUnitId,
+      clock: options.clock,
+      wallClock: options.wallClock,
+      clockOffsetMs: options.clockOffsetMs,
+      secret: options.secret,
+      transport: options.transport,
+      members: () => directory.probeMembers(),
+      selfVersion: () => this.version(),
+      periodMs: options.periodMs,
+      timeoutMs: options.timeoutMs,
+      indirectProbes: options.indirectProbes,
+      backstopIntervalMs: options.backstopIntervalMs,
+      maxClockSkewMs: options.maxClockSkewMs,
+      random: options.random,
+      serving: options.serving,
+      logger: options.logger,
+      findings: {
+        alive: (unitId, version) => directory.noteAlive(unitId, version),
+        down: (unitId) => {
+          directory.markOffline(unitId, 'it answers no probe, directly or through other units');
+          this.tellOnlinePeers({ seen: { unitId, online: false } }, unitId);
+        },
+        up: (unitId) => {
+          // Back from being cut off ourselves (no unit online but this one): everything is asked again at once.
+          if (directory.probeMembers().every((member) => !member.online || member.unitId === unitId)) void directory.refresh();
+          this.tellOnlinePeers({ seen: { unitId, online: true } }, unitId);
+        },
+      },
+    });
+  }
+
+  /** "epoch.counter" of this unit's info. */
+  version(): string {
+    return `${this.epoch}.${this.counter}`;
+  }
+
+  /** What GET /info adds: where this unit is probed, and its info's version. */
+  infoFields(): { probePort?: number; stateVersion: string } {
+    const port = this.options.probePort();
+    return port === null ? { stateVersion: this.version() } : { probePort: port, stateVersion: this.version() };
+  }
+
+  info(): UnitInfo {
+    return { ...this.options.selfInfo(), ...this.infoFields() };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.options.directory.on('changed', this.onDirectoryChanged);
+    this.prober.start();
+    this.retryTimer = this.options.clock.setInterval(() => this.payDebts(), this.options.periodMs);
+    this.introduceToNewPeers();
+  }
+
+  /** Tells the online units that this unit is leaving (so they need not find out by probing), then stops. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.options.directory.off('changed', this.onDirectoryChanged);
+    if (this.pushTimer) this.options.clock.clearTimeout(this.pushTimer);
+    this.pushTimer = null;
+    if (this.retryTimer) this.options.clock.clearInterval(this.retryTimer);
+    this.retryTimer = null;
+    this.prober.stop();
+    await Promise.all(this.onlinePeers().map((target) => this.options.client.pushPresence(target, { seen: { unitId: this.options.selfUnitId, online: false } })));
+  }
+
+  counters(): ProbeCounters {
+    return this.prober.counters();
+  }
+
+  /** This unit's users or state changed: its info's version moves, and the new info is pushed shortly. */
+  changed(): void {
+    this.counter += 1;
+    if (this.pushTimer || !this.running) return;
+    this.pushTimer = this.options.clock.setTimeout(() => {
+      this.pushTimer = null;
+      this.tellOnlinePeers({ info: this.info() });
+    }, this.options.pushDelayMs ?? 100);
+  }
+
+  /** A push from `sender` (its signature checked by the unit routes), received from `host`. */
+  async receive(sender: string, push: PresencePush, host: string): Promise<void> {
+    const { directory } = this.options;
+    if (push.info) await directory.receivePush(sender, push.info, host);
+    const seen = push.seen;
+    if (!seen || seen.unitId === this.options.selfUnitId) return;
+    if (seen.unitId === sender) {
+      if (!seen.online) directory.markOffline(sender, 'it said it is leaving');
+      return;
+    }
+    // Another unit's word about a third: checked with this unit's own probes.
+    const version = await this.prober.verify(seen.unitId);
+    if (version !== null) directory.noteAlive(seen.unitId, version);
+    else directory.markOffline(seen.unitId, 'it answers no probe (checked after another unit found it gone)');
+  }
+
+  private onlinePeers(except?: string): PeerTarget[] {
+    return this.options.directory
+      .peers()
+      .filter((peer) => peer.online && peer.unitId !== except)
+      .map((peer) => ({ unitId: peer.unitId, baseUrl: this.options.directory.baseUrlOf(peer.unitId)! }))
+      .filter((target) => target.baseUrl !== null);
+  }
+
+  private tellOnlinePeers(push: PresencePush, except?: string): void {
+    for (const target of this.onlinePeers(except)) void this.send(target, push);
+  }
+
+  private async send(target: PeerTarget, push: PresencePush): Promise<void> {
+    const result = await this.options.client.pushPresence(target, push);
+    if (result.kind === 'ok') return;
+    this.options.logger?.debug({ unitId: target.unitId, result: result.kind === 'refused' ? result.error : result.message }, 'presence push not taken');
+    if (push.info && this.running && target.unitId !== null) this.owed.add(target.unitId);
+  }
+
+  /** Pushes that did not arrive are made again (with the info as it is now) to units still online. */
+  private payDebts(): void {
+    if (this.owed.size === 0) return;
+    const online = new Map(this.onlinePeers().map((target) => [target.unitId, target]));
+    const owed = [...this.owed];
+    this.owed.clear();
+    for (const unitId of owed) {
+      const target = online.get(unitId);
+      if (target) void this.send(target, { info: this.info() });
+    }
+  }
+
+  /** Every unit that came online (new, or back) is sent this unit's info once. */
+  private introduceToNewPeers(): void {
+    const peers = this.options.directory.peers();
+    // Units forgotten (this unit left its site) are introduced to again should they be found again.
+    const known = new Set(peers.map((peer) => peer.unitId));
+    for (const unitId of this.introduced) if (!known.has(unitId)) this.introduced.delete(unitId);
+    for (const peer of peers) {
+      if (!peer.online) {
+        this.introduced.delete(peer.unitId);
+        continue;
+      }
+      if (this.introduced.has(peer.unitId)) continue;
+      this.introduced.add(peer.unitId);
+      const baseUrl = this.options.directory.baseUrlOf(peer.unitId);
+      if (baseUrl) void this.send({ unitId: peer.unitId, baseUrl }, { info: this.info() });
+    }
+  }
+}

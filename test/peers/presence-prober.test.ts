@@ -1,0 +1,179 @@
+import test from 'ava';
+import { PresenceProber, type ProbeMember, type PresenceTransport } from '../../src/peers/presence-prober.js';
+import { decodeDatagram, encodeDatagram } from '../../src/peers/presence-datagram.js';
+import { FakeClock } from '../support/fake-clock.js';
+
+/**
+ * The prober against an attacker on the LAN who records every datagram, sends them again, forges
+ * its own and answers for units that are gone: none of it makes a unit look alive.
+ */
+
+const SECRET = 'the-prober-test-site-secret-000';
+const WALL = 1_790_000_000_000;
+
+interface Node {
+  unitId: string;
+  host: string;
+  up: boolean;
+  prober: PresenceProber;
+  alive: string[];
+  down: string[];
+  handler?: (bytes: Buffer, from: { host: string; port: number }) => void;
+}
+
+function lan(clock: FakeClock) {
+  const nodes = new Map<string, Node>();
+  /** Every datagram that went over the wire, as the attacker records it. */
+  const recorded: { bytes: Buffer; to: string; from: string }[] = [];
+  /** Links that are down, "from>to". */
+  const cut = new Set<string>();
+  const deliver = (bytes: Buffer, to: string, from: string) => {
+    if (cut.has(`${from}>${to}`)) return;
+    clock.setTimeout(() => {
+      const node = nodes.get(to);
+      if (node?.up) node.handler?.(bytes, { host: from, port: 7000 });
+    }, 1);
+  };
+  const members: ProbeMember[] = [];
+  const add = (unitId: string, host: string, secret = SECRET) => {
+    const transport: PresenceTransport = {
+      send: (bytes, toHost) => {
+        if (!node.up) return;
+        recorded.push({ bytes, to: toHost, from: host });
+        deliver(bytes, toHost, host);
+      },
+      onDatagram: (handler) => {
+        node.handler = handler;
+      },
+    };
+    const node: Node = {
+      unitId,
+      host,
+      up: true,
+      alive: [],
+      down: [],
+      prober: undefined as unknown as PresenceProber,
+    };
+    node.prober = new PresenceProber({
+      selfUnitId: unitId,
+      clock,
+      wallClock: () => WALL + clock.now(),
+      secret: () => secret,
+      transport,
+      members: () => members.filter((member) => member.unitId !== unitId),
+      selfVersion: () => '1.0',
+      findings: { alive: (id) => node.alive.push(id), down: (id) => node.down.push(id), up: () => {} },
+      periodMs: 1000,
+      timeoutMs: 200,
+      indirectProbes: 1,
+      backstopIntervalMs: 10_000,
+      maxClockSkewMs: 30_000,
+    });
+    nodes.set(host, node);
+    members.push({ unitId, host, port: 7000, online: true });
+    return node;
+  };
+  return { nodes, recorded, add, deliver, members, cut };
+}
+
+test('a unit that answers is alive; one that is gone is declared down after the direct and the indirect probe', async (t) => {
+  const clock = new FakeClock();
+  const net = lan(clock);
+  const a = net.add('unit-aaaa-0001', '10.0.0.1');
+  const b = net.add('unit-bbbb-0002', '10.0.0.2');
+  net.add('unit-cccc-0003', '10.0.0.3');
+  a.prober.start();
+  await clock.advance(1010);
+  t.true(a.alive.includes(b.unitId));
+  b.up = false;
+  await clock.advance(1000 + 200 + 400 + 10);
+  t.deepEqual(a.down, [b.unitId]);
+  a.prober.stop();
+});
+
+test('recorded acks sent again from a gone unit\'s address do not make it alive', async (t) => {
+  const clock = new FakeClock();
+  const net = lan(clock);
+  const a = net.add('unit-aaaa-0001', '10.0.0.1');
+  const b = net.add('unit-bbbb-0002', '10.0.0.2');
+  const c = net.add('unit-cccc-0003', '10.0.0.3');
+  // Only b's successor probing matters here: a probes b.
+  a.prober.start();
+  await clock.advance(1010);
+  const oldAcks = net.recorded.filter((entry) => entry.from === b.host && decodeDatagram(SECRET, entry.bytes).ok && (decodeDatagram(SECRET, entry.bytes) as { datagram: { kind: string } }).datagram.kind === 'ack');
+  t.true(oldAcks.length > 0);
+  b.up = false;
+  c.up = false; // no helper either
+  a.alive.length = 0;
+  // The attacker answers every ping to b with b's recorded acks, from b's address.
+  const replay = () => {
+    for (const ack of oldAcks) net.deliver(ack.bytes, a.host, b.host);
+  };
+  const timer = clock.setInterval(replay, 50);
+  await clock.advance(2000);
+  clock.clearInterval(timer);
+  t.false(a.alive.includes(b.unitId), 'replayed acks prove nothing');
+  t.true(a.down.includes(b.unitId));
+  a.prober.stop();
+});
+
+test('forged datagrams (another secret) and replayed pings are refused and prove no one alive', async (t) => {
+  const clock = new FakeClock();
+  const net = lan(clock);
+  const a = net.add('unit-aaaa-0001', '10.0.0.1');
+  const b = net.add('unit-bbbb-0002', '10.0.0.2');
+  // Forged: a ping "from b" made with a guessed secret.
+  const forged = encodeDatagram('not-the-site-secret-at-all-00', { kind: 'ping', from: b.unitId, to: a.unitId, nonce: 'forged-nonce-0001', ts: WALL, ver: '1.0' });
+  net.deliver(forged, a.host, b.host);
+  await clock.advance(10);
+  t.deepEqual(a.alive, []);
+  t.is(a.prober.counters().refused, 1);
+
+  // A real ping from b, recorded, then b is gone and the attacker sends it again.
+  b.prober.start();
+  await clock.advance(1010);
+  const ping = net.recorded.find((entry) => entry.from === b.host && entry.to === a.host)!;
+  t.truthy(ping);
+  t.true(a.alive.includes(b.unitId), "b's own ping shows it alive");
+  b.prober.stop();
+  b.up = false;
+  a.alive.length = 0;
+  const refusedBefore = a.prober.counters().refused;
+  net.deliver(ping.bytes, a.host, b.host);
+  await clock.advance(10);
+  t.deepEqual(a.alive, [], 'a ping sent again is not news');
+  t.is(a.prober.counters().refused, refusedBefore + 1);
+
+  // Malformed and oversized datagrams are counted, never thrown.
+  net.deliver(Buffer.from('garbage'), a.host, b.host);
+  net.deliver(Buffer.alloc(5000), a.host, b.host);
+  await clock.advance(10);
+  t.is(a.prober.counters().refused, refusedBefore + 3);
+});
+
+test('a ping stamped outside the freshness window is refused', async (t) => {
+  const clock = new FakeClock();
+  const net = lan(clock);
+  const a = net.add('unit-aaaa-0001', '10.0.0.1');
+  const stale = encodeDatagram(SECRET, { kind: 'ping', from: 'unit-bbbb-0002', to: a.unitId, nonce: 'stale-nonce-00001', ts: WALL - 60_000, ver: '1.0' });
+  net.deliver(stale, a.host, '10.0.0.2');
+  await clock.advance(10);
+  t.deepEqual(a.alive, []);
+  t.is(a.prober.counters().refused, 1);
+});
+
+test('through a helper: a unit a cannot reach directly but the helper can is alive', async (t) => {
+  const clock = new FakeClock();
+  const net = lan(clock);
+  const a = net.add('unit-aaaa-0001', '10.0.0.1');
+  const b = net.add('unit-bbbb-0002', '10.0.0.2');
+  net.add('unit-cccc-0003', '10.0.0.3');
+  // a's direct link to b is cut (both ways); the helper c reaches b.
+  net.cut.add(`${a.host}>${b.host}`);
+  net.cut.add(`${b.host}>${a.host}`);
+  a.prober.start();
+  await clock.advance(1000 + 200 + 400 + 10);
+  t.deepEqual(a.down, []);
+  t.true(a.alive.includes(b.unitId));
+  a.prober.stop();
+});

@@ -1,0 +1,120 @@
+import test from 'ava';
+import { PresenceSimulation } from '../support/presence-simulation.js';
+
+/**
+ * Presence without polling, on simulated sites of 10, 50 and 100 units in one process (the real
+ * directory, presence service and prober; an in-memory LAN on a fake clock). The budget: at most 2
+ * packets a second sent and received per idle unit, whatever the site's size; a unit unplugged is
+ * seen offline by all within 10 s, one plugged back or newly started seen by all within 5 s.
+ */
+
+const SIZES = [10, 50, 100];
+const MEASURE_MS = 60_000;
+
+for (const size of SIZES) {
+  test(`an idle site of ${size} units: every unit sends and receives at most 2 packets a second, and polls nothing`, async (t) => {
+    const site = new PresenceSimulation(size);
+    t.teardown(() => site.stop());
+    site.start();
+    const found = await site.timeUntil(() => site.converged(), 10_000);
+    t.not(found, null, 'every unit sees every other unit online');
+    // Past the start-up exchanges (info fetched once per unit and address, introductions).
+    await site.clock.advance(10_000);
+    site.resetCounts();
+    await site.clock.advance(MEASURE_MS);
+    const rates = site.packetRates(MEASURE_MS);
+    const highest = Math.max(...rates);
+    const mean = rates.reduce((sum, rate) => sum + rate, 0) / rates.length;
+    t.log(`${size} units: packets/s per unit: mean ${mean.toFixed(2)}, highest ${highest.toFixed(2)}`);
+    t.true(highest <= 2, `highest ${highest}`);
+    t.true(mean > 0.5, 'units do probe each other');
+    t.is(site.units.reduce((sum, unit) => sum + unit.http.made, 0), 0, 'no HTTP request while the site is idle');
+    t.true(site.converged(), 'still every unit online everywhere');
+  });
+}
+
+test('a unit unplugged is seen offline by every unit within 10 s; plugged back, online again within 5 s', async (t) => {
+  const site = new PresenceSimulation(50);
+  t.teardown(() => site.stop());
+  site.start();
+  t.not(await site.timeUntil(() => site.converged(), 10_000), null);
+  await site.clock.advance(5_000);
+  const unplugged = site.units[17];
+  unplugged.plugged = false;
+  const gone = await site.timeUntil(() => site.converged(), 10_000);
+  t.log(`unplugged: offline everywhere after ${gone} ms`);
+  t.not(gone, null, 'every unit sees it offline within 10 s');
+  t.false(site.units[3].directory.findUser('Flat 17')!.online, "its users are shown offline");
+
+  await site.clock.advance(20_000);
+  unplugged.plugged = true;
+  const back = await site.timeUntil(() => site.converged(), 5_000);
+  t.log(`plugged back: online everywhere (and it sees everyone) after ${back} ms`);
+  t.not(back, null, 'every unit sees it online within 5 s, and it sees every unit');
+});
+
+test('20 of 100 units vanishing at once are all seen offline by the rest', async (t) => {
+  const site = new PresenceSimulation(100, { seed: 11 });
+  t.teardown(() => site.stop());
+  site.start();
+  t.not(await site.timeUntil(() => site.converged(), 10_000), null);
+  await site.clock.advance(5_000);
+  // Every fifth unit, and a run of consecutive ones (a switch's ports): the hardest case for a ring.
+  const vanishing = new Set([...[0, 5, 10, 15, 20, 25, 30, 35, 40, 45], ...[60, 61, 62, 63, 64, 65, 66, 67, 68, 69]]);
+  for (const index of vanishing) site.units[index].plugged = false;
+  const gone = await site.timeUntil(() => site.converged(), 30_000);
+  t.log(`20 of 100 vanished: offline everywhere after ${gone} ms`);
+  t.not(gone, null);
+  t.true(gone! <= 10_000, `within 10 s (took ${gone} ms)`);
+  const survivors = site.units.filter((unit) => unit.plugged);
+  site.resetCounts();
+  await site.clock.advance(30_000);
+  const rates = site.packetRates(30_000).filter((_, index) => !vanishing.has(index));
+  t.log(`with 20 gone: highest packets/s of a survivor ${Math.max(...rates).toFixed(2)}`);
+  t.true(survivors.every((unit) => unit.http.made === 0), 'the vanished are not polled over HTTP');
+});
+
+test("a unit's change is pushed to every unit; a push that did not arrive is made again, and a missed one is noticed from the version its probes carry", async (t) => {
+  const site = new PresenceSimulation(10);
+  t.teardown(() => site.stop());
+  site.start();
+  t.not(await site.timeUntil(() => site.converged(), 10_000), null);
+  await site.clock.advance(5_000);
+  const changing = site.units[4];
+  changing.users.push('Porter');
+  changing.presence.changed();
+  const everywhere = () => site.units.every((unit) => unit === changing || unit.directory.findUser('Porter')?.unitId === changing.unitId);
+  const pushed = await site.timeUntil(everywhere, 1_000, 50);
+  t.not(pushed, null, 'every unit has the new user within a second');
+
+  // A unit that does not get the push (unplugged for a moment, not long enough to be found offline).
+  const deaf = site.units[7];
+  deaf.plugged = false;
+  changing.inCall = true;
+  changing.presence.changed();
+  await site.clock.advance(300);
+  deaf.plugged = true;
+  t.false(deaf.directory.peer(changing.unitId)!.inCall, 'the push did not reach it');
+  const caughtUp = await site.timeUntil(() => deaf.directory.peer(changing.unitId)!.inCall, 5_000);
+  t.log(`missed push caught up after ${caughtUp} ms`);
+  t.not(caughtUp, null);
+});
+
+test('a unit that is only told of a change by a probe (its push lost both times) fetches the info when the version moves', async (t) => {
+  const site = new PresenceSimulation(3);
+  t.teardown(() => site.stop());
+  site.start();
+  t.not(await site.timeUntil(() => site.converged(), 10_000), null);
+  const [a, b] = site.units;
+  // The change is made while b cannot be pushed to (its HTTP refused), but datagrams pass.
+  const directory = b.directory;
+  const originalReceive = b.presence.receive.bind(b.presence);
+  b.presence.receive = async (sender, push, host) => {
+    if (push.info && sender === a.unitId) return;
+    return originalReceive(sender, push, host);
+  };
+  a.users.push('Late');
+  a.presence.changed();
+  const seen = await site.timeUntil(() => directory.findUser('Late') !== null, 10_000);
+  t.not(seen, null, 'b fetched a\'s info after a probe showed a new version');
+});

@@ -1,0 +1,202 @@
+import { PeerDirectory } from '../../src/peers/peer-directory.js';
+import { PresenceService } from '../../src/peers/presence-service.js';
+import type { PresenceTransport } from '../../src/peers/presence-prober.js';
+import type { PeerResult, PeerTarget } from '../../src/peers/peer-client.js';
+import type { PresencePush, UnitInfo } from '../../src/peers/peer-protocol.js';
+import { FakeClock } from './fake-clock.js';
+import { seededRandom } from './seeded-random.js';
+
+/**
+ * A site of N units in one process on a fake clock: each unit has the real PeerDirectory,
+ * PresenceService and PresenceProber (real signed datagrams); between them an in-memory LAN that
+ * delivers UDP datagrams after `latencyMs` and answers the directory's HTTP requests (info, push)
+ * from the other unit's real objects. Every datagram and HTTP exchange is counted per unit, and a
+ * unit can be unplugged (nothing in or out) or plugged back in.
+ */
+export const SIM_SECRET = 'the-presence-simulation-site-secret';
+const WALL_EPOCH = 1_790_000_000_000;
+
+export interface SimUnit {
+  index: number;
+  unitId: string;
+  host: string;
+  baseUrl: string;
+  users: string[];
+  inCall: boolean;
+  plugged: boolean;
+  directory: PeerDirectory;
+  presence: PresenceService;
+  /** Datagrams sent and received (UDP) by this unit. */
+  datagrams: { sent: number; received: number };
+  /** HTTP exchanges this unit made and served (each at least a request and its answer). */
+  http: { made: number; served: number };
+}
+
+export interface SimOptions {
+  probeIntervalMs?: number;
+  probeTimeoutMs?: number;
+  indirectProbes?: number;
+  pollIntervalMs?: number;
+  latencyMs?: number;
+  seed?: number;
+}
+
+export class PresenceSimulation {
+  readonly clock = new FakeClock();
+  readonly units: SimUnit[] = [];
+  private readonly byHost = new Map<string, SimUnit>();
+  private readonly handlers = new Map<string, (bytes: Buffer, from: { host: string; port: number }) => void>();
+  private readonly latencyMs: number;
+
+  constructor(
+    count: number,
+    private readonly options: SimOptions = {},
+  ) {
+    this.latencyMs = options.latencyMs ?? 1;
+    const random = seededRandom(options.seed ?? 7);
+    for (let index = 0; index < count; index++) this.units.push(this.makeUnit(index, random));
+  }
+
+  unitIdOf(index: number): string {
+    return `unit-${String(index).padStart(4, '0')}-sim`;
+  }
+
+  /** Starts every unit, each knowing every other unit's address (as DNS-SD would give it). */
+  start(): void {
+    for (const unit of this.units) {
+      for (const other of this.units) if (other !== unit) unit.directory.addCandidate({ host: other.host, port: 5000, source: 'dns-sd' });
+      unit.directory.start();
+      unit.presence.start();
+    }
+  }
+
+  stop(): void {
+    for (const unit of this.units) {
+      unit.presence.prober.stop();
+      unit.directory.stop();
+    }
+  }
+
+  /** Whether every plugged unit sees every other unit as `online` says (true: plugged ones online, unplugged offline). */
+  converged(): boolean {
+    return this.units.every(
+      (unit) =>
+        !unit.plugged ||
+        this.units.every((other) => other === unit || unit.directory.peer(other.unitId)?.online === other.plugged),
+    );
+  }
+
+  /** Advances the fake clock in steps of `stepMs` until `condition` holds; the time it took, or null after `limitMs`. */
+  async timeUntil(condition: () => boolean, limitMs: number, stepMs = 100): Promise<number | null> {
+    const start = this.clock.now();
+    while (!condition()) {
+      if (this.clock.now() - start >= limitMs) return null;
+      await this.clock.advance(stepMs);
+    }
+    return this.clock.now() - start;
+  }
+
+  resetCounts(): void {
+    for (const unit of this.units) {
+      unit.datagrams = { sent: 0, received: 0 };
+      unit.http = { made: 0, served: 0 };
+    }
+  }
+
+  /** Packets per second of each unit over `ms`: datagrams sent and received, and two per HTTP exchange made or served. */
+  packetRates(ms: number): number[] {
+    return this.units.map((unit) => (unit.datagrams.sent + unit.datagrams.received + 2 * (unit.http.made + unit.http.served)) / (ms / 1000));
+  }
+
+  private transportOf(unit: () => SimUnit, host: string): PresenceTransport {
+    return {
+      send: (bytes, host, port) => {
+        const from = unit();
+        if (!from.plugged) return;
+        from.datagrams.sent += 1;
+        const to = this.byHost.get(host);
+        this.clock.setTimeout(() => {
+          if (!to || !to.plugged || port !== 5000) return;
+          to.datagrams.received += 1;
+          this.handlers.get(to.host)?.(bytes, { host: from.host, port: 5000 });
+        }, this.latencyMs);
+      },
+      onDatagram: (handler) => {
+        this.handlers.set(host, handler);
+      },
+    };
+  }
+
+  private reach(from: SimUnit, baseUrl: string): SimUnit | null {
+    from.http.made += 1;
+    const to = this.byHost.get(new URL(baseUrl).hostname);
+    if (!from.plugged || !to || !to.plugged) return null;
+    to.http.served += 1;
+    return to;
+  }
+
+  private makeUnit(index: number, random: () => number): SimUnit {
+    const unitId = this.unitIdOf(index);
+    const host = `10.0.${index >> 8}.${(index & 255) + 1}`;
+    const o = this.options;
+    // eslint-disable-next-line prefer-const
+    let unit: SimUnit;
+    const self = () => unit;
+    const wallClock = () => WALL_EPOCH + this.clock.now();
+    const client = {
+      info: async (baseUrl: string, expected: string | null): Promise<PeerResult<UnitInfo>> => {
+        const to = this.reach(self(), baseUrl);
+        if (!to || (expected !== null && expected !== to.unitId)) return { kind: 'unreachable', message: 'timeout' };
+        return { kind: 'ok', value: to.presence.info(), from: to.unitId };
+      },
+      pushPresence: async (target: PeerTarget, push: PresencePush): Promise<PeerResult<{ received: boolean }>> => {
+        const to = this.reach(self(), target.baseUrl);
+        if (!to || to.unitId !== target.unitId) return { kind: 'unreachable', message: 'timeout' };
+        void to.presence.receive(unitId, structuredClone(push), host);
+        return { kind: 'ok', value: { received: true }, from: to.unitId };
+      },
+    };
+    const directory = new PeerDirectory({
+      selfUnitId: unitId,
+      selfName: `Unit ${index}`,
+      client,
+      localUsers: () => self().users,
+      clock: this.clock,
+      pollIntervalMs: o.pollIntervalMs ?? 10_000,
+      offlineAfterMs: 3000,
+      probed: () => true,
+    });
+    const presence = new PresenceService({
+      selfUnitId: unitId,
+      directory,
+      client,
+      selfInfo: () => ({ unitId, name: `Unit ${index}`, version: '1.0.0', httpPort: 5000, users: [...self().users], inCall: self().inCall }),
+      transport: this.transportOf(self, host),
+      probePort: () => 5000,
+      secret: () => SIM_SECRET,
+      clock: this.clock,
+      wallClock,
+      periodMs: o.probeIntervalMs ?? 2500,
+      timeoutMs: o.probeTimeoutMs ?? 500,
+      indirectProbes: o.indirectProbes ?? 2,
+      backstopIntervalMs: o.pollIntervalMs ?? 10_000,
+      maxClockSkewMs: 30_000,
+      random,
+    });
+    unit = {
+      index,
+      unitId,
+      host,
+      baseUrl: `http://${host}:5000`,
+      users: [`Flat ${index}`],
+      inCall: false,
+      plugged: true,
+      directory,
+      presence,
+      datagrams: { sent: 0, received: 0 },
+      http: { made: 0, served: 0 },
+    };
+    this.byHost.set(host, unit);
+    return unit;
+  }
+}
