@@ -86,7 +86,18 @@ interface PeerState {
   addressSeenAt: number;
   /** Its info is being fetched again (its version moved). */
   refetching?: boolean;
+  /** It acked a probe this unit sent to its probe address: failed probes then mean it is gone (SWIM). */
+  probeAcked?: boolean;
+  /** Rounds of probes it failed while its signed HTTP answered, before it ever acked one. */
+  probeMisses?: number;
+  /** Its probe address does not answer from here though its HTTP does: it is polled over HTTP instead. */
+  unprobeable?: boolean;
+  /** Its HTTP is being asked whether it is there after its probes failed. */
+  httpCheck?: Promise<ProbeFailureOutcome>;
 }
+
+/** What failed probes of a unit led to (PeerDirectory.probeFailed). */
+export type ProbeFailureOutcome = 'offline' | 'not-probeable' | 'answers-http' | 'unknown';
 
 export interface PeerDirectoryOptions {
   selfUnitId: string;
@@ -188,10 +199,16 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
    * at the address it was probed at; a version other than the one known means a change this unit
    * missed, so the info is fetched again.
    */
-  noteAlive(unitId: string, version: string): void {
+  noteAlive(unitId: string, version: string, acked = false): void {
     const peer = this.peersById.get(unitId);
     if (!peer) return;
     const now = this.options.clock.now();
+    if (acked) {
+      if (peer.unprobeable) this.options.logger?.info({ unitId, name: peer.info.name, probeAddress: `${peer.host}:${peer.info.probePort}` }, 'peer answers probes now: its liveness is probed again, no longer polled');
+      peer.probeAcked = true;
+      peer.unprobeable = false;
+      peer.probeMisses = 0;
+    }
     peer.lastSeenAt = now;
     peer.addressSeenAt = now;
     if (!peer.online) {
@@ -209,6 +226,57 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     peer.online = false;
     this.options.logger?.warn({ unitId, name: peer.info.name, why }, 'peer offline');
     this.publish();
+  }
+
+  /**
+   * The prober's probes of `unitId` went unanswered, directly and through others. A unit that acked
+   * a probe from here before is gone (SWIM): offline. One that never did may be there all the same
+   * with only its probe address out of reach (a NAT or firewall that passes its HTTP port only, a
+   * port forward in the static `peers`): its HTTP is asked; if it answers, signed, it stays online,
+   * and after PROBE_MISSES_BEFORE_POLLING such rounds it is polled over HTTP instead of probed
+   * (said once in the log). Its failures are no evidence for other units then ('offline' only is).
+   */
+  probeFailed(unitId: string, why: string): Promise<ProbeFailureOutcome> {
+    const peer = this.peersById.get(unitId);
+    if (!peer || !peer.online) return Promise.resolve('unknown');
+    if (peer.unprobeable) return Promise.resolve('not-probeable');
+    if (peer.probeAcked || !this.isProbed(peer)) {
+      this.markOffline(unitId, why);
+      return Promise.resolve('offline');
+    }
+    peer.httpCheck ??= this.checkOverHttp(peer, why).finally(() => {
+      peer.httpCheck = undefined;
+    });
+    return peer.httpCheck;
+  }
+
+  private async checkOverHttp(peer: PeerState, why: string): Promise<ProbeFailureOutcome> {
+    const unitId = peer.info.unitId;
+    const result = await this.options.client.info(peer.baseUrl, unitId);
+    if (this.peersById.get(unitId) !== peer) return 'unknown';
+    if (result.kind !== 'ok' || result.from !== unitId) {
+      this.markOffline(unitId, `${why}, nor over HTTP`);
+      return 'offline';
+    }
+    const key = `${peer.host}|${peer.port}`;
+    const candidate = this.candidates.get(key) ?? { host: peer.host, port: peer.port, source: peer.source, polling: false, isSelf: false, answeredBy: unitId, problem: null };
+    this.record(candidate, peer.baseUrl, result.value);
+    if (peer.probeAcked) return 'answers-http';
+    peer.probeMisses = (peer.probeMisses ?? 0) + 1;
+    if (peer.probeMisses < PROBE_MISSES_BEFORE_POLLING) return 'answers-http';
+    peer.unprobeable = true;
+    this.options.logger?.warn(
+      { unitId, name: peer.info.name, address: peer.address, probeAddress: `${peer.host}:${peer.info.probePort}`, misses: peer.probeMisses },
+      'peer answers signed HTTP but has never acked a probe at its probe address (a NAT or firewall passing only its HTTP port?): its liveness is polled over HTTP instead',
+    );
+    this.publish();
+    return 'not-probeable';
+  }
+
+  /** Whether this unit has reached `unitId`'s probe address (so its failed probes mean it is gone). */
+  probeConfirmed(unitId: string): boolean {
+    const peer = this.peersById.get(unitId);
+    return peer?.probeAcked === true && !peer.unprobeable;
   }
 
   /**
@@ -238,6 +306,13 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
   probeMembers(): { unitId: string; host: string; port: number; online: boolean }[] {
     return [...this.peersById.values()]
       .filter((peer) => this.isProbed(peer))
+      .map((peer) => ({ unitId: peer.info.unitId, host: peer.host, port: peer.info.probePort!, online: peer.online }));
+  }
+
+  /** Units with a probe port that never answered there from here (polled over HTTP): pinged now and then in case it does. */
+  unprobedMembers(): { unitId: string; host: string; port: number; online: boolean }[] {
+    return [...this.peersById.values()]
+      .filter((peer) => peer.unprobeable && this.options.probed?.() === true && peer.info.probePort !== undefined && !peer.host.includes(':'))
       .map((peer) => ({ unitId: peer.info.unitId, host: peer.host, port: peer.info.probePort!, online: peer.online }));
   }
 
@@ -393,7 +468,7 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
   }
 
   private isProbed(peer: PeerState): boolean {
-    return this.options.probed?.() === true && peer.info.probePort !== undefined && !peer.host.includes(':');
+    return this.options.probed?.() === true && peer.info.probePort !== undefined && !peer.host.includes(':') && !peer.unprobeable;
   }
 
   /**
@@ -434,6 +509,11 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     if (result.kind !== 'ok') {
       // Whoever answers here next is asked as a stranger again (the unit here may have been replaced).
       candidate.answeredBy = null;
+      // A polled unit that does not answer at its own address is offline once silent long enough.
+      const polled = askedFor === null ? undefined : this.peersById.get(askedFor);
+      if (polled && polled.online && !this.isProbed(polled) && polled.baseUrl === baseUrl && this.options.clock.now() - polled.lastSeenAt >= this.options.offlineAfterMs) {
+        this.markOffline(polled.info.unitId, `it does not answer over HTTP (${result.kind === 'refused' ? result.error : result.message})`);
+      }
       // Said once per change, so that "another site", "another version" or "not a unit" is in the log.
       const problem = result.kind === 'refused' ? `${result.status} ${result.error}` : result.message;
       const refusal = refusalOf(result);
@@ -482,6 +562,8 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     const now = this.options.clock.now();
     if (existing) {
       const wasOnline = existing.online;
+      // Another probe port: whether it answers from here is to be found out again.
+      if (existing.info.probePort !== info.probePort) forgetProbeHistory(existing);
       existing.info = info;
       existing.lastSeenAt = now;
       existing.online = true;
@@ -495,6 +577,7 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
         existing.port = candidate.port;
         existing.baseUrl = baseUrl;
         existing.addressSeenAt = now;
+        forgetProbeHistory(existing);
       }
       // How it is known: a static entry before DNS-SD before its own word (a call, a push).
       if (SOURCE_RANK[candidate.source] > SOURCE_RANK[existing.source]) existing.source = candidate.source;
@@ -509,12 +592,22 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     const now = this.options.clock.now();
     for (const peer of this.peersById.values()) {
       // A probed unit's liveness is the prober's to judge, not silence's (it is not polled).
-      if (peer.online && !this.isProbed(peer) && now - peer.lastSeenAt >= this.options.offlineAfterMs) {
+      if (peer.online && !this.isProbed(peer) && now - peer.lastSeenAt >= this.unprobedSilenceMs()) {
         peer.online = false;
         this.options.logger?.warn({ unitId: peer.info.unitId, name: peer.info.name }, 'peer offline');
       }
     }
     this.publish();
+  }
+
+  /**
+   * How long a polled unit may be silent before it is shown offline: `offlineAfterMs`, plus a poll
+   * interval while units are probed (then the poll interval is long, and a unit polled every
+   * interval must not drop offline between two answers). A failed poll of it takes it offline
+   * as soon as it has been silent for `offlineAfterMs` (see poll).
+   */
+  private unprobedSilenceMs(): number {
+    return this.options.offlineAfterMs + (this.options.probed?.() === true ? this.options.pollIntervalMs : 0);
   }
 
   /** Emits `changed` only when something a viewer would see has changed (not merely time passing or clock estimates). */
@@ -527,6 +620,15 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
 }
 
 const HELLO_INTERVAL_MS = 10_000;
+
+/** Rounds of failed probes, each while its HTTP answered, before a unit that never acked one is polled instead. */
+const PROBE_MISSES_BEFORE_POLLING = 2;
+
+function forgetProbeHistory(peer: PeerState): void {
+  peer.probeAcked = false;
+  peer.probeMisses = 0;
+  peer.unprobeable = false;
+}
 
 const SOURCE_RANK: Record<PeerCandidate['source'], number> = { inbound: 0, 'dns-sd': 1, static: 2 };
 

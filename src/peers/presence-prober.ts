@@ -20,8 +20,12 @@ export interface ProbeMember {
 
 /** What the prober finds out (the directory acts on it). */
 export interface ProbeFindings {
-  /** `unitId` proved it is alive (its ack, or its own ping); `version`: its info's version. */
-  alive(unitId: string, version: string): void;
+  /**
+   * `unitId` proved it is alive (its ack, or its own ping); `version`: its info's version. `acked`:
+   * it answered a probe this unit sent to its probe address (directly or through others), so that
+   * address works from here; false for its own ping, which proves nothing about reaching it.
+   */
+  alive(unitId: string, version: string, acked: boolean): void;
   /** This unit's monitoring found a unit it watches gone (no ack, directly or through k others). */
   down(unitId: string): void;
   /** This unit's monitoring found an offline unit it watches answering again. */
@@ -39,6 +43,12 @@ export interface PresenceProberOptions {
   secret: () => string;
   transport: PresenceTransport;
   members: () => ProbeMember[];
+  /**
+   * Units left out of `members` because their probe address never answered from here (a NAT or a
+   * firewall that passes only their HTTP port): one of them is pinged every `backstopIntervalMs`,
+   * so one that becomes reachable is probed again. Default: none.
+   */
+  unprobedMembers?: () => ProbeMember[];
   /** This unit's info version ("epoch.counter"), sent in every datagram. */
   selfVersion: () => string;
   findings: ProbeFindings;
@@ -107,6 +117,7 @@ export class PresenceProber {
   private offlineCursor = 0;
   private backstopCursor = 0;
   private lastBackstopAt = -Infinity;
+  private unprobedCursor = 0;
 
   constructor(private readonly options: PresenceProberOptions) {
     this.replay = new ReplayCache({ retainMs: options.maxClockSkewMs, maxEntries: 10_000 });
@@ -150,6 +161,18 @@ export class PresenceProber {
   }
 
   /**
+   * One direct ping of a unit newly seen online: whether its probe address works from here is
+   * then known before it is first needed (its failed probes mean it is gone only if it does).
+   */
+  async greet(unitId: string): Promise<void> {
+    if (this.options.serving?.() === false) return;
+    const member = this.options.members().find((candidate) => candidate.unitId === unitId);
+    if (!member) return;
+    const version = await this.ping(member);
+    if (version !== null) this.options.findings.alive(unitId, version, true);
+  }
+
+  /**
    * Every `backstopIntervalMs`, one offline unit (any, in turn) is pinged: should this unit alone
    * have it offline wrongly (a check that failed on a bad link), it sees it back.
    */
@@ -158,11 +181,19 @@ export class PresenceProber {
     if (now - this.lastBackstopAt < this.options.backstopIntervalMs) return;
     this.lastBackstopAt = now;
     const offline = this.ring().filter((member) => !member.online);
-    if (offline.length === 0) return;
-    const member = offline[this.backstopCursor++ % offline.length];
-    void this.ping(member).then((version) => {
-      if (version !== null) this.options.findings.alive(member.unitId, version);
-    });
+    if (offline.length > 0) {
+      const member = offline[this.backstopCursor++ % offline.length];
+      void this.ping(member).then((version) => {
+        if (version !== null) this.options.findings.alive(member.unitId, version, true);
+      });
+    }
+    const unprobed = this.options.unprobedMembers?.() ?? [];
+    if (unprobed.length > 0) {
+      const member = unprobed[this.unprobedCursor++ % unprobed.length];
+      void this.ping(member).then((version) => {
+        if (version !== null) this.options.findings.alive(member.unitId, version, true);
+      });
+    }
   }
 
   /** The unit after this one in the ring of unit ids, in order, wrapping around. */
@@ -186,7 +217,7 @@ export class PresenceProber {
         const member = watched[this.offlineCursor++ % watched.length];
         void this.ping(member).then((version) => {
           if (version === null) return;
-          this.options.findings.alive(member.unitId, version);
+          this.options.findings.alive(member.unitId, version, true);
           this.options.findings.up(member.unitId);
         });
       }
@@ -201,7 +232,7 @@ export class PresenceProber {
         const firstAlive = versions.findIndex((version) => version !== null);
         probed.forEach((member, index) => {
           const version = versions[index];
-          if (version !== null) this.options.findings.alive(member.unitId, version);
+          if (version !== null) this.options.findings.alive(member.unitId, version, true);
           else if (firstAlive < 0 || index < firstAlive) {
             this.options.logger?.warn({ unitId: member.unitId }, 'peer does not answer probes, directly or through others');
             this.options.findings.down(member.unitId);
@@ -291,8 +322,10 @@ export class PresenceProber {
       return;
     }
     // Its own signed, fresh ping proves the sender alive as well as its ack would.
-    this.options.findings.alive(datagram.from, datagram.ver);
+    this.options.findings.alive(datagram.from, datagram.ver, false);
     if (datagram.kind === 'ping') {
+      // To the address the ping came from, never the sender's announced port: through a NAT that
+      // is the mapping its ping opened, so a unit behind one is answered.
       this.send({ kind: 'ack', from: this.options.selfUnitId, to: datagram.from, nonce: datagram.nonce, ver: this.options.selfVersion() }, from);
       return;
     }
@@ -314,7 +347,8 @@ export class PresenceProber {
     if (relay && ack.from === relay.target && ack.about === undefined) {
       this.relays.delete(ack.nonce);
       this.options.clock.clearTimeout(relay.timer);
-      this.options.findings.alive(ack.from, ack.ver);
+      // Reached at the address the requester gave, which may not be where this unit reaches it.
+      this.options.findings.alive(ack.from, ack.ver, false);
       this.send(
         { kind: 'ack', from: this.options.selfUnitId, to: relay.requester, nonce: relay.requesterNonce, ver: this.options.selfVersion(), about: { unitId: ack.from, ver: ack.ver } },
         relay.replyTo,

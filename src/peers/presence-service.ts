@@ -67,6 +67,7 @@ export class PresenceService {
       secret: options.secret,
       transport: options.transport,
       members: () => directory.probeMembers(),
+      unprobedMembers: () => directory.unprobedMembers(),
       selfVersion: () => this.version(),
       periodMs: options.periodMs,
       timeoutMs: options.timeoutMs,
@@ -77,10 +78,12 @@ export class PresenceService {
       serving: options.serving,
       logger: options.logger,
       findings: {
-        alive: (unitId, version) => directory.noteAlive(unitId, version),
+        alive: (unitId, version, acked) => directory.noteAlive(unitId, version, acked),
         down: (unitId) => {
-          directory.markOffline(unitId, 'it answers no probe, directly or through other units');
-          this.tellOnlinePeers({ seen: { unitId, online: false } }, unitId);
+          // Told to the site only when it is gone, not when only its probe address is out of reach from here.
+          void directory.probeFailed(unitId, 'it answers no probe, directly or through other units').then((outcome) => {
+            if (outcome === 'offline' && this.running) this.tellOnlinePeers({ seen: { unitId, online: false } }, unitId);
+          });
         },
         up: (unitId) => {
           // Back from being cut off ourselves (no unit online but this one): everything is asked again at once.
@@ -154,8 +157,8 @@ export class PresenceService {
     }
     // Another unit's word about a third: checked with this unit's own probes.
     const version = await this.prober.verify(seen.unitId);
-    if (version !== null) directory.noteAlive(seen.unitId, version);
-    else directory.markOffline(seen.unitId, 'it answers no probe (checked after another unit found it gone)');
+    if (version !== null) directory.noteAlive(seen.unitId, version, true);
+    else await directory.probeFailed(seen.unitId, 'it answers no probe (checked after another unit found it gone)');
   }
 
   private onlinePeers(except?: string): PeerTarget[] {
@@ -202,6 +205,7 @@ export class PresenceService {
       }
       if (this.introduced.has(peer.unitId)) continue;
       this.introduced.add(peer.unitId);
+      if (!this.options.directory.probeConfirmed(peer.unitId)) void this.prober.greet(peer.unitId);
       const baseUrl = this.options.directory.baseUrlOf(peer.unitId);
       if (baseUrl) void this.send({ unitId: peer.unitId, baseUrl }, { info: this.info() });
     }
