@@ -161,18 +161,6 @@ export class PresenceProber {
   }
 
   /**
-   * One direct ping of a unit newly seen online: whether its probe address works from here is
-   * then known before it is first needed (its failed probes mean it is gone only if it does).
-   */
-  async greet(unitId: string): Promise<void> {
-    if (this.options.serving?.() === false) return;
-    const member = this.options.members().find((candidate) => candidate.unitId === unitId);
-    if (!member) return;
-    const version = await this.ping(member);
-    if (version !== null) this.options.findings.alive(unitId, version, true);
-  }
-
-  /**
    * Every `backstopIntervalMs`, one offline unit (any, in turn) is pinged: should this unit alone
    * have it offline wrongly (a check that failed on a bad link), it sees it back.
    */

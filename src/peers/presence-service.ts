@@ -53,6 +53,8 @@ export class PresenceService {
   /** Units a push of this unit's info did not reach: sent the current info again each period while they are online. */
   private readonly owed = new Set<string>();
   private retryTimer: TimerHandle | null = null;
+  /** Units being greeted (probed until they first ack, or are found not probeable from here). */
+  private readonly greeting = new Set<string>();
   private readonly onDirectoryChanged = () => this.introduceToNewPeers();
   private running = false;
 
@@ -192,6 +194,34 @@ export class PresenceService {
     }
   }
 
+  /**
+   * A unit newly seen online is probed (directly and through others) until it first acks, a
+   * period apart: then its failed probes later mean it is gone. Each round it does not ack, its
+   * HTTP is asked (PeerDirectory.probeFailed); one that keeps answering there but never acks is
+   * polled over HTTP instead of probed, by every unit that cannot reach its probe address, not only
+   * by the one whose successor it is.
+   */
+  private async greet(unitId: string): Promise<void> {
+    const { directory } = this.options;
+    if (this.greeting.has(unitId)) return;
+    this.greeting.add(unitId);
+    try {
+      while (this.running) {
+        const member = directory.probeMembers().find((candidate) => candidate.unitId === unitId);
+        if (!member || !member.online || directory.probeConfirmed(unitId) || this.options.serving?.() === false) return;
+        const version = await this.prober.verify(unitId);
+        if (version !== null) {
+          directory.noteAlive(unitId, version, true);
+          return;
+        }
+        if ((await directory.probeFailed(unitId, 'it has answered no probe since it was found')) !== 'answers-http') return;
+        await new Promise<void>((resolve) => this.options.clock.setTimeout(resolve, this.options.periodMs));
+      }
+    } finally {
+      this.greeting.delete(unitId);
+    }
+  }
+
   /** Every unit that came online (new, or back) is sent this unit's info once. */
   private introduceToNewPeers(): void {
     const peers = this.options.directory.peers();
@@ -205,7 +235,7 @@ export class PresenceService {
       }
       if (this.introduced.has(peer.unitId)) continue;
       this.introduced.add(peer.unitId);
-      if (!this.options.directory.probeConfirmed(peer.unitId)) void this.prober.greet(peer.unitId);
+      void this.greet(peer.unitId);
       const baseUrl = this.options.directory.baseUrlOf(peer.unitId);
       if (baseUrl) void this.send({ unitId: peer.unitId, baseUrl }, { info: this.info() });
     }

@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { PeerDirectory } from '../../src/peers/peer-directory.js';
 import { PresenceService } from '../../src/peers/presence-service.js';
 import type { PresenceTransport } from '../../src/peers/presence-prober.js';
@@ -11,10 +12,15 @@ import { seededRandom } from './seeded-random.js';
  * PresenceService and PresenceProber (real signed datagrams); between them an in-memory LAN that
  * delivers UDP datagrams after `latencyMs` and answers the directory's HTTP requests (info, push)
  * from the other unit's real objects. Every datagram and HTTP exchange is counted per unit, and a
- * unit can be unplugged (nothing in or out) or plugged back in.
+ * unit can be unplugged (nothing in or out) or plugged back in. A unit can also sit behind a NAT
+ * that forwards only its HTTP port (`behindNat`): datagrams sent to its probe port are lost, and
+ * its own datagrams leave from another port (NAT_SOURCE_PORT), where answers do reach it; and its
+ * HTTP alone can stop answering (`httpAnswers`).
  */
 export const SIM_SECRET = 'the-presence-simulation-site-secret';
 const WALL_EPOCH = 1_790_000_000_000;
+/** The source port a NAT gives the datagrams of a unit behind it. */
+export const NAT_SOURCE_PORT = 61_000;
 
 export interface SimUnit {
   index: number;
@@ -24,12 +30,18 @@ export interface SimUnit {
   users: string[];
   inCall: boolean;
   plugged: boolean;
+  /** Behind a NAT passing only its HTTP port: its probe port is out of reach, answers to its datagrams' source are not. */
+  behindNat: boolean;
+  /** Whether its HTTP API answers (false: as if it stopped listening; its prober goes on). */
+  httpAnswers: boolean;
   directory: PeerDirectory;
   presence: PresenceService;
   /** Datagrams sent and received (UDP) by this unit. */
   datagrams: { sent: number; received: number };
   /** HTTP exchanges this unit made and served (each at least a request and its answer). */
   http: { made: number; served: number };
+  /** Its directory's log lines (pino JSON, parsed). */
+  logs: Array<{ level: number; msg: string; unitId?: string }>;
 }
 
 export interface SimOptions {
@@ -116,9 +128,9 @@ export class PresenceSimulation {
         from.datagrams.sent += 1;
         const to = this.byHost.get(host);
         this.clock.setTimeout(() => {
-          if (!to || !to.plugged || port !== 5000) return;
+          if (!to || !to.plugged || port !== (to.behindNat ? NAT_SOURCE_PORT : 5000)) return;
           to.datagrams.received += 1;
-          this.handlers.get(to.host)?.(bytes, { host: from.host, port: 5000 });
+          this.handlers.get(to.host)?.(bytes, { host: from.host, port: from.behindNat ? NAT_SOURCE_PORT : 5000 });
         }, this.latencyMs);
       },
       onDatagram: (handler) => {
@@ -130,7 +142,7 @@ export class PresenceSimulation {
   private reach(from: SimUnit, baseUrl: string): SimUnit | null {
     from.http.made += 1;
     const to = this.byHost.get(new URL(baseUrl).hostname);
-    if (!from.plugged || !to || !to.plugged) return null;
+    if (!from.plugged || !to || !to.plugged || !to.httpAnswers) return null;
     to.http.served += 1;
     return to;
   }
@@ -143,6 +155,8 @@ export class PresenceSimulation {
     let unit: SimUnit;
     const self = () => unit;
     const wallClock = () => WALL_EPOCH + this.clock.now();
+    const logs: SimUnit['logs'] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
     const client = {
       info: async (baseUrl: string, expected: string | null): Promise<PeerResult<UnitInfo>> => {
         const to = this.reach(self(), baseUrl);
@@ -165,6 +179,7 @@ export class PresenceSimulation {
       pollIntervalMs: o.pollIntervalMs ?? 10_000,
       offlineAfterMs: 3000,
       probed: () => true,
+      logger,
     });
     const presence = new PresenceService({
       selfUnitId: unitId,
@@ -181,6 +196,8 @@ export class PresenceSimulation {
       indirectProbes: o.indirectProbes ?? 2,
       backstopIntervalMs: o.pollIntervalMs ?? 10_000,
       maxClockSkewMs: 30_000,
+      // As in src/unit.ts: a unit whose HTTP API is gone neither answers nor sends probes.
+      serving: () => self().httpAnswers,
       random,
     });
     unit = {
@@ -191,10 +208,13 @@ export class PresenceSimulation {
       users: [`Flat ${index}`],
       inCall: false,
       plugged: true,
+      behindNat: false,
+      httpAnswers: true,
       directory,
       presence,
       datagrams: { sent: 0, received: 0 },
       http: { made: 0, served: 0 },
+      logs,
     };
     this.byHost.set(host, unit);
     return unit;
