@@ -173,3 +173,60 @@ test('info versions: another epoch or a later count supersedes', (t) => {
   t.false(supersedes('100.1', '100.2'));
   t.true(supersedes('99.0', '100.7'), 'a restart with a clock set back');
 });
+
+test('failed probes: a unit that acked is offline at once; one that never did is asked over HTTP, and polled instead once it keeps answering there', async (t) => {
+  const clock = new FakeClock();
+  const network = fakeNetwork();
+  network.answers.set('http://10.0.0.5:5000', info('peer-unit-0001', ['Workshop'], '100.0'));
+  network.answers.set('http://10.0.0.6:5000', info('peer-unit-0002', ['Garden'], '200.0'));
+  const peers = directory(network, clock);
+  peers.addCandidate({ host: '10.0.0.5', port: 5000, source: 'dns-sd' });
+  peers.addCandidate({ host: '10.0.0.6', port: 5000, source: 'dns-sd' });
+  peers.start();
+  await clock.advance(0);
+
+  peers.noteAlive('peer-unit-0001', '100.0', true);
+  t.true(peers.probeConfirmed('peer-unit-0001'));
+  const asked = network.asked.length;
+  t.is(await peers.probeFailed('peer-unit-0001', 'test'), 'offline', 'acked before: gone, as SWIM says');
+  t.is(network.asked.length, asked, 'without asking its HTTP');
+  t.false(peers.peer('peer-unit-0001')!.online);
+
+  // Its own ping proves it alive but not that its probe address works from here.
+  peers.noteAlive('peer-unit-0002', '200.0', false);
+  t.false(peers.probeConfirmed('peer-unit-0002'));
+  t.is(await peers.probeFailed('peer-unit-0002', 'test'), 'answers-http');
+  t.is(network.asked.length, asked + 1, 'its HTTP was asked');
+  t.true(peers.peer('peer-unit-0002')!.online);
+  t.is(await peers.probeFailed('peer-unit-0002', 'test'), 'not-probeable');
+  t.true(peers.peer('peer-unit-0002')!.online);
+  t.false(peers.probeMembers().some((member) => member.unitId === 'peer-unit-0002'));
+  t.deepEqual(peers.unprobedMembers(), [{ unitId: 'peer-unit-0002', host: '10.0.0.6', port: 5000, online: true }]);
+  t.is(await peers.probeFailed('peer-unit-0002', 'test'), 'not-probeable', 'no longer judged by probes');
+
+  // Polled every pollIntervalMs now, and offline once its HTTP stops answering.
+  const before = network.asked.filter((url) => url === 'http://10.0.0.6:5000').length;
+  await clock.advance(5000);
+  t.true(network.asked.filter((url) => url === 'http://10.0.0.6:5000').length >= before + 4);
+  t.true(peers.peer('peer-unit-0002')!.online);
+  network.answers.set('http://10.0.0.6:5000', null);
+  await clock.advance(4000);
+  t.false(peers.peer('peer-unit-0002')!.online);
+
+  // Back, and acking: probed again.
+  network.answers.set('http://10.0.0.6:5000', info('peer-unit-0002', ['Garden'], '200.0'));
+  await clock.advance(1000);
+  t.true(peers.peer('peer-unit-0002')!.online);
+  peers.noteAlive('peer-unit-0002', '200.0', true);
+  t.true(peers.probeMembers().some((member) => member.unitId === 'peer-unit-0002'));
+  t.deepEqual(peers.unprobedMembers(), []);
+
+  // A unit that never acked and whose HTTP does not answer either is offline.
+  network.answers.set('http://10.0.0.7:5000', info('peer-unit-0003', [], '300.0'));
+  peers.addCandidate({ host: '10.0.0.7', port: 5000, source: 'dns-sd' });
+  await clock.advance(0);
+  network.answers.set('http://10.0.0.7:5000', null);
+  t.is(await peers.probeFailed('peer-unit-0003', 'test'), 'offline');
+  t.false(peers.peer('peer-unit-0003')!.online);
+  peers.stop();
+});
