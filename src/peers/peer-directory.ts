@@ -235,8 +235,10 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
    * port forward in the static `peers`): its HTTP is asked; if it answers, signed, it stays online,
    * and after PROBE_MISSES_BEFORE_POLLING such rounds it is polled over HTTP instead of probed
    * (said once in the log). Its failures are no evidence for other units then ('offline' only is).
+   * `judge` false (a greeting's probes, not the watch's): a unit whose HTTP fails too is left to
+   * the watch of its predecessor in the ring rather than taken offline here.
    */
-  probeFailed(unitId: string, why: string): Promise<ProbeFailureOutcome> {
+  probeFailed(unitId: string, why: string, judge = true): Promise<ProbeFailureOutcome> {
     const peer = this.peersById.get(unitId);
     if (!peer || !peer.online) return Promise.resolve('unknown');
     if (peer.unprobeable) return Promise.resolve('not-probeable');
@@ -244,23 +246,25 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
       this.markOffline(unitId, why);
       return Promise.resolve('offline');
     }
-    peer.httpCheck ??= this.checkOverHttp(peer, why).finally(() => {
+    peer.httpCheck ??= this.checkOverHttp(peer, why, judge).finally(() => {
       peer.httpCheck = undefined;
     });
     return peer.httpCheck;
   }
 
-  private async checkOverHttp(peer: PeerState, why: string): Promise<ProbeFailureOutcome> {
+  private async checkOverHttp(peer: PeerState, why: string, judge: boolean): Promise<ProbeFailureOutcome> {
     const unitId = peer.info.unitId;
-    const result = await this.options.client.info(peer.baseUrl, unitId);
+    const key = `${peer.host}|${peer.port}`;
+    if (!this.candidates.has(key)) this.candidates.set(key, { host: peer.host, port: peer.port, source: peer.source, polling: false, isSelf: false, answeredBy: unitId, problem: null });
+    // As any poll, so that a refusal (a rotated secret, another unit there) is taken as it would be there.
+    await this.poll(key, true);
     if (this.peersById.get(unitId) !== peer) return 'unknown';
-    if (result.kind !== 'ok' || result.from !== unitId) {
+    const candidate = this.candidates.get(key);
+    if (candidate?.answeredBy !== unitId || candidate.problem !== null) {
+      if (!judge) return 'unknown';
       this.markOffline(unitId, `${why}, nor over HTTP`);
       return 'offline';
     }
-    const key = `${peer.host}|${peer.port}`;
-    const candidate = this.candidates.get(key) ?? { host: peer.host, port: peer.port, source: peer.source, polling: false, isSelf: false, answeredBy: unitId, problem: null };
-    this.record(candidate, peer.baseUrl, result.value);
     if (peer.probeAcked) return 'answers-http';
     peer.probeMisses = (peer.probeMisses ?? 0) + 1;
     if (peer.probeMisses < PROBE_MISSES_BEFORE_POLLING) return 'answers-http';

@@ -214,7 +214,7 @@ export class PresenceService {
           directory.noteAlive(unitId, version, true);
           return;
         }
-        if ((await directory.probeFailed(unitId, 'it has answered no probe since it was found')) !== 'answers-http') return;
+        if ((await directory.probeFailed(unitId, 'it has answered no probe since it was found', false)) !== 'answers-http') return;
         await new Promise<void>((resolve) => this.options.clock.setTimeout(resolve, this.options.periodMs));
       }
     } finally {
