@@ -96,8 +96,14 @@ interface PeerState {
   httpCheck?: Promise<ProbeFailureOutcome>;
 }
 
-/** What failed probes of a unit led to (PeerDirectory.probeFailed). */
-export type ProbeFailureOutcome = 'offline' | 'not-probeable' | 'answers-http' | 'unknown';
+/**
+ * What failed probes of a unit led to (PeerDirectory.probeFailed); 'former-peer': its HTTP refused
+ * this unit's secret (the site's secret was rotated without this unit), and it left the directory.
+ */
+export type ProbeFailureOutcome = 'offline' | 'former-peer' | 'not-probeable' | 'answers-http' | 'unknown';
+
+/** Whose probes found a unit not answering (PeerDirectory.probeFailed). */
+export type ProbeFinding = 'watch' | 'hearsay' | 'greeting';
 
 export interface PeerDirectoryOptions {
   selfUnitId: string;
@@ -229,43 +235,70 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
   }
 
   /**
-   * The prober's probes of `unitId` went unanswered, directly and through others. A unit that acked
-   * a probe from here before is gone (SWIM): offline. One that never did may be there all the same
-   * with only its probe address out of reach (a NAT or firewall that passes its HTTP port only, a
-   * port forward in the static `peers`): its HTTP is asked; if it answers, signed, it stays online,
-   * and after PROBE_MISSES_BEFORE_POLLING such rounds it is polled over HTTP instead of probed
-   * (said once in the log). Its failures are no evidence for other units then ('offline' only is).
-   * `judge` false (a greeting's probes, not the watch's): a unit whose HTTP fails too is left to
-   * the watch of its predecessor in the ring rather than taken offline here.
+   * The prober's probes of `unitId` went unanswered, directly and through others. Its HTTP is asked
+   * once, signed, as any poll (so a refusal is taken as a poll's is), where this unit's own probes
+   * found it so (`finding`):
+   * - 'watch' (the ring's watch found it): a unit that acked before and now fails is gone (SWIM)
+   *   unless its HTTP says otherwise: no answer takes it offline; a refusal of this unit's secret
+   *   makes it a former peer (the site's secret was rotated without this unit: it was removed), so
+   *   that people see why rather than an offline unit; a signed answer keeps it online, its probe
+   *   address in doubt again (as one that never acked). One request per unit that vanished: the
+   *   other units take the watch's word, checked with their own probes only.
+   * - 'hearsay' (another unit found it gone; this unit's probes agree): one that acked is offline
+   *   at once, without HTTP (the watch asked it already).
+   * - 'greeting' (probed since it was found, never acked): as below, but one whose HTTP fails too is
+   *   left to the watch of its predecessor in the ring rather than taken offline here.
+   * A unit that never acked may be there all the same with only its probe address out of reach (a
+   * NAT or firewall that passes its HTTP port only, a port forward in the static `peers`): if its
+   * HTTP answers, signed, it stays online, and after PROBE_MISSES_BEFORE_POLLING such rounds it is
+   * polled over HTTP instead of probed (said once in the log). Its failures are no evidence for
+   * other units then ('offline' only is).
    */
-  probeFailed(unitId: string, why: string, judge = true): Promise<ProbeFailureOutcome> {
+  probeFailed(unitId: string, why: string, finding: ProbeFinding = 'watch'): Promise<ProbeFailureOutcome> {
     const peer = this.peersById.get(unitId);
     if (!peer || !peer.online) return Promise.resolve('unknown');
     if (peer.unprobeable) return Promise.resolve('not-probeable');
-    if (peer.probeAcked || !this.isProbed(peer)) {
+    // A greeting's probes failing while the unit acked someone else's (the watch's) tell nothing.
+    if (peer.probeAcked && finding === 'greeting') return Promise.resolve('unknown');
+    if (!this.isProbed(peer) || (peer.probeAcked && finding === 'hearsay')) {
       this.markOffline(unitId, why);
       return Promise.resolve('offline');
     }
-    peer.httpCheck ??= this.checkOverHttp(peer, why, judge).finally(() => {
+    // Acked before, failed now: its probe address is in doubt until it acks again (an ack during the check restores it).
+    const wasConfirmed = peer.probeAcked === true;
+    peer.probeAcked = false;
+    peer.httpCheck ??= this.checkOverHttp(peer, why, finding, wasConfirmed).finally(() => {
       peer.httpCheck = undefined;
     });
     return peer.httpCheck;
   }
 
-  private async checkOverHttp(peer: PeerState, why: string, judge: boolean): Promise<ProbeFailureOutcome> {
+  private async checkOverHttp(peer: PeerState, why: string, finding: ProbeFinding, wasConfirmed: boolean): Promise<ProbeFailureOutcome> {
     const unitId = peer.info.unitId;
     const key = `${peer.host}|${peer.port}`;
-    if (!this.candidates.has(key)) this.candidates.set(key, { host: peer.host, port: peer.port, source: peer.source, polling: false, isSelf: false, answeredBy: unitId, problem: null });
+    const existing = this.candidates.get(key);
+    if (!existing) this.candidates.set(key, { host: peer.host, port: peer.port, source: peer.source, polling: false, isSelf: false, answeredBy: unitId, problem: null });
+    // Asked as this unit (not as a stranger), so that a refusal of our secret there is known to be its.
+    else if (existing.answeredBy === null && !existing.isSelf) existing.answeredBy = unitId;
     // As any poll, so that a refusal (a rotated secret, another unit there) is taken as it would be there.
     await this.poll(key, true);
-    if (this.peersById.get(unitId) !== peer) return 'unknown';
     const candidate = this.candidates.get(key);
+    if (this.peersById.get(unitId) !== peer) return candidate?.refusal === 'former-peer' ? 'former-peer' : 'unknown';
+    // Silence there says nothing of another unit: the address stays this unit's, left to the prober
+    // (pinged now and then), not polled over HTTP, which to a vanished host costs the LAN ARP broadcasts.
+    if (candidate && candidate.answeredBy === null && candidate.refusal === 'unreachable') candidate.answeredBy = unitId;
     if (candidate?.answeredBy !== unitId || candidate.problem !== null) {
-      if (!judge) return 'unknown';
+      if (finding === 'greeting') return 'unknown';
       this.markOffline(unitId, `${why}, nor over HTTP`);
       return 'offline';
     }
     if (peer.probeAcked) return 'answers-http';
+    if (wasConfirmed) {
+      this.options.logger?.warn(
+        { unitId, name: peer.info.name, probeAddress: `${peer.host}:${peer.info.probePort}` },
+        'peer answers signed HTTP though it stopped answering probes: it stays online, and is polled over HTTP should it keep not answering them',
+      );
+    }
     peer.probeMisses = (peer.probeMisses ?? 0) + 1;
     if (peer.probeMisses < PROBE_MISSES_BEFORE_POLLING) return 'answers-http';
     peer.unprobeable = true;

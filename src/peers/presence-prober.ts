@@ -118,6 +118,8 @@ export class PresenceProber {
   private backstopCursor = 0;
   private lastBackstopAt = -Infinity;
   private unprobedCursor = 0;
+  private refusedSinceLog = 0;
+  private lastRefusalLogAt = -Infinity;
 
   constructor(private readonly options: PresenceProberOptions) {
     this.replay = new ReplayCache({ retainMs: options.maxClockSkewMs, maxEntries: 10_000 });
@@ -294,7 +296,11 @@ export class PresenceProber {
     this.counts.received += 1;
     if (this.options.serving?.() === false) return;
     const decoded = decodeDatagram(this.options.secret(), bytes);
-    if (!decoded.ok || decoded.datagram.to !== this.options.selfUnitId || decoded.datagram.from === this.options.selfUnitId) {
+    if (!decoded.ok) {
+      this.refuse(decoded.reason, from);
+      return;
+    }
+    if (decoded.datagram.to !== this.options.selfUnitId || decoded.datagram.from === this.options.selfUnitId) {
       this.counts.refused += 1;
       return;
     }
@@ -330,6 +336,24 @@ export class PresenceProber {
     this.send({ kind: 'ping', from: this.options.selfUnitId, to: target.unitId, nonce, ts: this.stamp(target.unitId), ver: this.options.selfVersion() }, target);
   }
 
+  /**
+   * A datagram not signed with this site's secret (a unit removed from the site, or left behind by
+   * a rotation, probing on with the old one; another site's unit; noise): counted, and said in the
+   * log at most once a REFUSAL_LOG_INTERVAL_MS with how many came since, never once per datagram.
+   */
+  private refuse(reason: 'malformed' | 'bad-signature', from: { host: string; port: number }): void {
+    this.counts.refused += 1;
+    this.refusedSinceLog += 1;
+    const now = this.options.clock.now();
+    if (now - this.lastRefusalLogAt < REFUSAL_LOG_INTERVAL_MS) return;
+    this.options.logger?.warn(
+      { reason, from: `${from.host}:${from.port}`, refused: this.refusedSinceLog },
+      'presence datagrams refused: not signed with this site\'s secret, or not well-formed (a unit removed from the site still probing it?)',
+    );
+    this.lastRefusalLogAt = now;
+    this.refusedSinceLog = 0;
+  }
+
   private receiveAck(ack: AckDatagram): void {
     const relay = this.relays.get(ack.nonce);
     if (relay && ack.from === relay.target && ack.about === undefined) {
@@ -356,6 +380,9 @@ export class PresenceProber {
     pending.resolve(relayed ? ack.about!.ver : ack.ver);
   }
 }
+
+/** Datagrams refused for their signature or form are said in the log at most this often. */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 /** Most units probed at once when walking past vanished ones. */
 const MAX_WALK_BATCH = 16;

@@ -83,7 +83,7 @@ export class PresenceService {
         alive: (unitId, version, acked) => directory.noteAlive(unitId, version, acked),
         down: (unitId) => {
           // Told to the site only when it is gone, not when only its probe address is out of reach from here.
-          void directory.probeFailed(unitId, 'it answers no probe, directly or through other units').then((outcome) => {
+          void directory.probeFailed(unitId, 'it answers no probe, directly or through other units', 'watch').then((outcome) => {
             if (outcome === 'offline' && this.running) this.tellOnlinePeers({ seen: { unitId, online: false } }, unitId);
           });
         },
@@ -160,7 +160,7 @@ export class PresenceService {
     // Another unit's word about a third: checked with this unit's own probes.
     const version = await this.prober.verify(seen.unitId);
     if (version !== null) directory.noteAlive(seen.unitId, version, true);
-    else await directory.probeFailed(seen.unitId, 'it answers no probe (checked after another unit found it gone)');
+    else await directory.probeFailed(seen.unitId, 'it answers no probe (checked after another unit found it gone)', 'hearsay');
   }
 
   private onlinePeers(except?: string): PeerTarget[] {
@@ -214,7 +214,7 @@ export class PresenceService {
           directory.noteAlive(unitId, version, true);
           return;
         }
-        if ((await directory.probeFailed(unitId, 'it has answered no probe since it was found', false)) !== 'answers-http') return;
+        if ((await directory.probeFailed(unitId, 'it has answered no probe since it was found', 'greeting')) !== 'answers-http') return;
         await new Promise<void>((resolve) => this.options.clock.setTimeout(resolve, this.options.periodMs));
       }
     } finally {

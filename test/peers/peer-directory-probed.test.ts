@@ -174,7 +174,7 @@ test('info versions: another epoch or a later count supersedes', (t) => {
   t.true(supersedes('99.0', '100.7'), 'a restart with a clock set back');
 });
 
-test('failed probes: a unit that acked is offline at once; one that never did is asked over HTTP, and polled instead once it keeps answering there', async (t) => {
+test('failed probes: a unit that acked is offline once its HTTP does not answer either (one request); one that never did is asked over HTTP, and polled instead once it keeps answering there', async (t) => {
   const clock = new FakeClock();
   const network = fakeNetwork();
   network.answers.set('http://10.0.0.5:5000', info('peer-unit-0001', ['Workshop'], '100.0'));
@@ -187,10 +187,14 @@ test('failed probes: a unit that acked is offline at once; one that never did is
 
   peers.noteAlive('peer-unit-0001', '100.0', true);
   t.true(peers.probeConfirmed('peer-unit-0001'));
-  const asked = network.asked.length;
-  t.is(await peers.probeFailed('peer-unit-0001', 'test'), 'offline', 'acked before: gone, as SWIM says');
-  t.is(network.asked.length, asked, 'without asking its HTTP');
+  network.answers.set('http://10.0.0.5:5000', null);
+  let asked = network.asked.length;
+  t.is(await peers.probeFailed('peer-unit-0001', 'test', 'watch'), 'offline', 'acked before, and its HTTP silent: gone, as SWIM says');
+  t.is(network.asked.length, asked + 1, 'after one request to its HTTP');
   t.false(peers.peer('peer-unit-0001')!.online);
+  await clock.advance(10_000);
+  t.is(network.asked.length, asked + 1, 'and it is not polled after');
+  asked = network.asked.length;
 
   // Its own ping proves it alive but not that its probe address works from here.
   peers.noteAlive('peer-unit-0002', '200.0', false);
@@ -228,5 +232,87 @@ test('failed probes: a unit that acked is offline at once; one that never did is
   network.answers.set('http://10.0.0.7:5000', null);
   t.is(await peers.probeFailed('peer-unit-0003', 'test'), 'offline');
   t.false(peers.peer('peer-unit-0003')!.online);
+  peers.stop();
+});
+
+function refusingNetwork() {
+  const network = fakeNetwork();
+  const refusing = new Set<string>();
+  return {
+    ...network,
+    refusing,
+    client: {
+      async info(baseUrl: string, unitId: string | null): Promise<PeerResult<UnitInfo>> {
+        if (!refusing.has(baseUrl)) return network.client.info(baseUrl, unitId);
+        network.asked.push(baseUrl);
+        // As a unit of a site whose secret was rotated answers: 401, not signed with our secret.
+        return { kind: 'unreachable', message: "not signed with this site's secret", unverified: { status: 401, error: 'unauthorized' } };
+      },
+    },
+  };
+}
+
+test('failed probes of a unit that acked: a refusal of its HTTP makes it a former peer (untrusted, its users gone), not an offline unit', async (t) => {
+  const clock = new FakeClock();
+  const network = refusingNetwork();
+  network.answers.set('http://10.0.0.5:5000', { ...info('peer-unit-0001', ['Hall'], '100.0'), name: 'Hall' });
+  network.answers.set('http://10.0.0.6:5000', { ...info('peer-unit-0002', ['Kitchen'], '200.0'), name: 'Kitchen' });
+  const peers = new PeerDirectory({ selfUnitId: 'self-unit-0000', selfName: 'Garage', client: network.client, localUsers: () => ['Garage'], clock, pollIntervalMs: 1000, offlineAfterMs: 3000, probed: () => true });
+  peers.addCandidate({ host: '10.0.0.5', port: 5000, source: 'dns-sd' });
+  peers.addCandidate({ host: '10.0.0.6', port: 5000, source: 'static' });
+  peers.start();
+  await clock.advance(0);
+  peers.noteAlive('peer-unit-0001', '100.0', true);
+  peers.noteAlive('peer-unit-0002', '200.0', true);
+
+  // This unit was removed: the others rotated their secret; its probes fail their MAC, its HTTP is refused.
+  network.refusing.add('http://10.0.0.5:5000');
+  network.refusing.add('http://10.0.0.6:5000');
+  const asked = network.asked.length;
+  t.is(await peers.probeFailed('peer-unit-0001', 'test', 'watch'), 'former-peer');
+  t.is(await peers.probeFailed('peer-unit-0002', 'test', 'watch'), 'former-peer');
+  t.is(network.asked.length, asked + 2, 'one request each');
+  t.deepEqual(peers.peers(), [], 'not listed as offline units: gone from the directory');
+  t.deepEqual(peers.entries().map((entry) => entry.name), ['Garage'], 'their users too');
+  t.deepEqual(peers.probeMembers(), [], 'no longer probed');
+  t.deepEqual(
+    peers.formerPeers().map((peer) => peer.name).sort(),
+    ['Hall', 'Kitchen'],
+  );
+  const untrusted = peers.untrusted();
+  t.deepEqual(untrusted.map((entry) => [entry.address, entry.reason]), [['10.0.0.5:5000', 'former-peer'], ['10.0.0.6:5000', 'former-peer']]);
+  t.regex(untrusted[0].message, /Hall was a unit of this site and no longer accepts this unit/);
+  // Their addresses are asked as strangers' now (the untrusted list's poll), and stay former peers.
+  await clock.advance(3000);
+  t.like(peers.untrusted()[1], { reason: 'former-peer' });
+  peers.stop();
+});
+
+test('failed probes of a unit that acked: a signed answer over HTTP keeps it online (its probe address in doubt); another unit\'s word is checked by probes alone', async (t) => {
+  const clock = new FakeClock();
+  const network = fakeNetwork();
+  network.answers.set('http://10.0.0.5:5000', info('peer-unit-0001', ['Workshop'], '100.0'));
+  network.answers.set('http://10.0.0.6:5000', info('peer-unit-0002', ['Garden'], '200.0'));
+  const peers = directory(network, clock);
+  peers.addCandidate({ host: '10.0.0.5', port: 5000, source: 'dns-sd' });
+  peers.addCandidate({ host: '10.0.0.6', port: 5000, source: 'dns-sd' });
+  peers.start();
+  await clock.advance(0);
+  peers.noteAlive('peer-unit-0001', '100.0', true);
+  peers.noteAlive('peer-unit-0002', '200.0', true);
+
+  let asked = network.asked.length;
+  t.is(await peers.probeFailed('peer-unit-0001', 'test', 'watch'), 'answers-http');
+  t.is(network.asked.length, asked + 1);
+  t.true(peers.peer('peer-unit-0001')!.online);
+  t.false(peers.probeConfirmed('peer-unit-0001'), 'its probe address is in doubt until it acks again');
+  t.is(await peers.probeFailed('peer-unit-0001', 'test', 'watch'), 'not-probeable', 'failing again while its HTTP answers: polled instead');
+  t.true(peers.peer('peer-unit-0001')!.online);
+
+  // Another unit found peer-unit-0002 gone and this unit's probes agree: offline without HTTP (the finder asked it).
+  asked = network.asked.length;
+  t.is(await peers.probeFailed('peer-unit-0002', 'test', 'hearsay'), 'offline');
+  t.is(network.asked.length, asked);
+  t.false(peers.peer('peer-unit-0002')!.online);
   peers.stop();
 });

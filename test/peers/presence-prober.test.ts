@@ -2,6 +2,7 @@ import test from 'ava';
 import { PresenceProber, type ProbeMember, type PresenceTransport } from '../../src/peers/presence-prober.js';
 import { decodeDatagram, encodeDatagram } from '../../src/peers/presence-datagram.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { captureLogger } from '../support/fake-gpio.js';
 
 /**
  * The prober against an attacker on the LAN who records every datagram, sends them again, forges
@@ -149,6 +150,39 @@ test('forged datagrams (another secret) and replayed pings are refused and prove
   net.deliver(Buffer.alloc(5000), a.host, b.host);
   await clock.advance(10);
   t.is(a.prober.counters().refused, refusedBefore + 3);
+});
+
+test('a removed unit probing on with the old secret: every datagram refused and counted, said in the log once a minute, never per datagram', async (t) => {
+  const clock = new FakeClock();
+  const { logger, lines } = captureLogger();
+  let handler: ((bytes: Buffer, from: { host: string; port: number }) => void) | undefined;
+  const hall = new PresenceProber({
+    selfUnitId: 'unit-hall-0001',
+    clock,
+    wallClock: () => WALL + clock.now(),
+    secret: () => 'the-rotated-site-secret-0000001',
+    transport: { send: () => {}, onDatagram: (h) => void (handler = h) },
+    members: () => [],
+    selfVersion: () => '1.0',
+    findings: { alive: () => t.fail('nobody is proved alive'), down: () => {}, up: () => {} },
+    periodMs: 1000,
+    timeoutMs: 200,
+    indirectProbes: 1,
+    backstopIntervalMs: 10_000,
+    maxClockSkewMs: 30_000,
+    logger,
+  });
+  const refusedLines = () => lines.filter((line) => /presence datagrams refused/.test(line.msg));
+  // Garage, removed, still holds the old secret: a ping a second for two and a half minutes.
+  for (let second = 0; second < 150; second++) {
+    const ping = encodeDatagram(SECRET, { kind: 'ping', from: 'unit-garage-0002', to: 'unit-hall-0001', nonce: `old-secret-${String(second).padStart(6, '0')}`, ts: WALL + clock.now(), ver: '1.0' });
+    t.notThrows(() => handler!(ping, { host: '10.0.0.2', port: 7000 }));
+    await clock.advance(1000);
+  }
+  t.is(hall.counters().refused, 150);
+  t.is(refusedLines().length, 3, 'at 0 s, 60 s and 120 s');
+  t.like(refusedLines()[0], { reason: 'bad-signature', from: '10.0.0.2:7000', refused: 1 });
+  t.like(refusedLines()[1], { refused: 60 }, 'with how many came since the last line');
 });
 
 test('a ping stamped outside the freshness window is refused', async (t) => {

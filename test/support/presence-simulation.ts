@@ -15,10 +15,14 @@ import { seededRandom } from './seeded-random.js';
  * unit can be unplugged (nothing in or out) or plugged back in. A unit can also sit behind a NAT
  * that forwards only its HTTP port (`behindNat`): datagrams sent to its probe port are lost, and
  * its own datagrams leave from another port (NAT_SOURCE_PORT), where answers do reach it; and its
- * HTTP alone can stop answering (`httpAnswers`).
+ * HTTP alone can stop answering (`httpAnswers`). Each unit has its own `secret`: HTTP between two
+ * units with different secrets is refused with an unsigned 401 (as a unit's routes refuse a request
+ * not signed with its site's secret), and their datagrams fail the MAC check.
  */
 export const SIM_SECRET = 'the-presence-simulation-site-secret';
 const WALL_EPOCH = 1_790_000_000_000;
+/** What a unit answers a request not signed with its site's secret: 401, unsigned (PeerClient cannot verify it). */
+const NOT_SIGNED_WITH_ITS_SECRET = { kind: 'unreachable', message: 'not signed with this site\'s secret', unverified: { status: 401, error: 'unauthorized' } } as const;
 /** The source port a NAT gives the datagrams of a unit behind it. */
 export const NAT_SOURCE_PORT = 61_000;
 
@@ -34,14 +38,16 @@ export interface SimUnit {
   behindNat: boolean;
   /** Whether its HTTP API answers (false: as if it stopped listening; its prober goes on). */
   httpAnswers: boolean;
+  /** Its site secret (SIM_SECRET): a unit given another one refuses the others' requests with 401 and their datagrams, as a rotation leaves a removed unit. */
+  secret: string;
   directory: PeerDirectory;
   presence: PresenceService;
   /** Datagrams sent and received (UDP) by this unit. */
   datagrams: { sent: number; received: number };
-  /** HTTP exchanges this unit made and served (each at least a request and its answer). */
-  http: { made: number; served: number };
-  /** Its directory's log lines (pino JSON, parsed). */
-  logs: Array<{ level: number; msg: string; unitId?: string }>;
+  /** HTTP exchanges this unit made and served (each at least a request and its answer), and requests sent to it (answered or not). */
+  http: { made: number; served: number; addressed: number };
+  /** Its directory's and its prober's log lines (pino JSON, parsed). */
+  logs: Array<{ level: number; msg: string; unitId?: string; refused?: number }>;
 }
 
 export interface SimOptions {
@@ -50,6 +56,8 @@ export interface SimOptions {
   indirectProbes?: number;
   pollIntervalMs?: number;
   latencyMs?: number;
+  /** How long an HTTP request to a unit that does not answer takes to fail (discovery.requestTimeoutMs); default 0: at once. */
+  httpTimeoutMs?: number;
   seed?: number;
 }
 
@@ -111,7 +119,7 @@ export class PresenceSimulation {
   resetCounts(): void {
     for (const unit of this.units) {
       unit.datagrams = { sent: 0, received: 0 };
-      unit.http = { made: 0, served: 0 };
+      unit.http = { made: 0, served: 0, addressed: 0 };
     }
   }
 
@@ -139,9 +147,17 @@ export class PresenceSimulation {
     };
   }
 
+  /** A request nobody answers fails after the client's timeout. */
+  private async timedOut(): Promise<{ kind: 'unreachable'; message: string }> {
+    const ms = this.options.httpTimeoutMs ?? 0;
+    if (ms > 0) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, ms));
+    return { kind: 'unreachable', message: 'timeout' };
+  }
+
   private reach(from: SimUnit, baseUrl: string): SimUnit | null {
     from.http.made += 1;
     const to = this.byHost.get(new URL(baseUrl).hostname);
+    if (to) to.http.addressed += 1;
     if (!from.plugged || !to || !to.plugged || !to.httpAnswers) return null;
     to.http.served += 1;
     return to;
@@ -160,12 +176,16 @@ export class PresenceSimulation {
     const client = {
       info: async (baseUrl: string, expected: string | null): Promise<PeerResult<UnitInfo>> => {
         const to = this.reach(self(), baseUrl);
-        if (!to || (expected !== null && expected !== to.unitId)) return { kind: 'unreachable', message: 'timeout' };
+        if (!to) return this.timedOut();
+        if (expected !== null && expected !== to.unitId) return { kind: 'unreachable', message: 'timeout' };
+        if (to.secret !== self().secret) return NOT_SIGNED_WITH_ITS_SECRET;
         return { kind: 'ok', value: to.presence.info(), from: to.unitId };
       },
       pushPresence: async (target: PeerTarget, push: PresencePush): Promise<PeerResult<{ received: boolean }>> => {
         const to = this.reach(self(), target.baseUrl);
-        if (!to || to.unitId !== target.unitId) return { kind: 'unreachable', message: 'timeout' };
+        if (!to) return this.timedOut();
+        if (to.unitId !== target.unitId) return { kind: 'unreachable', message: 'timeout' };
+        if (to.secret !== self().secret) return NOT_SIGNED_WITH_ITS_SECRET;
         void to.presence.receive(unitId, structuredClone(push), host);
         return { kind: 'ok', value: { received: true }, from: to.unitId };
       },
@@ -188,7 +208,7 @@ export class PresenceSimulation {
       selfInfo: () => ({ unitId, name: `Unit ${index}`, version: '1.0.0', httpPort: 5000, users: [...self().users], inCall: self().inCall }),
       transport: this.transportOf(self, host),
       probePort: () => 5000,
-      secret: () => SIM_SECRET,
+      secret: () => self().secret,
       clock: this.clock,
       wallClock,
       periodMs: o.probeIntervalMs ?? 2500,
@@ -199,6 +219,7 @@ export class PresenceSimulation {
       // As in src/unit.ts: a unit whose HTTP API is gone neither answers nor sends probes.
       serving: () => self().httpAnswers,
       random,
+      logger,
     });
     unit = {
       index,
@@ -210,10 +231,11 @@ export class PresenceSimulation {
       plugged: true,
       behindNat: false,
       httpAnswers: true,
+      secret: SIM_SECRET,
       directory,
       presence,
       datagrams: { sent: 0, received: 0 },
-      http: { made: 0, served: 0 },
+      http: { made: 0, served: 0, addressed: 0 },
       logs,
     };
     this.byHost.set(host, unit);
