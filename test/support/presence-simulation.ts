@@ -157,7 +157,7 @@ export class PresenceSimulation {
   private reach(from: SimUnit, baseUrl: string): SimUnit | null {
     from.http.made += 1;
     const to = this.byHost.get(new URL(baseUrl).hostname);
-    if (to) to.http.addressed += 1;
+    if (to && from.plugged) to.http.addressed += 1;
     if (!from.plugged || !to || !to.plugged || !to.httpAnswers) return null;
     to.http.served += 1;
     return to;
