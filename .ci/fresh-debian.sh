@@ -92,6 +92,9 @@ log "running the two commands in the root"
 unshare --mount --propagation private bash -c '
   set -e
   root=$1
+  # The root a mount point of its own, as / is on a machine: `ip netns` (the site tests) makes /
+  # a slave mount inside its namespaces and fails on a plain directory.
+  mount --bind "$root" "$root"
   mount -t proc proc "$root/proc"
   mount -t sysfs sys "$root/sys"
   mount --rbind /dev "$root/dev"

@@ -49,7 +49,7 @@ cp -a "$repo"/src/codec/opus-native/binding.gyp "$repo"/src/codec/opus-native/*.
 cp -a "$repo"/src/audio/alsa-engine/binding.gyp "$repo"/src/audio/alsa-engine/*.c "$repo"/src/audio/alsa-engine/*.h "$stage$app/src/audio/alsa-engine/"
 cp -a "$repo"/src/audio-processing/speex-native/binding.gyp "$repo"/src/audio-processing/speex-native/*.c "$stage$app/src/audio-processing/speex-native/"
 # Pure download: no install scripts run here, whatever the target architecture.
-(cd "$stage$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+(cd "$stage$app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >&2)
 
 # Every package with a binding.gyp is compiled with node-gyp, except naudiodon, which
 # scripts/build-naudiodon.mjs (run by build-native.mjs) links to the system PortAudio.

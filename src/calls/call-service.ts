@@ -491,9 +491,7 @@ export class CallService extends EventEmitter<CallServiceEvents> {
       call: newCall({ id: offer.callId, direction: 'incoming', caller, callee, now }),
       remoteUnitName: offer.caller.unitName,
       peerBaseUrl: callerBaseUrl,
-    });
-    entry.callerKeyShare = offer.keyShare ?? null;
-    entry.group = offer.group ?? null;
+    }, { callerKeyShare: offer.keyShare ?? null, group: offer.group ?? null });
     if (autoAnswer) {
       // Both people asked to talk to each other: connect at once rather than ring back.
       setImmediate(() => {
@@ -655,7 +653,8 @@ export class CallService extends EventEmitter<CallServiceEvents> {
     };
   }
 
-  private admit(fields: Pick<CallEntry, 'call' | 'remoteUnitName' | 'peerBaseUrl'>, extra: Partial<Pick<CallEntry, 'group' | 'legs'>> = {}): CallEntry {
+  /** `extra` is part of the entry before anyone hears of the call: the 'call' event carries it. */
+  private admit(fields: Pick<CallEntry, 'call' | 'remoteUnitName' | 'peerBaseUrl'>, extra: Partial<Pick<CallEntry, 'group' | 'legs' | 'callerKeyShare'>> = {}): CallEntry {
     const { options } = this;
     const entry = Object.assign(this.newEntry(fields), extra);
     entry.ringTimer = options.clock.setTimeout(() => {

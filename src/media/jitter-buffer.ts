@@ -6,13 +6,9 @@ import { InterarrivalJitter } from './interarrival-jitter.js';
 import type { MediaPacket } from './media-packet.js';
 import { PcmFifo } from './pcm-fifo.js';
 import { emptyReceiveStats, type ReceiveStats } from './receive-stats.js';
-import { WrapUnwrapper } from './sequence-unwrap.js';
+import { MAX_DROPOUT, MAX_MISORDER, WrapUnwrapper } from './sequence-unwrap.js';
 import { accelerate, expand, type TimeScaleResult } from './time-scaler.js';
 
-/** RFC 3550 A.1: a jump of more than this many packets ahead, or ... */
-const MAX_DROPOUT = 3000;
-/** ... more than this many behind, is only believed when the next packet continues it. */
-const MAX_MISORDER = 100;
 /** Only late packets for this long means the sender restarted with lower numbers. */
 const RESTART_AFTER_LATE_PACKETS = 25;
 /**
@@ -435,11 +431,13 @@ export class JitterBuffer {
   /**
    * Fetch delay to aim for: what the network needs (DelayManager) plus how far ahead of playout
    * time the device asks for frames, since a packet must have arrived by the time it is asked for.
-   * At most a frame below jitter.maxMs: the fetch delay is steered within a frame above its
-   * target, and the delay must stay within the maximum.
+   * At most two frames below jitter.maxMs: the fetch delay is steered within a frame above its
+   * target and the output FIFO holds up to a frame more, and the whole must stay within the
+   * maximum. A frame closer and every few packets was dropped for passing it, then the gap
+   * stretched back: a third of the audio lost at a steady delay.
    */
   private targetMs(): number {
-    return Math.min(Math.max(this.minMs, this.maxMs - this.frameMs), this.delay.targetMs + this.playoutClock.leadMs);
+    return Math.min(Math.max(this.minMs, this.maxMs - 2 * this.frameMs), this.delay.targetMs + this.playoutClock.leadMs);
   }
 
   /** How long the samples waiting in the output FIFO take to play, on the device's own clock. */

@@ -1,5 +1,5 @@
 import type { MediaPacket, ParseResult } from './media-packet.js';
-import { WrapUnwrapper } from './sequence-unwrap.js';
+import { MAX_DROPOUT, MAX_MISORDER, WrapUnwrapper } from './sequence-unwrap.js';
 
 /**
  * The original system's datagram: `[sequence: u16][frameSamples x i16]`, no other header.
@@ -22,9 +22,17 @@ export function seedDatagramBytes(frameSamples: number): number {
  * wrapped to 32 bits like an RTP timestamp), which keeps timestamps increasing across the wrap.
  * The SSRC is always 0 (the format has none); a restarted sender shows up as a sequence jump,
  * which the jitter buffer treats like RTP's restart detection.
+ *
+ * The wrap reference follows only what the jitter buffer will believe (RFC 3550 A.1): a datagram
+ * whose sequence jumped far moves it only when the next one continues the jump. Otherwise one
+ * forged or corrupted datagram half the range ahead would shift the timestamps of every later
+ * packet of the stream by 65536 frames.
  */
 export class SeedPacketParser {
   private readonly sequences = new WrapUnwrapper(16);
+  private newestExtended: number | null = null;
+  /** The sequence that would confirm the last far jump as a restarted sender. */
+  private probationSequence: number | null = null;
 
   constructor(private readonly frameSamples: number) {}
 
@@ -34,7 +42,7 @@ export class SeedPacketParser {
       return { ok: false, reason: `seed datagram of ${datagram.byteLength} bytes, expected ${expected}` };
     }
     const sequence = datagram[0] | (datagram[1] << 8);
-    const extended = this.sequences.unwrap(sequence);
+    const extended = this.extendBelievable(sequence);
     const timestamp = (extended * this.frameSamples) % 2 ** 32;
     return {
       ok: true,
@@ -47,6 +55,25 @@ export class SeedPacketParser {
         payload: new Uint8Array(datagram.subarray(SEED_SEQUENCE_BYTES)),
       },
     };
+  }
+
+  private extendBelievable(sequence: number): number {
+    const extended = this.sequences.extend(sequence);
+    const jump = this.newestExtended === null ? 0 : extended - this.newestExtended;
+    const restarted = sequence === this.probationSequence;
+    if (!restarted && (jump > MAX_DROPOUT || jump < -MAX_MISORDER)) {
+      this.probationSequence = (sequence + 1) & 0xffff;
+      return extended;
+    }
+    this.probationSequence = null;
+    if (restarted) {
+      // The jitter buffer starts a new stream here too; its timeline starts afresh.
+      this.sequences.reset();
+      this.newestExtended = null;
+    }
+    const unwrapped = this.sequences.unwrap(sequence);
+    if (this.newestExtended === null || unwrapped > this.newestExtended) this.newestExtended = unwrapped;
+    return unwrapped;
   }
 }
 

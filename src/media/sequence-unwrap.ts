@@ -1,3 +1,8 @@
+/** RFC 3550 A.1: a sequence jump of more than this many packets ahead, or ... */
+export const MAX_DROPOUT = 3000;
+/** ... more than this many behind, is only believed when the next packet continues it. */
+export const MAX_MISORDER = 100;
+
 /**
  * Extends a wrapping counter (16-bit RTP sequence, 32-bit RTP timestamp) into a monotonic number,
  * so ordering and differences work across the wrap. A value is taken to be the one nearest to the

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { EphemeralKeyShare, openText, sealText } from './ephemeral-exchange.js';
 
 /**
  * Keying of a call's audio, with forward secrecy.
@@ -32,9 +33,6 @@ export interface CallKeyTranscript {
 const INFO_TAG = 'pi-intercom call keys v2';
 const SALT_LABEL = 'pi-intercom call key salt v2';
 const SEALING_KEY_BYTES = 32;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
-const KEY_SHARE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
 function transcriptText(transcript: CallKeyTranscript): string {
   return [INFO_TAG, transcript.callId, transcript.callerUnitId, transcript.calleeUnitId, transcript.callerKeyShare, transcript.calleeKeyShare].join('\n');
@@ -49,39 +47,25 @@ export class CallSealingKeys {
 
   /** Seals `plaintext` (a side's SRTP key parameters) for `direction`: base64url of IV, ciphertext and tag. */
   seal(direction: CallKeyDirection, plaintext: string): string {
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.keys[direction], iv);
-    cipher.setAAD(Buffer.from(`${this.associatedData}\n${direction}`, 'utf8'));
-    const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString('base64url');
+    return sealText(this.keys[direction], plaintext, `${this.associatedData}\n${direction}`);
   }
 
   /** Opens what the other side sealed for `direction`; throws when it was not sealed under this call's key (tampered, or another call's). */
   open(direction: CallKeyDirection, sealed: string): string {
-    const bytes = Buffer.from(sealed, 'base64url');
-    if (bytes.length < IV_BYTES + TAG_BYTES + 1) throw new Error('sealed call keys are too short');
-    const decipher = createDecipheriv('aes-256-gcm', this.keys[direction], bytes.subarray(0, IV_BYTES));
-    decipher.setAAD(Buffer.from(`${this.associatedData}\n${direction}`, 'utf8'));
-    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
-    try {
-      return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString('utf8');
-    } catch {
-      throw new Error('the sealed call keys do not open under this call\'s key exchange (tampered, or from another call)');
-    }
+    return openText(this.keys[direction], sealed, `${this.associatedData}\n${direction}`, {
+      tooShort: 'sealed call keys are too short',
+      wrongKey: 'the sealed call keys do not open under this call\'s key exchange (tampered, or from another call)',
+    });
   }
 }
 
 /** One side's ephemeral key pair for one call. The private half is used once, then dropped. */
 export class CallKeyShare {
-  private privateKey: KeyObject | null;
+  private readonly share = new EphemeralKeyShare();
   /** The public value, base64url (what travels in the signaling). */
-  readonly publicValue: string;
+  readonly publicValue = this.share.publicValue;
 
-  constructor(private readonly salt: Buffer) {
-    const { privateKey, publicKey } = generateKeyPairSync('x25519');
-    this.privateKey = privateKey;
-    this.publicValue = publicKey.export({ format: 'jwk' }).x!;
-  }
+  constructor(private readonly salt: Buffer) {}
 
   /**
    * The sealing keys of the call, from the other side's public value. Throws on a public value that
@@ -89,21 +73,8 @@ export class CallKeyShare {
    * called twice, since the private key is forgotten after the first use.
    */
   agree(remotePublicValue: string, transcript: CallKeyTranscript): CallSealingKeys {
-    const privateKey = this.privateKey;
-    if (!privateKey) throw new Error('this key share has been used already');
-    this.privateKey = null;
-    if (!KEY_SHARE_PATTERN.test(remotePublicValue)) throw new Error('the peer\'s key share is not an X25519 public value');
-    if (remotePublicValue === this.publicValue) throw new Error('the peer\'s key share is this unit\'s own (reflected)');
-    let shared: Buffer;
-    try {
-      const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: remotePublicValue }, format: 'jwk' });
-      shared = diffieHellman({ privateKey, publicKey });
-    } catch (error) {
-      throw new Error(`the peer's key share is unusable (${(error as Error).message})`);
-    }
     const info = transcriptText(transcript);
-    const material = Buffer.from(hkdfSync('sha256', shared, this.salt, Buffer.from(info, 'utf8'), 2 * SEALING_KEY_BYTES));
-    shared.fill(0);
+    const material = this.share.derive(remotePublicValue, this.salt, info, 2 * SEALING_KEY_BYTES, 'the peer');
     return new CallSealingKeys(
       { 'caller-to-callee': material.subarray(0, SEALING_KEY_BYTES), 'callee-to-caller': material.subarray(SEALING_KEY_BYTES) },
       info,

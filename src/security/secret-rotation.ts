@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { EphemeralKeyShare, KEY_SHARE_PATTERN, openText, sealText } from './ephemeral-exchange.js';
 
 /**
  * Handing a site's new secret to the units that stay when a unit is removed.
@@ -22,9 +23,7 @@ import { createCipheriv, createDecipheriv, createHmac, createPublicKey, diffieHe
 const INFO_TAG = 'pi-intercom site secret rotation v1';
 const SALT_LABEL = 'pi-intercom site secret rotation salt v1';
 const KEY_BYTES = 32;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
-export const ROTATION_KEY_SHARE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+export const ROTATION_KEY_SHARE_PATTERN = KEY_SHARE_PATTERN;
 export const ROTATION_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 
 /** What both sides bind the derived keys to. */
@@ -56,25 +55,15 @@ export class RotationKeys {
 
   /** The new secret sealed: base64url of IV, ciphertext and tag. */
   seal(secret: string): string {
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.sealingKey, iv);
-    cipher.setAAD(Buffer.from(this.associatedData, 'utf8'));
-    const ciphertext = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
-    return Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString('base64url');
+    return sealText(this.sealingKey, secret, this.associatedData);
   }
 
   /** Opens the sealed secret; throws when it was not sealed under this handover's key. */
   open(sealed: string): string {
-    const bytes = Buffer.from(sealed, 'base64url');
-    if (bytes.length < IV_BYTES + TAG_BYTES + 1) throw new Error('the sealed secret is too short');
-    const decipher = createDecipheriv('aes-256-gcm', this.sealingKey, bytes.subarray(0, IV_BYTES));
-    decipher.setAAD(Buffer.from(this.associatedData, 'utf8'));
-    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
-    try {
-      return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString('utf8');
-    } catch {
-      throw new Error('the sealed secret does not open under this handover\'s key (tampered, or from another exchange)');
-    }
+    return openText(this.sealingKey, sealed, this.associatedData, {
+      tooShort: 'the sealed secret is too short',
+      wrongKey: 'the sealed secret does not open under this handover\'s key (tampered, or from another exchange)',
+    });
   }
 
   /** The receiver's proof that it holds `secret` (what it opened), bound to this handover. */
@@ -91,14 +80,8 @@ export class RotationKeys {
 
 /** One side's ephemeral key pair for one handover; the private half is used once, then dropped. */
 export class RotationKeyShare {
-  private privateKey: KeyObject | null;
-  readonly publicValue: string;
-
-  constructor() {
-    const { privateKey, publicKey } = generateKeyPairSync('x25519');
-    this.privateKey = privateKey;
-    this.publicValue = publicKey.export({ format: 'jwk' }).x!;
-  }
+  private readonly share = new EphemeralKeyShare();
+  readonly publicValue = this.share.publicValue;
 
   /**
    * The handover's keys from the other side's public value and the old site secret (which only
@@ -106,22 +89,9 @@ export class RotationKeyShare {
    * and when called twice.
    */
   agree(remotePublicValue: string, oldSiteSecret: string, transcript: RotationTranscript): RotationKeys {
-    const privateKey = this.privateKey;
-    if (!privateKey) throw new Error('this key share has been used already');
-    this.privateKey = null;
-    if (!ROTATION_KEY_SHARE_PATTERN.test(remotePublicValue)) throw new Error('the other unit\'s key share is not an X25519 public value');
-    if (remotePublicValue === this.publicValue) throw new Error('the other unit\'s key share is this unit\'s own (reflected)');
-    let shared: Buffer;
-    try {
-      const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: remotePublicValue }, format: 'jwk' });
-      shared = diffieHellman({ privateKey, publicKey });
-    } catch (error) {
-      throw new Error(`the other unit's key share is unusable (${(error as Error).message})`);
-    }
     const salt = createHmac('sha256', oldSiteSecret).update(SALT_LABEL, 'utf8').digest();
     const info = transcriptText(transcript);
-    const material = Buffer.from(hkdfSync('sha256', shared, salt, Buffer.from(info, 'utf8'), 2 * KEY_BYTES));
-    shared.fill(0);
+    const material = this.share.derive(remotePublicValue, salt, info, 2 * KEY_BYTES, 'the other unit');
     return new RotationKeys(material.subarray(0, KEY_BYTES), material.subarray(KEY_BYTES), info);
   }
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Logger } from '../logging/logger.js';
-import { readFileIfExists, removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
+import { readJsonFile, removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
 
 /**
  * Units of the site that were offline while its secret was rotated: they still hold the old secret,
@@ -33,21 +33,19 @@ export class RejoinList {
     this.file = path.join(dataDir, REJOIN_LIST_FILE);
   }
 
-  /** Reads the stored list; an unreadable file is logged and treated as empty (it only informs people). */
+  /** Reads the stored list; a corrupt file is kept aside (and logged) and the list starts empty (it only informs people). */
   async load(): Promise<void> {
-    const text = await readFileIfExists(this.file);
-    if (text === null) return;
-    try {
-      const parsed = JSON.parse(text) as unknown;
-      if (!Array.isArray(parsed)) throw new Error('not a list');
-      for (const item of parsed.slice(0, MAX_ENTRIES)) {
-        const entry = item as Partial<RejoinEntry>;
-        if (typeof entry.unitId === 'string' && typeof entry.name === 'string' && typeof entry.since === 'number') {
-          this.entries.set(entry.unitId, { unitId: entry.unitId.slice(0, 64), name: entry.name.slice(0, 64), since: entry.since });
-        }
+    const read = await readJsonFile(this.file, (value) => (Array.isArray(value) ? null : 'not a list'));
+    if (read.kind === 'corrupt') {
+      this.logger?.warn({ file: this.file, keptAs: read.keptAs, reason: read.reason }, 'the list of units that need re-joining is corrupt; it was kept aside and the list starts empty');
+      return;
+    }
+    if (read.kind !== 'ok') return;
+    for (const item of (read.value as unknown[]).slice(0, MAX_ENTRIES)) {
+      const entry = item as Partial<RejoinEntry>;
+      if (typeof entry.unitId === 'string' && typeof entry.name === 'string' && typeof entry.since === 'number') {
+        this.entries.set(entry.unitId, { unitId: entry.unitId.slice(0, 64), name: entry.name.slice(0, 64), since: entry.since });
       }
-    } catch (error) {
-      this.logger?.warn({ file: this.file, error: (error as Error).message }, 'the list of units that need re-joining is unreadable; starting with none');
     }
   }
 

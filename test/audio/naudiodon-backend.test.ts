@@ -136,9 +136,12 @@ test.serial('between calls the devices keep running without the service: playbac
   await until(() => captured > 5 && pulls > 30, 3_000, 'both streams relaying');
   playback.setRelaying(false);
   capture.setRelaying(false);
-  // The message travels while the devices run: judge from 100 ms of device time later.
+  // Frames the service handed over before the switch are still queued in the device layer, and
+  // more of them on a busy machine: judge once the speaker has played a run of silence longer than
+  // any in the relayed pattern (25 frames), so the relayed stream has certainly drained.
   const switchedAt = speaker.sampleCount;
-  await until(() => speaker.sampleCount - switchedAt >= FRAME * 5, 3_000, '100 ms more from the speaker');
+  const drainedRun = FRAME * 40;
+  await until(() => trailingZeros(speaker.samples(), switchedAt) >= drainedRun, 8_000, 'the relayed stream drained from the speaker');
   const [pullsOff, capturedOff] = [pulls, captured];
   const heardBefore = speaker.sampleCount;
   await until(() => speaker.sampleCount - heardBefore >= FRAME * 25, 5_000, 'half a second more from the idle speaker');
@@ -336,3 +339,10 @@ test.serial("the host's chatter never reaches the service's stdout, and no crash
   t.false(existsSync(path.join(cwd, 'crash.log')));
   t.is(stderr, '');
 });
+
+/** How many samples at the end of `samples` (after `from`) are zero. */
+function trailingZeros(samples: Int16Array, from: number): number {
+  let count = 0;
+  for (let index = samples.length - 1; index >= from && samples[index] === 0; index -= 1) count += 1;
+  return count;
+}

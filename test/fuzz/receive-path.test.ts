@@ -189,6 +189,50 @@ const REGRESSIONS: Scenario[] = [
     initialSequence: 65_531,
     initialTimestamp: 0,
   },
+  // The seed format's sequence is also its clock: bad datagrams whose sequence jumped by half the
+  // range (a flipped top bit) moved the parser's wrap reference, so every later packet of the
+  // stream carried a timestamp 65536 frames off and the receiver's delay went to its ceiling.
+  {
+    steps: [
+      { garbage: [], validLost: true, extraRead: true },
+      { garbage: [], validLost: true, extraRead: true },
+      { garbage: [], validLost: true, extraRead: true },
+      { garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'marker' }] }], validLost: false, extraRead: true },
+      {
+        garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'payloadType', payloadType: 0 }, { kind: 'overwrite', offset: 2, bytes: Uint8Array.from([0]) }] }],
+        validLost: true,
+        extraRead: true,
+      },
+      {
+        garbage: [
+          { source: 'mutated', base: 0, mutations: [{ kind: 'marker' }, { kind: 'flipBits', bits: [0] }] },
+          { source: 'mutated', base: 0, mutations: [{ kind: 'csrcCount', count: 1 }, { kind: 'timestamp', delta: 0 }] },
+        ],
+        validLost: false,
+        extraRead: true,
+      },
+      { garbage: [], validLost: true, extraRead: true },
+      { garbage: [], validLost: true, extraRead: true },
+      { garbage: [], validLost: true, extraRead: false },
+    ],
+    initialSequence: 65_512,
+    initialTimestamp: 4_294_901_760,
+  },
+  // The first datagram the receiver sees is a bad one 28 frames ahead of the stream: the stream's
+  // own packets are late until the receiver restarts on them, its delay goes to the ceiling, and
+  // there a target one frame below jitter.maxMs dropped every third packet.
+  {
+    steps: [
+      { garbage: [], validLost: true, extraRead: true },
+      { garbage: [], validLost: true, extraRead: false },
+      { garbage: [], validLost: true, extraRead: false },
+      { garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'padding', count: 0 }, { kind: 'sequence', delta: 50_304 }] }], validLost: true, extraRead: false },
+      { garbage: [], validLost: false, extraRead: true },
+      { garbage: [], validLost: true, extraRead: false },
+    ],
+    initialSequence: 65_472,
+    initialTimestamp: 4_294_901_760,
+  },
 ];
 const examples = REGRESSIONS.map((scenario): [Scenario] => [scenario]);
 

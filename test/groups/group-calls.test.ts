@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { api, connectUnits, startUnit, waitForCall, type TestUnit, type TestUnitOptions } from '../support/unit-harness.js';
 import type { Group } from '../../src/groups/group-store.js';
+import type { CallSnapshot } from '../../src/calls/call-service.js';
 
 // Call groups end to end: whole units in this process talking real HTTP on loopback, signed as
 // units of one site. A group defined on any unit reaches every unit (also one that was off, or
@@ -122,12 +123,23 @@ test('calling a group rings every member at once; the first to answer gets the c
   const [a, b, c, d] = await site(t, ['A', 'B', 'C', 'D']);
   await defineGroup(b, 'All flats', ['UserB', 'UserC', 'UserD']);
   await waitForGroups(a, (list) => list.length === 1);
+  // What a member unit's panel and LED hear first: the ringing call must already say it is the group's.
+  const firstHeard = new Map<string, CallSnapshot>();
+  for (const unit of [b, c, d]) {
+    const onCall = (call: CallSnapshot) => {
+      firstHeard.set(unit.name, call);
+      unit.unit.calls.off('call', onCall);
+    };
+    unit.unit.calls.on('call', onCall);
+  }
 
   const initiated = await api(a, 'POST', '/api/signal/initiate', { from: 'UserA', to: 'All flats' });
   t.is(initiated.status, 200, JSON.stringify(initiated.body));
   const callId = initiated.body.call.id as string;
   t.like(initiated.body.call, { phase: 'ringing', direction: 'outgoing', group: 'All flats', callee: { user: 'All flats', unitId: '' } });
   for (const unit of [b, c, d]) {
+    await waitForCall(unit, (call) => call.id === callId);
+    t.like(firstHeard.get(unit.name), { id: callId, phase: 'ringing', group: 'All flats' }, `${unit.name}'s first word of the call names the group`);
     const ringing = await waitForCall(unit, (call) => call.id === callId && call.phase === 'ringing');
     t.like(ringing, { direction: 'incoming', group: 'All flats', caller: { user: 'UserA', unitName: 'A' }, callee: { user: `User${unit.name}` } });
     t.true(loudness(unit) > 1000, `${unit.name} rings`);

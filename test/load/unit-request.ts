@@ -12,12 +12,33 @@ const REQUEST_TIMEOUT_MS = 45_000;
  * with a timeout so that a unit that stops answering fails its call instead of hanging the run.
  */
 export async function unitRequest<T = any>(unit: UnitProcess, method: 'GET' | 'POST', urlPath: `/${string}`, body?: unknown): Promise<{ status: number; body: T }> {
-  const response = await unit.api(urlPath, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-  });
+  const send = () =>
+    unit.api(urlPath, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+  let response: Response;
+  try {
+    response = await send();
+  } catch (error) {
+    // A kept-alive connection the unit closed just as it was reused fails before the request was
+    // read (undici says only "fetch failed"): a reading may be asked again; a unit that is gone
+    // fails again, and its cause is in the message.
+    const cause = describeCause(error);
+    if (method !== 'GET' || !/other side closed|ECONNRESET|socket/i.test(cause)) throw new Error(`${method} ${urlPath} on ${unit.name}: ${cause}`, { cause: error });
+    try {
+      response = await send();
+    } catch (again) {
+      throw new Error(`${method} ${urlPath} on ${unit.name}: ${cause}, then ${describeCause(again)}`, { cause: again });
+    }
+  }
   const text = await response.text();
   return { status: response.status, body: text ? (JSON.parse(text) as T) : (undefined as T) };
+}
+
+function describeCause(error: unknown): string {
+  const { message, cause } = error as { message?: string; cause?: { code?: string; message?: string } };
+  return [message, cause?.code, cause?.message].filter(Boolean).join(': ');
 }
