@@ -87,10 +87,20 @@ inNamespaces(`one site grown to ${SIZES.join(', ')} units on a bridge: all see a
     // The same truth through the API, and a call from one end of the site to the other.
     await step(failures, 'a call across the site', async () => {
       const [first, last] = [site.units[0], site.units[size - 1]];
-      const peers = await site.api(first, 'GET', '/api/peers');
-      t.is(peers.status, 200);
-      const online = peers.body.peers.filter((peer: { online: boolean; source: string }) => peer.online && peer.source === 'dns-sd').length;
-      if (allSeeAllMs !== null) t.is(online, site.running().length - 1, 'found by DNS-SD, online');
+      // A unit may first be introduced by another's presence push (source 'inbound'); its DNS-SD
+      // announcement follows within seconds and says where it was found.
+      type PeerRow = { name: string; online: boolean; source: string };
+      let peers: PeerRow[] = [];
+      const foundByDnsSd = () => peers.filter((peer) => peer.online && peer.source === 'dns-sd').length;
+      const dnsSdDeadline = performance.now() + 30_000;
+      do {
+        const answer = await site.api(first, 'GET', '/api/peers');
+        t.is(answer.status, 200);
+        peers = answer.body.peers;
+        if (allSeeAllMs === null || foundByDnsSd() === site.running().length - 1) break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      } while (performance.now() < dnsSdDeadline);
+      if (allSeeAllMs !== null) t.is(foundByDnsSd(), site.running().length - 1, `found by DNS-SD, online: ${JSON.stringify(peers.map(({ name, online, source }) => ({ name, online, source })))}`);
       const [caller, callee] = [`Lobby ${size}`, `Roof ${size}`];
       t.is((await site.api(first, 'POST', '/api/users/register', { name: caller })).status, 201);
       t.is((await site.api(last, 'POST', '/api/users/register', { name: callee })).status, 201);
