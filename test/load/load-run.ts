@@ -279,7 +279,16 @@ async function oneCall(round: number, caller: Party, callee: Party, hangUpByCall
     record.audioVerifiedAfterMs = performance.now() - startedAt;
     const describe = (party: Party, heard: typeof onCallerSpeaker) =>
       `${party.unit.name}'s speaker played ${heard.partnerSeconds.toFixed(2)} s of the partner's tone (${PARTNER_TONE_SECONDS} s needed), ${heard.ownSeconds.toFixed(2)} s of its own`;
-    if (!onCallerSpeaker.ok || !onCalleeSpeaker.ok) throw new Error(`audio not heard within ${AUDIO_TIMEOUT_MS} ms: ${describe(caller, onCallerSpeaker)}; ${describe(callee, onCalleeSpeaker)}`);
+    if (!onCallerSpeaker.ok || !onCalleeSpeaker.ok) {
+      // What each receiver made of the call (delay, loss, time-scaling, drops): why the tone did not come out.
+      const figures = await Promise.all(
+        [caller, callee].map(async (party) => {
+          const answer = await unitRequest(party.unit, 'GET', `/api/calls/${id}`).catch((error: Error) => ({ body: { error: error.message } }));
+          return `${party.unit.name} ${JSON.stringify(answer.body?.call?.stats ?? answer.body)}`;
+        }),
+      );
+      throw new Error(`audio not heard within ${AUDIO_TIMEOUT_MS} ms: ${describe(caller, onCallerSpeaker)}; ${describe(callee, onCalleeSpeaker)}; receive figures: ${figures.join('; ')}`);
+    }
 
     const hangingUp = hangUpByCaller ? caller : callee;
     const ended = await unitRequest(hangingUp.unit, 'POST', '/api/signal/end', { callId: id });
