@@ -174,7 +174,8 @@ test('info versions: another epoch or a later count supersedes', (t) => {
   t.true(supersedes('99.0', '100.7'), 'a restart with a clock set back');
 });
 
-test('failed probes: a unit that acked is offline once its HTTP does not answer either (one request); one that never did is asked over HTTP, and polled instead once it keeps answering there', async (t) => {
+/** A directory that has found two units by DNS-SD (Workshop at .5, Garden at .6) and asked each once. */
+async function twoUnitsFound() {
   const clock = new FakeClock();
   const network = fakeNetwork();
   network.answers.set('http://10.0.0.5:5000', info('peer-unit-0001', ['Workshop'], '100.0'));
@@ -184,6 +185,11 @@ test('failed probes: a unit that acked is offline once its HTTP does not answer 
   peers.addCandidate({ host: '10.0.0.6', port: 5000, source: 'dns-sd' });
   peers.start();
   await clock.advance(0);
+  return { clock, network, peers };
+}
+
+test('failed probes: a unit that acked is offline once its HTTP does not answer either (one request); one that never did is asked over HTTP, and polled instead once it keeps answering there', async (t) => {
+  const { clock, network, peers } = await twoUnitsFound();
 
   peers.noteAlive('peer-unit-0001', '100.0', true);
   t.true(peers.probeConfirmed('peer-unit-0001'));
@@ -289,15 +295,7 @@ test('failed probes of a unit that acked: a refusal of its HTTP makes it a forme
 });
 
 test('failed probes of a unit that acked: a signed answer over HTTP keeps it online (its probe address in doubt); another unit\'s word is checked by probes alone', async (t) => {
-  const clock = new FakeClock();
-  const network = fakeNetwork();
-  network.answers.set('http://10.0.0.5:5000', info('peer-unit-0001', ['Workshop'], '100.0'));
-  network.answers.set('http://10.0.0.6:5000', info('peer-unit-0002', ['Garden'], '200.0'));
-  const peers = directory(network, clock);
-  peers.addCandidate({ host: '10.0.0.5', port: 5000, source: 'dns-sd' });
-  peers.addCandidate({ host: '10.0.0.6', port: 5000, source: 'dns-sd' });
-  peers.start();
-  await clock.advance(0);
+  const { clock, network, peers } = await twoUnitsFound();
   peers.noteAlive('peer-unit-0001', '100.0', true);
   peers.noteAlive('peer-unit-0002', '200.0', true);
 
