@@ -89,23 +89,34 @@ export function bestAlignment(
 }
 
 /**
- * Compares output with input in 100 ms windows, each at its best lag within ±50 ms of the
- * overall one (an adaptive buffer may shift the delay a little during a call), skipping quiet
- * input; returns the median and 10th-percentile correlation of the windows.
+ * Compares output with input in 100 ms windows, each at its best lag within ±50 ms of the last
+ * clear match (an adaptive buffer may shift the delay a little during a call; ±400 ms when nothing
+ * near matches), skipping quiet input; returns the median and 10th-percentile correlation of the
+ * windows.
  */
 export function windowedCorrelation(input: Int16Array, output: Int16Array, approximateLag: number): { median: number; tenth: number; windows: number } {
   const window = 4_800;
   const correlations: number[] = [];
   // The lag moves while a jitter buffer time-scales (tens of ms over a few seconds): each window
-  // is searched ±50 ms around where the last clear match was, starting from the overall lag.
+  // is searched ±50 ms around where the last clear match was, starting from the overall lag. A
+  // stall of the machine can move it by hundreds of ms at once (a burst after it, or an underrun):
+  // a window that matches nothing near is searched ±400 ms, so the track is found again.
   let lag = approximateLag;
+  const search = (start: number, piece: Int16Array, reach: number) => {
+    const from = Math.max(0, start + lag - reach);
+    const best = bestAlignment(piece, output.subarray(from, from + window + 2 * reach), 2 * reach);
+    return { lag: from + best.lag - start, correlation: best.correlation };
+  };
   for (let start = 0; start + window <= input.length; start += window) {
     const piece = input.subarray(start, start + window);
     if (rms(piece) < 500) continue;
-    const from = Math.max(0, start + lag - 2_400);
-    const best = bestAlignment(piece, output.subarray(from, from + window + 4_800), 4_800);
+    let best = search(start, piece, 2_400);
+    if (best.correlation <= 0.8) {
+      const wide = search(start, piece, 19_200);
+      if (wide.correlation > best.correlation) best = wide;
+    }
     correlations.push(best.correlation);
-    if (best.correlation > 0.8) lag = from + best.lag - start;
+    if (best.correlation > 0.8) lag = best.lag;
   }
   correlations.sort((a, b) => a - b);
   return {
