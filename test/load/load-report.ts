@@ -104,7 +104,7 @@ export function formatReport(report: LoadReport, warmUpRounds: number, columns =
   const lines: string[] = [];
   lines.push(
     `Started ${report.startedAt}; ${report.unitNames.length} units; site ready after ${report.setupSeconds.toFixed(0)} s; ` +
-      `${report.callsPerRound} calls at a time; discovery poll ${report.discoveryPollMs === null ? 'as shipped (1 s)' : `every ${report.discoveryPollMs / 1000} s`}; run ${(report.runSeconds / 60).toFixed(1)} min; ` +
+      `${report.callsPerRound} calls at a time; discovery poll (of unprobed addresses) ${report.discoveryPollMs === null ? 'as shipped' : `every ${report.discoveryPollMs / 1000} s`}; run ${(report.runSeconds / 60).toFixed(1)} min; ` +
       `the machine busy ${report.machineBusyPercent.toFixed(0)}% of one core of ${report.cores * 100}%, ${report.othersBusyPercent.toFixed(0)}% of it other work.`,
   );
   lines.push('');

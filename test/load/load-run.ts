@@ -47,9 +47,9 @@ export interface LoadRunOptions {
   /** Seconds of an idle site measured before the first round (CPU of discovery alone). Default 10. */
   idleSeconds?: number;
   /**
-   * discovery.pollIntervalMs of every unit (default: the shipped 1000 ms). Each unit polls every
-   * other one, so the site's polling grows with the square of its size; offlineAfterMs is set to
-   * three polls, as shipped.
+   * discovery.pollIntervalMs of every unit (default: as shipped). Units that probe each other do
+   * not poll at all; only an address with no probed unit behind it is polled this often.
+   * offlineAfterMs is set to three polls.
    */
   discoveryPollMs?: number;
 }
