@@ -30,7 +30,6 @@ export function seedDatagramBytes(frameSamples: number): number {
  */
 export class SeedPacketParser {
   private readonly sequences = new WrapUnwrapper(16);
-  private newestExtended: number | null = null;
   /** The sequence that would confirm the last far jump as a restarted sender. */
   private probationSequence: number | null = null;
 
@@ -59,21 +58,17 @@ export class SeedPacketParser {
 
   private extendBelievable(sequence: number): number {
     const extended = this.sequences.extend(sequence);
-    const jump = this.newestExtended === null ? 0 : extended - this.newestExtended;
+    const newest = this.sequences.newestValue;
+    const jump = newest === null ? 0 : extended - newest;
     const restarted = sequence === this.probationSequence;
     if (!restarted && (jump > MAX_DROPOUT || jump < -MAX_MISORDER)) {
       this.probationSequence = (sequence + 1) & 0xffff;
       return extended;
     }
     this.probationSequence = null;
-    if (restarted) {
-      // The jitter buffer starts a new stream here too; its timeline starts afresh.
-      this.sequences.reset();
-      this.newestExtended = null;
-    }
-    const unwrapped = this.sequences.unwrap(sequence);
-    if (this.newestExtended === null || unwrapped > this.newestExtended) this.newestExtended = unwrapped;
-    return unwrapped;
+    // The jitter buffer starts a new stream here too; its timeline starts afresh.
+    if (restarted) this.sequences.reset();
+    return this.sequences.unwrap(sequence);
   }
 }
 

@@ -27,6 +27,11 @@ export class WrapUnwrapper {
     return extended;
   }
 
+  /** The newest extended value so far (the reference), or null before the first. */
+  get newestValue(): number | null {
+    return this.newest;
+  }
+
   /** Extends `value` without moving the reference (for values that may yet be rejected). */
   extend(value: number): number {
     const wrapped = ((value % this.range) + this.range) % this.range;
