@@ -9,8 +9,9 @@
  * Both FIFOs must exist; this program holds them open read-write (so neither end ever sees EOF)
  * and sets them to one page (4096 bytes). Every 20 ms it writes 20 ms (1920 bytes, S16LE 48 kHz
  * mono) into the microphone: silence until it reads "play" on stdin, then MIC_INPUT, then silence
- * again. Every 5 ms it reads from the speaker what the elapsed time allows (catching up at most
- * 20 ms, like a card that underran) into SPEAKER_OUTPUT. Every 1 ms it notes how many bytes wait
+ * again. Every 5 ms it reads 5 ms from the speaker into SPEAKER_OUTPUT (what a program left out
+ * is owed for at most 20 ms, then lost, like a card that underran). The clock is the schedule:
+ * steps this process ran late are run at once, each still counting its own 1 ms. Every 1 ms it notes how many bytes wait
  * in the speaker pipe. It prints "ready" once the FIFOs are held, "playing" when the input starts,
  * and "done" when the input has been written; SIGTERM ends it. With "echo", what the speaker plays
  * is also heard by the microphone (an acoustic echo path): every byte read from the speaker is
@@ -18,7 +19,8 @@
  * whose clock runs 10% slow (a 20 ms chunk every 22.2 ms of real time), "speaker-rate=0.75" a
  * speaker that plays only 75% of real time (as an emulated board's does); both default to 1.
  *
- * LOG lines (times: CLOCK_MONOTONIC, ns):
+ * LOG lines (times: CLOCK_MONOTONIC, ns, of the card's schedule: a step this process ran late is
+ * logged at the time the card's clock gave it):
  *   M <t> <input byte offset or -1 for silence> <1 written | 0 pipe full, retried next period>
  *   S <t> <bytes written into the speaker so far (read + waiting in the pipe)> <bytes read so far, after this step>
  */
@@ -112,7 +114,6 @@ int main(int argc, char **argv) {
     int64_t due = start + step * STEP_NS;
     struct timespec at = { .tv_sec = due / 1000000000LL, .tv_nsec = due % 1000000000LL };
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR && !stopping) {}
-    int64_t t = now_ns();
 
     if (!playing) {
       char command[64];
@@ -143,7 +144,7 @@ int main(int argc, char **argv) {
       }
       ssize_t written = write(mic, chunk, sizeof chunk); /* <= PIPE_BUF: all or nothing */
       chunk_pending = written != (ssize_t)sizeof chunk;
-      fprintf(log, "M %lld %ld %d\n", (long long)t, chunk_offset, chunk_pending ? 0 : 1);
+      fprintf(log, "M %lld %ld %d\n", (long long)due, chunk_offset, chunk_pending ? 0 : 1);
       /* Silence that found the pipe full is simply dropped (nobody is listening); input is kept. */
       if (chunk_pending && chunk_offset < 0) chunk_pending = 0;
     }
@@ -151,9 +152,12 @@ int main(int argc, char **argv) {
     ioctl(speaker, FIONREAD, &waiting);
     long long written_before = speaker_total + waiting;
     if (step % SPEAKER_EVERY_STEPS == 0) {
-      budget += (double)(t - last_drain) / 1e6 * RATE_BYTES_PER_MS * speaker_rate;
+      /* The card's clock is the schedule (`due`), not when this process got to run: a step run
+       * late (a log write held up by a busy disk) still plays its 5 ms, so the card never loses
+       * time to its own lateness, only to a program that left the pipe empty. */
+      budget += (double)(due - last_drain) / 1e6 * RATE_BYTES_PER_MS * speaker_rate;
       if (budget > CATCH_UP_BYTES) budget = CATCH_UP_BYTES;
-      last_drain = t;
+      last_drain = due;
       int want = (int)budget & ~1;
       while (want > 0) {
         ssize_t got = read(speaker, scratch, (size_t)want);
@@ -168,7 +172,7 @@ int main(int argc, char **argv) {
         want -= (int)got;
       }
     }
-    fprintf(log, "S %lld %lld %lld\n", (long long)t, written_before, speaker_total);
+    fprintf(log, "S %lld %lld %lld\n", (long long)due, written_before, speaker_total);
   }
   fflush(output);
   fflush(log);

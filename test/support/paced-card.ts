@@ -61,6 +61,9 @@ export interface PacedCard {
   play(): Promise<void>;
   /** Resolves when all of the input has been written. */
   readonly done: Promise<void>;
+  /** Holds the card's process still for `ms` (as a log write held up by a busy disk does): the
+   * card must keep its clock through it. Resolves when it runs again. */
+  holdProcess(ms: number): Promise<void>;
   /** Stops the clock and returns what was logged. */
   stop(): Promise<CardRecording>;
   dispose(): void;
@@ -146,6 +149,14 @@ export async function startPacedCard(name: string, input: Int16Array, options: P
       return when('playing');
     },
     done,
+    holdProcess: (ms) =>
+      new Promise<void>((resolve) => {
+        child.kill('SIGSTOP');
+        setTimeout(() => {
+          child.kill('SIGCONT');
+          resolve();
+        }, ms);
+      }),
     async stop() {
       child.kill('SIGTERM');
       await exited;
