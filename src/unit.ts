@@ -46,6 +46,7 @@ import { GroupSync } from './groups/group-sync.js';
 import { SiteMembership } from './site/site-membership.js';
 import { RejoinList } from './site/rejoin-list.js';
 import { createLocalApiToken } from './security/local-api-token.js';
+import { PagingService } from './paging/paging-service.js';
 
 /**
  * The composition root of a unit: everything a unit is (identity, users, the site directory and
@@ -108,6 +109,8 @@ export interface Unit {
   readonly groups: GroupStore;
   /** Which site the unit belongs to: join codes, joining, leaving. */
   readonly site: SiteMembership;
+  /** Pages sent from this unit to a group, and pages it plays. */
+  readonly paging: PagingService;
   readonly media: CallMedia;
   /** The HTTP API; usable with inject() before start(). */
   readonly app: IntercomApp;
@@ -228,6 +231,23 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     refuseOffer: () => doNotDisturb.refusesOffer(),
     keyExchange,
     groups,
+  });
+  // Pages: one-way audio to a group's units, over the same signed requests and media socket as calls.
+  const paging = new PagingService({
+    unitId,
+    unitName,
+    media: media.paging ?? null,
+    groups,
+    directory,
+    client,
+    keyExchange,
+    unitState: () => {
+      const phase = calls.current()?.phase;
+      return { call: phase === 'active' ? 'in-call' : phase === 'ringing' ? 'ringing' : 'idle', doNotDisturb: doNotDisturb.enabled };
+    },
+    frameMs: config.audio.frameMs,
+    bitrate: config.audio.bitrate,
+    logger: logger.child({ module: 'paging' }),
   });
   const presence = new PresenceService({
     selfUnitId: unitId,
@@ -381,6 +401,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     selfTest: selfTest ?? undefined,
     groups,
     groupSync,
+    paging,
     presence,
     site,
     localApiToken: await createLocalApiToken(config.dataDir),
@@ -426,6 +447,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     history,
     groups,
     site,
+    paging,
     media: media.callMedia,
     app,
     appDeps,
@@ -481,6 +503,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
       await discovery?.stop();
       discovery = null;
       await gpio.stop();
+      paging.stop();
       callSounds?.stop();
       await app.close();
       await media.stop();

@@ -24,6 +24,8 @@ export interface UnitPlayoutState {
   doNotDisturb: boolean;
   /** The page this unit plays now, if any. */
   playing: { pageId: string; priority: PagePriority } | null;
+  /** The priority of the page this unit sends itself, if any: a unit paging is busy like one playing a page. */
+  sending: PagePriority | null;
   /** Whether the unit has a speaker to play a page on at all. */
   canPlay: boolean;
 }
@@ -50,6 +52,7 @@ export function decidePlayout(state: UnitPlayoutState, priority: PagePriority): 
   if (!state.canPlay) return { play: false, reason: 'no-speaker' };
   if (priority === 'announcement' && state.doNotDisturb) return { play: false, reason: 'do-not-disturb' };
   if (state.playing && RANK[state.playing.priority] >= RANK[priority]) return { play: false, reason: 'page-playing' };
+  if (state.sending && RANK[state.sending] >= RANK[priority]) return { play: false, reason: 'page-playing' };
   const callGain = state.call === 'in-call' ? (priority === 'emergency' ? CALL_GAIN_UNDER_EMERGENCY : CALL_GAIN_UNDER_ANNOUNCEMENT) : 1;
   return { play: true, pageGain: 1, callGain, interrupts: state.playing?.pageId ?? null };
 }

@@ -2,6 +2,12 @@ import Value from 'typebox/value';
 import type { TSchema, Static } from 'typebox';
 import {
   ANY_RECEIVER,
+  PageEndAnswerSchema,
+  PageKeyAnswerSchema,
+  PageOfferAnswerSchema,
+  type PageKeyAnswer,
+  type PageOffer,
+  type PageOfferAnswer,
   AcceptAnswerSchema,
   CallStateAnswerSchema,
   DoorOpenedAnswerSchema,
@@ -169,6 +175,20 @@ export class PeerClient {
   /** Secret rotation, step 2: the new secret sealed; the answer proves the other unit opened it. */
   rotationCommit(target: PeerTarget, commit: RotationCommit): Promise<PeerResult<RotationCommitAnswer>> {
     return this.request(target, 'POST', '/site/rotation/commit', commit, RotationCommitAnswerSchema);
+  }
+
+  /** Paging, step 1: the page offered with this unit's public value; the answer says whether the member plays it. */
+  pageOffer(target: PeerTarget, offer: PageOffer): Promise<PeerResult<PageOfferAnswer>> {
+    return this.request(target, 'POST', '/pages', offer, PageOfferAnswerSchema);
+  }
+
+  /** Paging, step 2: the page's SRTP key, sealed under the key both units derived. */
+  pageKey(target: PeerTarget, pageId: string, wrappedKey: string): Promise<PeerResult<PageKeyAnswer>> {
+    return this.request(target, 'POST', `/pages/${encodeURIComponent(pageId)}/key`, { wrappedKey }, PageKeyAnswerSchema);
+  }
+
+  pageEnd(target: PeerTarget, pageId: string): Promise<PeerResult<{ ended: boolean }>> {
+    return this.request(target, 'POST', `/pages/${encodeURIComponent(pageId)}/end`, undefined, PageEndAnswerSchema);
   }
 
   private async request<S extends TSchema>(

@@ -183,3 +183,38 @@ export const PresencePushSchema = Type.Object(
 );
 export type PresencePush = Static<typeof PresencePushSchema>;
 export const PresenceAnswerSchema = Type.Object({ received: Type.Boolean() });
+
+/**
+ * Paging (src/paging/paging-service.ts): the paging unit offers a page to each member unit (POST
+ * /pages, its ephemeral public value inside); a member that will play it answers with its own and
+ * its media port; the page's SRTP key then travels sealed under their shared key (POST
+ * /pages/:pageId/key), and POST /pages/:pageId/end ends it.
+ */
+export const PageIdSchema = Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9-]+$', description: 'page id' });
+export const PagePrioritySchema = Type.Union([Type.Literal('announcement'), Type.Literal('emergency')]);
+export const PageOfferSchema = Type.Object(
+  {
+    pageId: PageIdSchema,
+    group: Type.String({ minLength: 1, maxLength: 64 }),
+    priority: PagePrioritySchema,
+    originName: Type.String({ maxLength: 64 }),
+    ssrc: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
+    frameMs: Type.Integer({ minimum: 1, maximum: 120 }),
+    keyShare: KeyShareSchema,
+  },
+  { additionalProperties: false },
+);
+export type PageOffer = Static<typeof PageOfferSchema>;
+export const PageOfferAnswerSchema = Type.Object({
+  accepted: Type.Boolean(),
+  /** Why not (accepted false): do-not-disturb, page-playing, no-speaker, frame-mismatch. */
+  reason: Type.Optional(Type.String({ maxLength: 64 })),
+  keyShare: Type.Optional(KeyShareSchema),
+  udpPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+});
+export type PageOfferAnswer = Static<typeof PageOfferAnswerSchema>;
+export const PageKeySchema = Type.Object({ wrappedKey: WrappedKeySchema }, { additionalProperties: false });
+export const PageKeyAnswerSchema = Type.Object({ playing: Type.Boolean(), reason: Type.Optional(Type.String({ maxLength: 64 })) });
+export type PageKeyAnswer = Static<typeof PageKeyAnswerSchema>;
+export const PageEndAnswerSchema = Type.Object({ ended: Type.Boolean() });
+export const PageIdParamsSchema = Type.Object({ pageId: PageIdSchema });

@@ -35,6 +35,8 @@ import { registerHistoryRoutes } from './history-routes.js';
 import { registerAudioLevelsRoutes, type AudioLevelsControl } from './audio-levels-routes.js';
 import { registerSelfTestRoutes, type SelfTestControl } from './selftest-routes.js';
 import { registerGroupRoutes } from './group-routes.js';
+import { registerPageRoutes } from './page-routes.js';
+import type { PagingService } from '../paging/paging-service.js';
 import type { GroupStore } from '../groups/group-store.js';
 import type { GroupSync } from '../groups/group-sync.js';
 import { registerSiteRoutes } from './site-routes.js';
@@ -102,6 +104,8 @@ export interface AppDeps {
   selfTest?: SelfTestControl;
   /** The site's call groups (GET/PUT/DELETE /api/groups); absent: no such routes. */
   groups?: GroupStore;
+  /** Paging (GET/POST /api/page, POST /api/page/end, POST /api/unit/pages...); absent: no such routes. */
+  paging?: PagingService;
   /** Spreads the groups between units (POST /api/unit/groups); absent: no such route. */
   groupSync?: GroupSync;
   /** Presence without polling (src/peers/presence-service.ts): GET /info's probe port and version, POST /presence. */
@@ -377,6 +381,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     if (deps.levels) registerAudioLevelsRoutes(typed, deps.levels);
     if (deps.selfTest) registerSelfTestRoutes(typed, deps.selfTest);
     if (deps.groups) registerGroupRoutes(typed, { groups: deps.groups, isUser: (name) => deps.directory.findUser(name) !== null });
+    if (deps.paging) registerPageRoutes(typed, deps.paging);
     if (deps.site) registerSiteRoutes(typed, { site: deps.site, directory: deps.directory, now: deps.now ?? Date.now });
   });
 

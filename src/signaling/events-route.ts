@@ -25,7 +25,7 @@ export interface GpioStatusFeed {
  * password), so an open panel stops receiving once its person is logged out.
  */
 export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
-  const { calls, directory, users, gpio, levels } = deps;
+  const { calls, directory, users, gpio, levels, paging } = deps;
   const open = new Set<ServerResponse>();
   const heartbeatMs = deps.eventsHeartbeatMs ?? 15_000;
 
@@ -39,7 +39,7 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
     {
       schema: {
         tags: ['unit'],
-        summary: 'Server-sent events: hello, call, stats (about 1/s in a call), peers, users, gpio, levels',
+        summary: 'Server-sent events: hello, call, stats (about 1/s in a call), peers, users, gpio, levels, page',
         produces: ['text/event-stream'],
       },
     },
@@ -73,12 +73,14 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
       const onUsers = () => send('users', { users: directory.entries() });
       const onGpio = (status: GpioStatus) => send('gpio', status);
       const onLevels = (status: unknown) => send('levels', status);
+      const onPage = (page: unknown) => send('page', page);
       calls.on('call', onCall);
       calls.on('stats', onStats);
       directory.on('changed', onPeers);
       users.on('changed', onUsers);
       gpio?.on('status', onGpio);
       levels?.on('changed', onLevels);
+      paging?.on('page', onPage);
       const sessionId = request.cookies[SESSION_COOKIE];
       const heartbeat = setInterval(() => {
         if (response.writableEnded) return;
@@ -98,6 +100,7 @@ export function registerEventsRoute(app: ApiScope, deps: AppDeps): void {
         users.off('changed', onUsers);
         gpio?.off('status', onGpio);
         levels?.off('changed', onLevels);
+        paging?.off('page', onPage);
         open.delete(response);
       });
     },

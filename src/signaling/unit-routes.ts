@@ -11,6 +11,12 @@ import {
   EndRequestSchema,
   GroupSyncSchema,
   OfferAnswerSchema,
+  PageEndAnswerSchema,
+  PageIdParamsSchema,
+  PageKeyAnswerSchema,
+  PageKeySchema,
+  PageOfferAnswerSchema,
+  PageOfferSchema,
   RotationCommitAnswerSchema,
   RotationCommitSchema,
   RotationOfferAnswerSchema,
@@ -23,6 +29,7 @@ import {
 } from '../peers/peer-protocol.js';
 import { CallErrorSchema, STORAGE_ANSWERS, described, errorAnswer, withAnswers } from './schemas.js';
 import type { IncomingPeerRequest, VerifyResult } from '../security/peer-auth.js';
+import { PageError } from '../paging/paging-service.js';
 
 export type { IncomingPeerRequest } from '../security/peer-auth.js';
 
@@ -219,6 +226,54 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
         },
       );
     }
+    const paging = deps.paging;
+    if (paging) {
+      unitApi.post(
+        '/pages',
+        {
+          schema: {
+            tags: ['unit-to-unit'],
+            summary: "A page offered to this unit (its public value inside): accepted with this unit's public value and media port, or refused with the reason",
+            body: PageOfferSchema,
+            response: { 200: described(PageOfferAnswerSchema, 'whether this unit plays the page') },
+          },
+        },
+        async (request) => paging.receiveOffer(request.body, senderOf(request), request.ip),
+      );
+      unitApi.post(
+        '/pages/:pageId/key',
+        {
+          schema: {
+            tags: ['unit-to-unit'],
+            summary: "The page's SRTP key, sealed under the key both units derived: the page plays",
+            params: PageIdParamsSchema,
+            body: PageKeySchema,
+            response: { 200: described(PageKeyAnswerSchema, 'whether the page plays'), 404: errorAnswer('unknown-page: no such page was offered to this unit by the sender') },
+          },
+        },
+        async (request, reply) => {
+          try {
+            return await paging.receiveKey(request.params.pageId, senderOf(request), request.body.wrappedKey);
+          } catch (error) {
+            if (error instanceof PageError) return reply.code(404).send({ error: error.code, message: error.message });
+            throw error;
+          }
+        },
+      );
+      unitApi.post(
+        '/pages/:pageId/end',
+        {
+          schema: {
+            tags: ['unit-to-unit'],
+            summary: 'The paging unit ended its page',
+            params: PageIdParamsSchema,
+            response: { 200: described(PageEndAnswerSchema, 'whether the page was playing here') },
+          },
+        },
+        async (request) => paging.receiveEnd(request.params.pageId, senderOf(request)),
+      );
+    }
+
     const groupSync = deps.groupSync;
     if (groupSync) {
       unitApi.post(

@@ -23,22 +23,30 @@ export async function loadRingTone(file: string): Promise<Int16Array> {
     const reason = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read by the service (permissions)' : `cannot be read (${(error as Error).message})`;
     throw new Error(`audio.ringTone: ${file} ${reason}`, { cause: error });
   }
+  return wavToMono48k(bytes, `audio.ringTone: ${file}`, MAX_RING_TONE_SECONDS, 'a ring tone');
+}
+
+/**
+ * A WAV file's audio as 48 kHz mono 16-bit samples (channels averaged); errors start with `label`
+ * (what the file is and where it came from). `what` names it in the length limit's message.
+ */
+export function wavToMono48k(bytes: Buffer, label: string, maxSeconds: number, what: string): Int16Array {
   const wav = new wavefile.WaveFile();
   try {
     wav.fromBuffer(bytes);
   } catch (error) {
-    throw new Error(`audio.ringTone: ${file} is not a readable WAV file (${(error as Error).message})`, { cause: error });
+    throw new Error(`${label} is not a readable WAV file (${(error as Error).message})`, { cause: error });
   }
   // Read what the header says before any conversion replaces wavefile's fmt object.
   const { numChannels: channels, sampleRate } = wav.fmt as { numChannels: number; sampleRate: number };
-  if (!(channels >= 1) || !(sampleRate >= 1000)) throw new Error(`audio.ringTone: ${file} has an unusable format (${channels} channels at ${sampleRate} Hz)`);
+  if (!(channels >= 1) || !(sampleRate >= 1000)) throw new Error(`${label} has an unusable format (${channels} channels at ${sampleRate} Hz)`);
   const seconds = wav.getSamples(true).length / channels / sampleRate;
-  if (seconds > MAX_RING_TONE_SECONDS) throw new Error(`audio.ringTone: ${file} lasts ${seconds.toFixed(0)} s; a ring tone may last at most ${MAX_RING_TONE_SECONDS} s`);
+  if (seconds > maxSeconds) throw new Error(`${label} lasts ${seconds.toFixed(0)} s; ${what} may last at most ${maxSeconds} s`);
   try {
     if ((wav.bitDepth as string) !== '16') wav.toBitDepth('16');
     if (sampleRate !== SAMPLE_RATE) wav.toSampleRate(SAMPLE_RATE, { method: 'sinc' });
   } catch (error) {
-    throw new Error(`audio.ringTone: ${file} could not be converted to 48 kHz 16-bit (${(error as Error).message})`, { cause: error });
+    throw new Error(`${label} could not be converted to 48 kHz 16-bit (${(error as Error).message})`, { cause: error });
   }
   const interleaved = wav.getSamples(true, Int16Array) as unknown as Int16Array;
   const mono = new Int16Array(Math.floor(interleaved.length / channels));
@@ -47,6 +55,6 @@ export async function loadRingTone(file: string): Promise<Int16Array> {
     for (let channel = 0; channel < channels; channel += 1) sum += interleaved[i * channels + channel];
     mono[i] = Math.round(sum / channels);
   }
-  if (mono.length === 0) throw new Error(`audio.ringTone: ${file} holds no audio`);
+  if (mono.length === 0) throw new Error(`${label} holds no audio`);
   return mono;
 }

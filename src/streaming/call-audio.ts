@@ -12,6 +12,7 @@ import { agreeOnSrtp, createSrtpOffer, type SrtpOffer } from '../media/srtp-nego
 import { startFrameClock, type FrameClock } from './frame-clock.js';
 import { mixInto, type LocalSoundSource } from './local-sound.js';
 import { scaled, type SoftwareLevels } from '../audio/level-gain.js';
+import type { PageMedia, PagePlayoutRequest } from '../paging/page-media.js';
 
 /**
  * What is done to each captured frame before it is encoded, with the playback reference aligned
@@ -68,10 +69,14 @@ export interface CallAudioOptions {
  * Without a sound card the unit still takes calls: during a call a frame clock sends silence and
  * drains the receiver, so the peer hears nothing but the call, its statistics and its liveness work.
  */
-export class CallAudio implements CallMedia, SoftwareLevels {
+export class CallAudio implements CallMedia, SoftwareLevels, PageMedia {
   private transport?: UdpTransport;
   private duplex?: DuplexStream;
   private call?: ActiveCall;
+  /** The page this unit plays (one at a time; see src/paging/page-policy.ts), mixed over the call. */
+  private page?: PlayingPage;
+  /** The call's gain on the speaker: below 1 while a page plays over it. */
+  private callGain = 1;
   private localSound: LocalSoundSource | null = null;
   private micTap: ((mic: Int16Array, reference: Int16Array) => void) | null = null;
   private processCapture: CaptureProcessor;
@@ -181,6 +186,13 @@ export class CallAudio implements CallMedia, SoftwareLevels {
 
   /** Routes one datagram from the media socket to the active call, if it belongs to it. */
   onDatagram(datagram: Buffer, from: DatagramSource): void {
+    const page = this.page;
+    // A page's packets come from the paging unit with the page's SSRC (clear in the SRTP header);
+    // everything else is the call's to judge.
+    if (page?.receiver && rtpSsrcOf(datagram) === page.ssrc && sameHost(from.address, page.fromAddress)) {
+      page.receiver.receiveDatagram(datagram, this.now());
+      return;
+    }
     const call = this.call;
     if (!call?.receiver || !call.remote) return;
     if (from.address !== call.remote.address && !sameHost(from.address, call.remote.address)) {
@@ -329,8 +341,51 @@ export class CallAudio implements CallMedia, SoftwareLevels {
     };
   }
 
+  /** The UDP port pages are sent from and received on (the media socket), or 0 before it is bound. */
+  get mediaPort(): number {
+    return this.transport?.localPort ?? 0;
+  }
+
+  sendPageDatagram(datagram: Buffer, port: number, address: string): void {
+    this.transport?.send(datagram, port, address);
+  }
+
+  async playPage(request: PagePlayoutRequest): Promise<void> {
+    if (this.page) this.stopPage(this.page.pageId);
+    const page: PlayingPage = { pageId: request.pageId, fromAddress: request.fromAddress, ssrc: request.ssrc >>> 0, gain: request.gain };
+    this.page = page;
+    this.callGain = request.callGain;
+    const own = this.options.settings;
+    const receiver = await createMediaReceiver({ ...own, format: 'rtp-opus' }, request.ssrc, request.keys);
+    if (this.page !== page) {
+      receiver.close();
+      return;
+    }
+    page.receiver = receiver;
+    this.updateRelaying();
+    this.options.logger.info({ pageId: request.pageId, from: request.fromAddress, gain: request.gain, callGain: request.callGain }, 'page playout started');
+  }
+
+  stopPage(pageId: string): void {
+    const page = this.page;
+    if (page?.pageId !== pageId) return;
+    this.page = undefined;
+    this.callGain = 1;
+    this.updateRelaying();
+    const stats = page.receiver?.stats();
+    page.receiver?.close();
+    this.options.logger.info({ pageId, packetsReceived: stats?.packetsReceived ?? 0, packetsLost: stats?.packetsLost ?? 0 }, 'page playout stopped');
+  }
+
+  pageMsSinceLastPacket(pageId: string): number | null {
+    if (this.page?.pageId !== pageId) return null;
+    const last = this.page.receiver?.lastPacketArrivalMs ?? null;
+    return last === null ? null : this.now() - last;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    if (this.page) this.stopPage(this.page.pageId);
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     if (this.call) this.stop(this.call.callId);
     this.stopFallbackClock();
@@ -366,7 +421,13 @@ export class CallAudio implements CallMedia, SoftwareLevels {
     // Due at playout time minus the device's steady output delay: the device's clock, not the
     // moment this service got round to answering (the real time base when a backend has none).
     const dueAtMs = timing && !this.options.now ? timing.playoutAtMs - timing.outputDelayMs : this.now();
-    const callFrame = receiver ? receiver.readFrame(dueAtMs, timing?.outputDelayMs ?? 0) : null;
+    const callAudio = receiver ? receiver.readFrame(dueAtMs, timing?.outputDelayMs ?? 0) : null;
+    const pageReceiver = this.page?.receiver;
+    let callFrame = callAudio && this.callGain !== 1 ? scaled(callAudio, this.callGain) : callAudio;
+    if (pageReceiver) {
+      const pageFrame = scaled(pageReceiver.readFrame(dueAtMs, timing?.outputDelayMs ?? 0), this.page!.gain);
+      callFrame = callFrame ? mixInto(callFrame === callAudio ? callFrame.slice() : callFrame, pageFrame) : pageFrame;
+    }
     const source = this.localSound;
     if (!source) return callFrame ?? this.silence;
     let own: Int16Array | null = null;
@@ -391,14 +452,14 @@ export class CallAudio implements CallMedia, SoftwareLevels {
    */
   private updateRelaying(): void {
     const inCall = this.call?.remote !== undefined;
-    const active = !this.closed && (inCall || this.localSound !== null || this.micTap !== null);
+    const active = !this.closed && (inCall || this.localSound !== null || this.micTap !== null || this.page !== undefined);
     if (this.duplex) {
       this.duplex.setCaptureWanted(inCall || this.micTap !== null);
       if (this.duplex.active !== active) {
         this.duplex.setActive(active).catch((error: Error) => this.deviceFailed(error));
       }
     }
-    if (inCall && !this.audioAvailable) this.startFallbackClock();
+    if ((inCall || this.page) && !this.audioAvailable) this.startFallbackClock();
     else this.stopFallbackClock();
   }
 
@@ -439,6 +500,19 @@ export class CallAudio implements CallMedia, SoftwareLevels {
       void this.openDevices();
     }, delayMs);
   }
+}
+
+interface PlayingPage {
+  pageId: string;
+  fromAddress: string;
+  ssrc: number;
+  gain: number;
+  receiver?: MediaReceiver;
+}
+
+/** The SSRC of an RTP/SRTP datagram (bytes 8-11, never encrypted), or null when it is too short to be one. */
+function rtpSsrcOf(datagram: Buffer): number | null {
+  return datagram.length >= 12 && datagram[0] >> 6 === 2 ? datagram.readUInt32BE(8) : null;
 }
 
 /** Every 2 s for the first five tries (a card replugged is back within seconds), then doubling up to 30 s. */

@@ -9,6 +9,7 @@ import { CaptureProcessor } from '../audio-processing/capture-processor.js';
 import type { SoundOutput } from '../sounds/call-sounds.js';
 import type { SoftwareLevels } from '../audio/level-gain.js';
 import type { SelfTestAudio } from '../selftest/unit-selftest.js';
+import type { PageMedia } from '../paging/page-media.js';
 
 /** A unit's media engine with what it holds open: the sound devices and the UDP media socket. */
 export interface UnitMedia {
@@ -19,6 +20,8 @@ export interface UnitMedia {
   readonly levels?: SoftwareLevels | null;
   /** The speaker and microphone for the acoustic self-test (absent: the unit has no such test). */
   readonly selfTest?: SelfTestAudio;
+  /** Sends pages from the media socket and plays them mixed over calls (absent: the unit cannot page). */
+  readonly paging?: PageMedia;
   /** Tells `listener` each time the sound devices open (the card's mixer may be new: levels go to it again). */
   onDevicesOpened?(listener: () => void): void;
   /** Binds the media socket and opens the devices (a missing device is retried, not fatal). */
@@ -58,6 +61,7 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
     speaker: callAudio,
     levels: callAudio,
     selfTest: callAudio,
+    paging: callAudio,
     onDevicesOpened: (listener) => devicesOpened.push(listener),
     async start() {
       transport = await UdpTransport.bind({

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { CALL_GAIN_UNDER_ANNOUNCEMENT, CALL_GAIN_UNDER_EMERGENCY, callGainDuring, decidePlayout, type UnitPlayoutState } from '../../src/paging/page-policy.js';
 
-const idle: UnitPlayoutState = { call: 'idle', doNotDisturb: false, playing: null, canPlay: true };
+const idle: UnitPlayoutState = { call: 'idle', doNotDisturb: false, playing: null, sending: null, canPlay: true };
 
 test('an idle unit plays either priority at full gain', (t) => {
   t.deepEqual(decidePlayout(idle, 'announcement'), { play: true, pageGain: 1, callGain: 1, interrupts: null });
@@ -32,6 +32,12 @@ test('an emergency interrupts an announcement; an announcement never interrupts 
   const emergency = { ...idle, playing: { pageId: 'page-2', priority: 'emergency' as const } };
   t.deepEqual(decidePlayout(emergency, 'announcement'), { play: false, reason: 'page-playing' });
   t.deepEqual(decidePlayout(emergency, 'emergency'), { play: false, reason: 'page-playing' });
+});
+
+test('a unit that pages itself plays no page of equal or lower priority, but does play an emergency over its own announcement', (t) => {
+  t.deepEqual(decidePlayout({ ...idle, sending: 'announcement' }, 'announcement'), { play: false, reason: 'page-playing' });
+  t.deepEqual(decidePlayout({ ...idle, sending: 'emergency' }, 'announcement'), { play: false, reason: 'page-playing' });
+  t.like(decidePlayout({ ...idle, sending: 'announcement' }, 'emergency'), { play: true });
 });
 
 test('a unit without a speaker refuses every page; a call that starts during a page is ducked for it', (t) => {
