@@ -247,6 +247,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     },
     frameMs: config.audio.frameMs,
     bitrate: config.audio.bitrate,
+    multicastGroup: config.paging.multicast ? { address: config.paging.multicastAddress, port: config.paging.port } : null,
+    multicastAckMs: config.paging.multicastAckMs,
     logger: logger.child({ module: 'paging' }),
   });
   const presence = new PresenceService({

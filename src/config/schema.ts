@@ -151,6 +151,17 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    paging: Type.Object(
+      {
+        multicast: Type.Boolean({
+          description: 'send pages to the group address below and listen there for other units\' pages; members that do not hear it within paging.multicastAckMs (or set this false) get the page over unicast SRTP instead',
+        }),
+        multicastAddress: Type.String({ pattern: '^(22[4-9]|23[0-9])(\\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}$', description: 'IPv4 multicast group of the site\'s pages (224.0.0.0-239.255.255.255; one for the whole site)' }),
+        port: Type.Integer({ minimum: 1, maximum: 65535, description: 'UDP port of that group (the same on every unit)' }),
+        multicastAckMs: Type.Integer({ minimum: 100, maximum: 5000, description: 'how long a member has to report hearing a page over multicast before it is sent to it over unicast' }),
+      },
+      { additionalProperties: false },
+    ),
     mqtt: MqttConfigSchema,
     log: Type.Object(
       {

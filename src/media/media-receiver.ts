@@ -49,19 +49,20 @@ export class MediaReceiver {
     this.decoder.close();
   }
 
-  /** Takes one datagram as it arrived from the network; `arrivalMs` on the clock readFrame uses. */
-  receiveDatagram(datagram: Uint8Array, arrivalMs: number): void {
+  /** Takes one datagram as it arrived from the network; `arrivalMs` on the clock readFrame uses. Whether it was a packet of the stream. */
+  receiveDatagram(datagram: Uint8Array, arrivalMs: number): boolean {
     const parsed = this.packetFormat.parse(datagram);
     if (!parsed.ok) {
       this.buffer.recordMalformed();
-      return;
+      return false;
     }
     if (this.expectedSsrc !== undefined && parsed.packet.ssrc !== this.expectedSsrc >>> 0) {
       this.buffer.recordMalformed();
-      return;
+      return false;
     }
     this.lastArrivalMs = arrivalMs;
     this.buffer.insert(parsed.packet, arrivalMs);
+    return true;
   }
 
   /**

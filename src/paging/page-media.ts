@@ -20,11 +20,23 @@ export interface PagePlayoutRequest {
  */
 export interface PageMedia {
   readonly mediaPort: number;
+  /** Whether this unit listens on the site's paging multicast group (paging.multicast, and the group could be joined). */
+  readonly multicast: boolean;
   sendPageDatagram(datagram: Buffer, port: number, address: string): void;
+  /** Sends to the site's paging multicast group; false when this unit has no multicast socket. */
+  sendPageMulticast(datagram: Buffer): boolean;
   /** Starts playing the page (replacing any other); resolves once its decoder is ready. */
   playPage(request: PagePlayoutRequest): Promise<void>;
   /** Stops it and gives the call its full volume back; harmless for a page that is not playing. */
   stopPage(pageId: string): void;
-  /** Milliseconds since the page's last authenticated packet, null before any (or not playing). */
-  pageMsSinceLastPacket(pageId: string): number | null;
+  /**
+   * How the page is arriving: milliseconds since its last authenticated packet (null before any)
+   * and how many of its packets came over multicast; null when it is not playing.
+   */
+  pageReception(pageId: string): PageReception | null;
+}
+
+export interface PageReception {
+  msSinceLastPacket: number | null;
+  multicastPackets: number;
 }

@@ -31,12 +31,14 @@ export interface PageSource {
   nextFrame(frameSamples: number): Int16Array | null;
 }
 
-export type MemberOutcome = 'playing' | 'do-not-disturb' | 'page-playing' | 'no-speaker' | 'refused' | 'unreachable' | 'offline';
+export type MemberOutcome = 'playing' | 'do-not-disturb' | 'page-playing' | 'no-speaker' | 'refused' | 'unreachable' | 'offline' | 'dropped';
 
 export interface PageMemberView {
   unitId: string;
   unitName: string;
   outcome: MemberOutcome;
+  /** How the page reaches a member that plays it: multicast, unicast, or (the first moments) both while it is found out. */
+  via?: 'multicast' | 'unicast' | 'both';
 }
 
 export interface PageView {
@@ -73,7 +75,7 @@ export interface PagingServiceOptions {
   media: PageMedia | null;
   groups: { get(name: string): { name: string; members: string[] } | null };
   directory: PagingDirectory;
-  client: Pick<PeerClient, 'pageOffer' | 'pageKey' | 'pageEnd'>;
+  client: Pick<PeerClient, 'pageOffer' | 'pageKey' | 'pageEnd' | 'pageHeard'>;
   keyExchange: Pick<CallKeyExchange, 'newShare'>;
   /** The unit's call and do-not-disturb state, for the playout policy. */
   unitState: () => Pick<UnitPlayoutState, 'call' | 'doNotDisturb'>;
@@ -81,6 +83,12 @@ export interface PagingServiceOptions {
   bitrate: number;
   /** A playing page whose packets stop for this long ends (the paging unit is gone). Default 1500 ms. */
   silenceTimeoutMs?: number;
+  /** The site's paging multicast group (paging.multicastAddress, paging.port) when paging.multicast is on; null: unicast only. */
+  multicastGroup: { address: string; port: number } | null;
+  /** How long a member has to report hearing the multicast stream before it gets unicast (paging.multicastAckMs). */
+  multicastAckMs: number;
+  /** A member that has not reported hearing the page for this long is dropped (default 3000 ms). */
+  memberSilentMs?: number;
   logger: Logger;
 }
 
@@ -90,7 +98,18 @@ interface OutgoingPage {
   source: PageSource;
   clock?: FrameClock;
   /** Where the packets go: each member that plays it. */
-  destinations: Map<string, { target: PeerTarget; address: string; port: number }>;
+  destinations: Map<string, Destination>;
+  multicast: boolean;
+}
+
+interface Destination {
+  target: PeerTarget;
+  address: string;
+  port: number;
+  /** probing: sent both ways until the member reports hearing the multicast stream, or multicastAckMs passes. */
+  path: 'probing' | 'multicast' | 'unicast';
+  keyedAt: number;
+  lastHeardAt: number;
 }
 
 interface IncomingPage {
@@ -101,6 +120,9 @@ interface IncomingPage {
   share: CallKeyShare;
   keyShare: string;
   playing: boolean;
+  lastReportAt: number | null;
+  /** Multicast packets counted in the last report. */
+  reportedMulticast: number;
   /** Drops an offer whose key never came, and ends a page that went silent. */
   timer?: NodeJS.Timeout;
   startedAt: number;
@@ -156,7 +178,8 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
     const keyParams = formatSrtpKeyParams(keys);
     const view: PageView = { id: pageId, group: group.name, priority, direction: 'outgoing', origin: options.unitName, phase: 'playing', endReason: null, members: [] };
     const sender = await createMediaSender({ format: 'rtp-opus', frameMs: options.frameMs, bitrate: options.bitrate }, ssrc, keys);
-    const page: OutgoingPage = { view, sender, source, destinations: new Map() };
+    const multicastGroup = options.multicastGroup && media.multicast ? options.multicastGroup : null;
+    const page: OutgoingPage = { view, sender, source, destinations: new Map(), multicast: multicastGroup !== null };
     this.outgoingPage = page;
 
     const outcomes = await Promise.all(
@@ -166,7 +189,16 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
         if (!member.online || !baseUrl) return { ...base, outcome: 'offline' };
         const target = { baseUrl, unitId: member.unitId };
         const share = options.keyExchange.newShare();
-        const offer: PageOffer = { pageId, group: group.name, priority, originName: options.unitName, ssrc, frameMs: options.frameMs, keyShare: share.publicValue };
+        const offer: PageOffer = {
+          pageId,
+          group: group.name,
+          priority,
+          originName: options.unitName,
+          ssrc,
+          frameMs: options.frameMs,
+          keyShare: share.publicValue,
+          ...(multicastGroup ? { multicast: multicastGroup } : {}),
+        };
         const answered = await options.client.pageOffer(target, offer);
         if (answered.kind !== 'ok') return { ...base, outcome: answered.kind === 'refused' ? 'refused' : 'unreachable' };
         if (!answered.value.accepted || !answered.value.keyShare || !answered.value.udpPort) {
@@ -183,8 +215,10 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
         const keyed = await options.client.pageKey(target, pageId, wrappedKey);
         if (keyed.kind !== 'ok') return { ...base, outcome: keyed.kind === 'refused' ? 'refused' : 'unreachable' };
         if (!keyed.value.playing) return { ...base, outcome: (keyed.value.reason as MemberOutcome | undefined) ?? 'refused' };
-        page.destinations.set(member.unitId, { target, address: new URL(baseUrl).hostname.replace(/^\[|\]$/g, ''), port: answered.value.udpPort });
-        return { ...base, outcome: 'playing' };
+        const path = multicastGroup && answered.value.multicast ? 'probing' : 'unicast';
+        const now = performance.now();
+        page.destinations.set(member.unitId, { target, address: new URL(baseUrl).hostname.replace(/^\[|\]$/g, ''), port: answered.value.udpPort, path, keyedAt: now, lastHeardAt: now });
+        return { ...base, outcome: 'playing', via: path === 'probing' ? 'both' : 'unicast' };
       }),
     );
     view.members = outcomes.sort((a, b) => a.unitName.localeCompare(b.unitName));
@@ -194,6 +228,9 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
       this.finishOutgoing(page, 'no-members');
       return this.snapshot(view);
     }
+    // The members' time to report hearing the page runs from its first packet.
+    const startsAt = performance.now();
+    for (const destination of page.destinations.values()) destination.keyedAt = destination.lastHeardAt = startsAt;
     page.clock = startFrameClock(options.frameMs, () => this.sendNextFrame(page));
     this.emit('page', this.snapshot(view));
     return this.snapshot(view);
@@ -228,6 +265,8 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
       share,
       keyShare: share.publicValue,
       playing: false,
+      lastReportAt: null,
+      reportedMulticast: 0,
       startedAt: performance.now(),
     };
     const previous = this.pending.get(offer.pageId);
@@ -235,7 +274,8 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
     entry.timer = setTimeout(() => this.pending.delete(offer.pageId), OFFER_EXPIRES_MS);
     entry.timer.unref?.();
     this.pending.set(offer.pageId, entry);
-    return { accepted: true, keyShare: share.publicValue, udpPort: media!.mediaPort };
+    const listens = offer.multicast !== undefined && media!.multicast && sameGroup(offer.multicast, options.multicastGroup);
+    return { accepted: true, keyShare: share.publicValue, udpPort: media!.mediaPort, multicast: listens };
   }
 
   /** The page's key from the unit that offered it: the page plays once it opens. */
@@ -315,7 +355,54 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
       return;
     }
     const datagram = page.sender.sendFrame(frame);
-    for (const destination of page.destinations.values()) this.options.media!.sendPageDatagram(datagram, destination.port, destination.address);
+    const media = this.options.media!;
+    const now = performance.now();
+    let multicast = false;
+    for (const [unitId, destination] of page.destinations) {
+      if (now - destination.lastHeardAt > (this.options.memberSilentMs ?? 3000)) {
+        this.dropMember(page, unitId, 'it stopped reporting that it hears the page');
+        continue;
+      }
+      if (destination.path === 'probing' && now - destination.keyedAt > this.options.multicastAckMs) {
+        destination.path = 'unicast';
+        this.setVia(page, unitId, 'unicast');
+        this.options.logger.info({ pageId: page.view.id, unitId }, 'page: the member did not hear the multicast stream in time; it gets unicast');
+      }
+      if (destination.path !== 'unicast') multicast = true;
+      if (destination.path !== 'multicast') media.sendPageDatagram(datagram, destination.port, destination.address);
+    }
+    if (multicast) media.sendPageMulticast(datagram);
+  }
+
+  /** A member reports hearing this unit's page (signed by it). */
+  receiveHeard(pageId: string, memberUnitId: string, multicastPackets: number): { via: 'multicast' | 'unicast' | 'none' } {
+    const page = this.outgoingPage;
+    const destination = page?.view.id === pageId ? page.destinations.get(memberUnitId) : undefined;
+    if (!page || !destination) return { via: 'none' };
+    destination.lastHeardAt = performance.now();
+    if (destination.path === 'probing' && multicastPackets > 0) {
+      destination.path = 'multicast';
+      this.setVia(page, memberUnitId, 'multicast');
+    }
+    return { via: destination.path === 'multicast' ? 'multicast' : 'unicast' };
+  }
+
+  private setVia(page: OutgoingPage, unitId: string, via: PageMemberView['via']): void {
+    const member = page.view.members.find((entry) => entry.unitId === unitId);
+    if (member) member.via = via;
+    this.emit('page', this.snapshot(page.view));
+  }
+
+  /** A member gone silent no longer gets the page; the others go on. */
+  private dropMember(page: OutgoingPage, unitId: string, why: string): void {
+    page.destinations.delete(unitId);
+    const member = page.view.members.find((entry) => entry.unitId === unitId);
+    if (member) {
+      member.outcome = 'dropped';
+      delete member.via;
+    }
+    this.options.logger.warn({ pageId: page.view.id, unitId, why }, 'page: member dropped');
+    this.emit('page', this.snapshot(page.view));
   }
 
   private finishOutgoing(page: OutgoingPage, reason: PageSourceEnd): void {
@@ -335,21 +422,39 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
     this.remember(page.view);
   }
 
+  /** While a page plays: reports hearing it to the paging unit about once a second (the first at once), and ends it when its packets stop. */
   private watchSilence(entry: IncomingPage): void {
     const limit = this.options.silenceTimeoutMs ?? 1500;
     const check = () => {
       if (this.incoming !== entry) return;
-      const since = this.options.media!.pageMsSinceLastPacket(entry.view.id);
-      const silentFor = since ?? performance.now() - entry.startedAt;
+      const reception = this.options.media!.pageReception(entry.view.id);
+      const since = reception?.msSinceLastPacket ?? null;
+      const now = performance.now();
+      const silentFor = since ?? now - entry.startedAt;
       if (silentFor >= limit) {
         this.finishIncoming(entry, 'silence');
         return;
       }
-      entry.timer = setTimeout(check, Math.min(250, limit / 4));
+      // Also at once when the first multicast packet comes: the paging unit waits for it to stop the unicast copy.
+      const multicastNews = reception !== null && reception.multicastPackets > 0 && entry.reportedMulticast === 0;
+      if (since !== null && (entry.lastReportAt === null || multicastNews || now - entry.lastReportAt >= 1000)) {
+        entry.lastReportAt = now;
+        entry.reportedMulticast = reception!.multicastPackets;
+        this.reportHeard(entry, reception!.multicastPackets);
+      }
+      entry.timer = setTimeout(check, entry.lastReportAt === null || entry.reportedMulticast === 0 ? 50 : 250);
       entry.timer.unref?.();
     };
-    entry.timer = setTimeout(check, Math.min(250, limit / 4));
+    entry.timer = setTimeout(check, 50);
     entry.timer.unref?.();
+  }
+
+  private reportHeard(entry: IncomingPage, multicastPackets: number): void {
+    const baseUrl = this.options.directory.baseUrlOf(entry.originUnitId);
+    if (!baseUrl) return;
+    void this.options.client.pageHeard({ baseUrl, unitId: entry.originUnitId }, entry.view.id, multicastPackets).then((result) => {
+      if (result.kind !== 'ok') this.options.logger.debug({ pageId: entry.view.id, result: result.kind }, 'page: could not report hearing it');
+    });
   }
 
   private finishIncoming(entry: IncomingPage, reason: PageSourceEnd): void {
@@ -372,6 +477,10 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
   private snapshot(view: PageView): PageView {
     return { ...view, members: view.members.map((member) => ({ ...member })) };
   }
+}
+
+function sameGroup(offered: { address: string; port: number }, own: { address: string; port: number } | null): boolean {
+  return own !== null && offered.address === own.address && offered.port === own.port;
 }
 
 /** The page's key exchange transcript: the call key exchange's, with the page id in the call id's place. */

@@ -3,6 +3,7 @@ import type { TSchema, Static } from 'typebox';
 import {
   ANY_RECEIVER,
   PageEndAnswerSchema,
+  PageHeardAnswerSchema,
   PageKeyAnswerSchema,
   PageOfferAnswerSchema,
   type PageKeyAnswer,
@@ -185,6 +186,11 @@ export class PeerClient {
   /** Paging, step 2: the page's SRTP key, sealed under the key both units derived. */
   pageKey(target: PeerTarget, pageId: string, wrappedKey: string): Promise<PeerResult<PageKeyAnswer>> {
     return this.request(target, 'POST', `/pages/${encodeURIComponent(pageId)}/key`, { wrappedKey }, PageKeyAnswerSchema);
+  }
+
+  /** A member tells the paging unit it hears the page (and over which path). */
+  pageHeard(target: PeerTarget, pageId: string, multicastPackets: number): Promise<PeerResult<{ via: 'multicast' | 'unicast' | 'none' }>> {
+    return this.request(target, 'POST', `/pages/${encodeURIComponent(pageId)}/heard`, { multicastPackets }, PageHeardAnswerSchema);
   }
 
   pageEnd(target: PeerTarget, pageId: string): Promise<PeerResult<{ ended: boolean }>> {

@@ -201,6 +201,8 @@ export const PageOfferSchema = Type.Object(
     ssrc: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
     frameMs: Type.Integer({ minimum: 1, maximum: 120 }),
     keyShare: KeyShareSchema,
+    /** The multicast group the page is also sent to (absent: unicast only). */
+    multicast: Type.Optional(Type.Object({ address: Type.String({ maxLength: 45 }), port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -211,10 +213,15 @@ export const PageOfferAnswerSchema = Type.Object({
   reason: Type.Optional(Type.String({ maxLength: 64 })),
   keyShare: Type.Optional(KeyShareSchema),
   udpPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  /** Whether this unit listens on the offered multicast group (it then reports hearing it, or gets unicast). */
+  multicast: Type.Optional(Type.Boolean()),
 });
 export type PageOfferAnswer = Static<typeof PageOfferAnswerSchema>;
 export const PageKeySchema = Type.Object({ wrappedKey: WrappedKeySchema }, { additionalProperties: false });
 export const PageKeyAnswerSchema = Type.Object({ playing: Type.Boolean(), reason: Type.Optional(Type.String({ maxLength: 64 })) });
 export type PageKeyAnswer = Static<typeof PageKeyAnswerSchema>;
+/** A member's report, about once a second while a page plays: it hears it, and how many packets came over multicast. */
+export const PageHeardSchema = Type.Object({ multicastPackets: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
+export const PageHeardAnswerSchema = Type.Object({ via: Type.Union([Type.Literal('multicast'), Type.Literal('unicast'), Type.Literal('none')]) });
 export const PageEndAnswerSchema = Type.Object({ ended: Type.Boolean() });
 export const PageIdParamsSchema = Type.Object({ pageId: PageIdSchema });

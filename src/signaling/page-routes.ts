@@ -12,7 +12,8 @@ const PAGE_BODY_LIMIT = 4 * 1024 * 1024;
 const PageMemberSchema = Type.Object({
   unitId: Type.String(),
   unitName: Type.String(),
-  outcome: Type.String({ description: 'playing, do-not-disturb (an announcement to a unit with do-not-disturb on), page-playing (a page of equal or higher priority plays there), no-speaker, refused, unreachable, offline' }),
+  outcome: Type.String({ description: 'playing, do-not-disturb (an announcement to a unit with do-not-disturb on), page-playing (a page of equal or higher priority plays there), no-speaker, refused, unreachable, offline, dropped (it stopped reporting that it hears the page)' }),
+  via: Type.Optional(Type.Union([Type.Literal('multicast'), Type.Literal('unicast'), Type.Literal('both')], { description: 'how the page reaches it: both while it is found out whether it hears the multicast group' })),
 });
 export const PageViewSchema = Type.Object({
   id: Type.String(),

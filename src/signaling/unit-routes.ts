@@ -12,6 +12,8 @@ import {
   GroupSyncSchema,
   OfferAnswerSchema,
   PageEndAnswerSchema,
+  PageHeardAnswerSchema,
+  PageHeardSchema,
   PageIdParamsSchema,
   PageKeyAnswerSchema,
   PageKeySchema,
@@ -259,6 +261,19 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
             throw error;
           }
         },
+      );
+      unitApi.post(
+        '/pages/:pageId/heard',
+        {
+          schema: {
+            tags: ['unit-to-unit'],
+            summary: 'A member of this unit\'s page hears it (about once a second): members that stop reporting are dropped, members that hear the multicast stream stay on it',
+            params: PageIdParamsSchema,
+            body: PageHeardSchema,
+            response: { 200: described(PageHeardAnswerSchema, 'how the page is sent to the member now (none: it is not a member of a page running here)') },
+          },
+        },
+        async (request) => paging.receiveHeard(request.params.pageId, senderOf(request), request.body.multicastPackets),
       );
       unitApi.post(
         '/pages/:pageId/end',

@@ -12,7 +12,7 @@ import { agreeOnSrtp, createSrtpOffer, type SrtpOffer } from '../media/srtp-nego
 import { startFrameClock, type FrameClock } from './frame-clock.js';
 import { mixInto, type LocalSoundSource } from './local-sound.js';
 import { scaled, type SoftwareLevels } from '../audio/level-gain.js';
-import type { PageMedia, PagePlayoutRequest } from '../paging/page-media.js';
+import type { PagePlayoutRequest, PageReception } from '../paging/page-media.js';
 
 /**
  * What is done to each captured frame before it is encoded, with the playback reference aligned
@@ -69,7 +69,7 @@ export interface CallAudioOptions {
  * Without a sound card the unit still takes calls: during a call a frame clock sends silence and
  * drains the receiver, so the peer hears nothing but the call, its statistics and its liveness work.
  */
-export class CallAudio implements CallMedia, SoftwareLevels, PageMedia {
+export class CallAudio implements CallMedia, SoftwareLevels {
   private transport?: UdpTransport;
   private duplex?: DuplexStream;
   private call?: ActiveCall;
@@ -186,13 +186,9 @@ export class CallAudio implements CallMedia, SoftwareLevels, PageMedia {
 
   /** Routes one datagram from the media socket to the active call, if it belongs to it. */
   onDatagram(datagram: Buffer, from: DatagramSource): void {
-    const page = this.page;
     // A page's packets come from the paging unit with the page's SSRC (clear in the SRTP header);
     // everything else is the call's to judge.
-    if (page?.receiver && rtpSsrcOf(datagram) === page.ssrc && sameHost(from.address, page.fromAddress)) {
-      page.receiver.receiveDatagram(datagram, this.now());
-      return;
-    }
+    if (this.receivePageDatagram(datagram, from, false)) return;
     const call = this.call;
     if (!call?.receiver || !call.remote) return;
     if (from.address !== call.remote.address && !sameHost(from.address, call.remote.address)) {
@@ -352,7 +348,7 @@ export class CallAudio implements CallMedia, SoftwareLevels, PageMedia {
 
   async playPage(request: PagePlayoutRequest): Promise<void> {
     if (this.page) this.stopPage(this.page.pageId);
-    const page: PlayingPage = { pageId: request.pageId, fromAddress: request.fromAddress, ssrc: request.ssrc >>> 0, gain: request.gain };
+    const page: PlayingPage = { pageId: request.pageId, fromAddress: request.fromAddress, ssrc: request.ssrc >>> 0, gain: request.gain, multicastPackets: 0, accepted: new Map() };
     this.page = page;
     this.callGain = request.callGain;
     const own = this.options.settings;
@@ -377,10 +373,28 @@ export class CallAudio implements CallMedia, SoftwareLevels, PageMedia {
     this.options.logger.info({ pageId, packetsReceived: stats?.packetsReceived ?? 0, packetsLost: stats?.packetsLost ?? 0 }, 'page playout stopped');
   }
 
-  pageMsSinceLastPacket(pageId: string): number | null {
+  /** Plays `datagram` if it is a packet of the page playing (from its unit, with its SSRC); false otherwise. */
+  receivePageDatagram(datagram: Buffer, from: DatagramSource, viaMulticast: boolean): boolean {
+    const page = this.page;
+    if (!page?.receiver || rtpSsrcOf(datagram) !== page.ssrc || !sameHost(from.address, page.fromAddress)) return false;
+    const sequence = datagram.readUInt16BE(2);
+    if (page.receiver.receiveDatagram(datagram, this.now())) {
+      if (viaMulticast) page.multicastPackets += 1;
+      // Kept briefly: the same packet may come again by the other path (the paging unit sends both
+      // while it finds out whether multicast reaches this unit), and SRTP refuses it as a replay.
+      page.accepted.set(sequence, datagram);
+      if (page.accepted.size > 64) page.accepted.delete(page.accepted.keys().next().value!);
+    } else if (viaMulticast && page.accepted.get(sequence)?.equals(datagram)) {
+      // A byte-identical copy of an authenticated packet: multicast delivers the page here.
+      page.multicastPackets += 1;
+    }
+    return true;
+  }
+
+  pageReception(pageId: string): PageReception | null {
     if (this.page?.pageId !== pageId) return null;
     const last = this.page.receiver?.lastPacketArrivalMs ?? null;
-    return last === null ? null : this.now() - last;
+    return { msSinceLastPacket: last === null ? null : this.now() - last, multicastPackets: this.page.multicastPackets };
   }
 
   async close(): Promise<void> {
@@ -507,6 +521,9 @@ interface PlayingPage {
   fromAddress: string;
   ssrc: number;
   gain: number;
+  multicastPackets: number;
+  /** The last authenticated packets by sequence number (see receivePageDatagram). */
+  accepted: Map<number, Buffer>;
   receiver?: MediaReceiver;
 }
 

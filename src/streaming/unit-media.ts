@@ -10,6 +10,7 @@ import type { SoundOutput } from '../sounds/call-sounds.js';
 import type { SoftwareLevels } from '../audio/level-gain.js';
 import type { SelfTestAudio } from '../selftest/unit-selftest.js';
 import type { PageMedia } from '../paging/page-media.js';
+import { PageMulticastSocket } from '../paging/page-multicast.js';
 
 /** A unit's media engine with what it holds open: the sound devices and the UDP media socket. */
 export interface UnitMedia {
@@ -44,6 +45,7 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
   const processing = config.audio.processing;
   const processor = processing.enabled ? new CaptureProcessor(processing) : null;
   const devicesOpened: Array<() => void> = [];
+  let multicast: PageMulticastSocket | null = null;
   const callAudio = new CallAudio({
     onDevicesOpened: () => {
       for (const listener of devicesOpened) listener();
@@ -56,12 +58,28 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
     backend,
     logger: logger.child({ module: 'audio' }),
   });
+  const paging: PageMedia = {
+    get mediaPort() {
+      return callAudio.mediaPort;
+    },
+    get multicast() {
+      return multicast !== null;
+    },
+    sendPageDatagram: (datagram, port, address) => callAudio.sendPageDatagram(datagram, port, address),
+    sendPageMulticast: (datagram) => {
+      multicast?.send(datagram);
+      return multicast !== null;
+    },
+    playPage: (request) => callAudio.playPage(request),
+    stopPage: (pageId) => callAudio.stopPage(pageId),
+    pageReception: (pageId) => callAudio.pageReception(pageId),
+  };
   return {
     callMedia: callAudio,
     speaker: callAudio,
     levels: callAudio,
     selfTest: callAudio,
-    paging: callAudio,
+    paging,
     onDevicesOpened: (listener) => devicesOpened.push(listener),
     async start() {
       transport = await UdpTransport.bind({
@@ -73,10 +91,24 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
         throw new Error(`cannot listen on UDP port ${config.audio.udpPort} (audio.udpPort): ${error.message}`);
       });
       callAudio.attachTransport(transport);
+      if (config.paging.multicast) {
+        multicast = await PageMulticastSocket.open({
+          group: config.paging.multicastAddress,
+          port: config.paging.port,
+          interfaceAddress: config.http.host,
+          onDatagram: (datagram, from) => callAudio.receivePageDatagram(datagram, from, true),
+          logger: logger.child({ module: 'paging' }),
+        }).catch((error: Error) => {
+          logger.warn({ err: error, group: `${config.paging.multicastAddress}:${config.paging.port}` }, 'paging: cannot listen on the multicast group (paging.multicastAddress, paging.port); pages reach this unit over unicast');
+          return null;
+        });
+      }
       await callAudio.openDevices();
       return { udpPort: transport.localPort };
     },
     async stop() {
+      multicast?.close();
+      multicast = null;
       await callAudio.close();
       await transport?.close();
       transport = null;

@@ -15,6 +15,10 @@ const SITE_SECRET = 'paging-key-test-site-secret-0123456789';
 
 class RecordingPageMedia implements PageMedia {
   readonly mediaPort = 40_123;
+  readonly multicast = false;
+  sendPageMulticast(): boolean {
+    return false;
+  }
   readonly played: PagePlayoutRequest[] = [];
   readonly sent: Buffer[] = [];
   sendPageDatagram(datagram: Buffer): void {
@@ -24,8 +28,8 @@ class RecordingPageMedia implements PageMedia {
     this.played.push(request);
   }
   stopPage(): void {}
-  pageMsSinceLastPacket(): number | null {
-    return 0;
+  pageReception() {
+    return { msSinceLastPacket: 0, multicastPackets: 0 };
   }
 }
 
@@ -44,7 +48,7 @@ function pair() {
     return value;
   };
   let member: PagingService;
-  const common = { frameMs: 20, bitrate: 24_000, logger, keyExchange: new CallKeyExchange(SITE_SECRET), unitState: () => ({ call: 'idle' as const, doNotDisturb: false }) };
+  const common = { multicastGroup: null, multicastAckMs: 500, frameMs: 20, bitrate: 24_000, logger, keyExchange: new CallKeyExchange(SITE_SECRET), unitState: () => ({ call: 'idle' as const, doNotDisturb: false }) };
   const origin = new PagingService({
     ...common,
     unitId: 'origin-unit-0001',
@@ -56,6 +60,7 @@ function pair() {
       pageOffer: async (_target, offer) => ({ kind: 'ok', from: 'member-unit-0001', value: record(member.receiveOffer(record(offer), 'origin-unit-0001', '127.0.0.1')) }),
       pageKey: async (_target, pageId, wrappedKey) => ({ kind: 'ok', from: 'member-unit-0001', value: record(await member.receiveKey(pageId, 'origin-unit-0001', record(wrappedKey))) }),
       pageEnd: async (_target, pageId) => ({ kind: 'ok', from: 'member-unit-0001', value: member.receiveEnd(pageId, 'origin-unit-0001') }),
+      pageHeard: async () => ({ kind: 'ok', from: 'member-unit-0001', value: { via: 'unicast' } }),
     },
   });
   member = new PagingService({

@@ -64,7 +64,8 @@ test.before(async () => {
       name,
       env: alsa.env,
       compiled: true,
-      config: { audio: { captureDevice: `mic_${name.toLowerCase()}`, playbackDevice: `spk_${name.toLowerCase()}` } },
+      // D stands for a unit where multicast does not pass: it gets pages over unicast.
+      config: { audio: { captureDevice: `mic_${name.toLowerCase()}`, playbackDevice: `spk_${name.toLowerCase()}` }, ...(name === 'D' ? { paging: { multicast: false } } : {}) },
     })),
   );
   NAMES.forEach((name, index) => (units[name] = launched[index]));
@@ -112,6 +113,10 @@ test.serial('an announcement plays on several speakers at once; a unit with do-n
   const emergency = await page(A, { priority: 'emergency', wav: toneWav(700, 1.5) });
   t.deepEqual(outcomes(emergency.members), { B: 'playing', C: 'playing', D: 'playing' });
   await eventually('the emergency to end on A', () => idleOutgoing(A));
+  // B and C heard the multicast stream and stayed on it; D, which does not listen there, got unicast.
+  const sent = (await A.api('GET', '/api/page')).body.recent[0] as { id: string; members: { unitName: string; via?: string }[] };
+  t.is(sent.id, emergency.id);
+  t.deepEqual(Object.fromEntries(sent.members.map((member) => [member.unitName, member.via])), { B: 'multicast', C: 'multicast', D: 'unicast' });
   await eventually('D to stop playing it', async () => !(await incomingOf(D)));
   const emergencyOnD = measureTone(speaker('D').samples().subarray(markD), 700);
   t.true(emergencyOnD.toneSeconds >= 0.9, `D plays the emergency despite do-not-disturb: ${describeTone(emergencyOnD)}`);
@@ -218,4 +223,23 @@ test.serial('a stranger on the LAN cannot inject a page: unsigned and wrongly si
   const replayed = await fetch(`${B.baseUrl}${keyUrl}`, { method: 'POST', headers: peerRequestHeaders(unitId, { method: 'POST', url: keyUrl, body: keyBody }, { authority: B.address }), body: keyBody });
   t.is(replayed.status, 404, await replayed.text());
   t.is((await incomingOf(B)), null, 'nothing plays');
+});
+
+test.serial('a member that goes silent mid-page is dropped; the others hear the page to its end', async (t) => {
+  const { A, B, C } = units;
+  const markB = speaker('B').sampleCount;
+  const started = await page(A, { priority: 'announcement', wav: toneWav(1000, 5) });
+  t.deepEqual(outcomes(started.members), { B: 'playing', C: 'playing', D: 'playing' });
+  await eventually('C to play it', async () => (await incomingOf(C)) !== null);
+  await C.stop();
+  await eventually('A to drop C', async () => {
+    const { body } = await A.api('GET', '/api/page');
+    return body.outgoing?.members.find((member: { unitName: string }) => member.unitName === 'C')?.outcome === 'dropped';
+  }, 6000);
+  await eventually('the page to end on A', () => idleOutgoing(A));
+  const sent = (await A.api('GET', '/api/page')).body.recent[0];
+  t.like(sent, { id: started.id, endReason: 'source-ended' });
+  t.deepEqual(outcomes(sent.members), { B: 'playing', C: 'dropped', D: 'playing' });
+  const heard = measureTone(speaker('B').samples().subarray(markB), 1000);
+  t.true(heard.toneSeconds >= 4, `B heard the page to its end: ${describeTone(heard)}`);
 });
