@@ -1,3 +1,4 @@
+import wavefile from 'wavefile';
 import test from 'ava';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -168,7 +169,7 @@ function urlSpread(route: string): string[] {
   if (route === '/api/signal/incoming') return [route, `${route}?user=`, `${route}?user=Nobody`, `${route}?user=Walker`];
   if (!route.includes(':')) return [route];
   if (route.includes(':name')) return ['Reception', 'Nobody', 'bad!name', 'x'.repeat(150), '%zz'].map((name) => route.replace(':name', name));
-  return [OFFER_ID, FAKE_CALL_ID, 'bad!id', 'short', 'x'.repeat(150), '%zz'].map((id) => route.replace(':callId', id));
+  return [OFFER_ID, FAKE_CALL_ID, 'bad!id', 'short', 'x'.repeat(150), '%zz'].map((id) => route.replace(':callId', id).replace(':pageId', id));
 }
 
 /** Drives every /api route of `app` with the spread, as a stranger, with bad sessions and as the logged-in person. */
@@ -361,6 +362,21 @@ test('every status code any route answers is documented for that route and metho
   t.is(mediaFailed.status, 503);
   t.like(mediaFailed.body, { error: 'media-failed', call: { id: crossing.body.call.id } }, 'the answer keeps the call the schema documents');
   t.is((await api(a, 'POST', '/api/signal/end', { callId: crossing.body.call.id })).status, 200);
+
+  // Paging: A pages a group with B's user; B plays it, reports hearing it, and stops when A ends it.
+  t.is((await api(a, 'PUT', '/api/groups/Flats', { members: ['UserB'] })).status, 200);
+  const silentWav = new wavefile.WaveFile();
+  silentWav.fromScratch(1, 48_000, '16', new Int16Array(3 * 48_000));
+  const paged = await api(a, 'POST', '/api/page', { group: 'Flats', wav: Buffer.from(silentWav.toBuffer()).toString('base64') });
+  t.is(paged.status, 200, JSON.stringify(paged.body));
+  await log.seen((answer) => answer.app === 'A' && answer.route === '/api/unit/pages/:pageId/heard' && answer.status === 200);
+  t.is((await api(a, 'GET', '/api/page')).status, 200);
+  // The page route takes a recording (up to 4 MiB), more than the walk's oversized body: a larger one is refused.
+  const huge = await a.app.inject({ method: 'POST', url: '/api/page', headers: { ...a.auth, 'content-type': 'application/json' }, payload: JSON.stringify({ group: 'Flats', wav: 'A'.repeat(4 * 1024 * 1024) }) });
+  t.is(huge.statusCode, 413);
+  log.note('A', 'POST', '/api/page', huge.statusCode, 'a recording over 4 MiB');
+  t.is((await api(a, 'POST', '/api/page/end', {})).status, 200);
+  await log.seen((answer) => answer.app === 'B' && answer.route === '/api/unit/pages/:pageId/end' && answer.status === 200);
 
   // 3. Two units that do not share a secret pair by code over HTTP (the open exchange between them
   //    recorded too), then the new one leaves again.

@@ -1,6 +1,7 @@
 import type { AudioDeviceState, CallMedia, CallMediaStats, MediaEndpoint } from '../../src/calls/call-media.js';
 import type { UnitMedia } from '../../src/streaming/unit-media.js';
 import type { SoundOutput } from '../../src/sounds/call-sounds.js';
+import type { PageMedia, PagePlayoutRequest, PageReception } from '../../src/paging/page-media.js';
 import { agreeOnSrtp, createSrtpOffer } from '../../src/media/srtp-negotiation.js';
 import type { SoftwareLevels } from '../../src/audio/audio-levels.js';
 
@@ -112,7 +113,42 @@ export class FakeCallMedia implements CallMedia, SoftwareLevels {
 /** A media double as a unit's media: nothing to open or close. */
 export function unitMediaOf(callMedia: CallMedia, speaker: SoundOutput | null = null): UnitMedia {
   const levels = callMedia instanceof FakeCallMedia ? callMedia : null;
-  return { callMedia, speaker, levels, start: async () => ({ udpPort: null }), stop: async () => undefined };
+  const paging = callMedia instanceof FakeCallMedia ? new FakePageMedia(callMedia.udpPort) : undefined;
+  return { callMedia, speaker, levels, paging, start: async () => ({ udpPort: null }), stop: async () => undefined };
+}
+
+/**
+ * Paging's side of the media double: records the pages it is told to play and the datagrams it is
+ * told to send (nothing travels); a page that plays reports a packet just now, so it plays until ended.
+ */
+export class FakePageMedia implements PageMedia {
+  readonly multicast = false;
+  readonly played: PagePlayoutRequest[] = [];
+  playing: string | null = null;
+  datagramsSent = 0;
+
+  constructor(readonly mediaPort: number) {}
+
+  sendPageDatagram(): void {
+    this.datagramsSent += 1;
+  }
+
+  sendPageMulticast(): boolean {
+    return false;
+  }
+
+  async playPage(request: PagePlayoutRequest): Promise<void> {
+    this.played.push(request);
+    this.playing = request.pageId;
+  }
+
+  stopPage(pageId: string): void {
+    if (this.playing === pageId) this.playing = null;
+  }
+
+  pageReception(pageId: string): PageReception | null {
+    return this.playing === pageId ? { msSinceLastPacket: 0, multicastPackets: 0 } : null;
+  }
 }
 
 /**

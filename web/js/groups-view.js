@@ -7,8 +7,9 @@ import { byId, h, setText } from './dom.js';
  * made here reaches every unit of the site; the list is read again when the site changes.
  */
 export class GroupsView {
-  constructor({ onDial }) {
+  constructor({ onDial, onGroups = () => {} }) {
     this.onDial = onDial;
+    this.onGroups = onGroups;
     this.list = byId('group-list');
     this.empty = byId('no-groups');
     this.result = byId('group-result');
@@ -54,6 +55,7 @@ export class GroupsView {
   }
 
   render() {
+    this.onGroups(this.groups);
     this.empty.hidden = this.groups.length > 0;
     this.list.replaceChildren(
       ...this.groups.map((group) =>

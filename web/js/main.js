@@ -10,6 +10,7 @@ import { HistoryView } from './history-view.js';
 import { LevelsView } from './levels-view.js';
 import { SelfTestView } from './selftest-view.js';
 import { GroupsView } from './groups-view.js';
+import { PagingView } from './paging-view.js';
 import { SiteView } from './site-view.js';
 
 /**
@@ -84,7 +85,8 @@ const levelsView = new LevelsView({
   },
 });
 const selfTestView = new SelfTestView({ run: () => api.runSelfTest(), toast: (message) => toast(message) });
-const groupsView = new GroupsView({ onDial: (to) => dial(to) });
+const pagingView = new PagingView();
+const groupsView = new GroupsView({ onDial: (to) => dial(to), onGroups: (groups) => pagingView.setGroups(groups) });
 const siteView = new SiteView({ toast: (message) => toast(message) });
 
 // ---- rendering -----------------------------------------------------------------------------
@@ -388,8 +390,10 @@ function startLive() {
         renderCall();
         void historyView.refresh(state);
         void groupsView.refresh();
+        void pagingView.refresh();
       },
       call: (call) => takeCall(call),
+      page: () => pagingView.take(),
       stats: (call) => takeCall(call),
       peers(data) {
         state.peers = data.peers;
