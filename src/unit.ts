@@ -327,6 +327,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     // The buttons, the flats' buttons and the keypad ring names through the site directory (groups plug in there).
     resolveTarget: siteCallTargets(directory, groups),
     openPeerDoor: () => peerDoor.open(),
+    // gpio.pageButton: held, a live page of the microphone to its group.
+    pressToTalk: paging,
     logger: logger.child({ module: 'gpio' }),
     ...overrides.gpio,
   });

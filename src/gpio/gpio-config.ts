@@ -54,6 +54,22 @@ export const GpioConfigSchema = Type.Object(
         description: 'OPEN button input (BCM number), or null for none: during a call it opens the door of the other unit (the door station\'s relay)',
       }),
     ),
+    pageButton: Type.Optional(
+      Type.Union(
+        [
+          Type.Object(
+            {
+              pin: bcmPin('PAGE (press-to-talk) button input'),
+              group: Type.String({ minLength: 1, maxLength: 64, description: 'the call group held PAGE speaks to' }),
+              priority: Type.Optional(Type.Union([Type.Literal('announcement'), Type.Literal('emergency')], { description: 'announcement (default) or emergency' })),
+            },
+            { additionalProperties: false },
+          ),
+          Type.Null(),
+        ],
+        { description: 'a press-to-talk PAGE button, or null for none: held, the microphone is paged live to the group' },
+      ),
+    ),
     doorRelayActiveLow: Type.Optional(Type.Boolean({ description: 'the relay module switches on a low input (default false)' })),
     activeLow: Type.Boolean({ description: 'buttons pull the pin to ground when pressed (internal pull-up); false for buttons to 3.3 V' }),
     debounceMs: Type.Integer({ minimum: 1, maximum: 500, description: 'a button level must hold this long to count' }),
@@ -88,6 +104,7 @@ export function gpioPins(config: GpioConfig): Record<string, number> {
   const pins: Record<string, number> = { callButton: config.callButton, answerButton: config.answerButton, ringLed: config.ringLed };
   if (config.doorRelay !== undefined && config.doorRelay !== null) pins.doorRelay = config.doorRelay;
   if (config.openButton !== undefined && config.openButton !== null) pins.openButton = config.openButton;
+  if (config.pageButton) pins['pageButton.pin'] = config.pageButton.pin;
   (config.buttons ?? []).forEach((button, index) => {
     pins[`buttons.${index}.pin`] = button.pin;
   });

@@ -36,6 +36,8 @@ export interface GpioServiceOptions {
    * unit of the call. Absent: the button is read but does nothing.
    */
   openPeerDoor?: () => Promise<{ ok: true } | { ok: false; reason: string }>;
+  /** Press-to-talk (gpio.pageButton): held, a live page to its group; absent: the button is read but does nothing. */
+  pressToTalk?: { press(group: string, priority: 'announcement' | 'emergency'): void; release(): void };
   /** The microphone mute a long press of ANSWER toggles in a call (absent: ANSWER hangs up at once). */
   mute?: MuteSwitch;
 }
@@ -80,7 +82,7 @@ const BUTTON_PINS: readonly ButtonPin[] = ['callButton', 'answerButton'];
 const BUTTON_NAMES: Record<ButtonPin, string> = { callButton: 'CALL', answerButton: 'ANSWER' };
 
 interface OpenedPorts {
-  inputs: Record<'callButton' | 'answerButton', InputPort> & { openButton?: InputPort };
+  inputs: Record<'callButton' | 'answerButton', InputPort> & { openButton?: InputPort; pageButton?: InputPort };
   outputs: Partial<Record<'ringLed' | 'doorRelay', OutputPort>>;
   /** Flats' buttons and the keypad. */
   doorPanel: DoorPanelPorts;
@@ -96,6 +98,8 @@ interface Running {
   buttons: Record<ButtonPin, Button>;
   /** gpio.openButton, when configured. */
   openButton: Button | null;
+  /** gpio.pageButton, when configured. */
+  pageButton: Button | null;
   led: IndicatorLed;
   relay: DoorRelay | null;
   panel: CallButtons;
@@ -123,7 +127,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
 
   status(): GpioStatus {
     if (!this.running) return this.current;
-    const { pinMap, callButton, answerButton, openButton, led, relay, doorPanel } = this.running;
+    const { pinMap, callButton, answerButton, openButton, pageButton, led, relay, doorPanel } = this.running;
     const { targetButtons, keypad } = doorPanel.status();
     const pins: Record<string, { bcm: number; sysfs: number }> = {};
     for (const [role, bcm] of Object.entries(gpioPins(this.options.config))) pins[role] = { bcm, sysfs: pinMap.sysfs[role as PinRole] };
@@ -133,7 +137,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
       board: pinMap.board,
       chip: { name: pinMap.chip.name, label: pinMap.chip.label, base: pinMap.chip.base },
       pins,
-      buttons: { call: callButton.pressed, answer: answerButton.pressed, ...(openButton ? { open: openButton.pressed } : {}) },
+      buttons: { call: callButton.pressed, answer: answerButton.pressed, ...(openButton ? { open: openButton.pressed } : {}), ...(pageButton ? { page: pageButton.pressed } : {}) },
       led: led.mode,
       ...(targetButtons.length > 0 ? { targetButtons } : {}),
       ...(keypad ? { keypad } : {}),
@@ -177,6 +181,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
     this.running.callButton.start();
     this.running.answerButton.start();
     this.running.openButton?.start();
+    this.running.pageButton?.start();
     this.running.panel.start();
     this.running.doorPanel.start();
 
@@ -199,6 +204,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
     running.callButton.stop();
     running.answerButton.stop();
     running.openButton?.stop();
+    running.pageButton?.stop();
     running.led.stop();
     running.relay?.stop();
     for (const port of running.ports) port.close();
@@ -246,6 +252,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
         answerButton: open('answerButton', 'ANSWER button', (sysfs) => opener.openInput(sysfs, 'ANSWER button')),
       };
       if (pinMap.sysfs.openButton !== undefined) inputs.openButton = open('openButton', 'OPEN button', (sysfs) => opener.openInput(sysfs, 'OPEN button'));
+      if (pinMap.sysfs['pageButton.pin'] !== undefined) inputs.pageButton = open('pageButton.pin', 'PAGE button', (sysfs) => opener.openInput(sysfs, 'PAGE button'));
       const outputs: Partial<Record<'ringLed' | 'doorRelay', OutputPort>> = {
         ringLed: open('ringLed', 'ring LED', (sysfs) => opener.openOutput(sysfs, Led.offLevel(), 'ring LED')),
       };
@@ -294,6 +301,19 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
         this.openPressed();
       });
       openButton.on('release', () => this.publish());
+    }
+    const pageButton = opened.inputs.pageButton ? new Button(opened.inputs.pageButton, this.clock, { ...buttonOptions, name: 'page' }) : null;
+    const pageConfig = config.pageButton;
+    if (pageButton && pageConfig) {
+      pageButton.on('press', () => {
+        this.publish();
+        this.logger.info({ button: 'page', group: pageConfig.group }, 'PAGE held: paging the microphone to the group');
+        this.options.pressToTalk?.press(pageConfig.group, pageConfig.priority ?? 'announcement');
+      });
+      pageButton.on('release', () => {
+        this.publish();
+        this.options.pressToTalk?.release();
+      });
     }
     const led = new IndicatorLed(new Led(opened.outputs.ringLed!, this.clock, { blinkPeriodMs: config.ledBlinkPeriodMs ?? DEFAULT_BLINK_PERIOD_MS }), this.clock);
     // Every call the panel places goes through the one resolver (a user today; groups later).
@@ -346,7 +366,7 @@ export class GpioService extends EventEmitter<GpioServiceEvents> {
       logger: this.logger,
       onChange: () => this.publish(),
     });
-    return { pinMap, ports: opened.all, callButton, answerButton, buttons, openButton, led, relay, panel, doorPanel };
+    return { pinMap, ports: opened.all, callButton, answerButton, buttons, openButton, pageButton, led, relay, panel, doorPanel };
   }
 
   /** OPEN pressed: during an active call, the other unit of the call opens its door; otherwise nothing happens. */

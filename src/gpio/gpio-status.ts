@@ -38,6 +38,7 @@ export const GpioStatusSchema = Type.Union([
       call: Type.Boolean({ description: 'pressed' }),
       answer: Type.Boolean({ description: 'pressed' }),
       open: Type.Optional(Type.Boolean({ description: 'pressed (absent: no gpio.openButton)' })),
+      page: Type.Optional(Type.Boolean({ description: 'pressed (absent: no gpio.pageButton)' })),
     }),
     /** muted: steady with a short dark blink every second, a call with the microphone muted. */
     led: Type.Union([Type.Literal('off'), Type.Literal('steady'), Type.Literal('blinking'), Type.Literal('muted')]),

@@ -25,6 +25,11 @@ export interface PageMedia {
   sendPageDatagram(datagram: Buffer, port: number, address: string): void;
   /** Sends to the site's paging multicast group; false when this unit has no multicast socket. */
   sendPageMulticast(datagram: Buffer): boolean;
+  /**
+   * Hands each captured microphone frame (with the microphone gain and mute applied) to `listener`
+   * while it is set, in or out of a call (a live page); null stops it.
+   */
+  captureForPage(listener: ((pcm: Int16Array) => void) | null): void;
   /** Starts playing the page (replacing any other); resolves once its decoder is ready. */
   playPage(request: PagePlayoutRequest): Promise<void>;
   /** Stops it and gives the call its full volume back; harmless for a page that is not playing. */

@@ -29,6 +29,27 @@ export type PageSourceEnd = 'source-ended' | 'ended-by-api' | 'interrupted' | 's
 /** Where a page's audio comes from: frames of 48 kHz mono samples until it returns null. */
 export interface PageSource {
   nextFrame(frameSamples: number): Int16Array | null;
+  /** Called once when the page ends (lets go of the microphone). */
+  close?(): void;
+}
+
+/** Most microphone frames held for a live page (the capture and send clocks drift a little apart). */
+const MIC_QUEUE_FRAMES = 10;
+
+/** A live page from the unit's microphone: captured frames, silence while none is there, until closed. */
+function microphoneSource(media: PageMedia): PageSource {
+  const queue: Int16Array[] = [];
+  media.captureForPage((pcm) => {
+    queue.push(pcm);
+    if (queue.length > MIC_QUEUE_FRAMES) queue.shift();
+  });
+  return {
+    nextFrame: (frameSamples) => {
+      const frame = queue.shift();
+      return frame && frame.length === frameSamples ? frame : new Int16Array(frameSamples);
+    },
+    close: () => media.captureForPage(null),
+  };
 }
 
 export type MemberOutcome = 'playing' | 'do-not-disturb' | 'page-playing' | 'no-speaker' | 'refused' | 'unreachable' | 'offline' | 'dropped';
@@ -137,6 +158,7 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
   private incoming: IncomingPage | null = null;
   private readonly recent: PageView[] = [];
   private readonly frameSamples: number;
+  private pressed: { released: boolean; pageId: string | null } | null = null;
 
   constructor(private readonly options: PagingServiceOptions) {
     super();
@@ -234,6 +256,37 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
     page.clock = startFrameClock(options.frameMs, () => this.sendNextFrame(page));
     this.emit('page', this.snapshot(view));
     return this.snapshot(view);
+  }
+
+  /**
+   * Press-to-talk (the PAGE button): pressed, a live page of the microphone to `group`; released,
+   * it ends, also when the release comes before every member has been keyed.
+   */
+  press(group: string, priority: PagePriority): void {
+    const media = this.options.media;
+    if (!media || this.pressed) return;
+    const source = microphoneSource(media);
+    const pressed = { released: false, pageId: null as string | null };
+    this.pressed = pressed;
+    this.startPage(group, priority, source).then(
+      (page) => {
+        pressed.pageId = page.id;
+        if (pressed.released && this.outgoingPage?.view.id === page.id) this.endPage(page.id);
+      },
+      (error: Error) => {
+        source.close?.();
+        if (this.pressed === pressed) this.pressed = null;
+        this.options.logger.warn({ err: error, group }, 'PAGE: the page could not start');
+      },
+    );
+  }
+
+  release(): void {
+    const pressed = this.pressed;
+    if (!pressed) return;
+    this.pressed = null;
+    pressed.released = true;
+    if (pressed.pageId && this.outgoingPage?.view.id === pressed.pageId) this.endPage(pressed.pageId);
   }
 
   /** Ends this unit's page (POST /api/page/end, the press-to-talk button let go). */
@@ -409,6 +462,7 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
     if (this.outgoingPage !== page) return;
     this.outgoingPage = null;
     page.clock?.stop();
+    page.source.close?.();
     page.view.phase = 'ended';
     page.view.endReason = reason;
     const { logger, client } = this.options;

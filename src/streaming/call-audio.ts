@@ -79,6 +79,7 @@ export class CallAudio implements CallMedia, SoftwareLevels {
   private callGain = 1;
   private localSound: LocalSoundSource | null = null;
   private micTap: ((mic: Int16Array, reference: Int16Array) => void) | null = null;
+  private pageCapture: ((pcm: Int16Array) => void) | null = null;
   private processCapture: CaptureProcessor;
   private fallbackClock?: FrameClock;
   private readonly frameSamples: number;
@@ -146,6 +147,12 @@ export class CallAudio implements CallMedia, SoftwareLevels {
    */
   setMicTap(tap: ((mic: Int16Array, reference: Int16Array) => void) | null): void {
     this.micTap = tap;
+    this.updateRelaying();
+  }
+
+  /** Hands every captured frame (gain and mute applied) to `listener` while set: a live page from this unit's microphone. */
+  setPageCapture(listener: ((pcm: Int16Array) => void) | null): void {
+    this.pageCapture = listener;
     this.updateRelaying();
   }
 
@@ -408,6 +415,7 @@ export class CallAudio implements CallMedia, SoftwareLevels {
 
   private captured(frame: CapturedFrame): void {
     this.micTap?.(frame.mic, frame.reference);
+    if (this.pageCapture) this.pageCapture(this.micMuted ? this.silence : scaled(frame.mic, this.captureGain));
     const call = this.call;
     if (!call?.sender || !call.remote || !this.transport) return;
     const mic = scaled(frame.mic, this.captureGain);
@@ -466,9 +474,9 @@ export class CallAudio implements CallMedia, SoftwareLevels {
    */
   private updateRelaying(): void {
     const inCall = this.call?.remote !== undefined;
-    const active = !this.closed && (inCall || this.localSound !== null || this.micTap !== null || this.page !== undefined);
+    const active = !this.closed && (inCall || this.localSound !== null || this.micTap !== null || this.page !== undefined || this.pageCapture !== null);
     if (this.duplex) {
-      this.duplex.setCaptureWanted(inCall || this.micTap !== null);
+      this.duplex.setCaptureWanted(inCall || this.micTap !== null || this.pageCapture !== null);
       if (this.duplex.active !== active) {
         this.duplex.setActive(active).catch((error: Error) => this.deviceFailed(error));
       }

@@ -70,6 +70,7 @@ export async function createUnitMedia(config: IntercomConfig, logger: Logger): P
       multicast?.send(datagram);
       return multicast !== null;
     },
+    captureForPage: (listener) => callAudio.setPageCapture(listener),
     playPage: (request) => callAudio.playPage(request),
     stopPage: (pageId) => callAudio.stopPage(pageId),
     pageReception: (pageId) => callAudio.pageReception(pageId),

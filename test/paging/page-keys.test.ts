@@ -16,6 +16,7 @@ const SITE_SECRET = 'paging-key-test-site-secret-0123456789';
 class RecordingPageMedia implements PageMedia {
   readonly mediaPort = 40_123;
   readonly multicast = false;
+  captureForPage(): void {}
   sendPageMulticast(): boolean {
     return false;
   }

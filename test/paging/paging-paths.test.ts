@@ -26,6 +26,7 @@ class CountingMedia implements PageMedia {
   sendPageDatagram(_datagram: Buffer, port: number): void {
     this.unicastTo.set(port, (this.unicastTo.get(port) ?? 0) + 1);
   }
+  captureForPage(): void {}
   sendPageMulticast(): boolean {
     this.multicastSent += 1;
     return true;

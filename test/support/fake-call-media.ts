@@ -137,6 +137,13 @@ export class FakePageMedia implements PageMedia {
     return false;
   }
 
+  /** The live page's microphone listener while one is set (a test feeds it frames). */
+  microphone: ((pcm: Int16Array) => void) | null = null;
+
+  captureForPage(listener: ((pcm: Int16Array) => void) | null): void {
+    this.microphone = listener;
+  }
+
   async playPage(request: PagePlayoutRequest): Promise<void> {
     this.played.push(request);
     this.playing = request.pageId;
