@@ -36,15 +36,20 @@ export interface PageSource {
 /** Most microphone frames held for a live page (the capture and send clocks drift a little apart). */
 const MIC_QUEUE_FRAMES = 10;
 
-/** A live page from the unit's microphone: captured frames, silence while none is there, until closed. */
-function microphoneSource(media: PageMedia): PageSource {
+/** A live page ends by itself after this long (a PAGE button stuck down, a page nobody ended). */
+export const MAX_LIVE_PAGE_MS = 5 * 60_000;
+
+/** A live page from the unit's microphone: captured frames, silence while none is there, until closed or MAX_LIVE_PAGE_MS. */
+export function microphoneSource(media: PageMedia, frameMs: number): PageSource {
   const queue: Int16Array[] = [];
+  let framesLeft = Math.ceil(MAX_LIVE_PAGE_MS / frameMs);
   media.captureForPage((pcm) => {
     queue.push(pcm);
     if (queue.length > MIC_QUEUE_FRAMES) queue.shift();
   });
   return {
     nextFrame: (frameSamples) => {
+      if (framesLeft-- <= 0) return null;
       const frame = queue.shift();
       return frame && frame.length === frameSamples ? frame : new Int16Array(frameSamples);
     },
@@ -265,7 +270,7 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
   press(group: string, priority: PagePriority): void {
     const media = this.options.media;
     if (!media || this.pressed) return;
-    const source = microphoneSource(media);
+    const source = microphoneSource(media, this.options.frameMs);
     const pressed = { released: false, pageId: null as string | null };
     this.pressed = pressed;
     this.startPage(group, priority, source).then(
@@ -287,6 +292,19 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
     this.pressed = null;
     pressed.released = true;
     if (pressed.pageId && this.outgoingPage?.view.id === pressed.pageId) this.endPage(pressed.pageId);
+  }
+
+  /** Pages the unit's microphone live to `group` until endPage() (POST /api/page with microphone: true). */
+  async startMicrophonePage(group: string, priority: PagePriority): Promise<PageView> {
+    const media = this.options.media;
+    if (!media) throw new PageError('no-media', 'this unit has no media to page from');
+    const source = microphoneSource(media, this.options.frameMs);
+    try {
+      return await this.startPage(group, priority, source);
+    } catch (error) {
+      source.close?.();
+      throw error;
+    }
   }
 
   /** Ends this unit's page (POST /api/page/end, the press-to-talk button let go). */

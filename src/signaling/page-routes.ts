@@ -34,7 +34,8 @@ const PageBodySchema = Type.Object(
   {
     group: Type.String({ minLength: 1, maxLength: 64, description: 'the call group whose members\' units play the page' }),
     priority: Type.Optional(Type.Union([Type.Literal('announcement'), Type.Literal('emergency')], { description: 'announcement (default): mixed over calls, silenced by do-not-disturb; emergency: always plays' })),
-    wav: Type.String({ minLength: 1, maxLength: PAGE_BODY_LIMIT, description: `the announcement, a WAV file (any rate, depth and channels; at most ${MAX_PAGE_WAV_SECONDS} s), base64` }),
+    wav: Type.Optional(Type.String({ minLength: 1, maxLength: PAGE_BODY_LIMIT, description: `the announcement, a WAV file (any rate, depth and channels; at most ${MAX_PAGE_WAV_SECONDS} s), base64` })),
+    microphone: Type.Optional(Type.Boolean({ description: 'true instead of wav: page this unit\'s microphone live until POST /api/page/end (at most 5 minutes)' })),
   },
   { additionalProperties: false },
 );
@@ -63,7 +64,7 @@ export function registerPageRoutes(app: ApiScope, paging: PagingService): void {
         body: PageBodySchema,
         response: {
           200: described(Type.Object({ page: PageViewSchema }), 'the page, with how each member unit took it'),
-          400: errorAnswer('bad-request / bad-wav: the body or the WAV cannot be used'),
+          400: errorAnswer('bad-request / bad-wav: the body or the WAV cannot be used, or both or neither of wav and microphone were given'),
           404: errorAnswer('unknown-group: no such call group'),
           409: errorAnswer('no-members: no member is on another unit; page-playing: this unit is already paging'),
           503: errorAnswer('no-media: this unit has no media socket'),
@@ -71,15 +72,21 @@ export function registerPageRoutes(app: ApiScope, paging: PagingService): void {
       },
     },
     async (request, reply) => {
-      let samples: Int16Array;
-      try {
-        samples = wavToMono48k(Buffer.from(request.body.wav, 'base64'), 'the page\'s wav', MAX_PAGE_WAV_SECONDS, 'a page');
-      } catch (error) {
-        return reply.code(400).send({ error: 'bad-wav', message: (error as Error).message });
+      const { group, wav, microphone } = request.body;
+      const priority = request.body.priority ?? 'announcement';
+      if ((wav === undefined) === (microphone !== true)) {
+        return reply.code(400).send({ error: 'bad-request', message: 'give either wav (a recording) or microphone: true (live), not both' });
       }
-      const source: PageSource = samplesSound(samples);
+      let source: PageSource | null = null;
+      if (wav !== undefined) {
+        try {
+          source = samplesSound(wavToMono48k(Buffer.from(wav, 'base64'), 'the page\'s wav', MAX_PAGE_WAV_SECONDS, 'a page'));
+        } catch (error) {
+          return reply.code(400).send({ error: 'bad-wav', message: (error as Error).message });
+        }
+      }
       try {
-        return { page: await paging.startPage(request.body.group, request.body.priority ?? 'announcement', source) };
+        return { page: source ? await paging.startPage(group, priority, source) : await paging.startMicrophonePage(group, priority) };
       } catch (error) {
         if (error instanceof PageError) return reply.code(PAGE_ERROR_STATUS[error.code]).send({ error: error.code, message: error.message });
         throw error;

@@ -225,6 +225,21 @@ test.serial('a stranger on the LAN cannot inject a page: unsigned and wrongly si
   t.is((await incomingOf(B)), null, 'nothing plays');
 });
 
+test.serial('a live page from the microphone (what the PAGE button sends) is heard on the members\' speakers until it is ended', async (t) => {
+  const { A, B, C } = units;
+  const marks = { B: speaker('B').sampleCount, C: speaker('C').sampleCount };
+  const live = await page(A, { priority: 'announcement', microphone: true });
+  t.deepEqual(outcomes(live.members), { B: 'playing', C: 'playing', D: 'playing' });
+  const tone = new Int16Array(3 * SAMPLE_RATE);
+  for (let i = 0; i < tone.length; i += 1) tone[i] = Math.round(9000 * Math.sin((2 * Math.PI * 1200 * i) / SAMPLE_RATE));
+  await alsa.mic('mic_a').play(tone);
+  await eventually('B and C to play 1.5 s of what A\'s microphone hears', async () => ['B', 'C'].every((name) => measureTone(speaker(name as Name).samples().subarray(marks[name as 'B' | 'C']), 1200).toneSeconds >= 1.5), 10_000);
+  t.is((await A.api('POST', '/api/page/end', {})).status, 200);
+  await eventually('B and C to stop', async () => !(await incomingOf(B)) && !(await incomingOf(C)), 3000);
+  const both = await A.api('POST', '/api/page', { group: 'All flats', microphone: true, wav: toneWav(1000, 1) });
+  t.like(both, { status: 400, body: { error: 'bad-request' } });
+});
+
 test.serial('a member that goes silent mid-page is dropped; the others hear the page to its end', async (t) => {
   const { A, B, C } = units;
   const markB = speaker('B').sampleCount;
