@@ -14,9 +14,9 @@ import type { VanishResult } from '../support/netns-site.js';
 // back. The figures are printed and written to test-artifacts/site/.
 //
 // The issue's targets for a site without polling (at most 2 packets/s per idle unit, a new unit
-// seen by all within 5 s, one unplugged noticed within 10 s) are checked when
-// INTERCOM_SITE_TARGETS=1; today's polling directory misses them by design, so by default they are
-// only reported.
+// seen by all within 5 s, one unplugged noticed within 10 s): the packet budget is always
+// asserted; the two timings only when INTERCOM_SITE_TARGETS=1 (a loaded CI machine stretches
+// them), otherwise reported.
 //
 //   INTERCOM_SITE_UNITS=10,20,50 npx ava --timeout=30m test/site/site.test.ts
 
@@ -26,6 +26,8 @@ const SIZES = (process.env.INTERCOM_SITE_UNITS ?? '10')
   .filter((size) => size >= 4)
   .sort((a, b) => a - b);
 const WINDOW_MS = Number(process.env.INTERCOM_SITE_WINDOW_MS ?? 20_000);
+/** Quiet time after the test's own requests before an idle window (HTTP keep-alive closes within 5 s). */
+const IDLE_SETTLE_MS = 10_000;
 const ASSERT_TARGETS = process.env.INTERCOM_SITE_TARGETS === '1';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/site/', import.meta.url));
 
@@ -117,7 +119,12 @@ inNamespaces(`one site grown to ${SIZES.join(', ')} units on a bridge: all see a
       t.is((await site.api(first, 'POST', '/api/signal/end', { callId: initiated.body.call.id })).status, 200);
     });
 
-    // Idle figures once the site has settled (or not).
+    // Idle figures once the site has settled (or not): the call and the two users registered just
+    // now were pushed to every unit over HTTP, and those connections close a few seconds later
+    // (keep-alive). Measured straight after, a unit that pushed showed 6 packets/s for a minute
+    // of what was its users' activity, not its idle cost (a capture on an idle unit: 1.0 sent,
+    // 1.4 received per second: probes, ARP, mDNS refreshes).
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
     const idle = await site.measure(WINDOW_MS);
     t.log(figuresLine(`idle, ${idle.units.length} units`, idle));
 
@@ -140,7 +147,12 @@ inNamespaces(`one site grown to ${SIZES.join(', ')} units on a bridge: all see a
       (!gone || gone.allNoticedAfterMs > TARGETS.unpluggedNoticedMs) && `unplugged units were noticed after ${gone ? `${gone.allNoticedAfterMs} ms` : 'never'} (target ${TARGETS.unpluggedNoticedMs})`,
     ].filter((miss): miss is string => typeof miss === 'string');
     if (ASSERT_TARGETS) t.deepEqual(misses, [], `the issue's targets at ${size} units`);
-    else if (misses.length > 0) t.log(`issue targets missed at ${size} units (not asserted): ${misses.join('; ')}`);
+    else {
+      // The packet budget holds by default (it is what presence without polling is for, and a
+      // busy machine does not move it); the timing targets are asserted with INTERCOM_SITE_TARGETS=1.
+      t.true(idle.txPerSecond.max <= TARGETS.packetsPerSecond && idle.rxPerSecond.max <= TARGETS.packetsPerSecond, `idle packets/s per unit at ${size} units: sent up to ${idle.txPerSecond.max.toFixed(1)}, received up to ${idle.rxPerSecond.max.toFixed(1)} (target ${TARGETS.packetsPerSecond})`);
+      if (misses.length > 0) t.log(`issue targets missed at ${size} units (not asserted): ${misses.join('; ')}`);
+    }
     grownAt = performance.now();
     records.push({ size, startSeconds, allSeeAllMs, missingViews, idle, join: join ? { ...join, unit: join.unit.name } : null, vanished: gone, afterVanish, misses, failures });
   }

@@ -476,7 +476,19 @@ class Site extends EventEmitter implements NetnsSite {
     } catch (error) {
       throw new Error(`${(error as Error).message}${tail()}`);
     }
-    await this.followEvents(unit);
+    // A unit that has just logged "ready" on a machine busy starting dozens more may drop the
+    // first connection the relay opens to it (seen once at 50 units: "socket hang up" on the
+    // login); it is asked again a few times, and a unit that keeps refusing fails the start.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.followEvents(unit);
+        break;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (attempt >= 4 || !(code === 'ECONNRESET' || code === 'ECONNREFUSED' || code === 'EPIPE')) throw new Error(`following the events of ${name}: ${(error as Error).message}${tail()}`);
+        await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+      }
+    }
     return unit;
   }
 
