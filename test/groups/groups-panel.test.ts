@@ -1,8 +1,7 @@
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import { api, connectUnits, startUnit, waitForCall } from '../support/unit-harness.js';
-import { TEST_PANEL_PASSWORD } from '../support/people-session.js';
-import { collectPageProblems, launchChromium } from '../support/browser.js';
+import { collectPageProblems, launchChromium, logIntoPanel } from '../support/browser.js';
 
 // "Call groups" on the panel, in headless Chromium against unit A of a three-unit site over real
 // HTTP: a group made in the panel reaches the other units, its Call button rings every member,
@@ -25,10 +24,7 @@ test('the panel makes a group for the site, calls it, and deletes it', async (t)
   const browser = await launchChromium(t);
   const page = await browser.newPage();
   const problems = collectPageProblems(page, 'A');
-  await page.goto(`${a.baseUrl}/`);
-  await page.getByLabel('Panel password', { exact: true }).fill(TEST_PANEL_PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('#connection[data-state="live"]').waitFor({ timeout: WAIT_MS });
+  await logIntoPanel(page, a.baseUrl, WAIT_MS);
   await page.locator('#no-groups').waitFor({ timeout: WAIT_MS });
 
   await page.getByLabel('Group name').fill('Reception');

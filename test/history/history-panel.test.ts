@@ -1,9 +1,7 @@
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
 import { api, connectUnits, startUnit, waitForCall } from '../support/unit-harness.js';
-import { TEST_PANEL_PASSWORD } from '../support/people-session.js';
-import { collectPageProblems, horizontalOverflow, launchChromium, screenshot } from '../support/browser.js';
+import { collectPageProblems, horizontalOverflow, launchChromium, screenshot, logIntoPanel } from '../support/browser.js';
 
 // "Recent calls" on the panel, in headless Chromium against a whole unit (B) that a second unit (A)
 // calls over real HTTP: a missed call shows up marked as missed as soon as it ends, Call back rings
@@ -12,13 +10,6 @@ import { collectPageProblems, horizontalOverflow, launchChromium, screenshot } f
 const WEB_ROOT = fileURLToPath(new URL('../../web', import.meta.url));
 const WAIT_MS = 15_000;
 const PHONE = { width: 390, height: 844 };
-
-async function openPanel(page: Page, baseUrl: string): Promise<void> {
-  await page.goto(`${baseUrl}/`);
-  await page.getByLabel('Panel password', { exact: true }).fill(TEST_PANEL_PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('#connection[data-state="live"]').waitFor({ timeout: WAIT_MS });
-}
 
 test('the panel lists missed and answered calls, calls back, filters and clears', async (t) => {
   const discovery = { pollIntervalMs: 1000, offlineAfterMs: 15_000, requestTimeoutMs: 10_000 };
@@ -35,7 +26,7 @@ test('the panel lists missed and answered calls, calls back, filters and clears'
   const browser = await launchChromium(t);
   const page = await (await browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true })).newPage();
   const problems = collectPageProblems(page, 'B');
-  await openPanel(page, b.baseUrl);
+  await logIntoPanel(page, b.baseUrl, WAIT_MS);
   await page.locator('#no-history', { hasText: 'No calls yet.' }).waitFor({ timeout: WAIT_MS });
 
   // A calls and gives up before B answers: a missed call on B, shown the moment it ends.

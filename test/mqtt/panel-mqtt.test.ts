@@ -1,9 +1,7 @@
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
 import { api, startUnit } from '../support/unit-harness.js';
-import { collectPageProblems, collectRequests, foreignRequests, launchChromium, screenshot } from '../support/browser.js';
-import { TEST_PANEL_PASSWORD } from '../support/people-session.js';
+import { collectPageProblems, collectRequests, foreignRequests, launchChromium, screenshot, logIntoPanel } from '../support/browser.js';
 import { Observer, startBroker } from './support/mosquitto.js';
 import { HA_USER, startMqttUnit, UNIT_USER, waitForMqtt } from './support/mqtt-units.js';
 
@@ -14,13 +12,6 @@ import { HA_USER, startMqttUnit, UNIT_USER, waitForMqtt } from './support/mqtt-u
 const WEB_ROOT = fileURLToPath(new URL('../../web', import.meta.url));
 /** A status poll (5 s) and some slack on a loaded machine. */
 const WAIT_MS = 20_000;
-
-async function openPanel(page: Page, baseUrl: string): Promise<void> {
-  await page.goto(`${baseUrl}/`);
-  await page.getByLabel('Panel password', { exact: true }).fill(TEST_PANEL_PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('#connection[data-state="live"]').waitFor({ timeout: WAIT_MS });
-}
 
 test('the panel shows the MQTT state as it changes, and its do-not-disturb toggle is the one Home Assistant sees', async (t) => {
   const broker = await startBroker(t, { users: [UNIT_USER, HA_USER] });
@@ -35,7 +26,7 @@ test('the panel shows the MQTT state as it changes, and its do-not-disturb toggl
   const page = await context.newPage();
   const problems = collectPageProblems(page, 'Porch');
   const requests = collectRequests(page);
-  await openPanel(page, unit.baseUrl);
+  await logIntoPanel(page, unit.baseUrl, WAIT_MS);
 
   const mqttRow = page.locator('#unit-mqtt');
   await page.locator('#unit-mqtt[data-mqtt="connected"]').waitFor({ timeout: WAIT_MS });
@@ -73,7 +64,7 @@ test('the panel shows the MQTT state as it changes, and its do-not-disturb toggl
   // A unit without MQTT says it is not configured.
   const other = await context.newPage();
   const otherProblems = collectPageProblems(other, 'Hall');
-  await openPanel(other, plain.baseUrl);
+  await logIntoPanel(other, plain.baseUrl, WAIT_MS);
   await other.locator('#unit-mqtt[data-mqtt="off"]').waitFor({ timeout: WAIT_MS });
   t.is(await other.locator('#unit-mqtt').textContent(), 'not configured (mqtt.url)');
   await screenshot(other, 'mqtt-03-not-configured');

@@ -5,8 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import wavefile from 'wavefile';
 import { api, connectUnits, startUnit } from '../support/unit-harness.js';
-import { TEST_PANEL_PASSWORD } from '../support/people-session.js';
-import { collectPageProblems, launchChromium } from '../support/browser.js';
+import { collectPageProblems, launchChromium, logIntoPanel } from '../support/browser.js';
 
 // "Paging" on the panel, in headless Chromium against unit A of a three-unit site: a WAV chosen in
 // the panel is paged to a group, the card says how each member unit took it (B plays it, C has
@@ -35,10 +34,7 @@ test('the panel pages a group with a WAV and shows how each unit took it', async
   const browser = await launchChromium(t);
   const page = await browser.newPage();
   const problems = collectPageProblems(page, 'A');
-  await page.goto(`${a.baseUrl}/`);
-  await page.getByLabel('Panel password', { exact: true }).fill(TEST_PANEL_PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('#connection[data-state="live"]').waitFor({ timeout: WAIT_MS });
+  await logIntoPanel(page, a.baseUrl, WAIT_MS);
   await page.locator('#page-group option[value="All flats"]').waitFor({ state: 'attached', timeout: WAIT_MS });
 
   await page.getByLabel('Priority').selectOption('announcement');

@@ -3,11 +3,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
 import { startUnit, api, waitForCall, type TestUnit } from '../support/unit-harness.js';
 import { generateSiteSecret, siteSecretPath, storeSiteSecret } from '../../src/security/site-secret.js';
-import { TEST_PANEL_PASSWORD } from '../support/people-session.js';
-import { collectPageProblems, launchChromium, screenshot } from '../support/browser.js';
+import { collectPageProblems, launchChromium, screenshot, logIntoPanel } from '../support/browser.js';
 
 // Two fresh units (each with a secret of its own, as after the first boot) pair through their
 // panels in real Chromium: Hall's panel lists Kitchen as a unit it does not trust, gives a code,
@@ -28,13 +26,6 @@ async function freshUnit(t: { teardown(fn: () => Promise<void>): void }, name: s
   return unit;
 }
 
-async function openPanel(page: Page, unit: TestUnit): Promise<void> {
-  await page.goto(`${unit.baseUrl}/`);
-  await page.getByLabel('Panel password', { exact: true }).fill(TEST_PANEL_PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('#connection[data-state="live"]').waitFor({ timeout: WAIT_MS });
-}
-
 test('two fresh units pair through their panels with a code, then call each other', async (t) => {
   const hall = await freshUnit(t, 'Hall');
   const kitchen = await freshUnit(t, 'Kitchen');
@@ -45,8 +36,8 @@ test('two fresh units pair through their panels with a code, then call each othe
   const hallPage = await browser.newPage();
   const kitchenPage = await browser.newPage();
   const problems = [...collectPageProblems(hallPage, 'Hall'), ...collectPageProblems(kitchenPage, 'Kitchen')];
-  await openPanel(hallPage, hall);
-  await openPanel(kitchenPage, kitchen);
+  await logIntoPanel(hallPage, hall.baseUrl, WAIT_MS);
+  await logIntoPanel(kitchenPage, kitchen.baseUrl, WAIT_MS);
 
   await hallPage.locator('#untrusted-list li', { hasText: `127.0.0.1:${kitchen.port}` }).filter({ hasText: 'not yet in a site' }).waitFor({ timeout: WAIT_MS });
   await hallPage.getByRole('button', { name: 'Get a join code' }).click();

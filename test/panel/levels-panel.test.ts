@@ -1,11 +1,10 @@
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { TEST_PANEL_PASSWORD } from '../support/people-session.js';
 import { api, connectUnits, startUnit, waitForCall } from '../support/unit-harness.js';
 import { pressButton, releaseButton, startUnitWithGpio } from '../support/gpio-unit.js';
 import { eventually } from '../support/eventually.js';
-import { collectPageProblems, horizontalOverflow, launchChromium, screenshot } from '../support/browser.js';
+import { collectPageProblems, horizontalOverflow, launchChromium, screenshot, logIntoPanel } from '../support/browser.js';
 import { micGainFactor, volumeFactor } from '../../src/audio/audio-levels.js';
 
 // The panel's Sound box (volume and microphone gain sliders) and its mute button in real headless
@@ -14,13 +13,6 @@ import { micGainFactor, volumeFactor } from '../../src/audio/audio-levels.js';
 
 const WEB_ROOT = fileURLToPath(new URL('../../web', import.meta.url));
 const WAIT_MS = 15_000;
-
-async function openPanel(page: Page, baseUrl: string): Promise<void> {
-  await page.goto(`${baseUrl}/`);
-  await page.getByLabel('Panel password', { exact: true }).fill(TEST_PANEL_PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('#connection[data-state="live"]').waitFor({ timeout: WAIT_MS });
-}
 
 /** Waits until every element `id` has `value` in `property` (textContent, value, aria-pressed, disabled). */
 async function shows(page: Page, wanted: Record<string, [property: string, value: string]>, what: string): Promise<void> {
@@ -49,7 +41,7 @@ test('the sliders set volume and microphone gain, follow changes made elsewhere,
   const browser = await launchChromium(t);
   const page = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
   const problems = collectPageProblems(page, 'Door');
-  await openPanel(page, door.baseUrl);
+  await logIntoPanel(page, door.baseUrl, WAIT_MS);
 
   // The unit's levels, from the event stream.
   await shows(page, { 'volume-value': ['textContent', '80'] }, 'volume 80');

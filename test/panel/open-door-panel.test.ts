@@ -1,10 +1,8 @@
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
 import { api, connectUnits, startUnit } from '../support/unit-harness.js';
 import { startUnitWithGpio } from '../support/gpio-unit.js';
-import { TEST_PANEL_PASSWORD } from '../support/people-session.js';
-import { collectPageProblems, collectRequests, foreignRequests, launchChromium, screenshot } from '../support/browser.js';
+import { collectPageProblems, collectRequests, foreignRequests, launchChromium, screenshot, logIntoPanel } from '../support/browser.js';
 import type { GpioStatus } from '../../src/gpio/gpio-status.js';
 
 // The flat's panel in real Chromium: the person answers the door station's call, and the call card's
@@ -13,13 +11,6 @@ import type { GpioStatus } from '../../src/gpio/gpio-status.js';
 const WEB_ROOT = fileURLToPath(new URL('../../web', import.meta.url));
 const WAIT_MS = 15_000;
 const RELAY_SYSFS = 512 + 26;
-
-async function openPanel(page: Page, baseUrl: string): Promise<void> {
-  await page.goto(`${baseUrl}/`);
-  await page.getByLabel('Panel password', { exact: true }).fill(TEST_PANEL_PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('#connection[data-state="live"]').waitFor({ timeout: WAIT_MS });
-}
 
 test("the flat's panel opens the door station's door during the call, and only then", async (t) => {
   // Patient unit-to-unit requests: a loaded machine must not turn a slow answer into "unreachable".
@@ -37,7 +28,7 @@ test("the flat's panel opens the door station's door during the call, and only t
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   const problems = collectPageProblems(page, 'Flat');
   const requests = collectRequests(page);
-  await openPanel(page, flat.baseUrl);
+  await logIntoPanel(page, flat.baseUrl, WAIT_MS);
   const openButton = page.getByRole('button', { name: 'Open door at Door' });
   t.false(await page.locator('#peer-door-button').isVisible(), 'no door to open while idle');
   await page.locator('#unit-auto-answer', { hasText: 'off' }).waitFor({ timeout: WAIT_MS });

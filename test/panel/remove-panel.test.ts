@@ -2,9 +2,8 @@ import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import { startUnit, api, connectUnits, type TestUnit } from '../support/unit-harness.js';
 import { eventually } from '../support/eventually.js';
-import { TEST_PANEL_PASSWORD } from '../support/people-session.js';
 import { TEST_SITE_SECRET } from '../support/test-site.js';
-import { collectPageProblems, launchChromium, screenshot } from '../support/browser.js';
+import { collectPageProblems, launchChromium, screenshot, logIntoPanel } from '../support/browser.js';
 
 // Hall's panel in real Chromium: the Site box lists the site's units, each with a Remove button.
 // Kitchen is off; Garage is removed (after the confirmation): Garage leaves the list, Hall has a new
@@ -30,10 +29,7 @@ test('the Site box removes a unit after a confirmation and lists the unit that w
   const browser = await launchChromium(t);
   const page = await browser.newPage();
   const problems = collectPageProblems(page, 'Hall');
-  await page.goto(`${hall.baseUrl}/`);
-  await page.getByLabel('Panel password', { exact: true }).fill(TEST_PANEL_PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('#connection[data-state="live"]').waitFor({ timeout: WAIT_MS });
+  await logIntoPanel(page, hall.baseUrl, WAIT_MS);
 
   const garageRow = page.locator('#site-unit-list li[data-unit="Garage"]');
   await garageRow.waitFor({ timeout: WAIT_MS });

@@ -4,8 +4,7 @@ import path from 'node:path';
 import { createVirtualAlsa } from '../support/virtual-alsa.js';
 import { joinRoom } from '../support/room-simulator/alsa-room.js';
 import { launchUnit } from '../support/unit-process.js';
-import { collectPageProblems, launchChromium, screenshot } from '../support/browser.js';
-import { TEST_PANEL_PASSWORD } from '../support/people-session.js';
+import { collectPageProblems, launchChromium, screenshot, logIntoPanel } from '../support/browser.js';
 
 // The acoustic self-test of a running unit (a real unit process on its ALSA engine, its virtual
 // speaker joined to its virtual microphone by the room simulator): the panel's "Test the sound"
@@ -34,10 +33,7 @@ test.serial("the panel's Test the sound finds the room's echo path through the u
   const browser = await launchChromium(t);
   const page = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
   const problems = collectPageProblems(page, 'Door');
-  await page.goto(`${unit.baseUrl}/`);
-  await page.getByLabel('Panel password', { exact: true }).fill(TEST_PANEL_PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.locator('#connection[data-state="live"]').waitFor({ timeout: 15_000 });
+  await logIntoPanel(page, unit.baseUrl, 15_000);
   await page.getByText('Never tested on this unit.').waitFor({ timeout: 15_000 });
 
   await page.getByRole('button', { name: 'Test the sound' }).click();

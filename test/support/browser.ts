@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { TeardownHost } from './unit-process.js';
+import { TEST_PANEL_PASSWORD } from './people-session.js';
 
 /**
  * Headless Chromium for the panel tests: Debian's `chromium` package driven by playwright-core
@@ -37,6 +38,14 @@ export async function launchChromium(t: TeardownHost, extraArgs: string[] = []):
     await browser.close();
   });
   return browser;
+}
+
+/** Opens the panel at `baseUrl`, logs in with the test password and waits for its live connection. */
+export async function logIntoPanel(page: Page, baseUrl: string, timeoutMs = 20_000): Promise<void> {
+  await page.goto(`${baseUrl}/`);
+  await page.getByLabel('Panel password', { exact: true }).fill(TEST_PANEL_PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.locator('#connection[data-state="live"]').waitFor({ timeout: timeoutMs });
 }
 
 /** Everything a page reports as going wrong (script errors, failed loads), to assert there was none. */

@@ -650,7 +650,17 @@ class Site extends EventEmitter implements NetnsSite {
       await Promise.all(units.map((unit) => (unit.alive ? once(unit.child, 'exit') : undefined)));
     }
     const noticed = () => units.every((gone) => witnesses.every((witness) => !witness.alive || witness.view.get(gone.unitId)?.online === false));
-    await this.until(noticed, timeoutMs, `the remaining ${witnesses.length} units to notice ${units.length} units gone (${how})`);
+    try {
+      await this.until(noticed, timeoutMs, `the remaining ${witnesses.length} units to notice ${units.length} units gone (${how})`);
+    } catch (error) {
+      // Who still shows whom online, and what those witnesses logged about them: what to look at first.
+      const stale = witnesses.filter((witness) => witness.alive).flatMap((witness) => units.filter((gone) => witness.view.get(gone.unitId)?.online !== false).map((gone) => ({ witness, gone })));
+      const lines = stale.slice(0, 6).map(({ witness, gone }) => {
+        const said = witness.logs.filter((line) => JSON.stringify(line).includes(gone.unitId)).slice(-3).map((line) => line.msg);
+        return `${witness.name} still shows ${gone.name} online (${said.length > 0 ? `it logged: ${said.join(' | ')}` : 'nothing logged about it'})`;
+      });
+      throw new Error(`${(error as Error).message}: ${stale.length} views still online, e.g. ${lines.join('; ')}`);
+    }
     const perUnitMs: Record<string, number> = {};
     for (const gone of units) {
       const latest = Math.max(...witnesses.filter((witness) => witness.alive).map((witness) => witness.view.get(gone.unitId)!.atEpochMs));
