@@ -170,7 +170,7 @@ export type RotationCommitAnswer = Static<typeof RotationCommitAnswerSchema>;
 
 /**
  * POST /presence: a unit tells the site's units about a change. `info`: its own new info (its users
- * or state changed, or it just found the receiver). `seen`: what its probing found about a unit it
+ * or state changed, or it just found the receiver, then with `online`). `seen`: what its probing found about a unit it
  * watches (gone, or back); the receiver checks that for itself, except a unit's word about itself
  * (it is leaving), which is taken as said.
  */
@@ -178,6 +178,12 @@ export const PresencePushSchema = Type.Object(
   {
     info: Type.Optional(UnitInfoSchema),
     seen: Type.Optional(Type.Object({ unitId: UnitIdSchema, online: Type.Boolean() }, { additionalProperties: false })),
+    /**
+     * With the info a unit sends a unit it has just found online (new, or back): the units it sees
+     * online. A unit back from being cut off had found the whole site gone; it checks these with
+     * its own probes rather than waiting for each to come round in its watch.
+     */
+    online: Type.Optional(Type.Array(UnitIdSchema, { maxItems: 1024 })),
   },
   { additionalProperties: false },
 );

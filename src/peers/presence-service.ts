@@ -42,7 +42,8 @@ export interface PresenceServiceOptions {
  *   it finds (a unit gone, or back) it tells every online unit, and each of them checks for itself
  *   with its own probes before believing it.
  * - A unit newly seen online is sent this unit's info once, so it knows this unit even where
- *   multicast does not pass (static `peers` on one side only).
+ *   multicast does not pass (static `peers` on one side only), with the units this one sees
+ *   online, which it checks with its own probes (back from being cut off, it had them offline).
  */
 export class PresenceService {
   readonly prober: PresenceProber;
@@ -55,6 +56,8 @@ export class PresenceService {
   private retryTimer: TimerHandle | null = null;
   /** Units being greeted (probed until they first ack, or are found not probeable from here). */
   private readonly greeting = new Set<string>();
+  /** Units being checked because another unit listed them online (catchUp). */
+  private readonly catchingUp = new Set<string>();
   private readonly onDirectoryChanged = () => this.introduceToNewPeers();
   private running = false;
 
@@ -151,6 +154,7 @@ export class PresenceService {
   async receive(sender: string, push: PresencePush, host: string): Promise<void> {
     const { directory } = this.options;
     if (push.info) await directory.receivePush(sender, push.info, host);
+    if (push.online) void this.catchUp(sender, push.online);
     const seen = push.seen;
     if (!seen || seen.unitId === this.options.selfUnitId) return;
     if (seen.unitId === sender) {
@@ -161,6 +165,28 @@ export class PresenceService {
     const version = await this.prober.verify(seen.unitId);
     if (version !== null) directory.noteAlive(seen.unitId, version, true);
     else await directory.probeFailed(seen.unitId, 'it answers no probe (checked after another unit found it gone)', 'hearsay');
+  }
+
+  /**
+   * Units another unit sees online that this one has offline (it was cut off, and so found them
+   * all gone): each is pinged now, and shown online if it acks. Its own probes decide, as with
+   * any other unit's word.
+   */
+  private async catchUp(sender: string, online: readonly string[]): Promise<void> {
+    const { directory } = this.options;
+    const offline = new Set(directory.probeMembers().filter((member) => !member.online).map((member) => member.unitId));
+    const toCheck = online.filter((unitId) => unitId !== sender && unitId !== this.options.selfUnitId && offline.has(unitId) && !this.catchingUp.has(unitId));
+    await Promise.all(
+      toCheck.map(async (unitId) => {
+        this.catchingUp.add(unitId);
+        try {
+          const version = await this.prober.verify(unitId);
+          if (version !== null) directory.noteAlive(unitId, version, true);
+        } finally {
+          this.catchingUp.delete(unitId);
+        }
+      }),
+    );
   }
 
   private onlinePeers(except?: string): PeerTarget[] {
@@ -237,7 +263,8 @@ export class PresenceService {
       this.introduced.add(peer.unitId);
       void this.greet(peer.unitId);
       const baseUrl = this.options.directory.baseUrlOf(peer.unitId);
-      if (baseUrl) void this.send({ unitId: peer.unitId, baseUrl }, { info: this.info() });
+      const online = peers.filter((other) => other.online && other.unitId !== peer.unitId).map((other) => other.unitId);
+      if (baseUrl) void this.send({ unitId: peer.unitId, baseUrl }, { info: this.info(), online });
     }
   }
 }
