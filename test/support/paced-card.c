@@ -22,7 +22,7 @@
  * LOG lines (times: CLOCK_MONOTONIC, ns, of the card's schedule: a step this process ran late is
  * logged at the time the card's clock gave it):
  *   M <t> <input byte offset or -1 for silence> <1 written | 0 pipe full, retried next period>
- *   S <t> <bytes written into the speaker so far (read + waiting in the pipe)> <bytes read so far, after this step>
+ *   S <t> <bytes written into the speaker so far (read + waiting in the pipe)> <bytes read so far, after this step> <ns this step ran late>
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -114,6 +114,7 @@ int main(int argc, char **argv) {
     int64_t due = start + step * STEP_NS;
     struct timespec at = { .tv_sec = due / 1000000000LL, .tv_nsec = due % 1000000000LL };
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR && !stopping) {}
+    const int64_t late_ns = now_ns() - due;
 
     if (!playing) {
       char command[64];
@@ -172,7 +173,7 @@ int main(int argc, char **argv) {
         want -= (int)got;
       }
     }
-    fprintf(log, "S %lld %lld %lld\n", (long long)due, written_before, speaker_total);
+    fprintf(log, "S %lld %lld %lld %lld\n", (long long)due, written_before, speaker_total, (long long)late_ns);
   }
   fflush(output);
   fflush(log);

@@ -40,6 +40,8 @@ export interface SpeakerStep {
   writtenBytes: number;
   /** Bytes the card had read (played) by the end of this step. */
   readBytes: number;
+  /** How late this process ran the step (ms): a late step is caught up at once, so it says nothing of the program. */
+  lateMs: number;
 }
 
 export interface CardRecording {
@@ -163,9 +165,9 @@ export async function startPacedCard(name: string, input: Int16Array, options: P
       const mic: MicChunkLog[] = [];
       const speaker: SpeakerStep[] = [];
       for (const line of readFileSync(logPath, 'utf8').split('\n')) {
-        const [kind, t, a, b] = line.split(' ');
+        const [kind, t, a, b, late] = line.split(' ');
         if (kind === 'M') mic.push({ at: monotonicToPerformance(BigInt(t)), inputOffset: Number(a), written: b === '1' });
-        else if (kind === 'S') speaker.push({ at: monotonicToPerformance(BigInt(t)), writtenBytes: Number(a), readBytes: Number(b) });
+        else if (kind === 'S') speaker.push({ at: monotonicToPerformance(BigInt(t)), writtenBytes: Number(a), readBytes: Number(b), lateMs: Number(late ?? 0) / 1e6 });
       }
       const bytes = readFileSync(outputPath);
       const output = new Int16Array(Math.floor(bytes.length / BYTES_PER_SAMPLE));
