@@ -144,7 +144,6 @@ interface IncomingPage {
   originHost: string;
   offer: PageOffer;
   share: CallKeyShare;
-  keyShare: string;
   playing: boolean;
   lastReportAt: number | null;
   /** Multicast packets counted in the last report. */
@@ -268,18 +267,15 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
    * it ends, also when the release comes before every member has been keyed.
    */
   press(group: string, priority: PagePriority): void {
-    const media = this.options.media;
-    if (!media || this.pressed) return;
-    const source = microphoneSource(media, this.options.frameMs);
+    if (!this.options.media || this.pressed) return;
     const pressed = { released: false, pageId: null as string | null };
     this.pressed = pressed;
-    this.startPage(group, priority, source).then(
+    this.startMicrophonePage(group, priority).then(
       (page) => {
         pressed.pageId = page.id;
         if (pressed.released && this.outgoingPage?.view.id === page.id) this.endPage(page.id);
       },
       (error: Error) => {
-        source.close?.();
         if (this.pressed === pressed) this.pressed = null;
         this.options.logger.warn({ err: error, group }, 'PAGE: the page could not start');
       },
@@ -334,7 +330,6 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
       originHost,
       offer,
       share,
-      keyShare: share.publicValue,
       playing: false,
       lastReportAt: null,
       reportedMulticast: 0,
@@ -361,7 +356,7 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
     if (!decision.play) return { playing: false, reason: decision.reason };
     let keyParams: string;
     try {
-      const sealing = entry.share.agree(entry.offer.keyShare, transcriptOf(pageId, originUnitId, options.unitId, entry.offer.keyShare, entry.keyShare));
+      const sealing = entry.share.agree(entry.offer.keyShare, transcriptOf(pageId, originUnitId, options.unitId, entry.offer.keyShare, entry.share.publicValue));
       keyParams = sealing.open('caller-to-callee', wrappedKey);
     } catch (error) {
       options.logger.warn({ pageId, from: originUnitId, err: error }, 'page key did not open; page refused');

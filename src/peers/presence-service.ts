@@ -254,6 +254,7 @@ export class PresenceService {
     // Units forgotten (this unit left its site) are introduced to again should they be found again.
     const known = new Set(peers.map((peer) => peer.unitId));
     for (const unitId of this.introduced) if (!known.has(unitId)) this.introduced.delete(unitId);
+    const online = peers.filter((peer) => peer.online).map((peer) => peer.unitId);
     for (const peer of peers) {
       if (!peer.online) {
         this.introduced.delete(peer.unitId);
@@ -263,8 +264,7 @@ export class PresenceService {
       this.introduced.add(peer.unitId);
       void this.greet(peer.unitId);
       const baseUrl = this.options.directory.baseUrlOf(peer.unitId);
-      const online = peers.filter((other) => other.online && other.unitId !== peer.unitId).map((other) => other.unitId);
-      if (baseUrl) void this.send({ unitId: peer.unitId, baseUrl }, { info: this.info(), online });
+      if (baseUrl) void this.send({ unitId: peer.unitId, baseUrl }, { info: this.info(), online: online.filter((unitId) => unitId !== peer.unitId) });
     }
   }
 }
