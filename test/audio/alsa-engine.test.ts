@@ -70,7 +70,13 @@ test.serial('a captured frame carries what the speaker played meanwhile: a burst
     },
   });
   await duplex.setActive(true);
+  // The applied reference offset from the start on (an echo canceller adapts from the first frame).
+  const startedAt = performance.now();
+  const offsets: { afterMs: number; offset: number }[] = [];
+  const watchOffset = setInterval(() => offsets.push({ afterMs: performance.now() - startedAt, offset: (duplex.stats() as { referenceOffset: number }).referenceOffset }), 5);
+  t.teardown(() => clearInterval(watchOffset));
   await eventually('five bursts played', async () => burstsPlayed >= 5, 20_000);
+  clearInterval(watchOffset);
   await new Promise((resolve) => setTimeout(resolve, 500)); // the last ones through the card's pipes
   await duplex.setActive(false);
   const stats = duplex.stats() as { referenceOffsetChanges: number; starvedSamples: number };
@@ -81,6 +87,7 @@ test.serial('a captured frame carries what the speaker played meanwhile: a burst
   const played = recording.output;
   const lags: number[] = [];
   const timeErrors: number[] = [];
+  const cardSkippedMs: number[] = [];
   let playedFrom = 0;
   let referenceFrom = 0;
   for (let burstIndex = 0; burstIndex < BURSTS_CHECKED; burstIndex += 1) {
@@ -106,14 +113,22 @@ test.serial('a captured frame carries what the speaker played meanwhile: a burst
     const step = recording.speaker.find((entry) => entry.readBytes >= (speakerAt + 1) * 2);
     if (step) timeErrors.push(referenceTime - step.at);
     // 3. ... and not after its echo in the microphone (which the card's pipes delay): the order
-    // and the short, steady lag an echo canceller needs.
+    // and the short, steady lag an echo canceller needs. Where the card skipped play time it was
+    // left owing (an xrun its file plugin cannot report, which a real card reports and the engine
+    // then starts its reference anew), the echo comes that much later: that is the card's.
     const echo = locateSignal(mic, asPlayed, at - 48 * 20, at + 48 * 100);
     t.true(echo.score > 0.9, `the microphone heard burst ${burstIndex} (${echo.score.toFixed(3)})`);
     lags.push((echo.index - at) / 48);
+    cardSkippedMs.push(step?.lostMs ?? 0);
   }
-  t.log(`reference time minus the card's play time: ${timeErrors.map((error) => error.toFixed(1)).join(', ')} ms; echo behind the reference: ${lags.map((lag) => lag.toFixed(1)).join(', ')} ms`);
+  t.log(`reference time minus the card's play time: ${timeErrors.map((error) => error.toFixed(1)).join(', ')} ms; echo behind the reference: ${lags.map((lag) => lag.toFixed(1)).join(', ')} ms; play time the card had skipped: ${cardSkippedMs.map((ms) => ms.toFixed(1)).join(', ')} ms`);
   t.log(`engine ${JSON.stringify(stats)}`);
   t.true(stats.starvedSamples > 0, 'the stall was real: the engine stood in for the service');
+  // The offset settles within a few periods of the start: the first period's measurement alone
+  // was once held for the half second a later change needs (28 ms off, more on a busy machine).
+  const firstBurstMs = offsets.find((sample) => sample.afterMs > 400)?.afterMs ?? 400;
+  const settledFrom = offsets.findLast((sample) => Math.abs(sample.offset - stats.referenceOffset) > 96);
+  t.true((settledFrom?.afterMs ?? 0) < 250, `the reference offset was ${settledFrom?.offset} (now ${stats.referenceOffset}) ${settledFrom?.afterMs.toFixed(0)} ms after the start (first burst at ${firstBurstMs.toFixed(0)} ms)`);
   t.is(timeErrors.length, BURSTS_CHECKED);
   // The bound is what this card can resolve: its microphone delivers 20 ms chunks, so a capture
   // time is known to a chunk either way (seen: -8.6 ms in one run, +17.1 ms in another, each
@@ -121,7 +136,8 @@ test.serial('a captured frame carries what the speaker played meanwhile: a burst
   // that, the order and a steady lag, is asserted below to the sample.
   for (const error of timeErrors) t.true(Math.abs(error) <= 25, `reference ${error.toFixed(1)} ms from the moment the card played it`);
   for (const lag of lags) t.true(lag >= 0 && lag <= 45, `echo lag ${lag} ms`);
-  t.true(Math.max(...lags) - Math.min(...lags) <= 6, 'the reference keeps its alignment from burst to burst');
+  const lagsNetOfCard = lags.map((lag, index) => lag - cardSkippedMs[index]);
+  t.true(Math.max(...lagsNetOfCard) - Math.min(...lagsNetOfCard) <= 6, 'the reference keeps its alignment from burst to burst');
 });
 
 test.serial('a 100 ms stall of the event loop costs no device xrun: the engine plays on and loses no captured audio', async (t) => {

@@ -42,6 +42,12 @@ export interface SpeakerStep {
   readBytes: number;
   /** How late this process ran the step (ms): a late step is caught up at once, so it says nothing of the program. */
   lateMs: number;
+  /**
+   * Play time the card has skipped so far (ms): what a program left it owing for longer than 20 ms,
+   * as a card that underran skips it. Its echo comes that much later; a device behind alsa-lib's
+   * file plugin cannot report it, as a real card reports an xrun.
+   */
+  lostMs: number;
 }
 
 export interface CardRecording {
@@ -165,9 +171,9 @@ export async function startPacedCard(name: string, input: Int16Array, options: P
       const mic: MicChunkLog[] = [];
       const speaker: SpeakerStep[] = [];
       for (const line of readFileSync(logPath, 'utf8').split('\n')) {
-        const [kind, t, a, b, late] = line.split(' ');
+        const [kind, t, a, b, late, lost] = line.split(' ');
         if (kind === 'M') mic.push({ at: monotonicToPerformance(BigInt(t)), inputOffset: Number(a), written: b === '1' });
-        else if (kind === 'S') speaker.push({ at: monotonicToPerformance(BigInt(t)), writtenBytes: Number(a), readBytes: Number(b), lateMs: Number(late ?? 0) / 1e6 });
+        else if (kind === 'S') speaker.push({ at: monotonicToPerformance(BigInt(t)), writtenBytes: Number(a), readBytes: Number(b), lateMs: Number(late ?? 0) / 1e6, lostMs: Number(lost ?? 0) / ((SAMPLE_RATE * 2) / 1000) });
       }
       const bytes = readFileSync(outputPath);
       const output = new Int16Array(Math.floor(bytes.length / BYTES_PER_SAMPLE));

@@ -481,9 +481,13 @@ static int64_t reference_offset(engine *e, int64_t end_ns, unsigned count) {
   int64_t median = sorted[n / 2];
   int64_t applied = atomic_load_explicit(&e->offset_applied, memory_order_relaxed);
   /* A change is applied once it has lasted: scheduling hiccups move the measurement for a few
-   * periods, two devices' clocks drifting apart move it for good. */
+   * periods, two devices' clocks drifting apart move it for good. Until the window is full the
+   * median follows every measurement: the first periods' are the least sure (one read's time is
+   * the whole capture clock, the speaker is still filling), and the first one alone was seen
+   * 28 ms off, and more on a busy machine, for the half second a change takes to be applied. */
+  const bool warming_up = e->offset_count <= OFFSET_WINDOW;
   e->offset_disagreements = llabs(median - applied) > OFFSET_DEADBAND ? e->offset_disagreements + 1 : 0;
-  if (!e->offset_valid || e->offset_disagreements >= OFFSET_PERSISTENCE) {
+  if (!e->offset_valid || e->offset_disagreements >= OFFSET_PERSISTENCE || (warming_up && median != applied)) {
     applied = median;
     e->offset_valid = true;
     e->offset_disagreements = 0;
