@@ -79,7 +79,7 @@ test.serial('a captured frame carries what the speaker played meanwhile: a burst
   clearInterval(watchOffset);
   await new Promise((resolve) => setTimeout(resolve, 500)); // the last ones through the card's pipes
   await duplex.setActive(false);
-  const stats = duplex.stats() as { referenceOffsetChanges: number; starvedSamples: number };
+  const stats = duplex.stats() as { referenceOffset: number; referenceOffsetChanges: number; starvedSamples: number };
   const recording = await card.stop();
 
   const mic = concatPcm(captured.map((frame) => frame.mic));
