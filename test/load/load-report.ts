@@ -21,6 +21,8 @@ export interface UnitGrowth {
   /** Audio host processes at the first and the last sample (they must be the same ones). */
   childPidsEarly: number[];
   childPidsLate: number[];
+  /** The command lines of the children of the first sample (an audio host, or what else). */
+  childCommandsEarly: string[];
 }
 
 const MiB = 1024;
@@ -59,6 +61,7 @@ export function unitGrowth(report: LoadReport, warmUpRounds: number): UnitGrowth
       rssLateMiB: median(after.map((figure) => figure.totalRssKiB)) / MiB,
       childPidsEarly: (before[0]?.children ?? []).map((child) => child.pid).sort(),
       childPidsLate: (after.at(-1)?.children ?? []).map((child) => child.pid).sort(),
+      childCommandsEarly: (before[0]?.children ?? []).map((child) => `${child.pid}: ${child.command}`),
     };
   });
 }

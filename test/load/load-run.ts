@@ -15,7 +15,8 @@
  * /proc after each round and on a timer.
  */
 import { freeTcpPort, launchUnit, type TeardownHost, type UnitProcess } from '../support/unit-process.js';
-import { WINDOW_SAMPLES, windowCarriesTone } from '../support/tone-check.js';
+import { MIN_TONE_SHARE, MIN_WINDOW_RMS, WINDOW_SAMPLES, windowCarriesTone } from '../support/tone-check.js';
+import { rms, toneShare } from '../support/audio-analysis.js';
 import { createToneSoundCards, SAMPLE_RATE, type ToneCard, type ToneSpeaker } from './tone-sound-cards.js';
 import { sampleUnit, type UnitFigures } from './process-sampler.js';
 import { unitRequest } from './unit-request.js';
@@ -216,16 +217,25 @@ interface Party {
  * Listens to `speaker` until it has played PARTNER_TONE_SECONDS of `partnerHz`, in any pieces, or
  * AUDIO_TIMEOUT_MS passed; counts its own tone `ownHz` meanwhile.
  */
-async function hearPartner(speaker: ToneSpeaker, partnerHz: number, ownHz: number): Promise<{ ok: boolean; partnerSeconds: number; ownSeconds: number }> {
+interface Heard {
+  ok: boolean;
+  partnerSeconds: number;
+  ownSeconds: number;
+  /** Why the other windows did not count: silent, the tone too quiet, or loud but not the tone. */
+  otherWindows: { silent: number; quietTone: number; loudNotTone: number };
+}
+
+async function hearPartner(speaker: ToneSpeaker, partnerHz: number, ownHz: number): Promise<Heard> {
   const deadline = performance.now() + AUDIO_TIMEOUT_MS;
   let from = speaker.sampleCount;
   let partnerWindows = 0;
   let ownWindows = 0;
+  const otherWindows = { silent: 0, quietTone: 0, loudNotTone: 0 };
   const seconds = (windows: number) => (windows * WINDOW_SAMPLES) / SAMPLE_RATE;
   const result = () => {
     const partnerSeconds = seconds(partnerWindows);
     const ownSeconds = seconds(ownWindows);
-    return { ok: partnerSeconds >= PARTNER_TONE_SECONDS && ownSeconds <= MAX_OWN_TONE_SECONDS, partnerSeconds, ownSeconds };
+    return { ok: partnerSeconds >= PARTNER_TONE_SECONDS && ownSeconds <= MAX_OWN_TONE_SECONDS, partnerSeconds, ownSeconds, otherWindows };
   };
   while (performance.now() < deadline && seconds(partnerWindows) < PARTNER_TONE_SECONDS) {
     await speaker.waitForSamples(from + LISTEN_STEP, AUDIO_TIMEOUT_MS);
@@ -236,6 +246,9 @@ async function hearPartner(speaker: ToneSpeaker, partnerHz: number, ownHz: numbe
       const window = step.subarray(start, start + WINDOW_SAMPLES);
       if (windowCarriesTone(window, partnerHz)) partnerWindows += 1;
       else if (windowCarriesTone(window, ownHz)) ownWindows += 1;
+      else if (rms(window) < 50) otherWindows.silent += 1;
+      else if (toneShare(window, partnerHz, SAMPLE_RATE) >= MIN_TONE_SHARE) otherWindows.quietTone += 1;
+      else if (rms(window) >= MIN_WINDOW_RMS) otherWindows.loudNotTone += 1;
     }
   }
   return result();
@@ -278,7 +291,7 @@ async function oneCall(round: number, caller: Party, callee: Party, hangUpByCall
     record.ownToneSeconds = [onCallerSpeaker.ownSeconds, onCalleeSpeaker.ownSeconds];
     record.audioVerifiedAfterMs = performance.now() - startedAt;
     const describe = (party: Party, heard: typeof onCallerSpeaker) =>
-      `${party.unit.name}'s speaker played ${heard.partnerSeconds.toFixed(2)} s of the partner's tone (${PARTNER_TONE_SECONDS} s needed), ${heard.ownSeconds.toFixed(2)} s of its own`;
+      `${party.unit.name}'s speaker played ${heard.partnerSeconds.toFixed(2)} s of the partner's tone (${PARTNER_TONE_SECONDS} s needed), ${heard.ownSeconds.toFixed(2)} s of its own; other 20 ms windows: ${JSON.stringify(heard.otherWindows)}; its microphone dropped ${party.card.micFramesDropped} frames so far`;
     if (!onCallerSpeaker.ok || !onCalleeSpeaker.ok) {
       // What each receiver made of the call (delay, loss, time-scaling, drops): why the tone did not come out.
       const figures = await Promise.all(

@@ -14,6 +14,8 @@ export interface ProcessFigures {
   sockets: number;
   /** utime + stime, seconds. */
   cpuSeconds: number;
+  /** Its command line (for a message about an unexpected process). */
+  command: string;
 }
 
 /** A unit process plus its children, each measured, and the totals. */
@@ -67,7 +69,8 @@ export function sampleProcess(pid: number): ProcessFigures | undefined {
         // closed while we looked
       }
     }
-    return { pid, rssKiB, fds: fdNames.length, sockets, cpuSeconds };
+    const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 200);
+    return { pid, rssKiB, fds: fdNames.length, sockets, cpuSeconds, command };
   } catch {
     return undefined;
   }

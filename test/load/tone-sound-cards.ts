@@ -72,8 +72,19 @@ function holdFifo(fifoPath: string): number {
 }
 
 
+/** Frames a microphone keeps while its pipe is full: 100 ms, then it overruns. */
+const MIC_PENDING_FRAMES = 5;
+
 class ToneMic {
   framesDropped = 0;
+  /**
+   * Frames made late, not yet in the pipe. This process clocks forty devices: a tick of it that ran
+   * late makes several frames at once, more than the one-page pipe holds; they wait for room (the
+   * unit reads them within a period) instead of being lost, or the sending unit would run short,
+   * as if its card's clock were slow, because this process was busy. A frame made on time that
+   * finds the pipe full is dropped: nobody read the microphone in time (an overrun).
+   */
+  private readonly pending: Uint8Array[] = [];
   private phase = 0;
   /** In syllables, as speech comes: a steady tone is what the unit's noise suppression removes. */
   private sampleIndex = 0;
@@ -88,18 +99,39 @@ class ToneMic {
     this.phaseStep = (2 * Math.PI * toneHz) / SAMPLE_RATE;
   }
 
-  writeFrame(): void {
+  writeFrame(madeLate: boolean): void {
     for (let i = 0; i < FRAME_SAMPLES; i += 1) {
       this.frame[i] = syllableSounds(this.sampleIndex) ? Math.round(TONE_AMPLITUDE * Math.sin(this.phase)) : 0;
       this.phase += this.phaseStep;
       this.sampleIndex += 1;
     }
     this.phase %= 2 * Math.PI;
-    try {
-      writeSync(this.fd, this.frameBytes); // <= PIPE_BUF: all or nothing
-    } catch (error) {
-      if (!isWouldBlock(error)) throw error;
+    this.flush();
+    if (this.pending.length === 0) {
+      try {
+        writeSync(this.fd, this.frameBytes); // <= PIPE_BUF: all or nothing
+        return;
+      } catch (error) {
+        if (!isWouldBlock(error)) throw error;
+      }
+    }
+    if (!madeLate || this.pending.length >= MIC_PENDING_FRAMES) {
       this.framesDropped += 1;
+      return;
+    }
+    this.pending.push(this.frameBytes.slice());
+  }
+
+  /** Into the pipe, oldest first, as far as it has room. */
+  flush(): void {
+    while (this.pending.length > 0) {
+      try {
+        writeSync(this.fd, this.pending[0]); // <= PIPE_BUF: all or nothing
+      } catch (error) {
+        if (!isWouldBlock(error)) throw error;
+        return;
+      }
+      this.pending.shift();
     }
   }
 }
@@ -253,7 +285,11 @@ export function createToneSoundCards(options: ToneCardOptions[], historySeconds 
     maxTickGapMs = Math.max(maxTickGapMs, now - lastTickAt);
     lastTickAt = now;
     const framesDueNow = Math.floor((now - startedAt) / FRAME_MS) + 1;
-    for (; micFramesDue < framesDueNow; micFramesDue += 1) for (const mic of mics) mic.writeFrame();
+    for (const mic of mics) mic.flush();
+    for (; micFramesDue < framesDueNow; micFramesDue += 1) {
+      const madeLate = now - (startedAt + micFramesDue * FRAME_MS) > STEP_MS;
+      for (const mic of mics) mic.writeFrame(madeLate);
+    }
     for (const speaker of speakers) speaker.drain(now);
     step = Math.max(step + 1, Math.floor((now - startedAt) / STEP_MS) + 1);
     timer = setTimeout(tick, Math.max(0, startedAt + step * STEP_MS - performance.now()));

@@ -84,6 +84,6 @@ test('20 units register, discover each other and call in pairs: audio verified, 
     t.true(unit.rssLateMiB - unit.rssEarlyMiB < RSS_GROWTH_LIMIT_MIB, `${unit.unit}: RSS ${unit.rssEarlyMiB.toFixed(1)} -> ${unit.rssLateMiB.toFixed(1)} MiB`);
     // The engine runs in the unit's process: an audio host appearing means it fell back to naudiodon.
     t.deepEqual(unit.childPidsLate, unit.childPidsEarly, `${unit.unit}: the same child processes throughout`);
-    t.is(unit.childPidsEarly.length, 0, `${unit.unit}: sound through the ALSA engine, no audio host processes`);
+    t.is(unit.childPidsEarly.length, 0, `${unit.unit}: sound through the ALSA engine, no audio host processes (children: ${unit.childCommandsEarly.join('; ')})`);
   }
 });
