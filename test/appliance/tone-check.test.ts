@@ -74,7 +74,8 @@ test('the guest tone in pieces, concealed and late is heard; the 100 ms-window c
     const recording = brokenGuestTone(seed);
     const verdict = toneHeard(recording, GUEST_HZ, SENT_SECONDS);
     t.true(verdict.heard, `seed ${seed}: ${verdict.toneSeconds} s of tone, floor ${verdict.floorSeconds} s`);
-    t.true(verdict.longestRunSeconds < 0.3, `seed ${seed}: broken into pieces (longest ${verdict.longestRunSeconds} s)`);
+    // Pieces of up to 120 ms, a gap's concealment tail counting for its first 20 ms or two.
+    t.true(verdict.longestRunSeconds < 0.4, `seed ${seed}: broken into pieces (longest ${verdict.longestRunSeconds} s)`);
   }
 });
 

@@ -2,7 +2,7 @@
  * What a load run's figures say: per-unit resource growth between the start and the end of the
  * run (for the leak checks), CPU share over time, and the markdown tables the soak prints.
  */
-import type { LoadReport, ResourceSample } from './load-run.js';
+import type { CallRecord, LoadReport, ResourceSample } from './load-run.js';
 import type { UnitFigures } from './process-sampler.js';
 
 export interface UnitGrowth {
@@ -116,6 +116,8 @@ export function formatReport(report: LoadReport, warmUpRounds: number, columns =
   lines.push(
     `| ${report.rounds} | ${report.calls.length} | ${okCalls.length} | ${failures.length} (${failures.filter((call) => call.excused).length} excused) | ${report.stuckCalls.length} | ${fixed(shares[0], 2)} / ${fixed(shares[Math.floor(shares.length / 2)], 2)} s | ${fixed(Math.max(0, ...ownShares), 2)} s | ${fixed(verifyMs[Math.floor(verifyMs.length / 2)], 0)} / ${fixed(verifyMs.at(-1), 0)} ms | ${fixed(report.maxClockGapMs, 0)} ms |`,
   );
+  const slowest = okCalls.reduce<CallRecord | undefined>((worst, call) => (!worst || call.audioVerifiedAfterMs > worst.audioVerifiedAfterMs ? call : worst), undefined);
+  if (slowest) lines.push(`- slowest to verify: round ${slowest.round} ${slowest.caller} -> ${slowest.callee}, ${fixed(slowest.audioVerifiedAfterMs, 0)} ms; windows without the partner's tone (caller, callee): ${JSON.stringify(slowest.otherWindows)}`);
   for (const failure of failures.slice(0, 10)) lines.push(`- failed: ${failure.failure}${failure.excused ? ` (excused: ${failure.excused})` : ''}`);
   for (const stuck of report.stuckCalls.slice(0, 10)) lines.push(`- stuck: ${stuck}`);
 

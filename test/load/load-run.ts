@@ -77,6 +77,8 @@ export interface CallRecord {
   durationMs: number;
   /** Initiate until both speakers had played the partner's tone, ms. */
   audioVerifiedAfterMs: number;
+  /** Until then, the speakers' (caller's, callee's) 20 ms windows that did not carry the partner's tone, and why. */
+  otherWindows?: [Heard['otherWindows'], Heard['otherWindows']];
 }
 
 export interface ResourceSample {
@@ -245,7 +247,9 @@ async function hearPartner(speaker: ToneSpeaker, partnerHz: number, ownHz: numbe
     for (let start = 0; start + WINDOW_SAMPLES <= step.length; start += WINDOW_SAMPLES) {
       const window = step.subarray(start, start + WINDOW_SAMPLES);
       if (windowCarriesTone(window, partnerHz)) partnerWindows += 1;
-      else if (windowCarriesTone(window, ownHz)) ownWindows += 1;
+      // Only once the partner is heard: before, the tail of the caller's ringback (440 + 480 Hz)
+      // may still be playing, which is the own tone of the unit on 450 Hz.
+      else if (partnerWindows > 0 && windowCarriesTone(window, ownHz)) ownWindows += 1;
       else if (rms(window) < 50) otherWindows.silent += 1;
       else if (toneShare(window, partnerHz, SAMPLE_RATE) >= MIN_TONE_SHARE) otherWindows.quietTone += 1;
       else if (rms(window) >= MIN_WINDOW_RMS) otherWindows.loudNotTone += 1;
@@ -290,6 +294,7 @@ async function oneCall(round: number, caller: Party, callee: Party, hangUpByCall
     record.partnerToneSeconds = [onCallerSpeaker.partnerSeconds, onCalleeSpeaker.partnerSeconds];
     record.ownToneSeconds = [onCallerSpeaker.ownSeconds, onCalleeSpeaker.ownSeconds];
     record.audioVerifiedAfterMs = performance.now() - startedAt;
+    record.otherWindows = [onCallerSpeaker.otherWindows, onCalleeSpeaker.otherWindows];
     const describe = (party: Party, heard: typeof onCallerSpeaker) =>
       `${party.unit.name}'s speaker played ${heard.partnerSeconds.toFixed(2)} s of the partner's tone (${PARTNER_TONE_SECONDS} s needed), ${heard.ownSeconds.toFixed(2)} s of its own; other 20 ms windows: ${JSON.stringify(heard.otherWindows)}; its microphone dropped ${party.card.micFramesDropped} frames so far`;
     if (!onCallerSpeaker.ok || !onCalleeSpeaker.ok) {
