@@ -159,7 +159,7 @@ export class PeerClient {
   }
 
   /** Tells a unit about a change: this unit's new info, or what its probing found (see PresenceService). */
-  pushPresence(target: PeerTarget, push: PresencePush): Promise<PeerResult<{ received: boolean }>> {
+  pushPresence(target: PeerTarget, push: PresencePush): Promise<PeerResult<{ received: boolean; online?: string[] }>> {
     return this.request(target, 'POST', '/presence', push, PresenceAnswerSchema);
   }
 

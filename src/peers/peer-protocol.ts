@@ -184,11 +184,22 @@ export const PresencePushSchema = Type.Object(
      * its own probes rather than waiting for each to come round in its watch.
      */
     online: Type.Optional(Type.Array(UnitIdSchema, { maxItems: 1024 })),
+    /**
+     * With `online`: the sender's probes of this unit have long carried a view of the site other
+     * than this unit's (a unit gone that one of them missed hearing of). The receiver checks the
+     * units the two see differently with its own probes, and answers with the units it sees online,
+     * so that the sender does the same.
+     */
+    sync: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
 export type PresencePush = Static<typeof PresencePushSchema>;
-export const PresenceAnswerSchema = Type.Object({ received: Type.Boolean() });
+export const PresenceAnswerSchema = Type.Object({
+  received: Type.Boolean(),
+  /** To a `sync` push: the units the receiver sees online. */
+  online: Type.Optional(Type.Array(UnitIdSchema, { maxItems: 1024 })),
+});
 
 /**
  * Paging (src/paging/paging-service.ts): the paging unit offers a page to each member unit (POST

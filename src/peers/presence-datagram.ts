@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
  * The liveness datagrams units exchange over UDP (src/peers/presence-prober.ts), authenticated
@@ -13,7 +13,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * Pings and ping-reqs are accepted once, inside the freshness window (as signed HTTP requests are);
  * an ack counts only for a nonce its receiver has outstanding for exactly that unit, so an old ack
  * replayed, or one unit's ack passed off as another's, proves nothing. Every datagram carries the
- * sender's `ver`: the version of its info, so a missed push is noticed at the next probe.
+ * sender's `ver`: the version of its info, so a missed push is noticed at the next probe. Pings
+ * and acks may carry `view`: a digest of the units the sender sees online, so two units whose
+ * views of the site differ for long notice it (see PresenceService) and compare them.
  */
 const TAG = 'intercom-presence-v1';
 const MAC_BYTES = 32;
@@ -24,6 +26,7 @@ const UNIT_ID = /^[A-Za-z0-9-]{1,64}$/;
 const NONCE = /^[A-Za-z0-9_-]{8,64}$/;
 const VERSION = /^[0-9]{1,16}\.[0-9]{1,16}$/;
 const HOST = /^[A-Za-z0-9.:%_-]{1,255}$/;
+const VIEW = /^[0-9a-f]{16}$/;
 
 export interface PingDatagram {
   kind: 'ping';
@@ -32,6 +35,8 @@ export interface PingDatagram {
   nonce: string;
   ts: number;
   ver: string;
+  /** Digest of the units the sender sees online (viewDigest). */
+  view?: string;
 }
 
 export interface PingRequestDatagram {
@@ -50,6 +55,8 @@ export interface AckDatagram {
   to: string;
   nonce: string;
   ver: string;
+  /** Digest of the units the sender sees online (on the answer to a direct ping). */
+  view?: string;
   /** On the answer to a ping-req: the unit that answered the helper's ping, and its version. */
   about?: { unitId: string; ver: string };
 }
@@ -92,7 +99,9 @@ function wellFormed(value: unknown): PresenceDatagram | null {
   if (!isString(v.from, UNIT_ID) || !isString(v.to, UNIT_ID) || !isString(v.nonce, NONCE) || !isString(v.ver, VERSION)) return null;
   const base = { from: v.from, to: v.to, nonce: v.nonce, ver: v.ver };
   const stamped = typeof v.ts === 'number' && Number.isSafeInteger(v.ts) && v.ts >= 0;
-  if (v.kind === 'ping') return stamped ? { kind: 'ping', ...base, ts: v.ts as number } : null;
+  // A view that is not a digest is left out (a newer unit's, say): the datagram still counts.
+  const view = isString(v.view, VIEW) ? { view: v.view } : {};
+  if (v.kind === 'ping') return stamped ? { kind: 'ping', ...base, ts: v.ts as number, ...view } : null;
   if (v.kind === 'ping-req') {
     const target = v.target as Record<string, unknown> | undefined;
     if (!stamped || typeof target !== 'object' || target === null) return null;
@@ -100,12 +109,20 @@ function wellFormed(value: unknown): PresenceDatagram | null {
     return { kind: 'ping-req', ...base, ts: v.ts as number, target: { unitId: target.unitId, host: target.host, port: target.port as number } };
   }
   if (v.kind === 'ack') {
-    if (v.about === undefined) return { kind: 'ack', ...base };
+    if (v.about === undefined) return { kind: 'ack', ...base, ...view };
     const about = v.about as Record<string, unknown>;
     if (typeof about !== 'object' || about === null || !isString(about.unitId, UNIT_ID) || !isString(about.ver, VERSION)) return null;
     return { kind: 'ack', ...base, about: { unitId: about.unitId, ver: about.ver } };
   }
   return null;
+}
+
+/**
+ * The digest of a view of the site: the units a unit sees online, itself included, in any order.
+ * Two units that see the same units online have the same digest.
+ */
+export function viewDigest(onlineUnitIds: Iterable<string>): string {
+  return createHash('sha256').update([...new Set(onlineUnitIds)].sort().join('\n')).digest('hex').slice(0, 16);
 }
 
 /** Versions are "epoch.counter" (epoch: when the unit started); a later one is newer. */

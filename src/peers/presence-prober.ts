@@ -30,6 +30,8 @@ export interface ProbeFindings {
   down(unitId: string): void;
   /** This unit's monitoring found an offline unit it watches answering again. */
   up(unitId: string): void;
+  /** A unit this unit pinged answered with the digest of the units it sees online. */
+  view?(unitId: string, view: string): void;
 }
 
 export interface PresenceProberOptions {
@@ -51,6 +53,8 @@ export interface PresenceProberOptions {
   unprobedMembers?: () => ProbeMember[];
   /** This unit's info version ("epoch.counter"), sent in every datagram. */
   selfVersion: () => string;
+  /** The digest of the units this unit sees online, sent in its pings and acks (default: none). */
+  selfView?: () => string;
   findings: ProbeFindings;
   /** One probe of this unit's successor per period. */
   periodMs: number;
@@ -240,7 +244,7 @@ export class PresenceProber {
   private ping(member: ProbeMember): Promise<string | null> {
     const nonce = newNonce();
     const promise = this.expect(nonce, member.unitId, [], this.options.timeoutMs);
-    this.send({ kind: 'ping', from: this.options.selfUnitId, to: member.unitId, nonce, ts: this.stamp(member.unitId), ver: this.options.selfVersion() }, member);
+    this.send({ kind: 'ping', from: this.options.selfUnitId, to: member.unitId, nonce, ts: this.stamp(member.unitId), ver: this.options.selfVersion(), ...this.view() }, member);
     return promise;
   }
 
@@ -320,7 +324,7 @@ export class PresenceProber {
     if (datagram.kind === 'ping') {
       // To the address the ping came from, never the sender's announced port: through a NAT that
       // is the mapping its ping opened, so a unit behind one is answered.
-      this.send({ kind: 'ack', from: this.options.selfUnitId, to: datagram.from, nonce: datagram.nonce, ver: this.options.selfVersion() }, from);
+      this.send({ kind: 'ack', from: this.options.selfUnitId, to: datagram.from, nonce: datagram.nonce, ver: this.options.selfVersion(), ...this.view() }, from);
       return;
     }
     const nonce = newNonce();
@@ -378,6 +382,12 @@ export class PresenceProber {
     this.outstanding.delete(ack.nonce);
     this.options.clock.clearTimeout(pending.timer);
     pending.resolve(relayed ? ack.about!.ver : ack.ver);
+    if (direct && ack.view !== undefined) this.options.findings.view?.(ack.from, ack.view);
+  }
+
+  private view(): { view?: string } {
+    const view = this.options.selfView?.();
+    return view === undefined ? {} : { view };
   }
 }
 

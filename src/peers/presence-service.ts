@@ -4,11 +4,23 @@ import type { PeerDirectory } from './peer-directory.js';
 import type { PeerResult, PeerTarget } from './peer-client.js';
 import type { PresencePush, UnitInfo } from './peer-protocol.js';
 import { PresenceProber, type PresenceTransport, type ProbeCounters } from './presence-prober.js';
+import { viewDigest } from './presence-datagram.js';
+
+/**
+ * A unit whose acks carry a view of the site other than this unit's this many probes in a row
+ * (a period each) is asked to compare: longer than a change takes to spread by pushes.
+ */
+export const VIEW_MISMATCH_PROBES = 5;
+/**
+ * Two units compare the same two views at most this often (a unit that only one of them reaches
+ * keeps them different for good); once either view has changed, they may compare again at once.
+ */
+export const VIEW_SYNC_INTERVAL_MS = 60_000;
 
 export interface PresenceServiceOptions {
   selfUnitId: string;
   directory: PeerDirectory;
-  client: { pushPresence(target: PeerTarget, push: PresencePush): Promise<PeerResult<{ received: boolean }>> };
+  client: { pushPresence(target: PeerTarget, push: PresencePush): Promise<PeerResult<{ received: boolean; online?: string[] }>> };
   /** This unit's info as GET /info answers it, without the presence fields (added here). */
   selfInfo: () => Omit<UnitInfo, 'probePort' | 'stateVersion'>;
   transport: PresenceTransport;
@@ -44,6 +56,11 @@ export interface PresenceServiceOptions {
  * - A unit newly seen online is sent this unit's info once, so it knows this unit even where
  *   multicast does not pass (static `peers` on one side only), with the units this one sees
  *   online, which it checks with its own probes (back from being cut off, it had them offline).
+ * - Anti-entropy: pings and acks carry a digest of the units their sender sees online. A word
+ *   pushed once can be lost (a unit busy, its connections held up by units that vanished with the
+ *   one it was about), and nothing else would bring it again: a unit whose successor's view stays
+ *   other than its own for VIEW_MISMATCH_PROBES probes sends it the units it sees online (`sync`),
+ *   and each checks the units the two see differently with its own probes.
  */
 export class PresenceService {
   readonly prober: PresenceProber;
@@ -59,6 +76,12 @@ export class PresenceService {
   /** Units being checked because another unit listed them online (catchUp). */
   private readonly catchingUp = new Set<string>();
   private readonly onDirectoryChanged = () => this.introduceToNewPeers();
+  /** Probes in a row whose ack carried a view other than this unit's, per unit. */
+  private readonly viewMismatches = new Map<string, number>();
+  /** When this unit last compared views with a unit (clock ms), and the two views it compared. */
+  private readonly lastSync = new Map<string, { at: number; views: string }>();
+  /** Units being checked because this unit and another see them differently. */
+  private readonly reconciling = new Set<string>();
   private running = false;
 
   constructor(private readonly options: PresenceServiceOptions) {
@@ -74,6 +97,7 @@ export class PresenceService {
       members: () => directory.probeMembers(),
       unprobedMembers: () => directory.unprobedMembers(),
       selfVersion: () => this.version(),
+      selfView: () => this.view(),
       periodMs: options.periodMs,
       timeoutMs: options.timeoutMs,
       indirectProbes: options.indirectProbes,
@@ -90,6 +114,7 @@ export class PresenceService {
             if (outcome === 'offline' && this.running) this.tellOnlinePeers({ seen: { unitId, online: false } }, unitId);
           });
         },
+        view: (unitId, view) => this.compareView(unitId, view),
         up: (unitId) => {
           // Back from being cut off ourselves (no unit online but this one): everything is asked again at once.
           if (directory.probeMembers().every((member) => !member.online || member.unitId === unitId)) void directory.refresh();
@@ -97,6 +122,74 @@ export class PresenceService {
         },
       },
     });
+  }
+
+  /** The units this unit sees online, itself included. */
+  private onlineUnitIds(): string[] {
+    return [this.options.selfUnitId, ...this.options.directory.peers().filter((peer) => peer.online).map((peer) => peer.unitId)];
+  }
+
+  /** The digest of what this unit sees online, carried by its pings and acks. */
+  view(): string {
+    return viewDigest(this.onlineUnitIds());
+  }
+
+  /** What POST /presence answers: to a `sync`, the units this unit sees online (before it checks the sender's). */
+  answer(push: PresencePush): { received: true; online?: string[] } {
+    return push.sync ? { received: true, online: this.onlineUnitIds() } : { received: true };
+  }
+
+  private compareView(unitId: string, view: string): void {
+    const own = this.view();
+    if (view === own) {
+      this.viewMismatches.delete(unitId);
+      return;
+    }
+    const misses = (this.viewMismatches.get(unitId) ?? 0) + 1;
+    this.viewMismatches.set(unitId, misses);
+    const now = this.options.clock.now();
+    const views = `${own} ${view}`;
+    const last = this.lastSync.get(unitId);
+    if (misses < VIEW_MISMATCH_PROBES || !this.running || (last && last.views === views && now - last.at < VIEW_SYNC_INTERVAL_MS)) return;
+    this.lastSync.set(unitId, { at: now, views });
+    this.viewMismatches.delete(unitId);
+    void this.sync(unitId);
+  }
+
+  /** Sends `unitId` the units this unit sees online; checks those its answer sees otherwise. */
+  private async sync(unitId: string): Promise<void> {
+    const baseUrl = this.options.directory.baseUrlOf(unitId);
+    if (!baseUrl) return;
+    this.options.logger?.info({ unitId }, 'its view of the site has long differed from this unit\'s: comparing them');
+    const result = await this.options.client.pushPresence({ unitId, baseUrl }, { online: this.onlineUnitIds(), sync: true });
+    if (result.kind === 'ok' && result.value.online) await this.reconcile(unitId, result.value.online);
+  }
+
+  /**
+   * Another unit's list of the units it sees online: those this unit sees otherwise are checked
+   * with this unit's own probes, both ways (one it has offline that answers is online, one it has
+   * online that answers no probe, directly or through others, is offline).
+   */
+  private async reconcile(sender: string, online: readonly string[]): Promise<void> {
+    const { directory } = this.options;
+    const theirs = new Set(online);
+    const missing = directory
+      .probeMembers()
+      .filter((member) => member.online && member.unitId !== sender && !theirs.has(member.unitId) && !this.reconciling.has(member.unitId))
+      .map((member) => member.unitId);
+    await Promise.all([
+      this.catchUp(sender, online),
+      ...missing.map(async (unitId) => {
+        this.reconciling.add(unitId);
+        try {
+          const version = await this.prober.verify(unitId);
+          if (version !== null) directory.noteAlive(unitId, version, true);
+          else await directory.probeFailed(unitId, 'it answers no probe (checked when another unit saw it gone)', 'hearsay');
+        } finally {
+          this.reconciling.delete(unitId);
+        }
+      }),
+    ]);
   }
 
   /** "epoch.counter" of this unit's info. */
@@ -154,7 +247,7 @@ export class PresenceService {
   async receive(sender: string, push: PresencePush, host: string): Promise<void> {
     const { directory } = this.options;
     if (push.info) await directory.receivePush(sender, push.info, host);
-    if (push.online) void this.catchUp(sender, push.online);
+    if (push.online) void (push.sync ? this.reconcile(sender, push.online) : this.catchUp(sender, push.online));
     const seen = push.seen;
     if (!seen || seen.unitId === this.options.selfUnitId) return;
     if (seen.unitId === sender) {

@@ -109,7 +109,7 @@ export interface AppDeps {
   /** Spreads the groups between units (POST /api/unit/groups); absent: no such route. */
   groupSync?: GroupSync;
   /** Presence without polling (src/peers/presence-service.ts): GET /info's probe port and version, POST /presence. */
-  presence?: Pick<PresenceService, 'infoFields' | 'receive'>;
+  presence?: Pick<PresenceService, 'infoFields' | 'receive' | 'answer'>;
   /** The unit's site membership: join codes, joining and leaving (/api/site, /api/join); absent: no such routes. */
   site?: SiteMembership;
   /** The token commands on the unit itself use instead of a login (src/security/local-api-token.ts); absent: none. */

@@ -133,8 +133,9 @@ export function registerUnitRoutes(app: ApiScope, deps: AppDeps): void {
         },
         async (request) => {
           // Answered at once: checking another unit's word takes probes, which the sender need not wait for.
+          const answer = presence.answer(request.body);
           presence.receive(senderOf(request), request.body, request.ip).catch((error: Error) => deps.logger.warn({ err: error }, 'presence push not handled'));
-          return { received: true };
+          return answer;
         },
       );
     }

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { PresenceProber, type ProbeMember, type PresenceTransport } from '../../src/peers/presence-prober.js';
-import { decodeDatagram, encodeDatagram } from '../../src/peers/presence-datagram.js';
+import { decodeDatagram, encodeDatagram, viewDigest } from '../../src/peers/presence-datagram.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { captureLogger } from '../support/fake-gpio.js';
 
@@ -210,4 +210,18 @@ test('through a helper: a unit a cannot reach directly but the helper can is ali
   t.deepEqual(a.down, []);
   t.true(a.alive.includes(b.unitId));
   a.prober.stop();
+});
+
+test('pings and acks carry the digest of what their sender sees online; one that is no digest is left out, the datagram still taken', (t) => {
+  const secret = 'view-test-secret';
+  const view = viewDigest(['unit-b', 'unit-a', 'unit-c']);
+  t.is(view, viewDigest(['unit-c', 'unit-a', 'unit-b', 'unit-a']), 'the same units in any order, once or twice: the same digest');
+  t.not(view, viewDigest(['unit-a', 'unit-b']));
+  const ping = { kind: 'ping', from: 'unit-a', to: 'unit-b', nonce: 'nonce-0001', ts: 5, ver: '1.0' } as const;
+  const decoded = decodeDatagram(secret, encodeDatagram(secret, { ...ping, view }));
+  t.deepEqual(decoded, { ok: true, datagram: { ...ping, view } });
+  const odd = decodeDatagram(secret, encodeDatagram(secret, { ...ping, view: 'not a digest' }));
+  t.deepEqual(odd, { ok: true, datagram: ping });
+  const ack = { kind: 'ack', from: 'unit-b', to: 'unit-a', nonce: 'nonce-0001', ver: '1.0', view } as const;
+  t.deepEqual(decodeDatagram(secret, encodeDatagram(secret, ack)), { ok: true, datagram: ack });
 });

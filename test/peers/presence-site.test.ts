@@ -137,3 +137,38 @@ test('a unit that is only told of a change by a probe (its push lost both times)
   const seen = await site.timeUntil(() => directory.findUser('Late') !== null, 10_000);
   t.not(seen, null, 'b fetched a\'s info after a probe showed a new version');
 });
+
+test('20 of 50 units vanish and a third of the words about them are lost on the way: the units whose views differ compare them, and all see all 20 offline', async (t) => {
+  // The real 50-unit site's case: 80 of 620 survivors' views still showed vanished units online
+  // after 120 s. Each unit tells the others once what its watch found; a lost word was never said
+  // again, and a survivor checks only its own successor. Without comparing views (probes carry a
+  // digest of what their sender sees online), this never converges.
+  const site = new PresenceSimulation(50, { seed: 9, seenPushLoss: 0.35 });
+  t.teardown(() => site.stop());
+  site.start();
+  t.not(await site.timeUntil(() => site.converged(), 10_000), null);
+  await site.clock.advance(5_000);
+  const vanishing = new Set([...[0, 5, 10, 15, 20, 25, 30, 35, 40, 45], ...[11, 12, 13, 14, 16, 17, 18, 19, 21, 22]]);
+  for (const index of vanishing) site.units[index].plugged = false;
+  const stale = () => site.units.filter((unit) => unit.plugged).reduce((sum, unit) => sum + site.units.filter((other) => !other.plugged && unit.directory.peer(other.unitId)?.online).length, 0);
+  await site.clock.advance(10_000);
+  const staleAfter10s = stale();
+  const gone = await site.timeUntil(() => site.converged(), 120_000);
+  t.log(`views still showing a vanished unit online 10 s after: ${staleAfter10s} of ${30 * 20}; all offline everywhere after ${gone === null ? 'never' : `${(10_000 + gone) / 1000} s`}`);
+  t.true(staleAfter10s > 0, 'words were lost (else this tests nothing)');
+  t.not(gone, null, 'every survivor sees every vanished unit offline');
+  t.true(10_000 + gone! <= 60_000, 'within a minute (here 45 s): a comparison after five differing probes, word by word around the ring');
+  t.true(site.converged(), 'and every survivor still online everywhere');
+});
+
+test('an idle site whose views agree compares nothing: no HTTP at all', async (t) => {
+  const site = new PresenceSimulation(20, { seed: 3 });
+  t.teardown(() => site.stop());
+  site.start();
+  t.not(await site.timeUntil(() => site.converged(), 10_000), null);
+  await site.clock.advance(10_000);
+  site.resetCounts();
+  await site.clock.advance(5 * 60_000);
+  t.is(site.units.reduce((sum, unit) => sum + unit.http.made, 0), 0);
+  t.false(site.units.some((unit) => unit.logs.some((line) => /comparing them/.test(line.msg))), 'no view comparison was needed');
+});

@@ -58,6 +58,11 @@ export interface SimOptions {
   latencyMs?: number;
   /** How long an HTTP request to a unit that does not answer takes to fail (discovery.requestTimeoutMs); default 0: at once. */
   httpTimeoutMs?: number;
+  /**
+   * Share of the pushes saying another unit went or came back (`seen`) that are lost on the way
+   * (0-1, seeded): the sender believes they arrived, as a request whose answer was lost.
+   */
+  seenPushLoss?: number;
   seed?: number;
 }
 
@@ -67,12 +72,15 @@ export class PresenceSimulation {
   private readonly byHost = new Map<string, SimUnit>();
   private readonly handlers = new Map<string, (bytes: Buffer, from: { host: string; port: number }) => void>();
   private readonly latencyMs: number;
+  /** Its own sequence, so that losing pushes leaves every other seeded choice as it was. */
+  private readonly pushLossRandom: () => number;
 
   constructor(
     count: number,
     private readonly options: SimOptions = {},
   ) {
     this.latencyMs = options.latencyMs ?? 1;
+    this.pushLossRandom = seededRandom((options.seed ?? 7) + 1);
     const random = seededRandom(options.seed ?? 7);
     for (let index = 0; index < count; index++) this.units.push(this.makeUnit(index, random));
   }
@@ -186,8 +194,10 @@ export class PresenceSimulation {
         if (!to) return this.timedOut();
         if (to.unitId !== target.unitId) return { kind: 'unreachable', message: 'timeout' };
         if (to.secret !== self().secret) return NOT_SIGNED_WITH_ITS_SECRET;
+        if (push.seen && (o.seenPushLoss ?? 0) > 0 && this.pushLossRandom() < o.seenPushLoss!) return { kind: 'ok', value: { received: true }, from: to.unitId };
+        const answer = to.presence.answer(push);
         void to.presence.receive(unitId, structuredClone(push), host);
-        return { kind: 'ok', value: { received: true }, from: to.unitId };
+        return { kind: 'ok', value: answer, from: to.unitId };
       },
     };
     const directory = new PeerDirectory({
