@@ -7,8 +7,9 @@ import { PresenceProber, type PresenceTransport, type ProbeCounters } from './pr
 import { viewDigest } from './presence-datagram.js';
 
 /**
- * A unit whose acks carry a view of the site other than this unit's this many probes in a row
- * (a period each) is asked to compare: longer than a change takes to spread by pushes.
+ * A unit whose acks carry the same view of the site, other than this unit's unchanged one, this
+ * many probes in a row (a period each) is asked to compare. Views that keep changing are a site
+ * in flux (units starting, pushes on their way): nothing is compared then.
  */
 export const VIEW_MISMATCH_PROBES = 5;
 /**
@@ -76,8 +77,8 @@ export class PresenceService {
   /** Units being checked because another unit listed them online (catchUp). */
   private readonly catchingUp = new Set<string>();
   private readonly onDirectoryChanged = () => this.introduceToNewPeers();
-  /** Probes in a row whose ack carried a view other than this unit's, per unit. */
-  private readonly viewMismatches = new Map<string, number>();
+  /** Probes in a row whose ack carried the same view other than this unit's same one, per unit. */
+  private readonly viewMismatches = new Map<string, { views: string; count: number }>();
   /** When this unit last compared views with a unit (clock ms), and the two views it compared. */
   private readonly lastSync = new Map<string, { at: number; views: string }>();
   /** Units being checked because this unit and another see them differently. */
@@ -145,10 +146,11 @@ export class PresenceService {
       this.viewMismatches.delete(unitId);
       return;
     }
-    const misses = (this.viewMismatches.get(unitId) ?? 0) + 1;
-    this.viewMismatches.set(unitId, misses);
-    const now = this.options.clock.now();
     const views = `${own} ${view}`;
+    const previous = this.viewMismatches.get(unitId);
+    const misses = previous?.views === views ? previous.count + 1 : 1;
+    this.viewMismatches.set(unitId, { views, count: misses });
+    const now = this.options.clock.now();
     const last = this.lastSync.get(unitId);
     if (misses < VIEW_MISMATCH_PROBES || !this.running || (last && last.views === views && now - last.at < VIEW_SYNC_INTERVAL_MS)) return;
     this.lastSync.set(unitId, { at: now, views });

@@ -477,16 +477,18 @@ class Site extends EventEmitter implements NetnsSite {
       throw new Error(`${(error as Error).message}${tail()}`);
     }
     // A unit that has just logged "ready" on a machine busy starting dozens more may drop the
-    // first connection the relay opens to it (seen once at 50 units: "socket hang up" on the
-    // login); it is asked again a few times, and a unit that keeps refusing fails the start.
+    // connections the relay opens to it ("socket hang up" on the login or the event stream, seen
+    // at 50 units with the load average above 50, after a minute of waiting); it is asked again
+    // up to five times, and a unit that keeps dropping them fails the start.
     for (let attempt = 1; ; attempt += 1) {
       try {
         await this.followEvents(unit);
         break;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        if (attempt >= 4 || !(code === 'ECONNRESET' || code === 'ECONNREFUSED' || code === 'EPIPE')) throw new Error(`following the events of ${name}: ${(error as Error).message}${tail()}`);
-        await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+        const dropped = code === 'ECONNRESET' || code === 'ECONNREFUSED' || code === 'EPIPE' || /socket hang up/.test((error as Error).message);
+        if (!dropped || attempt >= 6) throw new Error(`following the events of ${name} (attempt ${attempt}): ${(error as Error).message}${tail()}`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 1000 * attempt)));
       }
     }
     return unit;
