@@ -1,7 +1,7 @@
 import test from 'ava';
 import { renameSync } from 'node:fs';
 import { createVirtualAlsa, speakBothWays } from '../support/virtual-alsa.js';
-import { bestAlignment, rms, speechLikeSignal, windowedCorrelation } from '../support/audio-analysis.js';
+import { bestAlignment, rms, speechLikeSignal, toneShare, windowedCorrelation } from '../support/audio-analysis.js';
 import { volumeFactor } from '../../src/audio/level-gain.js';
 import { childPids, commandLine, currentPhase, establishCall, eventually, twoUnits } from './fault-helpers.js';
 
@@ -82,6 +82,9 @@ test.serial('the sound device disappears mid-call and comes back: call stays up,
   const speechA = speechLikeSignal(SPEECH_SECONDS, 48_000, 2);
   const speechB = speechLikeSignal(SPEECH_SECONDS, 48_000, 5);
   const quietOnA = rms(speakerA.samples().subarray(-24_000));
+  // Once seen failing in a rehearsal (speaker A rms 589 just after the recovery): what it played
+  // is named by the unit sounds' frequencies (ringback 440 + 480, ring 659 / 523, ended 880 / 587).
+  const soundsOnA = [440, 480, 523, 587, 659, 880].map((hz) => `${hz} Hz ${toneShare(speakerA.samples().subarray(-24_000), hz).toFixed(2)}`).join(', ');
   const quietOnB = rms(speakerB.samples().subarray(-24_000));
   const { onA: playedOnA, onB: playedOnB } = await speakBothWays(alsa, { mic: 'mic_a', speaker: 'spk_a', speech: speechA }, { mic: 'mic_b', speaker: 'spk_b', speech: speechB });
   const loudOnB = rms(playedOnB.subarray(0, (SPEECH_SECONDS + 1) * 48_000));
@@ -93,7 +96,7 @@ test.serial('the sound device disappears mid-call and comes back: call stays up,
   t.log(`after recovery: speaker B rms ${quietOnB.toFixed(0)} before, ${loudOnB.toFixed(0)} with A's speech (rms ${rms(speechA).toFixed(0)}), median correlation ${onB.toFixed(3)}`);
   t.log(`after recovery: speaker A rms ${quietOnA.toFixed(0)} before, ${loudOnA.toFixed(0)} with B's speech (rms ${rms(speechB).toFixed(0)}), median correlation ${onA.toFixed(3)}`);
   for (const unit of [a, b]) t.log(`${unit.name}: ${JSON.stringify((await unit.api('GET', '/api/calls')).body.current?.stats)}`);
-  t.true(quietOnB < 50 && quietOnA < 50, 'silence before the speech');
+  t.true(quietOnB < 50 && quietOnA < 50, `silence before the speech (speaker A rms ${quietOnA.toFixed(0)}, B ${quietOnB.toFixed(0)}; share of A's energy at ${soundsOnA})`);
   // At the default volume (80: -8 dB in software, these cards have no mixer) the speech comes out
   // at 0.4 of its level when every frame arrives; 0.3 of that is clearly the speech, not noise.
   const played = 0.3 * volumeFactor(80);
