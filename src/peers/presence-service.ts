@@ -184,14 +184,19 @@ export class PresenceService {
       ...missing.map(async (unitId) => {
         this.reconciling.add(unitId);
         try {
-          const version = await this.prober.verify(unitId);
-          if (version !== null) directory.noteAlive(unitId, version, true);
-          else await directory.probeFailed(unitId, 'it answers no probe (checked when another unit saw it gone)', 'hearsay');
+          await this.checkOwnProbes(unitId, 'it answers no probe (checked when another unit saw it gone)');
         } finally {
           this.reconciling.delete(unitId);
         }
       }),
     ]);
+  }
+
+  /** Another unit's word that `unitId` is gone, checked with this unit's own probes: online if it acks, else offline (`why`). */
+  private async checkOwnProbes(unitId: string, why: string): Promise<void> {
+    const version = await this.prober.verify(unitId);
+    if (version !== null) this.options.directory.noteAlive(unitId, version, true);
+    else await this.options.directory.probeFailed(unitId, why, 'hearsay');
   }
 
   /** "epoch.counter" of this unit's info. */
@@ -257,9 +262,7 @@ export class PresenceService {
       return;
     }
     // Another unit's word about a third: checked with this unit's own probes.
-    const version = await this.prober.verify(seen.unitId);
-    if (version !== null) directory.noteAlive(seen.unitId, version, true);
-    else await directory.probeFailed(seen.unitId, 'it answers no probe (checked after another unit found it gone)', 'hearsay');
+    await this.checkOwnProbes(seen.unitId, 'it answers no probe (checked after another unit found it gone)');
   }
 
   /**
