@@ -398,6 +398,10 @@ export async function runLoad(options: LoadRunOptions): Promise<LoadReport> {
           // (test/support/tone-check.ts).
           audio: { captureDevice: card.captureDevice, playbackDevice: card.playbackDevice, backend: 'alsa' },
           calls: { ringTimeoutMs: 120_000, peerLostMs: PEER_LOST_MS },
+          // Every unit here connects from 127.0.0.1: the per-address cap (32) is made for one unit
+          // per address, and 19 peers starting together hold more than that between them (it refused
+          // the test's own registration in a run here).
+          http: { maxConnectionsPerAddress: 32 * options.units },
           // A starved unit answers a ring request late: not unreachable.
           discovery: {
             requestTimeoutMs: UNIT_REQUEST_TIMEOUT_MS,

@@ -27,11 +27,11 @@ export async function unitRequest<T = any>(unit: UnitProcess, method: 'GET' | 'P
     // read (undici says only "fetch failed"): a reading may be asked again; a unit that is gone
     // fails again, and its cause is in the message.
     const cause = describeCause(error);
-    if (method !== 'GET' || !/other side closed|ECONNRESET|socket/i.test(cause)) throw new Error(`${method} ${urlPath} on ${unit.name}: ${cause}`, { cause: error });
+    if (method !== 'GET' || !/other side closed|ECONNRESET|socket/i.test(cause)) throw new Error(`${method} ${urlPath} on ${unit.name}: ${cause}${unitAccount(unit)}`, { cause: error });
     try {
       response = await send();
     } catch (again) {
-      throw new Error(`${method} ${urlPath} on ${unit.name}: ${cause}, then ${describeCause(again)}`, { cause: again });
+      throw new Error(`${method} ${urlPath} on ${unit.name}: ${cause}, then ${describeCause(again)}${unitAccount(unit)}`, { cause: again });
     }
   }
   const text = await response.text();
@@ -41,4 +41,12 @@ export async function unitRequest<T = any>(unit: UnitProcess, method: 'GET' | 'P
 function describeCause(error: unknown): string {
   const { message, cause } = error as { message?: string; cause?: { code?: string; message?: string } };
   return [message, cause?.code, cause?.message].filter(Boolean).join(': ');
+}
+
+/** What the unit itself said about connections it closed or refused, and whether it still runs. */
+function unitAccount(unit: UnitProcess): string {
+  const connectionLines = unit.logs.filter((line) => /connection|socket|client/i.test(String(line.msg ?? '')) && (line.level ?? 0) >= 40);
+  const running = unit.child.exitCode === null && unit.child.signalCode === null;
+  const lines = connectionLines.slice(-3).map((line) => JSON.stringify(line)).join('; ');
+  return ` (unit ${running ? 'running' : `exited ${unit.child.exitCode ?? unit.child.signalCode}`}; ${connectionLines.length} warnings about connections${lines ? `, the last: ${lines}` : ''})`;
 }
