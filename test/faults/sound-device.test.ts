@@ -81,11 +81,20 @@ test.serial('the sound device disappears mid-call and comes back: call stays up,
   const speakerB = alsa.speaker('spk_b');
   const speechA = speechLikeSignal(SPEECH_SECONDS, 48_000, 2);
   const speechB = speechLikeSignal(SPEECH_SECONDS, 48_000, 5);
-  const quietOnA = rms(speakerA.samples().subarray(-24_000));
-  // Once seen failing in a rehearsal (speaker A rms 589 just after the recovery): what it played
-  // is named by the unit sounds' frequencies (ringback 440 + 480, ring 659 / 523, ended 880 / 587).
-  const soundsOnA = [440, 480, 523, 587, 659, 880].map((hz) => `${hz} Hz ${toneShare(speakerA.samples().subarray(-24_000), hz).toFixed(2)}`).join(', ');
-  const quietOnB = rms(speakerB.samples().subarray(-24_000));
+  // Half a second each speaker plays after the recovery, before anyone speaks. (Not the last half
+  // second before now: A's speaker may have read little since it came back, and that window then
+  // reached back to the ringback A played just before the outage, rms 1025.)
+  const quietWindow = async (speaker: typeof speakerA) => {
+    const from = speaker.sampleCount;
+    await speaker.waitForSamples(from + 24_000);
+    return speaker.samples().subarray(from, from + 24_000);
+  };
+  const [afterRecoveryOnA, afterRecoveryOnB] = await Promise.all([quietWindow(speakerA), quietWindow(speakerB)]);
+  const quietOnA = rms(afterRecoveryOnA);
+  const quietOnB = rms(afterRecoveryOnB);
+  // What A played, if anything, is named by the unit sounds' frequencies (ringback 440 + 480, ring
+  // 659 / 523, ended 880 / 587).
+  const soundsOnA = [440, 480, 523, 587, 659, 880].map((hz) => `${hz} Hz ${toneShare(afterRecoveryOnA, hz).toFixed(2)}`).join(', ');
   const { onA: playedOnA, onB: playedOnB } = await speakBothWays(alsa, { mic: 'mic_a', speaker: 'spk_a', speech: speechA }, { mic: 'mic_b', speaker: 'spk_b', speech: speechB });
   const loudOnB = rms(playedOnB.subarray(0, (SPEECH_SECONDS + 1) * 48_000));
   const loudOnA = rms(playedOnA.subarray(0, (SPEECH_SECONDS + 1) * 48_000));
