@@ -3,6 +3,12 @@ import type { Clock, TimerHandle } from '../system/clock.js';
 import type { Logger } from '../logging/logger.js';
 import { ReplayCache } from '../security/replay-cache.js';
 import { decodeDatagram, encodeDatagram, type AckDatagram, type PresenceDatagram } from './presence-datagram.js';
+import { OfflinePingSchedule } from './offline-ping-schedule.js';
+
+/** The longest a watched offline unit goes unpinged (its watcher notices one that came back silently within this). */
+const WATCH_MAX_DELAY_MS = 60_000;
+/** The longest the backstop leaves one offline unit unpinged (a wrong "offline" is mostly found by comparing views). */
+const BACKSTOP_MAX_DELAY_MS = 30 * 60_000;
 
 /** Where datagrams go and come from: a UDP socket (presence-socket.ts) or an in-memory network in tests. */
 export interface PresenceTransport {
@@ -106,7 +112,8 @@ interface Relay {
  * one bad link does not take a unit offline; then the next unit of the ring is probed at once, so a
  * run of units that vanished together is walked through without waiting a period for each. The
  * offline units between this unit and its successor are its to watch as well: one of them is
- * pinged each period, and one that answers is declared up.
+ * pinged each period (each less often the longer it stays away: OfflinePingSchedule), and one that
+ * answers is declared up.
  *
  * What this unit alone sees it reports in `findings`; telling the rest of the site (who check for
  * themselves with `verify`) is the caller's part (src/peers/presence-service.ts).
@@ -122,11 +129,15 @@ export class PresenceProber {
   private backstopCursor = 0;
   private lastBackstopAt = -Infinity;
   private unprobedCursor = 0;
+  private readonly watchSchedule: OfflinePingSchedule;
+  private readonly backstopSchedule: OfflinePingSchedule;
   private refusedSinceLog = 0;
   private lastRefusalLogAt = -Infinity;
 
   constructor(private readonly options: PresenceProberOptions) {
     this.replay = new ReplayCache({ retainMs: options.maxClockSkewMs, maxEntries: 10_000 });
+    this.watchSchedule = new OfflinePingSchedule(options.periodMs, Math.max(options.periodMs, WATCH_MAX_DELAY_MS));
+    this.backstopSchedule = new OfflinePingSchedule(options.backstopIntervalMs, Math.max(options.backstopIntervalMs, BACKSTOP_MAX_DELAY_MS));
     options.transport.onDatagram((bytes, from) => this.receive(bytes, from));
   }
 
@@ -174,10 +185,10 @@ export class PresenceProber {
     const now = this.options.clock.now();
     if (now - this.lastBackstopAt < this.options.backstopIntervalMs) return;
     this.lastBackstopAt = now;
-    const offline = this.ring().filter((member) => !member.online);
+    const offline = this.ring().filter((member) => !member.online && this.backstopSchedule.isDue(member.unitId, now));
     if (offline.length > 0) {
       const member = offline[this.backstopCursor++ % offline.length];
-      void this.ping(member).then((version) => {
+      void this.pingOffline(member, this.backstopSchedule).then((version) => {
         if (version !== null) this.options.findings.alive(member.unitId, version, true);
       });
     }
@@ -204,12 +215,18 @@ export class PresenceProber {
     this.probing = true;
     try {
       const ring = this.ring();
+      const offline = new Set(ring.filter((member) => !member.online).map((member) => member.unitId));
+      this.watchSchedule.keepOnly(offline);
+      this.backstopSchedule.keepOnly(offline);
       const firstOnline = ring.findIndex((member) => member.online);
-      // The offline units before the successor are this unit's to watch: one a period.
-      const watched = firstOnline < 0 ? ring : ring.slice(0, firstOnline);
+      // The offline units before the successor are this unit's to watch: one a period, each less
+      // often the longer it stays away; but a unit that sees none online is likely cut off itself,
+      // and asks one every period to find its way back.
+      const now = this.options.clock.now();
+      const watched = firstOnline < 0 ? ring : ring.slice(0, firstOnline).filter((member) => this.watchSchedule.isDue(member.unitId, now));
       if (watched.length > 0) {
         const member = watched[this.offlineCursor++ % watched.length];
-        void this.ping(member).then((version) => {
+        void this.pingOffline(member, this.watchSchedule).then((version) => {
           if (version === null) return;
           this.options.findings.alive(member.unitId, version, true);
           this.options.findings.up(member.unitId);
@@ -239,6 +256,15 @@ export class PresenceProber {
     } finally {
       this.probing = false;
     }
+  }
+
+  /** A ping to an offline unit, recorded in `schedule` (when to ping it next). */
+  private async pingOffline(member: ProbeMember, schedule: OfflinePingSchedule): Promise<string | null> {
+    schedule.sent(member.unitId, this.options.clock.now());
+    const version = await this.ping(member);
+    if (version === null) schedule.unanswered(member.unitId);
+    else schedule.answered(member.unitId);
+    return version;
   }
 
   private ping(member: ProbeMember): Promise<string | null> {

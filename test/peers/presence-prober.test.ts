@@ -225,3 +225,45 @@ test('pings and acks carry the digest of what their sender sees online; one that
   const ack = { kind: 'ack', from: 'unit-b', to: 'unit-a', nonce: 'nonce-0001', ver: '1.0', view } as const;
   t.deepEqual(decodeDatagram(secret, encodeDatagram(secret, ack)), { ok: true, datagram: ack });
 });
+
+test('a unit that stays away is pinged less and less often (its address costs every unit ARP broadcasts); one that comes back is heard at once; a unit that sees none online asks every period', async (t) => {
+  const clock = new FakeClock();
+  const net = lan(clock);
+  const a = net.add('unit-aaaa-0001', '10.0.0.1');
+  const b = net.add('unit-bbbb-0002', '10.0.0.2');
+  const c = net.add('unit-cccc-0003', '10.0.0.3');
+  // b (a's successor) is gone and known offline: it is a's to watch, and the backstop's too.
+  b.up = false;
+  net.members.find((member) => member.unitId === b.unitId)!.online = false;
+  const pingsTo = (host: string, from = a.host) => net.recorded.filter((entry) => entry.from === from && entry.to === host && (decodeDatagram(SECRET, entry.bytes) as { datagram: { kind: string } }).datagram.kind === 'ping').length;
+  a.prober.start();
+  await clock.advance(5 * 60_000);
+  const firstFive = pingsTo(b.host);
+  await clock.advance(5 * 60_000);
+  const nextFive = pingsTo(b.host) - firstFive;
+  t.log(`pings to the vanished unit: ${firstFive} in the first five minutes, ${nextFive} in the next five (one a period before: 300 each)`);
+  // The watch at most once a minute after the first doublings, the backstop less often still.
+  t.true(firstFive <= 20, `first five minutes: ${firstFive}`);
+  t.true(nextFive >= 5 && nextFive <= 7, `next five minutes: ${nextFive}`);
+  t.true(pingsTo(c.host) >= 290, 'the online successor is still probed every period');
+
+  // b comes back: its own probes reach a (b's successor in the ring is c, then a; c is told down
+  // here so that b's probe goes to a), and a hears it within a period, not a minute.
+  net.members.find((member) => member.unitId === c.unitId)!.online = false;
+  c.up = false;
+  b.up = true;
+  b.prober.start();
+  a.alive.length = 0;
+  await clock.advance(1010);
+  t.true(a.alive.includes(b.unitId), 'its own ping shows it alive');
+  b.prober.stop();
+
+  // a, seeing no unit online (cut off itself, as it looks), pings one every period, however long the others have been away.
+  for (const member of net.members) member.online = false;
+  b.up = true;
+  c.up = true;
+  const before = pingsTo(b.host) + pingsTo(c.host);
+  await clock.advance(10_000);
+  t.true(pingsTo(b.host) + pingsTo(c.host) - before >= 10, 'one a period');
+  a.prober.stop();
+});
