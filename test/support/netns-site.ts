@@ -1,7 +1,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -154,12 +154,51 @@ const liveNamespaces = new Set<string>();
 const liveChildren = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
+/**
+ * Every packet a unit sends into the bridge is handed to the other side of a veth through the
+ * sending CPU's backlog queue (net.core.netdev_max_backlog, 1000 by default), and a multicast or
+ * broadcast frame is copied to every port at once: one mDNS answer is 100 packets at 100 units, and
+ * a burst of them overflowed the queue. At 80 units the kernel dropped ~20 000 packets while units
+ * started (SYNs among them: every connection took 1-4 s, and a batch of 8 units two and a half
+ * minutes). A switch has no such queue, so the site raises it while it runs (the setting is the
+ * whole machine's) and puts the old value back.
+ */
+const BACKLOG_SETTING = '/proc/sys/net/core/netdev_max_backlog';
+const SITE_BACKLOG = 100_000;
+let backlogBefore: number | null = null;
+
+/** Packets the kernel dropped so far because a CPU's backlog queue was full (/proc/net/softnet_stat, all CPUs). */
+export function backlogDrops(): number {
+  return readFileSync('/proc/net/softnet_stat', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .reduce((sum, line) => sum + parseInt(line.trim().split(/\s+/)[1], 16), 0);
+}
+
+function raiseBacklog(): void {
+  if (backlogBefore !== null) return;
+  const current = Number(readFileSync(BACKLOG_SETTING, 'utf8').trim());
+  if (current >= SITE_BACKLOG) return;
+  writeFileSync(BACKLOG_SETTING, `${SITE_BACKLOG}\n`);
+  backlogBefore = current;
+}
+
+function restoreBacklog(): void {
+  if (backlogBefore === null) return;
+  try {
+    writeFileSync(BACKLOG_SETTING, `${backlogBefore}\n`);
+  } finally {
+    backlogBefore = null;
+  }
+}
+
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
     for (const child of liveChildren) child.kill('SIGKILL');
     deleteNamespacesSync([...liveNamespaces]);
+    restoreBacklog();
   });
 }
 
@@ -335,6 +374,7 @@ class Site extends EventEmitter implements NetnsSite {
     // One scrypt hash for every unit's panel password, copied into each data dir.
     this.passwordTemplate = path.join(this.root, 'password-template');
     await storePanelPassword(this.passwordTemplate, TEST_PANEL_PASSWORD);
+    raiseBacklog();
     liveNamespaces.add(this.hub);
     await ipBatch([`netns add ${this.hub}`]);
     await ipBatch(['link set lo up', 'link add br0 type bridge mcast_snooping 0', `addr add ${HUB_ADDRESS}/16 dev br0`, 'link set br0 up'], this.hub);
@@ -748,6 +788,7 @@ class Site extends EventEmitter implements NetnsSite {
       // Deleting a namespace takes its end of each veth with it, and so the pair; the hub takes the bridge.
       deleteNamespacesSync(names);
       for (const name of names) liveNamespaces.delete(name);
+      if (liveNamespaces.size === 0) restoreBacklog();
       if (this.root) await rm(this.root, { recursive: true, force: true });
       let left = siteNamespaces().filter((name) => name.startsWith(`${this.id}-`));
       if (left.length > 0) {
