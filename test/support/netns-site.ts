@@ -306,6 +306,11 @@ function unitAddress(index: number): string {
   return `10.99.${Math.floor(index / 254)}.${(index % 254) + 1}`;
 }
 
+/** A fixed, locally administered MAC per unit, so the hub can know it without asking. */
+function unitMac(index: number): string {
+  return `02:99:00:00:${((index >> 8) & 0xff).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`;
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -404,9 +409,14 @@ class Site extends EventEmitter implements NetnsSite {
     for (const name of names) liveNamespaces.add(name);
     await ipBatch([
       ...names.map((name) => `netns add ${name}`),
-      ...indexes.map((index, offset) => `link add name vs${index} netns ${this.hub} type veth peer name eth0 netns ${names[offset]}`),
+      ...indexes.map((index, offset) => `link add name vs${index} netns ${this.hub} type veth peer name eth0 address ${unitMac(index)} netns ${names[offset]}`),
     ]);
-    await ipBatch(indexes.map((index) => `link set vs${index} master br0 up`), this.hub);
+    // The hub (the test's relay and requests) knows every unit's MAC: its own ARP requests, broadcast
+    // to every unit whenever an entry went stale, were most of the ARP an idle unit of 50 received.
+    await ipBatch(
+      indexes.flatMap((index) => [`link set vs${index} master br0 up`, `neigh replace ${unitAddress(index)} lladdr ${unitMac(index)} dev br0 nud permanent`]),
+      this.hub,
+    );
     // No IPv6 link-local address (addrgenmode none): only the units' own traffic is on the wire.
     await Promise.all(
       indexes.map((index, offset) =>
