@@ -25,21 +25,7 @@ export interface DnsSdOptions {
    * missed an announcement hears from the new unit itself (its presence push on first contact).
    */
   requeryIntervalMs?: number | null;
-  /**
-   * How long after its first announcement the unit goes on announcing itself unasked (default
-   * ANNOUNCE_FOR_MS). Queries are answered all the time.
-   */
-  announceForMs?: number;
 }
-
-/**
- * bonjour-service announces a service at 0, 3, 12, 39, 120, 363, 1092 and 3279 s, and every unit
- * hears every announcement: in a 50-unit site started minutes ago that was 1.6 of the 2.3 packets
- * a second an idle unit received (docs/PERFORMANCE.md). RFC 6762 asks for at least two; the first
- * three (within 12 s) reach the units that were listening, and a unit that missed them is
- * introduced by the first unit that found this one (presence push), so the rest are left out.
- */
-export const ANNOUNCE_FOR_MS = 20_000;
 
 /** Picks the address to reach a discovered unit at: IPv4 first (link-local IPv6 needs a zone id). */
 function addressOf(service: BonjourService.Service): string | null {
@@ -56,8 +42,6 @@ export class DnsSdDiscovery {
   private bonjour: BonjourService.Bonjour | null = null;
   private browser: BonjourService.Browser | null = null;
   private requery: TimerHandle | null = null;
-  private announcing: TimerHandle | null = null;
-  private service: BonjourService.Service | null = null;
   private readonly announced = new Map<string, { host: string; port: number }>();
 
   constructor(private readonly options: DnsSdOptions) {}
@@ -77,15 +61,6 @@ export class DnsSdDiscovery {
       txt: { id: options.unitId, name: options.unitName, v: options.version },
     });
     service.on('error', (error: Error) => options.logger.warn({ err: error }, 'DNS-SD publish failed; static peers still work'));
-    this.service = service;
-    // bonjour-service has no setting for this: its next announcement finds the service inactive and
-    // is not sent (nor any after it); stop() makes it active again so that its goodbye goes out.
-    service.once('up', () => {
-      this.announcing = options.clock.setTimeout(() => {
-        this.announcing = null;
-        service.activated = false;
-      }, options.announceForMs ?? ANNOUNCE_FOR_MS);
-    });
     this.browser = this.bonjour.find({ type: DNS_SD_SERVICE_TYPE });
     this.browser.on('up', (found) => this.onUp(found));
     this.browser.on('down', (found) => this.onDown(found));
@@ -97,10 +72,6 @@ export class DnsSdDiscovery {
   stop(): Promise<void> {
     if (this.requery) this.options.clock.clearInterval(this.requery);
     this.requery = null;
-    if (this.announcing) this.options.clock.clearTimeout(this.announcing);
-    this.announcing = null;
-    if (this.service && !this.service.destroyed) this.service.activated = true;
-    this.service = null;
     this.browser?.stop();
     this.browser = null;
     const bonjour = this.bonjour;
