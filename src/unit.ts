@@ -472,7 +472,17 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
       }
       directory.start();
       if (config.discovery.dnsSd) {
-        discovery = new DnsSdDiscovery({ unitId, unitName, version, httpPort, sink: directory, clock, logger });
+        discovery = new DnsSdDiscovery({
+          unitId,
+          unitName,
+          version,
+          httpPort,
+          sink: directory,
+          clock,
+          logger,
+          lastProbedByPeerAt: () => presence.prober.lastProbedByPeerAt(),
+          seesAnyUnitOnline: () => directory.peers().some((peer) => peer.online),
+        });
         try {
           discovery.start();
         } catch (error) {

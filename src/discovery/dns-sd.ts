@@ -2,6 +2,7 @@ import BonjourService from 'bonjour-service';
 import type { Logger } from '../logging/logger.js';
 import type { Clock, TimerHandle } from '../system/clock.js';
 import type { PeerCandidate } from '../peers/peer-directory.js';
+import { AnnouncementSchedule } from './announcement-schedule.js';
 
 export const DNS_SD_SERVICE_TYPE = 'intercom';
 
@@ -25,6 +26,33 @@ export interface DnsSdOptions {
    * missed an announcement hears from the new unit itself (its presence push on first contact).
    */
   requeryIntervalMs?: number | null;
+  /**
+   * When (clock ms) another unit last probed this one (PresenceProber.lastProbedByPeerAt). Given,
+   * the unit owns its announcement schedule once bonjour-service's first announcements are out:
+   * it announces itself again only while no unit has probed it for `knownForMs`
+   * (AnnouncementSchedule). Not given, bonjour-service announces on its own schedule.
+   */
+  lastProbedByPeerAt?: () => number;
+  /** Whether this unit sees any other unit online: one that sees none asks the network again when it announces. */
+  seesAnyUnitOnline?: () => boolean;
+  /** How long after its first announcement bonjour-service's schedule is taken over (default 20 s: after its 0, 3 and 12 s). */
+  takeOverAfterMs?: number;
+  /** How long after the last probe by another unit this unit counts as known to the site (default 30 s, twelve probe periods). */
+  knownForMs?: number;
+  /** The delay before the second announcement of an unknown unit (default 27 s, then three times longer each, up to an hour). */
+  reannounceFirstDelayMs?: number;
+  /** How often the unit looks whether an announcement is due (default 5 s; no packet unless one is). */
+  announcementCheckMs?: number;
+}
+
+/** The multicast-dns socket inside bonjour-service (not in its types): the one its announcements go out on. */
+interface MdnsResponder {
+  respond(records: unknown[], callback?: (error?: Error | null) => void): void;
+}
+
+function responderOf(bonjour: BonjourService.Bonjour): MdnsResponder | null {
+  const mdns = (bonjour as unknown as { server?: { mdns?: Partial<MdnsResponder> } }).server?.mdns;
+  return mdns && typeof mdns.respond === 'function' ? (mdns as MdnsResponder) : null;
 }
 
 /** Picks the address to reach a discovered unit at: IPv4 first (link-local IPv6 needs a zone id). */
@@ -42,6 +70,9 @@ export class DnsSdDiscovery {
   private bonjour: BonjourService.Bonjour | null = null;
   private browser: BonjourService.Browser | null = null;
   private requery: TimerHandle | null = null;
+  private takeOver: TimerHandle | null = null;
+  private announcementCheck: TimerHandle | null = null;
+  private service: BonjourService.Service | null = null;
   private readonly announced = new Map<string, { host: string; port: number }>();
 
   constructor(private readonly options: DnsSdOptions) {}
@@ -61,6 +92,8 @@ export class DnsSdDiscovery {
       txt: { id: options.unitId, name: options.unitName, v: options.version },
     });
     service.on('error', (error: Error) => options.logger.warn({ err: error }, 'DNS-SD publish failed; static peers still work'));
+    this.service = service;
+    service.once('up', () => this.scheduleTakeOver(service));
     this.browser = this.bonjour.find({ type: DNS_SD_SERVICE_TYPE });
     this.browser.on('up', (found) => this.onUp(found));
     this.browser.on('down', (found) => this.onDown(found));
@@ -72,6 +105,13 @@ export class DnsSdDiscovery {
   stop(): Promise<void> {
     if (this.requery) this.options.clock.clearInterval(this.requery);
     this.requery = null;
+    if (this.takeOver) this.options.clock.clearTimeout(this.takeOver);
+    this.takeOver = null;
+    if (this.announcementCheck) this.options.clock.clearInterval(this.announcementCheck);
+    this.announcementCheck = null;
+    // Inactive after the take-over; bonjour-service says goodbye (TTL 0) only for an active service.
+    if (this.service && !this.service.destroyed) this.service.activated = true;
+    this.service = null;
     this.browser?.stop();
     this.browser = null;
     const bonjour = this.bonjour;
@@ -80,6 +120,37 @@ export class DnsSdDiscovery {
     return new Promise((resolve) => {
       bonjour.unpublishAll(() => bonjour.destroy(() => resolve()));
     });
+  }
+
+  private scheduleTakeOver(service: BonjourService.Service): void {
+    const { options } = this;
+    const lastProbedByPeerAt = options.lastProbedByPeerAt;
+    const responder = this.bonjour && responderOf(this.bonjour);
+    if (!lastProbedByPeerAt || !this.bonjour) return;
+    if (!responder) {
+      options.logger.warn('DNS-SD: bonjour-service no longer shows its mDNS socket; it announces this unit on its own schedule');
+      return;
+    }
+    const schedule = new AnnouncementSchedule(options.reannounceFirstDelayMs ?? 27_000, 3, 3_600_000);
+    const knownForMs = options.knownForMs ?? 30_000;
+    const check = () => {
+      const now = options.clock.now();
+      if (!schedule.isDue(now, now - lastProbedByPeerAt() < knownForMs)) return;
+      responder.respond(service.records(), (error) => {
+        if (error) options.logger.debug({ err: error }, 'DNS-SD announcement not sent');
+      });
+      const alone = options.seesAnyUnitOnline?.() === false;
+      if (alone) this.browser?.update();
+      options.logger.info({ alone }, 'DNS-SD: no unit has probed this one lately; announced it again');
+    };
+    this.takeOver = options.clock.setTimeout(() => {
+      this.takeOver = null;
+      // bonjour-service has no setting for its schedule: its next announcement finds the service
+      // inactive and is not sent, nor any after it. Queries are still answered (its registry).
+      service.activated = false;
+      this.announcementCheck = options.clock.setInterval(check, options.announcementCheckMs ?? 5000);
+      check();
+    }, options.takeOverAfterMs ?? 20_000);
   }
 
   private onUp(service: BonjourService.Service): void {

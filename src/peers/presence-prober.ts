@@ -133,6 +133,7 @@ export class PresenceProber {
   private readonly backstopSchedule: OfflinePingSchedule;
   private refusedSinceLog = 0;
   private lastRefusalLogAt = -Infinity;
+  private lastProbedAt = -Infinity;
 
   constructor(private readonly options: PresenceProberOptions) {
     this.replay = new ReplayCache({ retainMs: options.maxClockSkewMs, maxEntries: 10_000 });
@@ -160,6 +161,14 @@ export class PresenceProber {
 
   counters(): ProbeCounters {
     return { ...this.counts };
+  }
+
+  /**
+   * When (clock ms) another unit of the site last probed this one (a fresh, signed ping or
+   * ping-req): a unit the site knows is pinged every period by the unit before it in the ring.
+   */
+  lastProbedByPeerAt(): number {
+    return this.lastProbedAt;
   }
 
   /**
@@ -345,6 +354,7 @@ export class PresenceProber {
       this.counts.refused += 1;
       return;
     }
+    this.lastProbedAt = this.options.clock.now();
     // Its own signed, fresh ping proves the sender alive as well as its ack would.
     this.options.findings.alive(datagram.from, datagram.ver, false);
     if (datagram.kind === 'ping') {

@@ -118,7 +118,7 @@ test('recorded acks sent again from a gone unit\'s address do not make it alive'
   a.prober.stop();
 });
 
-test('forged datagrams (another secret) and replayed pings are refused and prove no one alive', async (t) => {
+test('forged datagrams (another secret) and replayed pings are refused, prove no one alive, and do not count as being probed (which stops DNS-SD announcements)', async (t) => {
   const clock = new FakeClock();
   const net = lan(clock);
   const a = net.add('unit-aaaa-0001', '10.0.0.1');
@@ -129,6 +129,7 @@ test('forged datagrams (another secret) and replayed pings are refused and prove
   await clock.advance(10);
   t.deepEqual(a.alive, []);
   t.is(a.prober.counters().refused, 1);
+  t.is(a.prober.lastProbedByPeerAt(), -Infinity);
 
   // A real ping from b, recorded, then b is gone and the attacker sends it again.
   b.prober.start();
@@ -136,6 +137,8 @@ test('forged datagrams (another secret) and replayed pings are refused and prove
   const ping = net.recorded.find((entry) => entry.from === b.host && entry.to === a.host)!;
   t.truthy(ping);
   t.true(a.alive.includes(b.unitId), "b's own ping shows it alive");
+  const probedAt = a.prober.lastProbedByPeerAt();
+  t.true(probedAt > 1000 && probedAt <= clock.now(), `probed at ${probedAt}`);
   b.prober.stop();
   b.up = false;
   a.alive.length = 0;
@@ -143,6 +146,7 @@ test('forged datagrams (another secret) and replayed pings are refused and prove
   net.deliver(ping.bytes, a.host, b.host);
   await clock.advance(10);
   t.deepEqual(a.alive, [], 'a ping sent again is not news');
+  t.is(a.prober.lastProbedByPeerAt(), probedAt, 'nor does it count as being probed');
   t.is(a.prober.counters().refused, refusedBefore + 1);
 
   // Malformed and oversized datagrams are counted, never thrown.
