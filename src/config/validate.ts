@@ -1,4 +1,4 @@
-import Value from 'typebox/value';
+import { schemaErrors } from '../system/schema-check.js';
 import { ConfigSchema, wireFormatFrameProblem, type IntercomConfig } from './schema.js';
 import { gpioConfigProblem } from '../gpio/gpio-config.js';
 import { mqttConfigProblem } from '../mqtt/mqtt-config.js';
@@ -72,19 +72,19 @@ export function validateConfig(raw: unknown): IntercomConfig {
     // The schema's own words ("must match pattern") would not tell an installer what to write.
     throw new ConfigError('audio.ringTone', `is ${JSON.stringify(ringTone)}; expected the absolute path of a WAV file (e.g. "/etc/intercom/ring.wav"), or null for the built-in chime`);
   }
-  const errors = [...Value.Errors(ConfigSchema, plain)];
+  const errors = schemaErrors(ConfigSchema, plain);
   if (errors.length > 0) {
     const unknown = errors.find((error) => error.keyword === 'additionalProperties');
     if (unknown) {
-      const names = (unknown.params as { additionalProperties?: string[] }).additionalProperties ?? [];
-      const key = [dotted(unknown.instancePath), names[0]].filter((part) => part && part !== '(root)').join('.');
+      const name = (unknown.params as { additionalProperty?: string }).additionalProperty ?? '';
+      const key = [dotted(unknown.instancePath), name].filter((part) => part && part !== '(root)').join('.');
       throw new ConfigError(key, 'is not a known setting (check its spelling)');
     }
     const first = errors.find((error) => error.keyword !== 'const') ?? errors[0];
     const key = dotted(first.instancePath);
     const missing = first.keyword === 'required';
     if (missing) {
-      const name = (first.params as { requiredProperties?: string[] }).requiredProperties?.[0] ?? '';
+      const name = (first.params as { missingProperty?: string }).missingProperty ?? '';
       const fullKey = [key, name].filter((part) => part && part !== '(root)').join('.');
       throw new ConfigError(fullKey, `is missing; expected ${describeSchemaAt(fullKey) || 'a value'}`);
     }

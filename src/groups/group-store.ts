@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import Type, { type Static } from 'typebox';
-import Value from 'typebox/value';
+import { matchesSchema } from '../system/schema-check.js';
 import type { Logger } from '../logging/logger.js';
 import { readJsonFile, removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
 import { userKey } from '../users/user-store.js';
@@ -84,7 +84,7 @@ export class GroupStore extends EventEmitter<GroupStoreEvents> {
   async load(): Promise<void> {
     await mkdir(this.options.dataDir, { recursive: true });
     await removeStaleTempFiles(this.filePath);
-    const read = await readJsonFile(this.filePath, (value) => (Value.Check(GroupFileSchema, value) ? null : 'is not a version 1 groups file'));
+    const read = await readJsonFile(this.filePath, (value) => (matchesSchema(GroupFileSchema, value) ? null : 'is not a version 1 groups file'));
     if (read.kind === 'corrupt') {
       this.options.logger?.error({ file: this.filePath, keptAs: read.keptAs, reason: read.reason }, 'groups file is corrupt; it was kept aside and the other units will send the groups again');
       return;

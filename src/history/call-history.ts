@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import Type, { type Static } from 'typebox';
-import Value from 'typebox/value';
+import { matchesSchema } from '../system/schema-check.js';
 import type { Logger } from '../logging/logger.js';
 import type { CallSnapshot } from '../calls/call-service.js';
 import { readJsonFile, removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
@@ -142,7 +142,7 @@ export class CallHistory extends EventEmitter<CallHistoryEvents> {
     const valid: CallHistoryEntry[] = [];
     let dropped = 0;
     for (const entry of stored) {
-      if (Value.Check(CallHistoryEntrySchema, entry) && !seen.has(entry.id)) {
+      if (matchesSchema(CallHistoryEntrySchema, entry) && !seen.has(entry.id)) {
         seen.add(entry.id);
         valid.push(entry);
       } else dropped += 1;

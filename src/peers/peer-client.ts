@@ -1,4 +1,4 @@
-import Value from 'typebox/value';
+import { matchesSchema } from '../system/schema-check.js';
 import type { TSchema, Static } from 'typebox';
 import {
   ANY_RECEIVER,
@@ -264,7 +264,7 @@ export class PeerClient {
         body: parsed,
       };
     }
-    if (!Value.Check(answerSchema, parsed)) {
+    if (!matchesSchema(answerSchema, parsed)) {
       return { kind: 'unreachable', message: `peer's answer to ${method} ${path} does not match the protocol` };
     }
     return { kind: 'ok', value: parsed as Static<S>, from };

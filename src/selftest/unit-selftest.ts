@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import Type, { type Static } from 'typebox';
-import Value from 'typebox/value';
+import { schemaErrors } from '../system/schema-check.js';
 import { readJsonFile, removeStaleTempFiles, writeFileAtomic } from '../system/atomic-file.js';
 import type { Logger } from '../logging/logger.js';
 import type { LocalSoundSource } from '../streaming/local-sound.js';
@@ -163,7 +163,7 @@ export function alignToSignal(signal: SelfTestSignal, reference: Int16Array, mic
 
 function checkStored(value: unknown): string | null {
   // The status and the API serve it as it is: anything else than the schema says would fail there.
-  if (Value.Check(StoredSelfTestSchema, value)) return null;
-  const first = Value.Errors(StoredSelfTestSchema, value)[0];
+  const first = schemaErrors(StoredSelfTestSchema, value)[0];
+  if (!first) return null;
   return `is not a self-test file${first ? ` (${first.instancePath || '/'} ${first.message})` : ''}`;
 }

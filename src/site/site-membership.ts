@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import Value from 'typebox/value';
+import { matchesSchema } from '../system/schema-check.js';
 import type { Logger } from '../logging/logger.js';
 import type { Clock } from '../system/clock.js';
 import type { PeerDirectory } from '../peers/peer-directory.js';
@@ -231,7 +231,7 @@ export class SiteMembership {
     const exchange = new JoinerExchange(code, { unitId: this.options.unit.unitId, name: this.options.unit.name, httpPort: this.options.httpPort() });
     const started = await this.post(`${baseUrl}${JOIN_API_PREFIX}/start`, exchange.start);
     if (started.status !== 200) throw inviterRefusal(started);
-    if (!Value.Check(JoinAnswerSchema, started.body)) throw new SiteChangeError(502, 'bad-answer', `${target.host}:${target.port} did not answer like a unit`);
+    if (!matchesSchema(JoinAnswerSchema, started.body)) throw new SiteChangeError(502, 'bad-answer', `${target.host}:${target.port} did not answer like a unit`);
     const answer = started.body as Static<typeof JoinAnswerSchema>;
     if (answer.unitId === this.options.unit.unitId) throw new SiteChangeError(409, 'same-unit', 'that is this unit itself');
     const result = exchange.finish(answer);

@@ -148,7 +148,11 @@ inNamespaces(`one site grown to ${SIZES.join(', ')} units on a bridge: all see a
       const count = Math.min(20, Math.floor(site.running().length / 2));
       const victims = site.running().slice(1, 1 + count);
       gone = await step(failures, `${count} units unplugged at once noticed by all`, () => site.vanish(victims, 'unplug'));
-      if (gone) t.log(`${count} units unplugged at once: all the others showed them offline after ${gone.allNoticedAfterMs} ms`);
+      if (gone) {
+        t.log(`${count} units unplugged at once: all the others showed them offline after ${gone.allNoticedAfterMs} ms (${gone.staleAfter10s.views} of ${gone.staleAfter10s.of} views still online after 10 s)`);
+        t.log(`how they were found gone: ${Object.entries(gone.byWhy).map(([why, views]) => `${views} views: ${why}`).join('; ')}`);
+        t.log(`slowest: ${gone.slowest.join('; ')}`);
+      }
       afterVanish = await site.measure(WINDOW_MS);
       t.log(figuresLine(`with ${count} unplugged, ${afterVanish.units.length} units`, afterVanish));
       await site.plug(victims);

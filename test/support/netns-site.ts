@@ -122,6 +122,12 @@ export interface VanishResult {
   allNoticedAfterMs: number;
   /** Per vanished unit: when the last remaining unit noticed it. */
   perUnitMs: Record<string, number>;
+  /** How the remaining units found them gone (the `why` each logged), and how many views each way. */
+  byWhy: Record<string, number>;
+  /** Views still showing a vanished unit online 10 s after they vanished, of all. */
+  staleAfter10s: { views: number; of: number };
+  /** The slowest views: who noticed whom when, and why. */
+  slowest: string[];
 }
 
 export interface NetnsSite {
@@ -718,7 +724,24 @@ class Site extends EventEmitter implements NetnsSite {
       const latest = Math.max(...witnesses.filter((witness) => witness.alive).map((witness) => witness.view.get(gone.unitId)!.atEpochMs));
       perUnitMs[gone.name] = Math.max(0, latest - vanishedAtEpochMs);
     }
-    return { how, vanished: units.map((unit) => unit.name), allNoticedAfterMs: Math.max(0, ...Object.values(perUnitMs)), perUnitMs };
+    const views = witnesses.filter((witness) => witness.alive).flatMap((witness) =>
+      units.map((gone) => {
+        const offline = witness.logs.filter((line) => line.msg === 'peer offline' && line.unitId === gone.unitId && Number(line.time) >= vanishedAtEpochMs).at(-1);
+        return { witness, gone, afterMs: witness.view.get(gone.unitId)!.atEpochMs - vanishedAtEpochMs, why: typeof offline?.why === 'string' ? offline.why : 'not logged' };
+      }),
+    );
+    const byWhy: Record<string, number> = {};
+    for (const view of views) byWhy[view.why] = (byWhy[view.why] ?? 0) + 1;
+    const slowest = [...views].sort((a, b) => b.afterMs - a.afterMs).slice(0, 5).map((view) => `${view.witness.name} saw ${view.gone.name} gone after ${view.afterMs} ms (${view.why})`);
+    return {
+      how,
+      vanished: units.map((unit) => unit.name),
+      allNoticedAfterMs: Math.max(0, ...Object.values(perUnitMs)),
+      perUnitMs,
+      byWhy,
+      staleAfter10s: { views: views.filter((view) => view.afterMs > 10_000).length, of: views.length },
+      slowest,
+    };
   }
 
   /** Brings an unplugged unit's link back up. */
