@@ -9,6 +9,7 @@ import {
   type PageKeyAnswer,
   type PageOffer,
   type PageOfferAnswer,
+  type PresenceAnswer,
   AcceptAnswerSchema,
   CallStateAnswerSchema,
   DoorOpenedAnswerSchema,
@@ -159,7 +160,7 @@ export class PeerClient {
   }
 
   /** Tells a unit about a change: this unit's new info, or what its probing found (see PresenceService). */
-  pushPresence(target: PeerTarget, push: PresencePush): Promise<PeerResult<{ received: boolean; online?: string[] }>> {
+  pushPresence(target: PeerTarget, push: PresencePush): Promise<PeerResult<PresenceAnswer>> {
     return this.request(target, 'POST', '/presence', push, PresenceAnswerSchema);
   }
 

@@ -12,8 +12,12 @@ import { userKey } from '../users/user-store.js';
 export interface PeerCandidate {
   host: string;
   port: number;
-  source: 'dns-sd' | 'static' | 'inbound';
+  /** 'inbound': the unit spoke to this one (a call, a push, a join); 'site': another unit of the site named it (comparing views). */
+  source: 'dns-sd' | 'static' | 'inbound' | 'site';
 }
+
+/** Sources that only name an address others found: DNS-SD or the config naming it too is the better answer to "how was it found". */
+const HEARSAY_SOURCES: ReadonlySet<PeerCandidate['source']> = new Set(['inbound', 'site']);
 
 /** Another unit of the site as this unit knows it. */
 export interface PeerView {
@@ -179,7 +183,7 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     // restarted) is asked at once unless it is known online.
     if (existing) {
       // An address first heard of from the unit itself (a call, a push) that DNS-SD or the config names too is theirs.
-      if (existing.source === 'inbound' && candidate.source !== 'inbound') this.upgradeSource(existing, candidate.source);
+      if (HEARSAY_SOURCES.has(existing.source) && !HEARSAY_SOURCES.has(candidate.source)) this.upgradeSource(existing, candidate.source);
       const peer = existing.answeredBy === null ? undefined : this.peersById.get(existing.answeredBy);
       if (this.timer && !existing.isSelf && (!peer || !peer.online || !this.isProbed(peer))) void this.poll(key);
       return;
@@ -191,7 +195,7 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
   private upgradeSource(candidate: CandidateState, source: PeerCandidate['source']): void {
     candidate.source = source;
     for (const peer of this.peersById.values()) {
-      if (peer.host === bareHost(candidate.host) && peer.port === candidate.port && peer.source === 'inbound') peer.source = source;
+      if (peer.host === bareHost(candidate.host) && peer.port === candidate.port && HEARSAY_SOURCES.has(peer.source)) peer.source = source;
     }
     this.publish();
   }
@@ -395,6 +399,12 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
   /** HTTP base URL for `unitId`, e.g. "http://10.0.0.5:5000", or null when unknown. */
   baseUrlOf(unitId: string): string | null {
     return this.peersById.get(unitId)?.baseUrl ?? null;
+  }
+
+  /** Where this unit reaches `unitId`'s HTTP API (host without brackets), or null when it does not know it. */
+  addressOf(unitId: string): { host: string; port: number } | null {
+    const peer = this.peersById.get(unitId);
+    return peer ? { host: peer.host, port: peer.port } : null;
   }
 
   peer(unitId: string): PeerView | null {
@@ -667,7 +677,7 @@ function forgetProbeHistory(peer: PeerState): void {
   peer.unprobeable = false;
 }
 
-const SOURCE_RANK: Record<PeerCandidate['source'], number> = { inbound: 0, 'dns-sd': 1, static: 2 };
+const SOURCE_RANK: Record<PeerCandidate['source'], number> = { site: 0, inbound: 0, 'dns-sd': 1, static: 2 };
 
 /** Whether info version `candidate` ("epoch.counter") replaces `known`: another epoch (the unit restarted) or a later change. */
 export function supersedes(candidate: string, known: string): boolean {

@@ -169,6 +169,18 @@ export const RotationCommitAnswerSchema = Type.Object({ rotationId: RotationIdSc
 export type RotationCommitAnswer = Static<typeof RotationCommitAnswerSchema>;
 
 /**
+ * Where a unit of the site is reached (its HTTP API), as another unit reaches it. An announcement
+ * can be lost both ways (a unit that never heard of a new one, which never heard of it either);
+ * two units comparing views pass these on, and the receiver asks the address itself, signed,
+ * before it believes anything of the unit.
+ */
+export const UnitAddressSchema = Type.Object(
+  { unitId: UnitIdSchema, host: Type.String({ minLength: 1, maxLength: 253 }), port: Type.Integer({ minimum: 1, maximum: 65535 }) },
+  { additionalProperties: false },
+);
+export type UnitAddress = Static<typeof UnitAddressSchema>;
+
+/**
  * POST /presence: a unit tells the site's units about a change. `info`: its own new info (its users
  * or state changed, or it just found the receiver, then with `online`). `seen`: what its probing found about a unit it
  * watches (gone, or back); the receiver checks that for itself, except a unit's word about itself
@@ -191,6 +203,8 @@ export const PresencePushSchema = Type.Object(
      * so that the sender does the same.
      */
     sync: Type.Optional(Type.Boolean()),
+    /** With `sync`: where the sender reaches the units in `online`, so that one the receiver never heard of is found. */
+    where: Type.Optional(Type.Array(UnitAddressSchema, { maxItems: 1024 })),
   },
   { additionalProperties: false },
 );
@@ -199,7 +213,10 @@ export const PresenceAnswerSchema = Type.Object({
   received: Type.Boolean(),
   /** To a `sync` push: the units the receiver sees online. */
   online: Type.Optional(Type.Array(UnitIdSchema, { maxItems: 1024 })),
+  /** To a `sync` push: where the receiver reaches them. */
+  where: Type.Optional(Type.Array(UnitAddressSchema, { maxItems: 1024 })),
 });
+export type PresenceAnswer = Static<typeof PresenceAnswerSchema>;
 
 /**
  * Paging (src/paging/paging-service.ts): the paging unit offers a page to each member unit (POST

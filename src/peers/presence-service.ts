@@ -2,7 +2,7 @@ import type { Clock, TimerHandle } from '../system/clock.js';
 import type { Logger } from '../logging/logger.js';
 import type { PeerDirectory } from './peer-directory.js';
 import type { PeerResult, PeerTarget } from './peer-client.js';
-import type { PresencePush, UnitInfo } from './peer-protocol.js';
+import type { PresenceAnswer, PresencePush, UnitAddress, UnitInfo } from './peer-protocol.js';
 import { PresenceProber, type PresenceTransport, type ProbeCounters } from './presence-prober.js';
 import { viewDigest } from './presence-datagram.js';
 
@@ -21,7 +21,7 @@ export const VIEW_SYNC_INTERVAL_MS = 60_000;
 export interface PresenceServiceOptions {
   selfUnitId: string;
   directory: PeerDirectory;
-  client: { pushPresence(target: PeerTarget, push: PresencePush): Promise<PeerResult<{ received: boolean; online?: string[] }>> };
+  client: { pushPresence(target: PeerTarget, push: PresencePush): Promise<PeerResult<PresenceAnswer>> };
   /** This unit's info as GET /info answers it, without the presence fields (added here). */
   selfInfo: () => Omit<UnitInfo, 'probePort' | 'stateVersion'>;
   transport: PresenceTransport;
@@ -135,9 +135,21 @@ export class PresenceService {
     return viewDigest(this.onlineUnitIds());
   }
 
-  /** What POST /presence answers: to a `sync`, the units this unit sees online (before it checks the sender's). */
-  answer(push: PresencePush): { received: true; online?: string[] } {
-    return push.sync ? { received: true, online: this.onlineUnitIds() } : { received: true };
+  /** What POST /presence answers: to a `sync`, the units this unit sees online and where (before it checks the sender's). */
+  answer(push: PresencePush): { received: true; online?: string[]; where?: UnitAddress[] } {
+    return push.sync ? { received: true, online: this.onlineUnitIds(), where: this.whereOnline() } : { received: true };
+  }
+
+  /** Where this unit reaches the other units it sees online. */
+  private whereOnline(): UnitAddress[] {
+    const { directory } = this.options;
+    return directory
+      .peers()
+      .filter((peer) => peer.online)
+      .flatMap((peer) => {
+        const address = directory.addressOf(peer.unitId);
+        return address ? [{ unitId: peer.unitId, ...address }] : [];
+      });
   }
 
   private compareView(unitId: string, view: string): void {
@@ -163,17 +175,25 @@ export class PresenceService {
     const baseUrl = this.options.directory.baseUrlOf(unitId);
     if (!baseUrl) return;
     this.options.logger?.info({ unitId }, 'its view of the site has long differed from this unit\'s: comparing them');
-    const result = await this.options.client.pushPresence({ unitId, baseUrl }, { online: this.onlineUnitIds(), sync: true });
-    if (result.kind === 'ok' && result.value.online) await this.reconcile(unitId, result.value.online);
+    const result = await this.options.client.pushPresence({ unitId, baseUrl }, { online: this.onlineUnitIds(), sync: true, where: this.whereOnline() });
+    if (result.kind === 'ok' && result.value.online) await this.reconcile(unitId, result.value.online, result.value.where);
   }
 
   /**
    * Another unit's list of the units it sees online: those this unit sees otherwise are checked
    * with this unit's own probes, both ways (one it has offline that answers is online, one it has
-   * online that answers no probe, directly or through others, is offline).
+   * online that answers no probe, directly or through others, is offline). Units it never heard
+   * of (their announcements and its own lost both ways while a site started) it asks at the
+   * address the other unit gave, as it would a unit announced on DNS-SD.
    */
-  private async reconcile(sender: string, online: readonly string[]): Promise<void> {
+  private async reconcile(sender: string, online: readonly string[], where: readonly UnitAddress[] = []): Promise<void> {
     const { directory } = this.options;
+    const listed = new Set(online);
+    for (const address of where) {
+      if (!listed.has(address.unitId) || address.unitId === this.options.selfUnitId || directory.peer(address.unitId)) continue;
+      this.options.logger?.info({ unitId: address.unitId, address: `${address.host}:${address.port}`, namedBy: sender }, 'a unit this one never heard of is online for another: asking it');
+      directory.addCandidate({ host: address.host, port: address.port, source: 'site' });
+    }
     const theirs = new Set(online);
     const missing = directory
       .probeMembers()
@@ -254,7 +274,7 @@ export class PresenceService {
   async receive(sender: string, push: PresencePush, host: string): Promise<void> {
     const { directory } = this.options;
     if (push.info) await directory.receivePush(sender, push.info, host);
-    if (push.online) void (push.sync ? this.reconcile(sender, push.online) : this.catchUp(sender, push.online));
+    if (push.online) void (push.sync ? this.reconcile(sender, push.online, push.where) : this.catchUp(sender, push.online));
     const seen = push.seen;
     if (!seen || seen.unitId === this.options.selfUnitId) return;
     if (seen.unitId === sender) {

@@ -121,7 +121,7 @@ export const PeerSchema = Type.Object({
   online: Type.Boolean(),
   inCall: Type.Boolean(),
   users: Type.Array(Type.String()),
-  source: Type.Enum(['dns-sd', 'static', 'inbound'], { description: 'how it was found: DNS-SD, the static peers list, or it called this unit' }),
+  source: Type.Enum(['dns-sd', 'static', 'inbound', 'site'], { description: 'how it was found: DNS-SD, the static peers list, it spoke to this unit (a call, a push, a join), or another unit of the site named it' }),
   msSinceSeen: Type.Union([Type.Integer(), Type.Null()]),
   clockOffsetMs: Type.Union([Type.Integer(), Type.Null()], { description: "how far its wall clock is ahead of this unit's, learnt from its signed answers (null: not known)" }),
 });

@@ -39,6 +39,8 @@ test('the broker is killed and restarted: the unit reconnects, announces itself 
     const ended = await b.api('POST', '/api/signal/end', { callId });
     t.is(ended.body.call.endReason, outcome);
     rung.push({ id: callId, createdAt: ended.body.call.createdAt });
+    // B tells A of the end on its own time: A calling again before it heard would be answered busy.
+    await eventually('A saw the call end', async () => (await a.api('GET', '/api/calls')).body.current === null);
   }
   t.like((await status()).mqtt, { state: 'reconnecting', ringEvents: { waiting: 2, published: 0 } });
 

@@ -63,6 +63,11 @@ export interface SimOptions {
    * (0-1, seeded): the sender believes they arrived, as a request whose answer was lost.
    */
   seenPushLoss?: number;
+  /**
+   * Announcements lost both ways while the site starts: `unit` is not given the addresses of the
+   * units in `to`, nor they its (as if neither heard the other's DNS-SD announcement).
+   */
+  lostAnnouncements?: { unit: number; to: number[] }[];
   seed?: number;
 }
 
@@ -89,10 +94,11 @@ export class PresenceSimulation {
     return `unit-${String(index).padStart(4, '0')}-sim`;
   }
 
-  /** Starts every unit, each knowing every other unit's address (as DNS-SD would give it). */
+  /** Starts every unit, each knowing every other unit's address (as DNS-SD would give it), but for the lost announcements. */
   start(): void {
+    const lost = new Set((this.options.lostAnnouncements ?? []).flatMap(({ unit, to }) => to.flatMap((other) => [`${unit}>${other}`, `${other}>${unit}`])));
     for (const unit of this.units) {
-      for (const other of this.units) if (other !== unit) unit.directory.addCandidate({ host: other.host, port: 5000, source: 'dns-sd' });
+      for (const other of this.units) if (other !== unit && !lost.has(`${unit.index}>${other.index}`)) unit.directory.addCandidate({ host: other.host, port: 5000, source: 'dns-sd' });
       unit.directory.start();
       unit.presence.start();
     }
