@@ -152,6 +152,7 @@ inNamespaces(`one site grown to ${SIZES.join(', ')} units on a bridge: all see a
         t.log(`${count} units unplugged at once: all the others showed them offline after ${gone.allNoticedAfterMs} ms (${gone.staleAfter10s.views} of ${gone.staleAfter10s.of} views still online after 10 s)`);
         t.log(`how they were found gone: ${Object.entries(gone.byWhy).map(([why, views]) => `${views} views: ${why}`).join('; ')}`);
         t.log(`slowest: ${gone.slowest.join('; ')}`);
+        t.log(`other warnings meanwhile: ${JSON.stringify(gone.warnings)}`);
       }
       afterVanish = await site.measure(WINDOW_MS);
       t.log(figuresLine(`with ${count} unplugged, ${afterVanish.units.length} units`, afterVanish));

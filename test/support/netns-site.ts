@@ -128,6 +128,8 @@ export interface VanishResult {
   staleAfter10s: { views: number; of: number };
   /** The slowest views: who noticed whom when, and why. */
   slowest: string[];
+  /** What else the remaining units warned of meanwhile (message: times), the expected 'peer offline' left out. */
+  warnings: Record<string, number>;
 }
 
 export interface NetnsSite {
@@ -733,8 +735,16 @@ class Site extends EventEmitter implements NetnsSite {
     const byWhy: Record<string, number> = {};
     for (const view of views) byWhy[view.why] = (byWhy[view.why] ?? 0) + 1;
     const slowest = [...views].sort((a, b) => b.afterMs - a.afterMs).slice(0, 5).map((view) => `${view.witness.name} saw ${view.gone.name} gone after ${view.afterMs} ms (${view.why})`);
+    const warnings: Record<string, number> = {};
+    for (const witness of witnesses) {
+      for (const line of witness.logs) {
+        if (Number(line.time) < vanishedAtEpochMs || line.msg === 'peer offline' || typeof line.msg !== 'string') continue;
+        warnings[line.msg] = (warnings[line.msg] ?? 0) + 1;
+      }
+    }
     return {
       how,
+      warnings,
       vanished: units.map((unit) => unit.name),
       allNoticedAfterMs: Math.max(0, ...Object.values(perUnitMs)),
       perUnitMs,
