@@ -90,7 +90,8 @@ export function validateConfig(raw: unknown): IntercomConfig {
     }
     const expected = describeSchemaAt(key);
     const shown = shownValue(key, valueAt(plain, key));
-    throw new ConfigError(key, expected ? `is ${shown}; expected ${expected}` : `is ${shown}: it ${first.message}`);
+    // Ajv shouts its negations ("must NOT have fewer than 16 characters"); an installer reads this in a log.
+    throw new ConfigError(key, expected ? `is ${shown}; expected ${expected}` : `is ${shown}: it ${first.message?.replaceAll('NOT', 'not')}`);
   }
   if (plain.jitter.minMs > plain.jitter.maxMs) {
     throw new ConfigError('jitter.minMs', `(${plain.jitter.minMs}) must not exceed jitter.maxMs (${plain.jitter.maxMs})`);

@@ -322,7 +322,9 @@ export class PresenceService {
   private async send(target: PeerTarget, push: PresencePush): Promise<void> {
     const result = await this.options.client.pushPresence(target, push);
     if (result.kind === 'ok') return;
-    this.options.logger?.debug({ unitId: target.unitId, result: result.kind === 'refused' ? result.error : result.message }, 'presence push not taken');
+    // A word about another unit is said once (then left to comparing views): its loss is worth a line.
+    const level = push.seen ? 'info' : 'debug';
+    this.options.logger?.[level]({ unitId: target.unitId, about: push.seen?.unitId, result: result.kind === 'refused' ? result.error : result.message }, 'presence push not taken');
     if (push.info && this.running && target.unitId !== null) this.owed.add(target.unitId);
   }
 

@@ -44,6 +44,8 @@ const SHIPPED_CONFIG_DIR = path.join(REPO_ROOT, 'config');
 const RELAY = fileURLToPath(new URL('./site-relay.ts', import.meta.url));
 const NO_SOUND = fileURLToPath(new URL('./site-no-sound.mjs', import.meta.url));
 const TSX_LOADER = import.meta.resolve('tsx');
+/** Info lines of the units the site test keeps beside their warnings: its start, and what tells how presence words travel. */
+const KEPT_INFO = new Set(['intercom ready', 'presence push not taken', "its view of the site has long differed from this unit's: comparing them", 'a unit this one never heard of is online for another: asking it']);
 const run = promisify(execFile);
 
 /** Namespace names: `icsite-<creator pid>-<site>-h` (hub) and `...-u<index>` (units). */
@@ -128,7 +130,7 @@ export interface VanishResult {
   staleAfter10s: { views: number; of: number };
   /** The slowest views: who noticed whom when, and why. */
   slowest: string[];
-  /** What else the remaining units warned of meanwhile (message: times), the expected 'peer offline' left out. */
+  /** What else the remaining units warned of meanwhile, and the presence lines kept (message and result: times), 'peer offline' left out. */
   warnings: Record<string, number>;
 }
 
@@ -518,7 +520,7 @@ class Site extends EventEmitter implements NetnsSite {
       // Only what the site test reads is kept: its own start, and warnings.
       if (line.msg === 'unit services started' && typeof line.unitId === 'string') unit.unitId = line.unitId;
       if (line.msg === 'intercom ready') unit.readyAtEpochMs = Number(line.time);
-      if (line.level !== undefined && (line.level >= 40 || line.msg === 'intercom ready')) unit.logs.push(line);
+      if (line.level !== undefined && (line.level >= 40 || KEPT_INFO.has(String(line.msg)))) unit.logs.push(line);
       this.emit('change');
     });
     const tail = () => `\n--- last log lines of ${name} ---\n${recent.join('\n')}\n--- stderr ---\n${stderrTail.split('\n').filter((l) => !l.startsWith('ALSA lib')).slice(-10).join('\n')}`;
@@ -739,7 +741,8 @@ class Site extends EventEmitter implements NetnsSite {
     for (const witness of witnesses) {
       for (const line of witness.logs) {
         if (Number(line.time) < vanishedAtEpochMs || line.msg === 'peer offline' || typeof line.msg !== 'string') continue;
-        warnings[line.msg] = (warnings[line.msg] ?? 0) + 1;
+        const what = typeof line.result === 'string' ? `${line.msg}: ${line.result.slice(0, 60)}` : line.msg;
+        warnings[what] = (warnings[what] ?? 0) + 1;
       }
     }
     return {
