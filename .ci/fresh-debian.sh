@@ -3,20 +3,21 @@
 # with mmdebstrap (variant apt: Essential packages and apt, nothing else), with Node.js and npm
 # copied from this machine (CI machines come with Node 20 and npm; Debian 12's own nodejs is 18),
 # on a fresh clone of this repository's HEAD. Prints how long each command took, cold and warm.
-#   sudo .ci/fresh-debian.sh [install|main|ci]
+#   sudo .ci/fresh-debian.sh [install|main|ci|appliance]
 #     install: scripts/install.sh (cold, then warm), then scripts/test.sh --install (twice)
 #     main (default): scripts/test.sh main first, without install.sh (the test command alone on a
 #       fresh machine), then scripts/install.sh after it
 #     ci: .ci/run, i.e. scripts/install.sh then scripts/test.sh (both passes, with the image caches
 #       cold: the root's own /var/cache/intercom-image), then each command again (warm), the
 #       appliance pass on its own
+#     appliance: scripts/install.sh, then scripts/test.sh appliance (the image caches cold)
 # Environment given to the tests: INTERCOM_QEMU_TONE_ROUNDS, if set.
 # The root lives in $WORK (default /tmp/intercom-fresh-debian) and is removed at the end unless
 # KEEP=1. Mounts are made in a private mount namespace and vanish with it. Needs mmdebstrap.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-main}
-case "$what" in install|main|ci) ;; *) echo "usage: $0 [install|main|ci]" >&2; exit 1 ;; esac
+case "$what" in install|main|ci|appliance) ;; *) echo "usage: $0 [install|main|ci|appliance]" >&2; exit 1 ;; esac
 work=${WORK:-/tmp/intercom-fresh-debian}
 root="$work/root"
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -86,6 +87,7 @@ case "$what" in
   install) steps+=$'\ntimed scripts/install.sh; healthy; timed scripts/install.sh; timed scripts/test.sh --install; timed scripts/test.sh --install' ;;
   main) steps+=$'\ntimed scripts/test.sh main; timed scripts/install.sh; healthy' ;;
   ci) steps+=$'\ntimed .ci/run; healthy; timed scripts/install.sh; timed scripts/test.sh --install; timed scripts/test.sh appliance' ;;
+  appliance) steps+=$'\ntimed scripts/install.sh; healthy; timed scripts/test.sh appliance' ;;
 esac
 
 log "running the two commands in the root"
