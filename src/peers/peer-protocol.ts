@@ -180,6 +180,9 @@ export const UnitAddressSchema = Type.Object(
 );
 export type UnitAddress = Static<typeof UnitAddressSchema>;
 
+/** What a unit's probing found about another: gone (`online` false), or back. */
+export const SeenWordSchema = Type.Object({ unitId: UnitIdSchema, online: Type.Boolean() }, { additionalProperties: false });
+
 /**
  * POST /presence: a unit tells the site's units about a change. `info`: its own new info (its users
  * or state changed, or it just found the receiver, then with `online`). `seen`: what its probing found about a unit it
@@ -189,7 +192,9 @@ export type UnitAddress = Static<typeof UnitAddressSchema>;
 export const PresencePushSchema = Type.Object(
   {
     info: Type.Optional(UnitInfoSchema),
-    seen: Type.Optional(Type.Object({ unitId: UnitIdSchema, online: Type.Boolean() }, { additionalProperties: false })),
+    seen: Type.Optional(SeenWordSchema),
+    /** Words about other units (`seen`) that earlier pushes did not deliver, said again together. */
+    words: Type.Optional(Type.Array(SeenWordSchema, { maxItems: 256 })),
     /**
      * With the info a unit sends a unit it has just found online (new, or back): the units it sees
      * online. A unit back from being cut off had found the whole site gone; it checks these with

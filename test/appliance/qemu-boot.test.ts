@@ -479,9 +479,9 @@ async function tonesBothWays(t: ExecutionContext, guest: QemuGuest, host: UnitPr
     // 0.5 s of the host's tone played): the host-to-guest direction is then reported, not judged.
     // The guest-to-host direction and the silent-guest control are judged always.
     const delta = (side: 'host' | 'guest', figure: string) => Number(stats[side]?.[figure] ?? 0) - Number(before[side]?.[figure] ?? 0);
-    before = stats;
     const guestSpeed = delta('guest', 'packetsSent') / Math.max(1, delta('host', 'packetsSent'));
     const guestConcealedShare = delta('guest', 'concealedMs') / roundMs;
+    before = stats;
     const guestKeptUp = guestSpeed >= MIN_GUEST_SPEED && guestConcealedShare <= MAX_GUEST_CONCEALED_SHARE;
     if (guestKeptUp) {
       t.true(guestHearsHost.heard, `${name}: the guest's speaker played the host's tone for ${guestHearsHost.toneSeconds} s (floor ${guestHearsHost.floorSeconds} s)`);

@@ -64,6 +64,11 @@ export interface SimOptions {
    */
   seenPushLoss?: number;
   /**
+   * Share of the pushes carrying words about other units (`seen`, `words`) that time out (0-1,
+   * seeded): lost, and the sender knows it (a busy receiver, or the way to it).
+   */
+  seenPushTimeouts?: number;
+  /**
    * Announcements lost both ways while the site starts: `unit` is not given the addresses of the
    * units in `to`, nor they its (as if neither heard the other's DNS-SD announcement).
    */
@@ -201,6 +206,7 @@ export class PresenceSimulation {
         if (to.unitId !== target.unitId) return { kind: 'unreachable', message: 'timeout' };
         if (to.secret !== self().secret) return NOT_SIGNED_WITH_ITS_SECRET;
         if (push.seen && (o.seenPushLoss ?? 0) > 0 && this.pushLossRandom() < o.seenPushLoss!) return { kind: 'ok', value: { received: true }, from: to.unitId };
+        if ((push.seen || push.words) && (o.seenPushTimeouts ?? 0) > 0 && this.pushLossRandom() < o.seenPushTimeouts!) return this.timedOut();
         const answer = to.presence.answer(push);
         void to.presence.receive(unitId, structuredClone(push), host);
         return { kind: 'ok', value: answer, from: to.unitId };
