@@ -21,15 +21,20 @@ async function namespacesAvailable(): Promise<boolean> {
 // own loopback gives DNS-SD a real network without touching the machine's.
 const inNamespace = (await namespacesAvailable()) ? test : test.skip;
 
-inNamespace('units find each other by DNS-SD alone and can call', async (t) => {
+/** Runs a fixture in a private network namespace whose loopback passes multicast; its last stdout line, parsed. */
+async function runFixtureInNamespace<T>(fixturePath: string, timeoutMs: number): Promise<T> {
   const script = [
     'ip link set lo up',
     'ip link set lo multicast on',
     'ip route add 224.0.0.0/4 dev lo',
-    `exec "${process.execPath}" --import=tsx "${fixture}"`,
+    `exec "${process.execPath}" --import=tsx "${fixturePath}"`,
   ].join(' && ');
-  const { stdout } = await run('unshare', ['-n', 'sh', '-c', script], { timeout: 30_000, cwd: fileURLToPath(new URL('../..', import.meta.url)) });
-  const result = JSON.parse(stdout.trim().split('\n').pop()!);
+  const { stdout } = await run('unshare', ['-n', 'sh', '-c', script], { timeout: timeoutMs, cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+  return JSON.parse(stdout.trim().split('\n').pop()!) as T;
+}
+
+inNamespace('units find each other by DNS-SD alone and can call', async (t) => {
+  const result = await runFixtureInNamespace<any>(fixture, 30_000);
   t.deepEqual(result.alphaSees, [{ name: 'Beta', online: true, source: 'dns-sd', users: ['Door'] }]);
   t.deepEqual(result.betaSees, [{ name: 'Alpha', online: true, source: 'dns-sd', users: ['Kitchen'] }]);
   t.true(result.foundAfterMs < 5000, `found after ${result.foundAfterMs} ms`);
@@ -37,14 +42,7 @@ inNamespace('units find each other by DNS-SD alone and can call', async (t) => {
 });
 
 inNamespace('a unit announces itself unasked only while no other unit probes it, answers queries all the time, and says goodbye when it stops', async (t) => {
-  const script = [
-    'ip link set lo up',
-    'ip link set lo multicast on',
-    'ip route add 224.0.0.0/4 dev lo',
-    `exec "${process.execPath}" --import=tsx "${announcementsFixture}"`,
-  ].join(' && ');
-  const { stdout } = await run('unshare', ['-n', 'sh', '-c', script], { timeout: 60_000, cwd: fileURLToPath(new URL('../..', import.meta.url)) });
-  const result = JSON.parse(stdout.trim().split('\n').pop()!) as { unasked: number[]; foundByAsking: boolean; goodbye: boolean };
+  const result = await runFixtureInNamespace<{ unasked: number[]; foundByAsking: boolean; goodbye: boolean }>(announcementsFixture, 60_000);
   t.log(`announced unasked at ${result.unasked.join(', ')} ms`);
   const within = (from: number, to: number) => result.unasked.filter((at) => at >= from && at < to);
   // bonjour-service's first two (about 1 and 4 s, after its probe), then nothing while other units
