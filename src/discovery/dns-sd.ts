@@ -125,8 +125,8 @@ export class DnsSdDiscovery {
   private scheduleTakeOver(service: BonjourService.Service): void {
     const { options } = this;
     const lastProbedByPeerAt = options.lastProbedByPeerAt;
-    const responder = this.bonjour && responderOf(this.bonjour);
     if (!lastProbedByPeerAt || !this.bonjour) return;
+    const responder = responderOf(this.bonjour);
     if (!responder) {
       options.logger.warn('DNS-SD: bonjour-service no longer shows its mDNS socket; it announces this unit on its own schedule');
       return;

@@ -286,7 +286,7 @@ export class PresenceService {
     const { directory } = this.options;
     if (push.info) await directory.receivePush(sender, push.info, host);
     if (push.online) void (push.sync ? this.reconcile(sender, push.online, push.where) : this.catchUp(sender, push.online));
-    const words = [...(push.seen ? [push.seen] : []), ...(push.words ?? [])];
+    const words = wordsOf(push);
     await Promise.all(
       words.map(async (seen) => {
         if (seen.unitId === this.options.selfUnitId) return;
@@ -338,18 +338,17 @@ export class PresenceService {
   private async send(target: PeerTarget, push: PresencePush, tries = 0): Promise<void> {
     const result = await this.options.client.pushPresence(target, push);
     if (result.kind === 'ok') return;
-    const words = [...(push.seen ? [push.seen] : []), ...(push.words ?? [])].filter((word) => word.unitId !== this.options.selfUnitId);
+    const words = wordsOf(push).filter((word) => word.unitId !== this.options.selfUnitId);
     // A word about another unit is worth a line when it is lost for good.
     const level = words.length > 0 && tries + 1 >= WORD_TRIES ? 'info' : 'debug';
     this.options.logger?.[level]({ unitId: target.unitId, about: words.map((word) => word.unitId), tries: tries + 1, result: result.kind === 'refused' ? result.error : result.message }, 'presence push not taken');
     if (!this.running || target.unitId === null) return;
     if (push.info) this.owed.add(target.unitId);
     if (tries + 1 >= WORD_TRIES) return;
-    for (const word of words) {
-      const owed = this.owedWords.get(target.unitId) ?? new Map<string, { online: boolean; tries: number }>();
-      owed.set(word.unitId, { online: word.online, tries: tries + 1 });
-      this.owedWords.set(target.unitId, owed);
-    }
+    if (words.length === 0) return;
+    const owed = this.owedWords.get(target.unitId) ?? new Map<string, { online: boolean; tries: number }>();
+    for (const word of words) owed.set(word.unitId, { online: word.online, tries: tries + 1 });
+    this.owedWords.set(target.unitId, owed);
   }
 
   /**
@@ -424,4 +423,9 @@ export class PresenceService {
       if (baseUrl) void this.send({ unitId: peer.unitId, baseUrl }, { info: this.info(), online: online.filter((unitId) => unitId !== peer.unitId) });
     }
   }
+}
+
+/** The words about units a push carries: its `seen`, and those said again together (`words`). */
+function wordsOf(push: PresencePush): NonNullable<PresencePush['words']> {
+  return [...(push.seen ? [push.seen] : []), ...(push.words ?? [])];
 }
