@@ -1,6 +1,6 @@
 /**
  * End to end, beside trx, in one run (`npm run bench`, or `npx tsx bench/end-to-end.ts [--repeat N]
- * [--before <commit>]`): mouth-to-ear delay, quality, CPU and memory of one-way links through
+ * [--before <commit>] [--unit-call]`): mouth-to-ear delay, quality, CPU and memory of one-way links through
  * the same paced virtual sound card, clean and through the impairment proxy; each direction of an
  * SRTP call between two units started as systemd starts them; and a unit between calls (CPU, and
  * how soon its own sound reaches the speaker from idle). Prints Markdown and judges the targets
@@ -123,6 +123,11 @@ function unitEnv(): NodeJS.ProcessEnv {
   return process.env.BENCH_UNIT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_UNIT_NODE_OPTIONS } : {};
 }
 
+/** Config of both units of the call beyond their devices (BENCH_UNIT_AUDIO: JSON merged into `audio`, to compare settings). */
+function unitAudioConfig(): Record<string, unknown> {
+  return process.env.BENCH_UNIT_AUDIO ? (JSON.parse(process.env.BENCH_UNIT_AUDIO) as Record<string, unknown>) : {};
+}
+
 /** An alsa-lib configuration with several cards' devices, for a program that uses more than one. */
 function combinedConfig(dir: string, name: string, cards: PacedCard[]): string {
   const file = path.join(dir, `${name}.asoundrc`);
@@ -153,8 +158,8 @@ export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu
   try {
     const host = { teardown: (fn: () => Promise<void> | void) => void teardowns.push(fn) };
     const [a, b] = await launchSite(host, [
-      { name: 'A', compiled: true, env: { ALSA_CONFIG_PATH: combinedConfig(dir, 'a', [x, y]), ...unitEnv() }, config: { audio: { captureDevice: x.micName, playbackDevice: y.speakerName } } },
-      { name: 'B', compiled: true, env: { ALSA_CONFIG_PATH: combinedConfig(dir, 'b', [x, y]), ...unitEnv() }, config: { audio: { captureDevice: y.micName, playbackDevice: x.speakerName } } },
+      { name: 'A', compiled: true, env: { ALSA_CONFIG_PATH: combinedConfig(dir, 'a', [x, y]), ...unitEnv() }, config: { audio: { ...unitAudioConfig(), captureDevice: x.micName, playbackDevice: y.speakerName } } },
+      { name: 'B', compiled: true, env: { ALSA_CONFIG_PATH: combinedConfig(dir, 'b', [x, y]), ...unitEnv() }, config: { audio: { ...unitAudioConfig(), captureDevice: y.micName, playbackDevice: x.speakerName } } },
     ]);
     // As systemd runs them (Nice=-5 in systemd/intercom.service).
     for (const unit of [a, b]) os.setPriority(unit.child.pid!, SYSTEMD_NICE);
@@ -317,8 +322,14 @@ export async function runEndToEndBench(options: { repeat?: number; before?: stri
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const repeat = process.argv.includes('--repeat') ? Number(process.argv[process.argv.indexOf('--repeat') + 1]) : 1;
   const before = process.argv.includes('--before') ? process.argv[process.argv.indexOf('--before') + 1] : undefined;
-  const ok = await runEndToEndBench({ repeat, before });
-  process.exitCode = ok ? 0 : 1;
+  if (process.argv.includes('--unit-call')) {
+    // The unit-to-unit call alone, to compare settings (BENCH_UNIT_AUDIO, BENCH_UNIT_NODE_OPTIONS).
+    buildDist();
+    console.log(JSON.stringify(await runUnitCall(), null, 1));
+  } else {
+    const ok = await runEndToEndBench({ repeat, before });
+    process.exitCode = ok ? 0 : 1;
+  }
 }
 
 

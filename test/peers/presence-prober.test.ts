@@ -22,7 +22,8 @@ interface Node {
   handler?: (bytes: Buffer, from: { host: string; port: number }) => void;
 }
 
-function lan(clock: FakeClock) {
+/** `latencyMs`: each datagram's time on the wire (1 ms unless a test needs an ack to land on a deadline). */
+function lan(clock: FakeClock, latencyMs = 1) {
   const nodes = new Map<string, Node>();
   /** Every datagram that went over the wire, as the attacker records it. */
   const recorded: { bytes: Buffer; to: string; from: string }[] = [];
@@ -33,7 +34,7 @@ function lan(clock: FakeClock) {
     clock.setTimeout(() => {
       const node = nodes.get(to);
       if (node?.up) node.handler?.(bytes, { host: from, port: 7000 });
-    }, 1);
+    }, latencyMs);
   };
   const members: ProbeMember[] = [];
   const add = (unitId: string, host: string, secret = SECRET) => {
@@ -269,5 +270,51 @@ test('a unit that stays away is pinged less and less often (its address costs ev
   const before = pingsTo(b.host) + pingsTo(c.host);
   await clock.advance(10_000);
   t.true(pingsTo(b.host) + pingsTo(c.host) - before >= 10, 'one a period');
+  a.prober.stop();
+});
+
+test('the backstop pings to offline units outside the watch share one budget for the site: each unit pings once per interval times the units it sees online, and only one that is really back is heard', async (t) => {
+  const clock = new FakeClock();
+  const net = lan(clock);
+  // a's successor is b (online); f..j vanished, outside a's watch (they lie between other units).
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+  const nodes = ids.map((letter, index) => net.add(`unit-${letter.repeat(4)}-000${index}`, `10.0.0.${index + 1}`));
+  const [a] = nodes;
+  const gone = nodes.slice(5);
+  for (const node of gone) {
+    node.up = false;
+    net.members.find((member) => member.unitId === node.unitId)!.online = false;
+  }
+  const pingsToGone = () => net.recorded.filter((entry) => entry.from === a.host && gone.some((node) => node.host === entry.to)).length;
+  a.prober.start();
+  await clock.advance(10 * 60_000);
+  t.log(`a pinged the vanished units ${pingsToGone()} times in ten minutes (one every 10 s before: 60)`);
+  // One every backstopIntervalMs × 4 units online (b..e) = 40 s: 15 in ten minutes.
+  t.true(pingsToGone() >= 12 && pingsToGone() <= 16, `${pingsToGone()} pings in ten minutes`);
+
+  // One of them comes back without a word (its own probes go elsewhere): the backstop still finds it.
+  const back = gone[2];
+  back.up = true;
+  a.alive.length = 0;
+  await clock.advance(30 * 60_000);
+  t.true(a.alive.includes(back.unitId), 'the returned unit answered a backstop ping');
+  a.prober.stop();
+});
+
+test('an ack waiting when the deadline passes counts: a process that got no CPU for a while runs the deadline\'s timer before the datagram already in its socket, and must not declare the unit that answered in time silent', async (t) => {
+  const clock = new FakeClock();
+  // 100 ms each way, 200 ms timeout: the ack lands at the deadline, after the deadline's timer was due.
+  const net = lan(clock, 100);
+  const a = net.add('unit-aaaa-0001', '10.0.0.1');
+  const b = net.add('unit-bbbb-0002', '10.0.0.2');
+  a.prober.start();
+  await clock.advance(1000 + 200 + 5);
+  t.deepEqual(a.down, [], 'b answered by the deadline');
+  t.true(a.alive.includes(b.unitId));
+  t.is(await Promise.all([a.prober.verify(b.unitId), clock.advance(250)]).then(([version]) => version), '1.0', 'verify too');
+  // Gone, it is still declared down after the direct and the indirect probe.
+  b.up = false;
+  await clock.advance(1000 + 200 + 400 + 10);
+  t.deepEqual(a.down, [b.unitId]);
   a.prober.stop();
 });

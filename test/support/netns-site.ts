@@ -1,7 +1,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -508,7 +508,11 @@ class Site extends EventEmitter implements NetnsSite {
       unit.alive = false;
       this.emit('change');
     });
+    // INTERCOM_SITE_LOG_DIR: every unit's whole log in <dir>/<name>.log, to find out why a run failed.
+    const fullLog = process.env.INTERCOM_SITE_LOG_DIR ? createWriteStream(path.join(process.env.INTERCOM_SITE_LOG_DIR, `${name}.log`), { flags: 'a' }) : null;
+    if (fullLog) child.once('exit', () => fullLog.end());
     createInterface({ input: child.stdout! }).on('line', (text) => {
+      fullLog?.write(`${text}\n`);
       recent.push(text.slice(0, 400));
       if (recent.length > 12) recent.shift();
       let line: LogLine;
