@@ -188,7 +188,7 @@ export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu
     const statsA = (await a.api('GET', '/api/calls')).body.current?.stats ?? {};
     const statsB = (await b.api('GET', '/api/calls')).body.current?.stats ?? {};
     await b.api('POST', '/api/signal/end', { callId });
-    if (process.env.BENCH_DEBUG) for (const unit of [a, b]) for (const line of unit.logs) if ((line.level ?? 0) >= 40 || /audio/.test(String(line.msg))) console.error(unit.name, JSON.stringify(line).slice(0, 400));
+    if (process.env.BENCH_DEBUG) for (const unit of [a, b]) for (const line of unit.logs) if ((line.level ?? 0) >= 40 || /audio/.test(String(line.msg))) console.error(unit.name, JSON.stringify(line).slice(0, 4000));
     const [recordingX, recordingY] = await Promise.all([x.stop(), y.stop()]);
     const ab = analyse(speechAB, recordingX);
     const ba = analyse(speechBA, recordingY);

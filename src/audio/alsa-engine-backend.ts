@@ -29,6 +29,16 @@ const SAMPLES_PER_MS = SAMPLE_RATE / 1000;
  * emulated machine whose event loop is late by tens of ms needs more, at a cost in delay.
  */
 const MAX_LOW_WATER_PERIODS = 8;
+/** The low-water mark comes down a period after this long without a late refill. */
+const LOW_WATER_DECAY_MS = 30_000;
+/**
+ * Late refills this soon after the devices start do not raise the low-water mark: starting a call
+ * is a burst of one-off work (its key exchange, codecs, the first run of the audio path), and a
+ * unit-to-unit call measured 2-3 late refills in its first 350 ms and at most one in the 30 s
+ * after, yet held 15-20 ms more in the ring for the whole call. Lateness that lasts is caught
+ * after the grace all the same.
+ */
+const START_GRACE_MS = 1_000;
 
 export interface AlsaEngineBackendOptions {
   logger?: Logger;
@@ -212,6 +222,8 @@ export interface EngineDuplexStats extends NativeEngineStats {
   lowWaterSamples: number;
   /** Times the service answered the device too late and the write position was moved on. */
   lateRefills: number;
+  /** The same within a second of the devices starting, which leaves the low-water mark alone. */
+  startLateRefills: number;
   /** Playback frames asked of the service. */
   framesPlayed: number;
   framesCaptured: number;
@@ -233,10 +245,13 @@ class EngineDuplex implements DuplexStream {
   private readonly clockOffsetMs: number;
   private lowWaterPeriods = 1;
   private lastLateAt = 0;
+  private startedAt = 0;
   private refilledSinceStart = false;
   /** Device time the service missed (the engine played concealment), not yet given back as frames. */
   private missedSamples = 0;
   private lateRefills = 0;
+  /** Late refills within START_GRACE_MS of a start, which leave the low-water mark alone. */
+  private startLateRefills = 0;
   private framesPlayed = 0;
   private framesCaptured = 0;
   private watchdog: NodeJS.Timeout | undefined;
@@ -294,7 +309,7 @@ class EngineDuplex implements DuplexStream {
 
   stats(): EngineDuplexStats {
     const native = this.closing ? ({} as NativeEngineStats) : this.native.stats();
-    return { ...native, lowWaterSamples: this.lowWaterPeriods * this.periodFrames, lateRefills: this.lateRefills, framesPlayed: this.framesPlayed, framesCaptured: this.framesCaptured };
+    return { ...native, lowWaterSamples: this.lowWaterPeriods * this.periodFrames, lateRefills: this.lateRefills, startLateRefills: this.startLateRefills, framesPlayed: this.framesPlayed, framesCaptured: this.framesCaptured };
   }
 
   close(): Promise<void> {
@@ -313,6 +328,14 @@ class EngineDuplex implements DuplexStream {
     this.refilledSinceStart = false;
     this.missedSamples = 0;
     this.active = true;
+    this.startedAt = performance.now();
+    // Stopped between calls, the mark had no refills to come down in: it comes down for the time that passed.
+    const idlePeriods = Math.floor((this.startedAt - this.lastLateAt) / LOW_WATER_DECAY_MS);
+    if (idlePeriods > 0 && this.lowWaterPeriods > 1) {
+      this.lowWaterPeriods = Math.max(1, this.lowWaterPeriods - idlePeriods);
+      this.lastLateAt = this.startedAt;
+      this.applyLowWater();
+    }
     // The first frames go into the ring before the device starts, which primes itself with them:
     // no concealment at the start of a call or a ring.
     this.refill();
@@ -396,7 +419,7 @@ class EngineDuplex implements DuplexStream {
         this.missedSamples -= this.frameSamples;
       }
       write = read;
-    } else if (this.lowWaterPeriods > 1 && performance.now() - this.lastLateAt > 30_000) {
+    } else if (this.lowWaterPeriods > 1 && performance.now() - this.lastLateAt > LOW_WATER_DECAY_MS) {
       this.lowWaterPeriods -= 1;
       this.lastLateAt = performance.now();
       this.applyLowWater();
@@ -427,6 +450,10 @@ class EngineDuplex implements DuplexStream {
   }
 
   private late(): void {
+    if (performance.now() - this.startedAt < START_GRACE_MS) {
+      this.startLateRefills += 1;
+      return;
+    }
     this.lateRefills += 1;
     this.lastLateAt = performance.now();
     if (this.lowWaterPeriods < MAX_LOW_WATER_PERIODS) {
