@@ -1,6 +1,6 @@
 /**
  * End to end, beside trx, in one run (`npm run bench`, or `npx tsx bench/end-to-end.ts [--repeat N]
- * [--before <commit>] [--unit-call]`): mouth-to-ear delay, quality, CPU and memory of one-way links through
+ * [--before <commit>] [--unit-call | --idle]`): mouth-to-ear delay, quality, CPU and memory of one-way links through
  * the same paced virtual sound card, clean and through the impairment proxy; each direction of an
  * SRTP call between two units started as systemd starts them; and a unit between calls (CPU, and
  * how soon its own sound reaches the speaker from idle). Prints Markdown and judges the targets
@@ -148,7 +148,7 @@ export interface UnitCallResult {
  * Card X is A's microphone and B's speaker, card Y the other way round: speech goes into both
  * microphones at once and each direction is measured like a one-way link.
  */
-export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu: number[]; rssInCall: number[]; peakRss: number[] }> {
+export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu: number[]; rssInCall: number[]; peakRss: number[]; loopDelayMs: { p99: number; max: number }[] }> {
   const speechAB = markedSpeech(10);
   const speechBA = markedSpeech(10);
   const x = await startPacedCard('x', speechAB.signal);
@@ -179,10 +179,21 @@ export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu
     // scrypt check of the panel login, which are over before a call).
     const rssInCall = pids.map(() => 0);
     const sampler = setInterval(() => pids.forEach((pid, index) => (rssInCall[index] = Math.max(rssInCall[index], sampleTree([pid]).rssMiB))), 500);
+    // How late each unit's event loop ran during the call (its own 5 s figures, /api/status), the worst seen.
+    const loopDelayMs = [a, b].map(() => ({ p99: 0, max: 0 }));
+    const loopSampler = setInterval(() => {
+      [a, b].forEach((unit, index) =>
+        void unit.api('GET', '/api/status').then(({ body }) => {
+          const figures = body?.system?.eventLoopDelayMs as { p99: number; max: number } | null | undefined;
+          if (figures) loopDelayMs[index] = { p99: Math.max(loopDelayMs[index].p99, figures.p99), max: Math.max(loopDelayMs[index].max, figures.max) };
+        }, () => undefined),
+      );
+    }, 5_000);
     await Promise.all([x.play(), y.play()]);
     await Promise.all([x.done, y.done]);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     clearInterval(sampler);
+    clearInterval(loopSampler);
     const seconds = (performance.now() - startedAt) / 1000;
     const after = pids.map((pid) => sampleTree([pid]));
     const statsA = (await a.api('GET', '/api/calls')).body.current?.stats ?? {};
@@ -200,6 +211,7 @@ export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu
       cpu: after.map((figures, index) => (figures.cpuSeconds - before[index].cpuSeconds) / seconds),
       rssInCall,
       peakRss: after.map((figures) => figures.peakRssMiB),
+      loopDelayMs,
     };
   } finally {
     for (const teardown of teardowns.reverse()) await teardown();
@@ -322,7 +334,11 @@ export async function runEndToEndBench(options: { repeat?: number; before?: stri
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const repeat = process.argv.includes('--repeat') ? Number(process.argv[process.argv.indexOf('--repeat') + 1]) : 1;
   const before = process.argv.includes('--before') ? process.argv[process.argv.indexOf('--before') + 1] : undefined;
-  if (process.argv.includes('--unit-call')) {
+  if (process.argv.includes('--idle')) {
+    // A unit between calls alone.
+    buildDist();
+    console.log(JSON.stringify(await runIdle(), null, 1));
+  } else if (process.argv.includes('--unit-call')) {
     // The unit-to-unit call alone, to compare settings (BENCH_UNIT_AUDIO, BENCH_UNIT_NODE_OPTIONS).
     buildDist();
     console.log(JSON.stringify(await runUnitCall(), null, 1));
