@@ -68,6 +68,10 @@ export interface SystemSamplerOptions {
   readCpus?: () => os.CpuInfo[];
 }
 
+const LOOP_DELAY_RESOLUTION_MS = 100;
+/** The monitor records the time between its wake-ups, resolution included: the delay is what is over it. */
+const lateByMs = (nanoseconds: number) => Math.max(0, Math.round((nanoseconds / 1e6 - LOOP_DELAY_RESOLUTION_MS) * 100) / 100);
+
 /** Samples CPU, memory and temperature every `intervalMs` and keeps the latest figures. */
 export class SystemSampler {
   private figures: SystemFigures = { cpuLoadPercent: null, loadAverage: os.loadavg(), temperatureC: null, memory: null, eventLoopDelayMs: null };
@@ -77,7 +81,7 @@ export class SystemSampler {
    * most of the idle budget. At 100 ms a stall of 100 ms or more is always seen and measured;
    * shorter ones in proportion to their length.
    */
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 100 });
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   private previousCpu: CpuTotals | null = null;
   private timer: TimerHandle | null = null;
   private sampling: Promise<void> | null = null;
@@ -124,7 +128,7 @@ export class SystemSampler {
     ]);
     const eventLoopDelayMs =
       this.loopDelay.count > 0
-        ? { p99: Math.round(this.loopDelay.percentile(99) / 1e4) / 100, max: Math.round(this.loopDelay.max / 1e4) / 100 }
+        ? { p99: lateByMs(this.loopDelay.percentile(99)), max: lateByMs(this.loopDelay.max) }
         : this.figures.eventLoopDelayMs;
     this.loopDelay.reset();
     this.figures = { cpuLoadPercent, loadAverage: os.loadavg().map((value) => Math.round(value * 100) / 100), temperatureC, memory, eventLoopDelayMs };
