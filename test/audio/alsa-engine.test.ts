@@ -1,7 +1,7 @@
 // The ALSA engine (src/audio/alsa-engine) through its adapter, on virtual ALSA devices: the
 // playback reference of captured frames, the device threads carrying on through a stall of the
 // service's event loop, and the engine's idle, start and stop.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { pino } from 'pino';
 import { AlsaEngineBackend } from '../../src/audio/alsa-engine-backend.js';
 import type { CapturedFrame } from '../../src/audio/audio-backend.js';
@@ -12,6 +12,16 @@ import { startPacedCard } from '../support/paced-card.js';
 import { eventually } from '../support/eventually.js';
 
 const logger = pino({ level: 'silent' });
+
+/** A paced card (clocked by its own process) and an engine over it, both removed after the test. */
+async function engineOnPacedCard(t: ExecutionContext, name: string, options?: Parameters<typeof startPacedCard>[2]) {
+  const card = await startPacedCard(name, new Int16Array(0), options);
+  t.teardown(() => card.dispose());
+  useAlsaConfig(t, card.env.ALSA_CONFIG_PATH);
+  const backend = new AlsaEngineBackend({ logger });
+  t.teardown(() => backend.close());
+  return { card, backend };
+}
 const FRAME = 960;
 /** Bursts 0-1 before the disturbances, 2 after the service's stall, 3 after the card's. */
 const BURSTS_CHECKED = 4;
@@ -37,11 +47,7 @@ function useAlsaConfig(t: { teardown(fn: () => void): void }, configPath: string
 test.serial('a captured frame carries what the speaker played meanwhile: a burst played is in the reference where the card played it, and ahead of its echo, through a stalled service and a card held up', async (t) => {
   // A card clocked outside this process (so this process's own timing cannot bend it) whose
   // microphone hears its speaker: the echo path an echo canceller has to undo.
-  const card = await startPacedCard('ref', new Int16Array(0), { echo: true });
-  t.teardown(() => card.dispose());
-  useAlsaConfig(t, card.env.ALSA_CONFIG_PATH);
-  const backend = new AlsaEngineBackend({ logger });
-  t.teardown(() => backend.close());
+  const { card, backend } = await engineOnPacedCard(t, 'ref', { echo: true });
 
   const burst = testSignal(4 * FRAME, 5); // 80 ms, recognisable anywhere
   let framesAsked = 0;
@@ -141,11 +147,7 @@ test.serial('a captured frame carries what the speaker played meanwhile: a burst
 });
 
 test.serial('the service late in the first second after the devices start (a call\'s one-off start-up work) keeps the low-water mark; late after that, it keeps a period more', async (t) => {
-  const card = await startPacedCard('grace', new Int16Array(0));
-  t.teardown(() => card.dispose());
-  useAlsaConfig(t, card.env.ALSA_CONFIG_PATH);
-  const backend = new AlsaEngineBackend({ logger });
-  t.teardown(() => backend.close());
+  const { card, backend } = await engineOnPacedCard(t, 'grace');
   const duplex = await backend.openDuplex({ captureDevice: card.micName, playbackDevice: card.speakerName, frameSamples: FRAME, nextFrame: () => new Int16Array(FRAME).fill(3000) });
   await duplex.setActive(true);
   const startedAt = performance.now();
@@ -168,11 +170,7 @@ test.serial('the service late in the first second after the devices start (a cal
 });
 
 test.serial('a 100 ms stall of the event loop costs no device xrun: the engine plays on and loses no captured audio', async (t) => {
-  const card = await startPacedCard('stall', new Int16Array(0));
-  t.teardown(() => card.dispose());
-  useAlsaConfig(t, card.env.ALSA_CONFIG_PATH);
-  const backend = new AlsaEngineBackend({ logger });
-  t.teardown(() => backend.close());
+  const { card, backend } = await engineOnPacedCard(t, 'stall');
   let phase = 0;
   let captured = 0;
   const duplex = await backend.openDuplex({
