@@ -255,7 +255,7 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
     selfUnitId: unitId,
     directory,
     client,
-    selfInfo: () => ({ unitId, name: unitName, version, httpPort, users: users.list().map((user) => user.name), inCall: calls.inCall }),
+    selfInfo: () => ({ unitId, name: unitName, version, httpPort, users: users.list().map((user) => user.name), inCall: calls.inCall, groups: groups.digest() }),
     transport: presenceSocket,
     probePort: () => probePort,
     secret: () => site.currentSecret(),
@@ -280,6 +280,8 @@ export async function createUnit(config: IntercomConfig, overrides: UnitOverride
   const pushUsers = () => presence.changed();
   calls.on('call', pushWhenInCallChanges);
   users.on('changed', pushUsers);
+  // Its groups' digest is in its info too: the units it sees then know whether they hold the same.
+  groups.on('changed', pushUsers);
   // Attached before the HTTP app exists, so a call is in the history by the time its `call` event reaches the panel.
   const history = new CallHistory({ dataDir: config.dataDir, logger: logger.child({ module: 'call-history' }) });
   await history.load();

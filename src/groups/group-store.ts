@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -75,6 +76,7 @@ export class GroupStore extends EventEmitter<GroupStoreEvents> {
   readonly filePath: string;
   private readonly records = new Map<string, GroupRecord>();
   private writeQueue: Promise<unknown> = Promise.resolve();
+  private cachedDigest: string | undefined;
 
   constructor(private readonly options: GroupStoreOptions) {
     super();
@@ -91,6 +93,7 @@ export class GroupStore extends EventEmitter<GroupStoreEvents> {
     }
     if (read.kind === 'ok') {
       for (const record of (read.value as Static<typeof GroupFileSchema>).groups) this.records.set(userKey(record.name), record);
+      this.cachedDigest = undefined;
     }
   }
 
@@ -105,6 +108,20 @@ export class GroupStore extends EventEmitter<GroupStoreEvents> {
   get(name: string): Group | null {
     const record = this.records.get(userKey(name));
     return record && !record.deleted ? toGroup(record) : null;
+  }
+
+  /**
+   * A short digest of every version this unit holds (tombstones included), carried in its info:
+   * two units with the same digest hold the same groups, and need not exchange them when they see
+   * each other (after 20 of 50 units came back at once, each unit exchanged with every other: all
+   * empty, 1400 of those requests timed out on a starved test machine).
+   */
+  digest(): string {
+    this.cachedDigest ??= createHash('sha256')
+      .update([...this.records.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([key, record]) => `${key}\t${record.updatedAt}\t${record.updatedBy}\t${record.deleted}`).join('\n'))
+      .digest('hex')
+      .slice(0, 16);
+    return this.cachedDigest;
   }
 
   /** Every version this unit holds, tombstones included: what it tells other units. */
@@ -167,6 +184,7 @@ export class GroupStore extends EventEmitter<GroupStoreEvents> {
       for (const record of applied) next.set(userKey(record.name), record);
       await writeFileAtomic(this.filePath, `${JSON.stringify({ version: 1, groups: [...next.values()] }, null, 2)}\n`);
       for (const record of applied) this.records.set(userKey(record.name), record);
+      this.cachedDigest = undefined;
       this.options.logger?.info({ groups: applied.map((record) => ({ name: record.name, deleted: record.deleted, members: record.members.length })), ...origin }, 'call groups changed');
       this.emit('changed', applied, origin);
     });

@@ -8,6 +8,8 @@ import type { GroupRecord, GroupStore } from './group-store.js';
 export interface GroupSyncDirectory {
   peers(): PeerView[];
   baseUrlOf(unitId: string): string | null;
+  /** The digest of the groups a unit said it holds (its info), or null when not known. */
+  groupsDigestOf?(unitId: string): string | null;
   on(event: 'changed', listener: (peers: PeerView[]) => void): unknown;
   off(event: 'changed', listener: (peers: PeerView[]) => void): unknown;
 }
@@ -20,12 +22,16 @@ export interface GroupSyncClient {
  * Spreads the site's groups between units over the signed unit-to-unit channel, with no polling:
  * - a change made here, or news that was new here, is pushed to every online unit at once;
  * - when a unit is seen (found, or back online), the two exchange everything they hold, so a unit
- *   that was off or cut off when a group changed catches up the moment they see each other.
+ *   that was off or cut off when a group changed catches up the moment they see each other; unless
+ *   its info says it holds the same groups (the same digest), and again whenever that digest moves
+ *   to one other than this unit's while it is online.
  * Each exchange is both ways (the answer is the receiver's set) and merging is last writer wins
  * (GroupStore), so the units converge whatever the order; forwarding stops where nothing is new.
  */
 export class GroupSync {
   private readonly online = new Set<string>();
+  /** The groups' digest each online unit's info said when last looked at. */
+  private readonly digests = new Map<string, string | null>();
   private readonly onPeers = (peers: PeerView[]) => this.peersChanged(peers);
   private readonly onGroups = (records: GroupRecord[], origin: { local: boolean; fromUnitId: string | null }) =>
     this.pushToAll(records, origin.fromUnitId);
@@ -60,9 +66,17 @@ export class GroupSync {
 
   private peersChanged(peers: PeerView[]): void {
     const nowOnline = new Set(peers.filter((peer) => peer.online).map((peer) => peer.unitId));
+    const own = this.options.store.digest();
     for (const unitId of nowOnline) {
-      if (!this.online.has(unitId)) void this.exchangeWith(unitId);
+      const digest = this.options.directory.groupsDigestOf?.(unitId) ?? null;
+      const seen = this.online.has(unitId);
+      // A unit of an older version says no digest: exchanged with as before.
+      if ((!seen || digest !== this.digests.get(unitId)) && !(digest !== null && digest === own)) {
+        if (!seen || digest !== null) void this.exchangeWith(unitId);
+      }
+      this.digests.set(unitId, digest);
     }
+    for (const unitId of this.digests.keys()) if (!nowOnline.has(unitId)) this.digests.delete(unitId);
     this.online.clear();
     for (const unitId of nowOnline) this.online.add(unitId);
   }

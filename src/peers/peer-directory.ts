@@ -396,6 +396,11 @@ export class PeerDirectory extends EventEmitter<PeerDirectoryEvents> {
     return this.baseUrlOf(unitId);
   }
 
+  /** The digest of the call groups `unitId` said it holds (its info), or null when unknown or not said. */
+  groupsDigestOf(unitId: string): string | null {
+    return this.peersById.get(unitId)?.info.groups ?? null;
+  }
+
   /** HTTP base URL for `unitId`, e.g. "http://10.0.0.5:5000", or null when unknown. */
   baseUrlOf(unitId: string): string | null {
     return this.peersById.get(unitId)?.baseUrl ?? null;

@@ -67,6 +67,8 @@ export const UnitInfoSchema = Type.Object({
   probePort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   /** "epoch.counter": moves whenever its name, users or in-call state change (see src/peers/presence-service.ts). */
   stateVersion: Type.Optional(Type.String({ pattern: '^[0-9]{1,16}\\.[0-9]{1,16}$' })),
+  /** A digest of the call groups it holds (GroupStore.digest): units with the same one need not exchange them. */
+  groups: Type.Optional(Type.String({ pattern: '^[0-9a-f]{16}$' })),
 });
 export type UnitInfo = Static<typeof UnitInfoSchema>;
 
