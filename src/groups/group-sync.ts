@@ -29,9 +29,8 @@ export interface GroupSyncClient {
  * (GroupStore), so the units converge whatever the order; forwarding stops where nothing is new.
  */
 export class GroupSync {
-  private readonly online = new Set<string>();
-  /** The groups' digest each online unit's info said when last looked at. */
-  private readonly digests = new Map<string, string | null>();
+  /** The units online, with the groups' digest each one's info said when last looked at. */
+  private readonly online = new Map<string, string | null>();
   private readonly onPeers = (peers: PeerView[]) => this.peersChanged(peers);
   private readonly onGroups = (records: GroupRecord[], origin: { local: boolean; fromUnitId: string | null }) =>
     this.pushToAll(records, origin.fromUnitId);
@@ -67,22 +66,22 @@ export class GroupSync {
   private peersChanged(peers: PeerView[]): void {
     const nowOnline = new Set(peers.filter((peer) => peer.online).map((peer) => peer.unitId));
     const own = this.options.store.digest();
+    const digests = new Map<string, string | null>();
     for (const unitId of nowOnline) {
+      // A unit of an older version says no digest: exchanged with when seen, as before.
       const digest = this.options.directory.groupsDigestOf?.(unitId) ?? null;
       const seen = this.online.has(unitId);
-      // A unit of an older version says no digest: exchanged with as before.
-      if ((!seen || digest !== this.digests.get(unitId)) && !(digest !== null && digest === own)) {
-        if (!seen || digest !== null) void this.exchangeWith(unitId);
-      }
-      this.digests.set(unitId, digest);
+      const sameGroups = digest !== null && digest === own;
+      const moved = seen && digest !== null && digest !== this.online.get(unitId);
+      if (!sameGroups && (!seen || moved)) void this.exchangeWith(unitId);
+      digests.set(unitId, digest);
     }
-    for (const unitId of this.digests.keys()) if (!nowOnline.has(unitId)) this.digests.delete(unitId);
     this.online.clear();
-    for (const unitId of nowOnline) this.online.add(unitId);
+    for (const [unitId, digest] of digests) this.online.set(unitId, digest);
   }
 
   private pushToAll(records: GroupRecord[], except: string | null): void {
-    for (const unitId of this.online) {
+    for (const unitId of this.online.keys()) {
       if (unitId !== except) void this.send(unitId, records);
     }
   }

@@ -197,8 +197,9 @@ export class PresenceProber {
    * unit's own probes find nearly everything first. Units whose probe address never answered
    * (`unprobedMembers`) are tried once per `backstopIntervalMs`: nothing else reaches them.
    */
-  private backstop(ring: ProbeMember[], watched: ReadonlySet<string>): void {
+  private backstop(ring: ProbeMember[]): void {
     const now = this.options.clock.now();
+    const watched = new Set(this.watchRange(ring).map((member) => member.unitId));
     const online = ring.filter((member) => member.online).length;
     if (now - this.lastBackstopAt >= this.options.backstopIntervalMs * Math.max(1, online)) {
       this.lastBackstopAt = now;
@@ -220,6 +221,15 @@ export class PresenceProber {
     }
   }
 
+  /**
+   * The offline units before this unit's successor in `ring`: this unit's to watch. All of them
+   * when it sees none online (cut off itself, as it looks).
+   */
+  private watchRange(ring: ProbeMember[]): ProbeMember[] {
+    const firstOnline = ring.findIndex((member) => member.online);
+    return firstOnline < 0 ? ring : ring.slice(0, firstOnline);
+  }
+
   /** The unit after this one in the ring of unit ids, in order, wrapping around. */
   private ring(): ProbeMember[] {
     const self = this.options.selfUnitId;
@@ -237,12 +247,11 @@ export class PresenceProber {
       const offline = new Set(ring.filter((member) => !member.online).map((member) => member.unitId));
       this.watchSchedule.keepOnly(offline);
       this.backstopSchedule.keepOnly(offline);
-      const firstOnline = ring.findIndex((member) => member.online);
       // The offline units before the successor are this unit's to watch: one a period, each less
       // often the longer it stays away; but a unit that sees none online is likely cut off itself,
       // and asks one every period to find its way back.
       const now = this.options.clock.now();
-      const watched = firstOnline < 0 ? ring : ring.slice(0, firstOnline).filter((member) => this.watchSchedule.isDue(member.unitId, now));
+      const watched = ring.some((member) => member.online) ? this.watchRange(ring).filter((member) => this.watchSchedule.isDue(member.unitId, now)) : ring;
       if (watched.length > 0) {
         const member = watched[this.offlineCursor++ % watched.length];
         void this.pingOffline(member, this.watchSchedule).then((version) => {
@@ -271,9 +280,7 @@ export class PresenceProber {
         if (firstAlive >= 0) break;
         batch = Math.min(MAX_WALK_BATCH, batch * 4);
       }
-      const after = this.ring();
-      const firstOnlineAfter = after.findIndex((member) => member.online);
-      this.backstop(after, new Set((firstOnlineAfter < 0 ? after : after.slice(0, firstOnlineAfter)).map((member) => member.unitId)));
+      this.backstop(this.ring());
     } finally {
       this.probing = false;
     }
