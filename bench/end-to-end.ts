@@ -141,6 +141,8 @@ export interface UnitCallResult {
   envelope: number;
   found: number;
   stats: Record<string, unknown>;
+  /** The receiving unit's figures when the speech began: what the call's start left. */
+  atStart: Record<string, unknown>;
 }
 
 /**
@@ -173,6 +175,8 @@ export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu
     await eventually('both active', async () => (await phase(a)) === 'active' && (await phase(b)) === 'active', 15_000);
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     const pids = [a.child.pid!, b.child.pid!];
+    // What the call's start left (underruns and concealment before the speech), apart from the speech.
+    const [startA, startB] = await Promise.all([a, b].map(async (unit) => (await unit.api('GET', '/api/calls')).body.current?.stats ?? {}));
     const before = pids.map((pid) => sampleTree([pid]));
     const startedAt = performance.now();
     // Resident memory while the call runs (the lifetime peak also holds start-up and the 32 MiB
@@ -183,15 +187,15 @@ export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu
     await Promise.all([x.done, y.done]);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     clearInterval(sampler);
-    // How late each unit's event loop ran over its last status window (5 s) of the call. Asked only
-    // now: a unit's first status answer compiles its serializer (a stall, and memory, in the call).
+    const seconds = (performance.now() - startedAt) / 1000;
+    const after = pids.map((pid) => sampleTree([pid]));
+    // The call's figures first: a status answer stalls a unit's event loop while it compiles, and
+    // that stall is no part of the call.
+    const [statsA, statsB] = await Promise.all([a, b].map(async (unit) => (await unit.api('GET', '/api/calls')).body.current?.stats ?? {}));
+    // How late each unit's event loop ran over its last status window (5 s) of the call.
     const loopDelayMs = await Promise.all(
       [a, b].map(async (unit) => ((await unit.api('GET', '/api/status')).body?.system?.eventLoopDelayMs ?? null) as { p99: number; max: number } | null),
     );
-    const seconds = (performance.now() - startedAt) / 1000;
-    const after = pids.map((pid) => sampleTree([pid]));
-    const statsA = (await a.api('GET', '/api/calls')).body.current?.stats ?? {};
-    const statsB = (await b.api('GET', '/api/calls')).body.current?.stats ?? {};
     await b.api('POST', '/api/signal/end', { callId });
     if (process.env.BENCH_DEBUG) for (const unit of [a, b]) for (const line of unit.logs) if ((line.level ?? 0) >= 40 || /audio/.test(String(line.msg))) console.error(unit.name, JSON.stringify(line).slice(0, 4000));
     const [recordingX, recordingY] = await Promise.all([x.stop(), y.stop()]);
@@ -199,8 +203,8 @@ export async function runUnitCall(): Promise<{ directions: UnitCallResult[]; cpu
     const ba = analyse(speechBA, recordingY);
     return {
       directions: [
-        { direction: 'A -> B', delayMs: ab.medianDelayMs, envelope: ab.envelope, found: ab.found, stats: statsB },
-        { direction: 'B -> A', delayMs: ba.medianDelayMs, envelope: ba.envelope, found: ba.found, stats: statsA },
+        { direction: 'A -> B', delayMs: ab.medianDelayMs, envelope: ab.envelope, found: ab.found, stats: statsB, atStart: startB },
+        { direction: 'B -> A', delayMs: ba.medianDelayMs, envelope: ba.envelope, found: ba.found, stats: statsA, atStart: startA },
       ],
       cpu: after.map((figures, index) => (figures.cpuSeconds - before[index].cpuSeconds) / seconds),
       rssInCall,

@@ -12,6 +12,7 @@ import Fastify, {
 import Type, { type TSchema } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import swagger from '@fastify/swagger';
+import { answerSerializerCompiler } from './answer-serializer.js';
 import fastifyStatic from '@fastify/static';
 import fastifyCookie from '@fastify/cookie';
 import type { Logger } from '../logging/logger.js';
@@ -271,6 +272,7 @@ export async function buildApp(deps: AppDeps): Promise<IntercomApp> {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  app.setSerializerCompiler(answerSerializerCompiler);
   new ConnectionGuard(app.server, connectionLimits(deps.http ?? {}), deps.logger);
   const hosts = new HostPolicy({ unitName: deps.unit.name, allowedHosts: deps.http?.allowedHosts });
   // First of all hooks: every answer carries the browser headers, and a request addressed to a name

@@ -40,7 +40,8 @@ function serviceNodeFlags(): string[] {
   const unitFile = readFileSync(path.join(REPO_ROOT, 'systemd', 'intercom.service'), 'utf8');
   const execStart = /^ExecStart=\/usr\/bin\/env node (.*)@APP_DIR@\/dist\/main\.js$/m.exec(unitFile);
   if (!execStart) throw new Error('systemd/intercom.service has no ExecStart of node @APP_DIR@/dist/main.js');
-  return execStart[1].split(/\s+/).filter(Boolean);
+  // INTERCOM_UNIT_NODE_FLAGS: more flags for a compiled unit (--cpu-prof, which NODE_OPTIONS refuses).
+  return [...execStart[1].split(/\s+/), ...(process.env.INTERCOM_UNIT_NODE_FLAGS ?? '').split(/\s+/)].filter(Boolean);
 }
 const SHIPPED_CONFIG_DIR = path.join(REPO_ROOT, 'config');
 const TSX_LOADER = import.meta.resolve('tsx');
