@@ -38,6 +38,7 @@ import {
 } from './peer-protocol.js';
 import type { EndReason } from '../calls/call-state.js';
 import type { AnswerCheck, IncomingPeerAnswer, OutgoingPeerRequest } from '../security/peer-auth.js';
+import { httpRequest, type HttpAnswer } from '../net/http-request.js';
 
 export type { IncomingPeerAnswer, OutgoingPeerRequest } from '../security/peer-auth.js';
 
@@ -120,9 +121,9 @@ export class PeerClient {
   async hello(baseUrl: string): Promise<{ unitId: string; name: string; inSite: boolean; leftBehind: boolean } | null> {
     try {
       const url = `${baseUrl}/api/join/hello?unit=${encodeURIComponent(this.options.unitId)}`;
-      const response = await fetch(url, { signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'error' });
+      const response = await httpRequest(url, { timeoutMs: this.options.timeoutMs });
       if (!response.ok) return null;
-      const body = (await response.json()) as { unitId?: unknown; name?: unknown; inSite?: unknown; leftBehind?: unknown };
+      const body = JSON.parse(response.text) as { unitId?: unknown; name?: unknown; inSite?: unknown; leftBehind?: unknown };
       if (typeof body.unitId !== 'string' || typeof body.name !== 'string' || typeof body.inSite !== 'boolean') return null;
       return { unitId: body.unitId.slice(0, 64), name: body.name.slice(0, 64), inSite: body.inSite, leftBehind: body.leftBehind === true };
     } catch {
@@ -221,17 +222,16 @@ export class PeerClient {
     const outgoing: OutgoingPeerRequest = { method, authority: url.host, path, body, receiver, clockOffsetMs: clockSync?.offsetMs(clockHint) };
     const headers: Record<string, string> = { [SENDER_HEADER]: this.options.unitId, [RECEIVER_HEADER]: receiver, accept: 'application/json' };
     if (payload !== undefined) headers['content-type'] = 'application/json';
-    let response: Response;
-    let text: string;
+    let response: HttpAnswer;
     let sentAtMs: number;
     try {
       Object.assign(headers, auth.sign(outgoing));
       sentAtMs = wallClock();
-      response = await fetch(url, { method, headers, body: payload === undefined ? undefined : body, signal: AbortSignal.timeout(this.options.timeoutMs) });
-      text = await response.text();
+      response = await httpRequest(url, { method, headers, body: payload === undefined ? undefined : body, timeoutMs: this.options.timeoutMs });
     } catch (error) {
       return { kind: 'unreachable', message: (error as Error).message };
     }
+    const text = response.text;
     const check = auth.verifyAnswer({ request: { ...outgoing, headers }, status: response.status, headers: response.headers, body: text });
     if (!check.ok) {
       return {

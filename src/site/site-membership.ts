@@ -11,6 +11,7 @@ import type { RejoinEntry, RejoinList } from './rejoin-list.js';
 import { SiteInvitations, type ConfirmOutcome, type InvitationPolicy, type InvitationView, type StartOutcome } from '../security/site-invitations.js';
 import { JoinerExchange, type JoinConfirm, type JoinStart } from '../security/site-join-exchange.js';
 import { peerBaseUrl } from '../peers/peer-client.js';
+import { httpRequest } from '../net/http-request.js';
 
 /**
  * Which site this unit belongs to, and changing it: handing out one-time codes (the inviter's side
@@ -415,14 +416,13 @@ export class SiteMembership {
 
   private async post(url: string, body: unknown): Promise<{ status: number; body: unknown }> {
     try {
-      const response = await fetch(url, {
+      const response = await httpRequest(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000),
-        redirect: 'error',
+        timeoutMs: this.options.requestTimeoutMs ?? 10_000,
       });
-      const text = await response.text();
+      const text = response.text;
       let parsed: unknown = null;
       try {
         parsed = JSON.parse(text);

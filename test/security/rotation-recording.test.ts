@@ -1,5 +1,6 @@
 import test from 'ava';
 import { createDecipheriv, createHash, createHmac, hkdfSync } from 'node:crypto';
+import http from 'node:http';
 import { startUnit, api, connectUnits, type TestUnit } from '../support/unit-harness.js';
 import { eventually } from '../support/eventually.js';
 import { TEST_SITE_SECRET } from '../support/test-site.js';
@@ -53,33 +54,40 @@ function attackerCandidates(recording: Exchange[], oldSecret: string): Set<strin
   return candidates;
 }
 
-function headersOf(headers: Headers): Record<string, string> {
-  const plain: Record<string, string> = {};
-  headers.forEach((value, name) => {
-    plain[name] = value;
-  });
-  return plain;
-}
-
-function recordFetch(t: { teardown(fn: () => void): void }): Exchange[] {
+/**
+ * Records every request the units send each other, and its answer, as they cross node:http (the
+ * units' HTTP client, src/net/http-request.ts, asks it for each one).
+ */
+function recordRequests(t: { teardown(fn: () => void): void }): Exchange[] {
   const recording: Exchange[] = [];
-  const realFetch = globalThis.fetch;
-  globalThis.fetch = async (input: string | URL | Request, init?: RequestInit) => {
-    const response = await realFetch(input, init);
-    const answerBody = await response.clone().text();
-    recording.push({
-      url: String(input instanceof Request ? input.url : input),
-      method: init?.method ?? 'GET',
-      requestHeaders: { ...(init?.headers as Record<string, string> | undefined) },
-      requestBody: typeof init?.body === 'string' ? init.body : '',
-      status: response.status,
-      answerHeaders: headersOf(response.headers),
-      answerBody,
+  const realRequest = http.request;
+  const recordingRequest = (url: URL, options: http.RequestOptions, onAnswer: (incoming: http.IncomingMessage) => void) => {
+    const exchange: Exchange = {
+      url: String(url),
+      method: options.method ?? 'GET',
+      requestHeaders: Object.fromEntries(Object.entries(options.headers ?? {}).map(([name, value]) => [name, String(value)])),
+      requestBody: '',
+      status: 0,
+      answerHeaders: {},
+      answerBody: '',
+    };
+    const outgoing = realRequest(url, options, (incoming) => {
+      exchange.status = incoming.statusCode ?? 0;
+      exchange.answerHeaders = Object.fromEntries(Object.entries(incoming.headers).map(([name, value]) => [name, String(value)]));
+      incoming.on('data', (chunk: Buffer) => (exchange.answerBody += chunk.toString('utf8')));
+      incoming.on('end', () => recording.push(exchange));
+      onAnswer(incoming);
     });
-    return response;
+    const end = outgoing.end.bind(outgoing) as (body?: string) => http.ClientRequest;
+    outgoing.end = ((body?: string) => {
+      if (typeof body === 'string') exchange.requestBody = body;
+      return end(body);
+    }) as typeof outgoing.end;
+    return outgoing;
   };
+  http.request = recordingRequest as unknown as typeof http.request;
   t.teardown(() => {
-    globalThis.fetch = realFetch;
+    http.request = realRequest;
   });
   return recording;
 }
@@ -94,11 +102,11 @@ async function site(t: { teardown(fn: () => Promise<void>): void }): Promise<Tes
   return units;
 }
 
-// Serial: the recording patches the global fetch, which the other test's requests (rotation
+// Serial: the recording patches node:http's request, which the other test's requests (rotation
 // steps of its own) would go through too, and be counted as this rotation's (3 or 6 instead of 2).
 test.serial('a recording of the rotation plus the old secret does not reveal the new secret (a naive handover would)', async (t) => {
   const [hall, garage, kitchen] = await site(t);
-  const recording = recordFetch(t);
+  const recording = recordRequests(t);
   const removed = await api(hall, 'POST', '/api/site/remove', { unitId: garage!.unit.unitId });
   t.is(removed.status, 200, JSON.stringify(removed.body));
   t.is(removed.body.rotated.length, 1);
