@@ -59,8 +59,8 @@ export function httpRequest(url: string | URL, request: HttpRequest): Promise<Ht
       incoming.on('data', (chunk: Buffer) => {
         length += chunk.length;
         if (length > maxAnswerBytes) {
-          incoming.destroy();
           finish(new Error(`the answer is longer than ${maxAnswerBytes} bytes`));
+          incoming.destroy();
           return;
         }
         chunks.push(chunk);
