@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
-import { sha512 } from '@noble/hashes/sha2.js';
+import type * as Curves from '@noble/curves/ed25519.js';
+import type * as Hashes from '@noble/hashes/sha2.js';
 
 /**
  * CPace, the balanced password-authenticated key exchange of the IRTF CFRG
@@ -17,8 +17,26 @@ import { sha512 } from '@noble/hashes/sha2.js';
  * Pure: no I/O; randomness only in `sampleScalar` (tests give their own scalars).
  */
 
-const Point = ristretto255.Point;
-type RistrettoPoint = InstanceType<typeof Point>;
+type RistrettoPoint = InstanceType<typeof Curves.ristretto255.Point>;
+
+/**
+ * The group and the hash, loaded on the first join rather than with the service: @noble/curves
+ * is ~1.7 MiB of every unit's heap for an exchange a unit makes once in its life.
+ */
+let math: { curves: typeof Curves; hashes: typeof Hashes } | undefined;
+
+/** Loads what CPace computes with; every function below needs it done once. */
+export async function loadCpace(): Promise<void> {
+  if (math) return;
+  const [curves, hashes] = await Promise.all([import('@noble/curves/ed25519.js'), import('@noble/hashes/sha2.js')]);
+  math = { curves, hashes };
+}
+
+function loaded(): { curves: typeof Curves; hashes: typeof Hashes } {
+  if (!math) throw new Error('CPace is not loaded yet (await loadCpace() first)');
+  return math;
+}
+const sha512 = (data: Uint8Array) => loaded().hashes.sha512(data);
 
 export const CPACE_DSI = new TextEncoder().encode('CPaceRistretto255');
 const DSI_ISK = new TextEncoder().encode('CPaceRistretto255_ISK');
@@ -63,14 +81,14 @@ export function generatorString(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array
 
 /** The password's generator: element_derivation(SHA-512(generator_string)) (RFC 9496 §4.3.4). */
 export function calculateGenerator(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array): RistrettoPoint {
-  return ristretto255_hasher.deriveToCurve!(sha512(generatorString(prs, ci, sid)));
+  return loaded().curves.ristretto255_hasher.deriveToCurve!(sha512(generatorString(prs, ci, sid)));
 }
 
 /** A secret scalar as the draft recommends: 32 random bytes, bits above the group's 252 cleared, little-endian. */
 export function sampleScalar(random: (size: number) => Uint8Array = randomBytes): bigint {
   const bytes = Uint8Array.from(random(32));
   bytes[31]! &= 0x0f;
-  const scalar = Point.Fn.create(bytesToBigIntLE(bytes));
+  const scalar = loaded().curves.ristretto255.Point.Fn.create(bytesToBigIntLE(bytes));
   // Zero has probability 2^-252; a scalar of zero would send the identity.
   return scalar === 0n ? sampleScalar(random) : scalar;
 }
@@ -108,7 +126,7 @@ export function scalarMultVerify(scalar: bigint, encoded: Uint8Array): Uint8Arra
   if (encoded.length !== CPACE_SHARE_BYTES) return null;
   let point: RistrettoPoint;
   try {
-    point = Point.fromBytes(encoded);
+    point = loaded().curves.ristretto255.Point.fromBytes(encoded);
   } catch {
     return null;
   }

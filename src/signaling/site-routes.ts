@@ -129,7 +129,7 @@ export function registerSiteRoutes(app: ApiScope, deps: { site: SiteMembership; 
         response: { 201: described(InvitationSchema, 'the code to type into the new unit') },
       },
     },
-    async (_request, reply) => reply.code(201).send(invitationView(site.invite(), now())!),
+    async (_request, reply) => reply.code(201).send(invitationView(await site.invite(), now())!),
   );
 
   app.delete(

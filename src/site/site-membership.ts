@@ -10,6 +10,7 @@ import type { RotationCommit, RotationCommitAnswer, RotationOffer, RotationOffer
 import type { RejoinEntry, RejoinList } from './rejoin-list.js';
 import { SiteInvitations, type ConfirmOutcome, type InvitationPolicy, type InvitationView, type StartOutcome } from '../security/site-invitations.js';
 import { JoinerExchange, type JoinConfirm, type JoinStart } from '../security/site-join-exchange.js';
+import { loadCpace } from '../security/cpace.js';
 import { peerBaseUrl } from '../peers/peer-client.js';
 import { httpRequest } from '../net/http-request.js';
 
@@ -144,8 +145,9 @@ export class SiteMembership {
     };
   }
 
-  /** A new one-time code for a unit to join this unit's site. */
-  invite(): InvitationView {
+  /** A new one-time code for a unit to join this unit's site (and CPace loaded for the joiner's messages). */
+  async invite(): Promise<InvitationView> {
+    await loadCpace();
     const view = this.invitations.create(this.options.clock.now());
     this.options.logger.info({ validForMs: view.expiresAt - this.options.clock.now() }, 'a join code was handed out');
     return view;
@@ -229,6 +231,7 @@ export class SiteMembership {
 
   private async joinAt(code: string, target: { host: string; port: number }): Promise<{ unitId: string; name: string; address: string }> {
     const baseUrl = peerBaseUrl(target.host, target.port);
+    await loadCpace();
     const exchange = new JoinerExchange(code, { unitId: this.options.unit.unitId, name: this.options.unit.name, httpPort: this.options.httpPort() });
     const started = await this.post(`${baseUrl}${JOIN_API_PREFIX}/start`, exchange.start);
     if (started.status !== 200) throw inviterRefusal(started);

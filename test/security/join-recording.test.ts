@@ -6,11 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { startUnit, api, type TestUnit } from '../support/unit-harness.js';
 import { generateSiteSecret, siteSecretPath, storeSiteSecret } from '../../src/security/site-secret.js';
-import { calculateGenerator, intermediateSessionKey } from '../../src/security/cpace.js';
+import { calculateGenerator, intermediateSessionKey, loadCpace } from '../../src/security/cpace.js';
 import { joinKeys, openSiteSecret, sealSiteSecret } from '../../src/security/site-join-exchange.js';
 import { ristretto255 } from '@noble/curves/ed25519.js';
 import { confirmKeyOf, guessedIsk, recordedTranscript, searchCodes, type RecordedJoin } from '../support/join-code-search.js';
 import { createHmac } from 'node:crypto';
+
+// CPace loads its group arithmetic on first use (a unit's join), not with the module.
+test.before(() => loadCpace());
 
 // An attacker on the LAN records a whole pairing (every byte both units send each other) and then
 // tries every one of the 10^6 codes offline. The recording is made by a proxy the new unit joins

@@ -1,6 +1,10 @@
 import test from 'ava';
 import { SiteInvitations } from '../../src/security/site-invitations.js';
 import { JoinerExchange } from '../../src/security/site-join-exchange.js';
+import { loadCpace } from '../../src/security/cpace.js';
+
+// CPace loads its group arithmetic on first use (a unit's join), not with the module.
+test.before(() => loadCpace());
 
 // The one-time codes, on a clock the test moves: expiry, one use, 3 tries from any addresses,
 // the per-address start limit, and a new code replacing the old.
