@@ -80,7 +80,7 @@ export function registerPageRoutes(app: ApiScope, paging: PagingService): void {
       let source: PageSource | null = null;
       if (wav !== undefined) {
         try {
-          source = samplesSound(wavToMono48k(Buffer.from(wav, 'base64'), 'the page\'s wav', MAX_PAGE_WAV_SECONDS, 'a page'));
+          source = samplesSound(await wavToMono48k(Buffer.from(wav, 'base64'), 'the page\'s wav', MAX_PAGE_WAV_SECONDS, 'a page'));
         } catch (error) {
           return reply.code(400).send({ error: 'bad-wav', message: (error as Error).message });
         }

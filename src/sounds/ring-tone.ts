@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import wavefile from 'wavefile';
 
 /**
  * Reads the WAV ring tone (audio.ringTone): any sample rate, depth and channel count, returned
@@ -10,6 +9,8 @@ import wavefile from 'wavefile';
  * from wavefile's fmt object after converting the depth, when wavefile has already replaced that
  * object, so every file that is not 16-bit comes out empty or silent (reported to the lead).
  */
+type WaveFileClass = typeof import('wavefile').WaveFile;
+
 const SAMPLE_RATE = 48_000;
 /** Longest ring tone accepted (it is held in memory: 60 s is 5.8 MB). */
 export const MAX_RING_TONE_SECONDS = 60;
@@ -23,15 +24,19 @@ export async function loadRingTone(file: string): Promise<Int16Array> {
     const reason = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read by the service (permissions)' : `cannot be read (${(error as Error).message})`;
     throw new Error(`audio.ringTone: ${file} ${reason}`, { cause: error });
   }
-  return wavToMono48k(bytes, `audio.ringTone: ${file}`, MAX_RING_TONE_SECONDS, 'a ring tone');
+  return await wavToMono48k(bytes, `audio.ringTone: ${file}`, MAX_RING_TONE_SECONDS, 'a ring tone');
 }
 
 /**
  * A WAV file's audio as 48 kHz mono 16-bit samples (channels averaged); errors start with `label`
  * (what the file is and where it came from). `what` names it in the length limit's message.
  */
-export function wavToMono48k(bytes: Buffer, label: string, maxSeconds: number, what: string): Int16Array {
-  const wav = new wavefile.WaveFile();
+export async function wavToMono48k(bytes: Buffer, label: string, maxSeconds: number, what: string): Promise<Int16Array> {
+  // Loaded when a WAV is read (a custom ring tone, a recorded page), not with every unit.
+  // Node gives the CommonJS build (the class on the default export), tsx the ES module (named).
+  const loaded = (await import('wavefile')) as unknown as { WaveFile?: WaveFileClass; default?: { WaveFile: WaveFileClass } };
+  const WaveFile = loaded.WaveFile ?? loaded.default!.WaveFile;
+  const wav = new WaveFile();
   try {
     wav.fromBuffer(bytes);
   } catch (error) {

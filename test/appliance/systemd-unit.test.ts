@@ -55,7 +55,7 @@ test('the unit is a notify service with a watchdog, its own user, and restarts',
   t.deepEqual(service.get('Restart'), ['always']);
   t.deepEqual(service.get('User'), ['intercom']);
   t.deepEqual(service.get('StateDirectory'), ['intercom']);
-  t.deepEqual(service.get('ExecStart'), ['/usr/bin/env node --max-semi-space-size=1 --v8-pool-size=1 /usr/lib/intercom/dist/main.js']);
+  t.deepEqual(service.get('ExecStart'), ['/usr/bin/env node --max-semi-space-size=1 --v8-pool-size=1 --heap-growing-percent=30 /usr/lib/intercom/dist/main.js']);
   t.true(service.get('Environment')?.includes('NODE_CONFIG_DIR=/usr/lib/intercom/config:/etc/intercom'));
 });
 
