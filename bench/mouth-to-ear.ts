@@ -18,7 +18,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { ImpairmentProxy, type ImpairmentOptions } from '../test/support/impairment-proxy.js';
-import { startPacedCard, type PacedCard } from '../test/support/paced-card.js';
+import { SAMPLE_RATE, startPacedCard, type PacedCard } from '../test/support/paced-card.js';
 import { analyse, markedSpeech, type MouthToEarResult } from './support/marked-speech.js';
 import { sampleTree } from './support/process-tree.js';
 import { WireTap } from './support/wire-tap.js';
@@ -149,6 +149,36 @@ async function stopAll(processes: ChildProcess[]): Promise<void> {
   );
 }
 
+/**
+ * Resolves when the card has put all of the speech into the microphone; fails, instead of waiting
+ * for ever, when a program exits first or the speech takes twice its length and 20 s more (a
+ * program that stopped reading its microphone holds the card's writes).
+ */
+async function speechPlayed(card: PacedCard, processes: ChildProcess[], speechMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const listeners: Array<() => void> = [];
+  try {
+    await Promise.race([
+      card.done,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the speech (${Math.round(speechMs / 1000)} s) did not finish playing into the microphone within ${Math.round((speechMs * 2 + 20_000) / 1000)} s: has the sender stopped reading it?`)), speechMs * 2 + 20_000);
+      }),
+      ...processes.map(
+        (child) =>
+          new Promise<never>((_, reject) => {
+            const exited = (code: number | null, signal: NodeJS.Signals | null) => reject(new Error(`${child.spawnfile} exited (${signal ?? `code ${code}`}) while the speech played`));
+            if (child.exitCode !== null || child.signalCode !== null) exited(child.exitCode, child.signalCode);
+            child.once('exit', exited);
+            listeners.push(() => child.off('exit', exited));
+          }),
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    for (const remove of listeners) remove();
+  }
+}
+
 /** One contender over one condition: start, warm up, play the speech, measure, stop. */
 export async function runLink(contender: Contender, condition: Condition, setup: CardSetup = {}): Promise<LinkResult> {
   const speech = markedSpeech(setup.sentences ?? SENTENCES);
@@ -168,7 +198,7 @@ export async function runLink(contender: Contender, condition: Condition, setup:
     const before = sampleTree(pids);
     const startedAt = performance.now();
     await card.play();
-    await card.done;
+    await speechPlayed(card, programs.processes, (speech.signal.length / SAMPLE_RATE) * 1000);
     const speechEndedAt = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 1_000)); // the last sentence's tail plays out
     const after = sampleTree(pids);
