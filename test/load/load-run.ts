@@ -174,8 +174,17 @@ const BUSY_OTHERS_PERCENT = 50;
  */
 export const TWO_CORE_SITE = { units: 20, callsPerRound: 5, discoveryPollMs: 5000 } as const;
 
+/**
+ * Unit i's tone: 130 Hz apart, not 100. At 100 Hz two units' tones sat in neighbouring bins of the
+ * echo canceller's 10 ms blocks (100 Hz each) with the same phase to each other in every block, and
+ * the syllables are in step: the canceller learnt the mic's leakage from one bin into the other
+ * as an echo path and sent the partner's tone back (a partner heard 0.16 s of its own tone, twice
+ * in CI, both times between neighbouring units). Measured through CaptureProcessor alone: tones
+ * 1750 / 1850 Hz in step, up to 23% of its output in the pauses was the far tone, and 47-91% with
+ * the syllables apart; 1750 / 1880 Hz, none.
+ */
 export function toneOfUnit(index: number): number {
-  return 350 + 100 * index;
+  return 350 + 130 * index;
 }
 
 /** Round-robin pairing (circle method): round r pairs every unit with a different partner for N-1 rounds. */
