@@ -1,4 +1,4 @@
-import { schemaErrorsOnce } from '../system/schema-check.js';
+import { schemaErrors } from '../system/schema-check.js';
 import { ConfigSchema, wireFormatFrameProblem, type IntercomConfig } from './schema.js';
 import { gpioConfigProblem } from '../gpio/gpio-config.js';
 import { mqttConfigProblem } from '../mqtt/mqtt-config.js';
@@ -72,7 +72,7 @@ export function validateConfig(raw: unknown): IntercomConfig {
     // The schema's own words ("must match pattern") would not tell an installer what to write.
     throw new ConfigError('audio.ringTone', `is ${JSON.stringify(ringTone)}; expected the absolute path of a WAV file (e.g. "/etc/intercom/ring.wav"), or null for the built-in chime`);
   }
-  const errors = schemaErrorsOnce(ConfigSchema, plain);
+  const errors = schemaErrors(ConfigSchema, plain);
   if (errors.length > 0) {
     const unknown = errors.find((error) => error.keyword === 'additionalProperties');
     if (unknown) {

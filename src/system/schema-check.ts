@@ -24,19 +24,6 @@ export function matchesSchema<S extends TSchema>(schema: S, value: unknown): val
   return validatorFor(schema)(value) === true;
 }
 
-/**
- * The same for a schema checked once in the life of the service (the configuration's, whose
- * compiled validator is ~0.4 MiB): nothing of it is kept afterwards.
- */
-export function schemaErrorsOnce(schema: TSchema, value: unknown): ErrorObject[] {
-  try {
-    return schemaErrors(schema, value);
-  } finally {
-    compiled.delete(schema);
-    ajv.removeSchema(schema);
-  }
-}
-
 /** What is wrong with `value` against `schema` (JSON pointers to the places; empty: nothing). */
 export function schemaErrors(schema: TSchema, value: unknown): ErrorObject[] {
   const validate = validatorFor(schema);
