@@ -133,13 +133,18 @@ export class DelayManager {
  * slope is fitted through those minima (the sender's clock drift against ours, within ±50%;
  * Theil-Sen, so a burst of late buckets does not tilt it), and it runs through the lowest of them
  * relative to that slope, so it rises after a route gets slower (within the window) and follows a
- * drifting sender at once. A packet below the line moves it down immediately. A jump of the
- * offset that no drift explains (the sender skipped ahead in time, or restarted its clock)
- * starts the fit again from there.
+ * drifting sender at once. A packet a little below the line moves it down at once; one further
+ * below, only when the next packet arrives as early. A packet cannot arrive before it was sent, so
+ * one alone well ahead of the stream's timing is corrupted or forged (anyone on the LAN can send
+ * plain RTP with the stream's SSRC); taken as the fastest path, it would make every real packet
+ * look late by as much, for the whole window. A jump of the offset that no drift explains (the
+ * sender skipped ahead in time, or restarted its clock) starts the fit again from there.
  */
 export class FastestPath {
   private readonly minima: { mediaMs: number; offsetMs: number }[] = [];
   private anchor: { mediaMs: number; offsetMs: number } | null = null;
+  /** The offset of the last packet that came well below the line, until the next packet confirms or refutes it. */
+  private earlyOffsetMs: number | null = null;
   slope = 0;
 
   constructor(
@@ -156,11 +161,24 @@ export class FastestPath {
     private readonly maxSlope = 0.5,
     /** Further below the line than this, or a bucket's minimum this far from the last one: a jump. */
     private readonly jumpMs = 250,
+    /** Further below the line than this needs the next packet's confirmation (an offset within as much) to move it. */
+    private readonly confirmBelowMs = 30,
   ) {}
 
   /** Takes one packet's offset; returns the line's value at its media time. */
   update(mediaMs: number, offsetMs: number): number {
-    if (this.anchor !== null && offsetMs < this.lineAt(mediaMs) - this.jumpMs) this.reset();
+    if (this.anchor !== null) {
+      const belowMs = this.lineAt(mediaMs) - offsetMs;
+      if (belowMs > this.confirmBelowMs) {
+        const confirmed = this.earlyOffsetMs !== null && Math.abs(offsetMs - this.earlyOffsetMs) <= this.confirmBelowMs;
+        if (!confirmed) {
+          this.earlyOffsetMs = offsetMs;
+          return this.lineAt(mediaMs);
+        }
+        if (belowMs > this.jumpMs) this.reset();
+      }
+    }
+    this.earlyOffsetMs = null;
     const bucket = Math.floor(mediaMs / this.bucketMs);
     const last = this.minima[this.minima.length - 1];
     if (!last || Math.floor(last.mediaMs / this.bucketMs) < bucket) {
@@ -184,6 +202,7 @@ export class FastestPath {
   reset(): void {
     this.minima.length = 0;
     this.anchor = null;
+    this.earlyOffsetMs = null;
     this.slope = 0;
   }
 

@@ -271,12 +271,24 @@ export class JitterBuffer {
     this.concealedAhead = 0;
   }
 
-  /** Starts (or resumes after a pause) once the earliest buffered packet has waited the target delay. */
+  /**
+   * Starts (or resumes after a pause) from the earliest buffered packet once a buffered packet has
+   * waited the target delay. Normally that is the earliest; but one whose timestamp lies far ahead
+   * of its sequence number (corrupted, or forged by anyone who can send to the port) would hold
+   * the start for as long as it claims while the stream itself piled up behind it.
+   */
   private tryStart(nowMs: number): boolean {
     if (this.packets.size === 0) return false;
+    const target = this.targetMs();
+    let ready = false;
+    for (const packet of this.packets.values()) {
+      if (this.fetchDelayMs(packet, nowMs) >= target) {
+        ready = true;
+        break;
+      }
+    }
+    if (!ready) return false;
     const first = this.earliestBuffered();
-    const packet = this.packets.get(first)!;
-    if (this.fetchDelayMs(packet, nowMs) < this.targetMs()) return false;
     if (this.nextSequence !== null) {
       for (let sequence = this.nextSequence; sequence < first; sequence++) this.markMissed(sequence);
     }

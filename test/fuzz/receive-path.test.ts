@@ -233,6 +233,26 @@ const REGRESSIONS: Scenario[] = [
     initialSequence: 65_472,
     initialTimestamp: 4_294_901_760,
   },
+  // The first packet the receiver sees is the stream's, then a corrupted copy of an earlier one
+  // whose sequence lands 56 frames ahead: taken as the fastest path, it made every real packet
+  // look 1.1 s late, and the delay went to its ceiling for the rest of the stream.
+  {
+    steps: [
+      ...Array.from({ length: 8 }, () => ({ garbage: [], validLost: true, extraRead: true })),
+      {
+        garbage: [
+          { source: 'mutated', base: 0, mutations: [{ kind: 'csrcCount', count: 0 }] },
+          { source: 'mutated', base: 0, mutations: [{ kind: 'version', version: 1 }, { kind: 'ssrc', ssrc: 0 }] },
+        ],
+        validLost: false,
+        extraRead: true,
+      },
+      { garbage: [], validLost: true, extraRead: false },
+      { garbage: [], validLost: true, extraRead: false },
+    ],
+    initialSequence: 3851,
+    initialTimestamp: 0,
+  },
 ];
 const examples = REGRESSIONS.map((scenario): [Scenario] => [scenario]);
 

@@ -261,3 +261,24 @@ test('when the sound device comes back (a prefill burst, then 40 ms pulls) the d
   t.is(settled[settled.length - 1].underruns, settled[0].underruns, 'no underruns once settled');
   t.true(buffer.stats().targetDelayMs <= 20 + 15, `target ${buffer.stats().targetDelayMs} ms: the burst's lead is forgotten`);
 });
+
+test('one packet far ahead in media time (forged or corrupted) does not make the stream late', (t) => {
+  // An unauthenticated format lets anyone on the LAN send one packet with the stream's SSRC and
+  // a sequence 56 frames ahead (a corrupted seed header does the same). Taken as the new fastest
+  // path, it made every real packet look 1.1 s late: the delay went to its ceiling and packets
+  // that had a successor were dropped as too late.
+  const { buffer, decoder } = setup();
+  let nowMs = 0;
+  for (let frame = 0; frame < 300; frame++) {
+    buffer.insert(packetFor(frame), nowMs + 5);
+    if (frame === 100) buffer.insert(packetFor(frame + 56, {}, Uint8Array.from([0xee])), nowMs + 6);
+    nowMs += FRAME_MS;
+    buffer.readFrame(nowMs + 7);
+  }
+  const stats = buffer.stats();
+  // The forged packet held frame 156's slot for 1.1 s and was dropped as too old to play.
+  t.is(stats.packetsDiscarded, 1);
+  t.true(stats.targetDelayMs < 60, `target ${stats.targetDelayMs} ms`);
+  // Every other real frame played.
+  t.deepEqual(decoder.decoded.slice(0, 290), range(0, 291).filter((frame) => frame !== 156));
+});
