@@ -8,7 +8,9 @@ import { speechLikeSignal, bestAlignment, windowedCorrelation } from '../support
 // (naudiodon capture, Opus, RTP) -> a lossy, jittery, reordering UDP proxy -> `intercom recv`
 // (jitter buffer, FEC/PLC, naudiodon playback) -> virtual ALSA speaker.
 
-const SPEECH_SECONDS = 6;
+// Long enough for ~13 losses at 3%: only some frames of the synthetic speech carry FEC (SILK LBRR),
+// and with the ~8 losses of 6 s none was recovered in one CI run in about fifty.
+const SPEECH_SECONDS = 10;
 
 async function until(run: CliRun, condition: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
   for (;;) {
@@ -67,6 +69,7 @@ for (const { backend, receiverFlags } of BACKENDS) test.serial(`speech goes mic 
   t.is((await receiver.exited).code, 0);
 
   t.log(`receiver's sound device: ${JSON.stringify(received.device)}`);
+  t.log(`proxy: ${JSON.stringify(proxy.counts)}; receiver: lost ${received.packetsLost}, recovered ${received.packetsRecovered}, concealed ${received.concealedMs} ms, underruns ${received.underruns}`);
   t.log('receiver: ' + receiver.lines.filter((line) => line.type === 'status').map((line) => `${Math.round(line.currentDelayMs as number)}/${line.targetDelayMs}ms u${line.underruns} ts${Math.round(line.timeScaledMs as number)}`).join(' '));
   // The statistics count exactly what the proxy did.
   t.is(proxy.counts.received, sent.packetsSent as number);
