@@ -211,3 +211,23 @@ test('an idle site whose views agree compares nothing: no HTTP at all', async (t
   t.is(site.units.reduce((sum, unit) => sum + unit.http.made, 0), 0);
   t.false(site.units.some((unit) => unit.logs.some((line) => /comparing them/.test(line.msg))), 'no view comparison was needed');
 });
+
+test('20 of 50 units vanish: what the watch finds goes to the site a batch at a time, not a push per vanished unit', async (t) => {
+  // The real 50-unit site: a finder pushed each unit it found gone to each of the ~30 survivors on
+  // its own, 600 pushes while the machine was busiest.
+  const site = new PresenceSimulation(50, { seed: 9 });
+  t.teardown(() => site.stop());
+  site.start();
+  t.not(await site.timeUntil(() => site.converged(), 10_000), null);
+  await site.clock.advance(5_000);
+  site.resetCounts();
+  for (const index of [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 11, 12, 13, 14, 16, 17, 18, 19, 21, 22]) site.units[index].plugged = false;
+  const gone = await site.timeUntil(() => site.converged(), 30_000);
+  t.not(gone, null);
+  const survivors = site.units.filter((unit) => unit.plugged);
+  const pushes = survivors.reduce((sum, unit) => sum + unit.wordPushes.pushes, 0);
+  const words = survivors.reduce((sum, unit) => sum + unit.wordPushes.words, 0);
+  t.log(`offline everywhere after ${gone} ms; ${pushes} pushes carried ${words} words`);
+  t.true(words >= 20 * 29, 'every vanished unit was told to (nearly) every survivor');
+  t.true(pushes <= words / 2, `${pushes} pushes for ${words} words`);
+});

@@ -46,6 +46,8 @@ export interface SimUnit {
   datagrams: { sent: number; received: number };
   /** HTTP exchanges this unit made and served (each at least a request and its answer), and requests sent to it (answered or not). */
   http: { made: number; served: number; addressed: number };
+  /** Pushes carrying words about other units (gone, back) that this unit made to a unit that took them, and the words in them. */
+  wordPushes: { pushes: number; words: number };
   /** Its directory's and its prober's log lines (pino JSON, parsed). */
   logs: Array<{ level: number; msg: string; unitId?: string; refused?: number }>;
 }
@@ -59,7 +61,7 @@ export interface SimOptions {
   /** How long an HTTP request to a unit that does not answer takes to fail (discovery.requestTimeoutMs); default 0: at once. */
   httpTimeoutMs?: number;
   /**
-   * Share of the pushes saying another unit went or came back (`seen`) that are lost on the way
+   * Share of the pushes saying other units went or came back (`seen`, `words`) that are lost on the way
    * (0-1, seeded): the sender believes they arrived, as a request whose answer was lost.
    */
   seenPushLoss?: number;
@@ -139,6 +141,7 @@ export class PresenceSimulation {
     for (const unit of this.units) {
       unit.datagrams = { sent: 0, received: 0 };
       unit.http = { made: 0, served: 0, addressed: 0 };
+      unit.wordPushes = { pushes: 0, words: 0 };
     }
   }
 
@@ -203,9 +206,14 @@ export class PresenceSimulation {
       pushPresence: async (target: PeerTarget, push: PresencePush): Promise<PeerResult<{ received: boolean }>> => {
         const to = this.reach(self(), target.baseUrl);
         if (!to) return this.timedOut();
+        const words = [...(push.seen ? [push.seen] : []), ...(push.words ?? [])].filter((word) => word.unitId !== unitId).length;
+        if (words > 0) {
+          self().wordPushes.pushes += 1;
+          self().wordPushes.words += words;
+        }
         if (to.unitId !== target.unitId) return { kind: 'unreachable', message: 'timeout' };
         if (to.secret !== self().secret) return NOT_SIGNED_WITH_ITS_SECRET;
-        if (push.seen && (o.seenPushLoss ?? 0) > 0 && this.pushLossRandom() < o.seenPushLoss!) return { kind: 'ok', value: { received: true }, from: to.unitId };
+        if ((push.seen || push.words) && (o.seenPushLoss ?? 0) > 0 && this.pushLossRandom() < o.seenPushLoss!) return { kind: 'ok', value: { received: true }, from: to.unitId };
         if ((push.seen || push.words) && (o.seenPushTimeouts ?? 0) > 0 && this.pushLossRandom() < o.seenPushTimeouts!) return this.timedOut();
         const answer = to.presence.answer(push);
         void to.presence.receive(unitId, structuredClone(push), host);
@@ -258,6 +266,7 @@ export class PresenceSimulation {
       presence,
       datagrams: { sent: 0, received: 0 },
       http: { made: 0, served: 0, addressed: 0 },
+      wordPushes: { pushes: 0, words: 0 },
       logs,
     };
     this.byHost.set(host, unit);
