@@ -281,8 +281,11 @@ class EngineDuplex implements DuplexStream {
     } catch {
       return; // closed meanwhile
     }
-    if (events & ENGINE_EVENT.capture) this.collectCapture();
+    // The speaker first: its ring is a period or two from running dry, while the capture ring
+    // holds several periods, and a captured frame's way out (processing, Opus, SRTP, the socket)
+    // took long enough to make the refill late, so the engine played concealment.
     if (events & ENGINE_EVENT.playback) this.refill();
+    if (events & ENGINE_EVENT.capture) this.collectCapture();
     if (events & ENGINE_EVENT.error) this.fail(new Error(this.native.error() || 'the audio engine failed'));
     if (events & ENGINE_EVENT.stopped) for (const resolve of this.stoppedWaiters.splice(0)) resolve();
   }
