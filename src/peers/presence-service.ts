@@ -449,6 +449,6 @@ export class PresenceService {
 }
 
 /** The words about units a push carries: its `seen`, and those said again together (`words`). */
-function wordsOf(push: PresencePush): NonNullable<PresencePush['words']> {
+export function wordsOf(push: PresencePush): NonNullable<PresencePush['words']> {
   return [...(push.seen ? [push.seen] : []), ...(push.words ?? [])];
 }

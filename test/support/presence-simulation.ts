@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { PeerDirectory } from '../../src/peers/peer-directory.js';
-import { PresenceService } from '../../src/peers/presence-service.js';
+import { PresenceService, wordsOf } from '../../src/peers/presence-service.js';
 import type { PresenceTransport } from '../../src/peers/presence-prober.js';
 import type { PeerResult, PeerTarget } from '../../src/peers/peer-client.js';
 import type { PresencePush, UnitInfo } from '../../src/peers/peer-protocol.js';
@@ -206,7 +206,7 @@ export class PresenceSimulation {
       pushPresence: async (target: PeerTarget, push: PresencePush): Promise<PeerResult<{ received: boolean }>> => {
         const to = this.reach(self(), target.baseUrl);
         if (!to) return this.timedOut();
-        const words = [...(push.seen ? [push.seen] : []), ...(push.words ?? [])].filter((word) => word.unitId !== unitId).length;
+        const words = wordsOf(push).filter((word) => word.unitId !== unitId).length;
         if (words > 0) {
           self().wordPushes.pushes += 1;
           self().wordPushes.words += words;
