@@ -78,3 +78,24 @@ test.serial('a mic nothing captures from reports its queued signal as lost rathe
   await t.throwsAsync(alsa.mic('mic_a').play(testSignal(960)), { message: /FIFO full, nothing is capturing/ });
   t.true(alsa.mic('mic_a').framesDropped > 0);
 });
+
+test.serial('a stall of the harness process skips the time on the mic, as on the speaker: no burst runs capture ahead of the clock', async (t) => {
+  const alsa = await createVirtualAlsa({ mics: ['mic_a'], speakers: [] });
+  t.teardown(() => alsa.dispose());
+  const arecord = spawn('arecord', ['-D', 'mic_a', ...PERIODS, ...RAW, '-'], { env: { ...process.env, ...alsa.env }, stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => arecord.kill('SIGKILL'));
+  let captured = 0;
+  arecord.stdout.on('data', (chunk: Buffer) => (captured += chunk.length / 2));
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 500));
+  await settle();
+  const [before, startedAt] = [captured, performance.now()];
+  const stallUntil = performance.now() + 600;
+  while (performance.now() < stallUntil); // the harness's own process stops, as a loaded machine can stop it
+  await settle();
+  const capturedMs = (captured - before) / 48;
+  const elapsedMs = performance.now() - startedAt;
+  t.log(`${elapsedMs.toFixed(0)} ms passed, ${capturedMs.toFixed(0)} ms captured, ${alsa.mic('mic_a').framesSkipped} frames skipped`);
+  // Before: every frame due in the stall came at once, and capture ran 0.6 s ahead of the speakers for good.
+  t.true(capturedMs < elapsedMs - 450, `${capturedMs.toFixed(0)} ms captured in ${elapsedMs.toFixed(0)} ms with a 600 ms stall`);
+  t.true(alsa.mic('mic_a').framesSkipped >= 25);
+});

@@ -17,6 +17,8 @@ const SPEECH_SECONDS = 6;
 const CONVERGE_SECONDS = 2;
 
 async function echoAtTheFlat(t: ExecutionContext, processing: boolean): Promise<{ echoDbfs: number; speechDbfs: number; processing: { converged: boolean; erleDb: number | null } | null }> {
+  // Made before the devices run: the test process feeds the virtual cards, so nothing heavy runs in it once they do.
+  const speech = (await farEndSpeech()).subarray(0, SPEECH_SECONDS * 48_000);
   const alsa = await createVirtualAlsa({ mics: ['mic_a', 'mic_b'], speakers: ['spk_a', 'spk_b'], defaultMic: null, defaultSpeaker: null });
   t.teardown(() => alsa.dispose());
   const room = joinRoom(alsa, { speaker: 'spk_b', mic: 'mic_b', path: { delayMs: 10, rt60Ms: 250, couplingDb: -6, seed: 80 }, noiseDbfs: -60 });
@@ -37,7 +39,6 @@ async function echoAtTheFlat(t: ExecutionContext, processing: boolean): Promise<
 
   // A's speech reaches B's speaker (checked), then comes back through B's room and microphone.
   // Real speech (espeak-ng, as the simulator's targets use), at -20 dBFS active level.
-  const speech = (await farEndSpeech()).subarray(0, SPEECH_SECONDS * 48_000);
   const speakerA = alsa.speaker('spk_a');
   const speakerB = alsa.speaker('spk_b');
   const playedAt = await alsa.mic('mic_a').play(speech);

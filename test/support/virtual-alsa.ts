@@ -5,7 +5,9 @@
  * through a named pipe (FIFO) held by this harness, wrapped in a `plug` PCM fixed at S16_LE,
  * 48 kHz, mono. The harness plays the part of the sound card's clock:
  *  - it writes each microphone FIFO in real time, 960 samples (20 ms) per 20 ms, from the
- *    signals a test queues with `mic.play()`, and silence in between;
+ *    signals a test queues with `mic.play()`, and silence in between; after a stall of this
+ *    process it catches up by two frames at most and skips the rest of the time, as the speakers
+ *    do, so the two sides of a card keep one clock;
  *  - it reads each speaker FIFO at the real-time rate in 5 ms steps and records every sample
  *    with the time it was read. The speaker pipe is shrunk to one page (4096 bytes, 42.7 ms)
  *    so that a program writing ahead cannot hide hundreds of ms in the pipe.
@@ -54,6 +56,8 @@ const STEP_MS = 5;
 const BYTES_PER_MS = (SAMPLE_RATE * BYTES_PER_SAMPLE) / 1000;
 /** A speaker that had nothing to read catches up by at most this much, like a device that underran. */
 const SPEAKER_MAX_CATCH_UP_MS = 20;
+/** Mic frames written at once to catch up on a late tick; beyond this the time is skipped. */
+const MIC_MAX_FRAMES_BEHIND = Math.ceil(SPEAKER_MAX_CATCH_UP_MS / MIC_PERIOD_MS) + 1;
 const F_SETPIPE_SZ = 1031;
 
 export interface VirtualAlsaOptions {
@@ -86,6 +90,8 @@ export interface VirtualMic {
   /** Frames written to the FIFO so far, and frames dropped because the FIFO was full. */
   readonly framesWritten: number;
   readonly framesDropped: number;
+  /** Frames never written because this process stalled (its clock skipped them; nothing queued was lost). */
+  readonly framesSkipped: number;
   /** Samples queued by play() and not yet written. */
   readonly queuedSamples: number;
   /** Stops feeding the FIFO (a stalled device: readers block) until resume(); no time passes for queued signals. */
@@ -175,6 +181,7 @@ function holdFifo(fifoPath: string): number {
 class MicDevice implements VirtualMic {
   framesWritten = 0;
   framesDropped = 0;
+  framesSkipped = 0;
   private readonly queue: { signal: Int16Array; offset: number; started: { resolve(at: number): void; reject(error: Error): void } }[] = [];
   private readonly frame = new Int16Array(MIC_FRAME_SAMPLES);
   private readonly frameBytes = new Uint8Array(this.frame.buffer);
@@ -475,6 +482,13 @@ export async function createVirtualAlsa(options: VirtualAlsaOptions = {}): Promi
     if (disposed) return;
     const now = performance.now();
     const framesDueNow = Math.floor((now - startedAt) / MIC_PERIOD_MS) + 1;
+    // After a stall of this process, the time beyond the speakers' catch-up is lost on the mics
+    // too, as on a card whose capture overran: a burst would hand a program more samples than
+    // the time that passed, and its capture clock would run ahead of its playback for good.
+    if (framesDueNow - micFramesDue > MIC_MAX_FRAMES_BEHIND) {
+      for (const mic of mics) mic.framesSkipped += framesDueNow - MIC_MAX_FRAMES_BEHIND - micFramesDue;
+      micFramesDue = framesDueNow - MIC_MAX_FRAMES_BEHIND;
+    }
     for (; micFramesDue < framesDueNow; micFramesDue += 1) for (const mic of mics) mic.writeFrame();
     for (const speaker of speakers) speaker.drain(now);
     step = Math.max(step + 1, Math.floor((now - startedAt) / STEP_MS) + 1);

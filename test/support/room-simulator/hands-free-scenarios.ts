@@ -39,7 +39,12 @@ let farEndCache: Promise<Int16Array> | undefined;
 let nearEndCache: Promise<Int16Array> | undefined;
 /** 20 s of far-end speech at the speaker level, made once per process. */
 export function farEndSpeech(): Promise<Int16Array> {
-  farEndCache ??= talk(FAR_END_TALK, 20).then((speech) => Int16Array.from(atActiveLevel(speech, LEVELS.farEndAtSpeaker), Math.round));
+  farEndCache ??= talk(FAR_END_TALK, 20).then((speech) => {
+    const scaled = atActiveLevel(speech, LEVELS.farEndAtSpeaker);
+    const out = new Int16Array(scaled.length);
+    for (let i = 0; i < scaled.length; i += 1) out[i] = Math.round(scaled[i]);
+    return out;
+  });
   return farEndCache;
 }
 /** 10 s of the visitor's speech, at unit level (scaled per scenario). */

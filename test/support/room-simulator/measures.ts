@@ -49,7 +49,11 @@ export function activeLevelDbfs(signal: Samples): number {
 /** `signal` scaled so that its active speech level is `dbfs` (as floating-point samples). */
 export function atActiveLevel(signal: Samples, dbfs: number): Float64Array {
   const gain = 10 ** ((dbfs - activeLevelDbfs(signal)) / 20);
-  return Float64Array.from(signal, (value) => value * gain);
+  // A plain loop: TypedArray.from with a map function took ~0.5 s for 20 s of speech, a stall
+  // of the test process that runs the virtual sound cards.
+  const out = new Float64Array(signal.length);
+  for (let i = 0; i < signal.length; i += 1) out[i] = signal[i] * gain;
+  return out;
 }
 
 /** Highest absolute sample in dBFS. */
