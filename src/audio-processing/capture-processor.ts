@@ -190,7 +190,8 @@ export class CaptureProcessor {
       const [micEnergy, referenceEnergy, cancelledEnergy, , speechProbability] = this.blockFigures;
       this.watchCanceller(micEnergy, referenceEnergy, cancelledEnergy);
       this.lastSpeechProbability = speechProbability;
-      const gateGain = this.gate?.next({ mic: micEnergy, reference: referenceEnergy, cancelled: cancelledEnergy }) ?? 1;
+      const echoHeard = this.delayTracker?.delaySamples !== undefined;
+      const gateGain = this.gate?.next({ mic: micEnergy, reference: referenceEnergy, cancelled: cancelledEnergy }, echoHeard) ?? 1;
       const nearEndSpeech = speechProbability >= TUNING.speechProbability && (!(this.gate?.echoExpected ?? false));
       const gain = gateGain * (this.gainControl?.nextGain(block, nearEndSpeech) ?? 1);
       const outputEnergy = applyGainRamp(block, this.appliedGain, gain);

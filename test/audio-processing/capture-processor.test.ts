@@ -1,6 +1,7 @@
 import test from 'ava';
 import { CaptureProcessor, DEFAULT_CAPTURE_PROCESSING } from '../../src/audio-processing/capture-processor.js';
-import { farEndSpeech } from '../support/room-simulator/hands-free-scenarios.js';
+import { farEndSpeech, nearEndSpeech } from '../support/room-simulator/hands-free-scenarios.js';
+import { levelDbfs } from '../support/room-simulator/measures.js';
 import { renderScene } from '../support/room-simulator/room.js';
 
 // CaptureProcessor as the audio engine will use it: one call per captured frame with the
@@ -60,6 +61,31 @@ test('on a call with echo its figures show the echo path and a converged cancell
   t.is(figures.echoDelayMs, 10, 'the delay tracker found the 10 ms path');
   t.is(figures.referenceDelayMs, 0, 'and the reference stays undelayed while the path does not change');
   t.is(processor.echoImpulseResponse()!.length, 9600);
+});
+
+test('with no echo coming back (a handset, the speaker turned down), a visitor talking over the far end is not turned down', async (t) => {
+  // The mic hears only the visitor; the speaker plays the flat. The canceller has nothing to
+  // remove, so the gate (which judges near-end speech by what the canceller removes) took every
+  // block for echo: 5 dB off the visitor on average, 7.5 dB in the worst second.
+  const near = (await nearEndSpeech()).subarray(0, 8 * S);
+  const far = (await farEndSpeech()).subarray(0, 8 * S);
+  const run = (reference: Int16Array | null) => {
+    const processor = new CaptureProcessor({ ...DEFAULT_CAPTURE_PROCESSING, gainControl: false });
+    try {
+      const out = new Int16Array(near.length);
+      for (let start = 0; start + 960 <= near.length; start += 960) out.set(processor.process(near.subarray(start, start + 960), reference?.subarray(start, start + 960) ?? null), start);
+      return { out, figures: processor.figures() };
+    } finally {
+      processor.close();
+    }
+  };
+  const alone = run(null);
+  const overFarEnd = run(far);
+  const perSecondLossDb = Array.from({ length: 6 }, (_, index) => levelDbfs(alone.out, (index + 2) * S, (index + 3) * S) - levelDbfs(overFarEnd.out, (index + 2) * S, (index + 3) * S));
+  t.log(`the visitor's loss with the far end talking, per second from 2 s: ${perSecondLossDb.map((db) => db.toFixed(1)).join(' ')} dB; ${JSON.stringify(overFarEnd.figures)}`);
+  t.is(overFarEnd.figures.echoDelayMs, null, 'no echo path to find');
+  t.is(overFarEnd.figures.gatedShare, 0);
+  t.true(Math.max(...perSecondLossDb) < 2.5, `at most 2.5 dB lost in any second: ${perSecondLossDb.map((db) => db.toFixed(1)).join(' ')}`);
 });
 
 test('after close() it refuses frames; closing twice is harmless', (t) => {
