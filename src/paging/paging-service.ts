@@ -136,6 +136,8 @@ interface Destination {
   path: 'probing' | 'multicast' | 'unicast';
   keyedAt: number;
   lastHeardAt: number;
+  /** Multicast packets the member counted in its last report. */
+  multicastHeard: number;
 }
 
 interface IncomingPage {
@@ -154,6 +156,8 @@ interface IncomingPage {
 }
 
 const OFFER_EXPIRES_MS = 10_000;
+/** A member that has had no packet of the page for this long reports it at once (then again as often). */
+const STALL_REPORT_MS = 200;
 const MAX_RECENT = 20;
 
 export class PagingService extends EventEmitter<{ page: [PageView] }> {
@@ -243,7 +247,7 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
         if (!keyed.value.playing) return { ...base, outcome: (keyed.value.reason as MemberOutcome | undefined) ?? 'refused' };
         const path = multicastGroup && answered.value.multicast ? 'probing' : 'unicast';
         const now = performance.now();
-        page.destinations.set(member.unitId, { target, address: new URL(baseUrl).hostname.replace(/^\[|\]$/g, ''), port: answered.value.udpPort, path, keyedAt: now, lastHeardAt: now });
+        page.destinations.set(member.unitId, { target, address: new URL(baseUrl).hostname.replace(/^\[|\]$/g, ''), port: answered.value.udpPort, path, keyedAt: now, lastHeardAt: now, multicastHeard: 0 });
         return { ...base, outcome: 'playing', via: path === 'probing' ? 'both' : 'unicast' };
       }),
     );
@@ -449,7 +453,15 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
     if (destination.path === 'probing' && multicastPackets > 0) {
       destination.path = 'multicast';
       this.setVia(page, memberUnitId, 'multicast');
+    } else if (destination.path === 'multicast' && multicastPackets === destination.multicastHeard) {
+      // No multicast packet since its last report (a switch stopped passing the group, the
+      // member's Wi-Fi dropped it): unicast from the next frame on, rather than losing the member.
+      destination.path = 'unicast';
+      this.setVia(page, memberUnitId, 'unicast');
+      this.options.logger.info({ pageId, unitId: memberUnitId }, 'page: the member stopped hearing the multicast stream; it gets unicast');
     }
+    // A report overtaken by a later one (two requests in flight) says nothing new.
+    destination.multicastHeard = Math.max(destination.multicastHeard, multicastPackets);
     return { via: destination.path === 'multicast' ? 'multicast' : 'unicast' };
   }
 
@@ -502,9 +514,12 @@ export class PagingService extends EventEmitter<{ page: [PageView] }> {
         this.finishIncoming(entry, 'silence');
         return;
       }
-      // Also at once when the first multicast packet comes: the paging unit waits for it to stop the unicast copy.
+      // Also at once when the first multicast packet comes: the paging unit waits for it to stop the
+      // unicast copy; and soon after the stream stalls, so that a member whose multicast stopped
+      // gets unicast well before it gives the page up as silent.
       const multicastNews = reception !== null && reception.multicastPackets > 0 && entry.reportedMulticast === 0;
-      if (since !== null && (entry.lastReportAt === null || multicastNews || now - entry.lastReportAt >= 1000)) {
+      const stalled = since !== null && since >= STALL_REPORT_MS && (entry.lastReportAt === null || now - entry.lastReportAt >= STALL_REPORT_MS);
+      if (since !== null && (entry.lastReportAt === null || multicastNews || stalled || now - entry.lastReportAt >= 1000)) {
         entry.lastReportAt = now;
         entry.reportedMulticast = reception!.multicastPackets;
         this.reportHeard(entry, reception!.multicastPackets);

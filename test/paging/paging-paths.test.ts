@@ -6,29 +6,35 @@ import { createLogger } from '../../src/logging/logger.js';
 
 // Which path a page takes to each member, decided by what the member reports hearing: a member
 // that hears the multicast stream stays on it alone, one that listens but hears nothing within
-// multicastAckMs gets unicast (from the first frame on, so it loses nothing), and one that stops
-// reporting is dropped while the others go on. Real PagingServices on both sides; the requests
+// multicastAckMs gets unicast (from the first frame on, so it loses nothing), one whose multicast
+// stops mid-page moves to unicast, and one that stops reporting is dropped while the others go on. Real PagingServices on both sides; the requests
 // between them and the network are doubles that count what would be sent where.
 
 const SITE = 'paging-paths-test-site-secret-0123456789';
 const GROUP = { address: '239.255.43.21', port: 40002 };
 
+/** What a member's socket would have counted: multicast packets, and when the last packet of any path came. */
+type Reception = () => { msSinceLastPacket: number | null; multicastPackets: number };
+
 class CountingMedia implements PageMedia {
   readonly unicastTo = new Map<number, number>();
+  readonly lastUnicastAt = new Map<number, number>();
   multicastSent = 0;
+  lastMulticastAt: number | null = null;
   playing: PagePlayoutRequest | null = null;
   constructor(
     readonly mediaPort: number,
     readonly multicast: boolean,
-    /** How many multicast packets this member hears (what its socket would count). */
-    private readonly hearsMulticast: () => number,
+    private readonly reception: Reception = () => ({ msSinceLastPacket: null, multicastPackets: 0 }),
   ) {}
   sendPageDatagram(_datagram: Buffer, port: number): void {
     this.unicastTo.set(port, (this.unicastTo.get(port) ?? 0) + 1);
+    this.lastUnicastAt.set(port, performance.now());
   }
   captureForPage(): void {}
   sendPageMulticast(): boolean {
     this.multicastSent += 1;
+    this.lastMulticastAt = performance.now();
     return true;
   }
   async playPage(request: PagePlayoutRequest): Promise<void> {
@@ -38,8 +44,25 @@ class CountingMedia implements PageMedia {
     this.playing = null;
   }
   pageReception() {
-    return this.playing ? { msSinceLastPacket: 0, multicastPackets: this.hearsMulticast() } : null;
+    return this.playing ? this.reception() : null;
   }
+}
+
+/** A member at `port` of the origin's page: it hears the origin's multicast until `cut()`, and whatever the origin unicasts to it. */
+function member(origin: CountingMedia, port: number, hearsMulticast: boolean) {
+  let cutAt: { packets: number; at: number } | null = hearsMulticast ? null : { packets: 0, at: -Infinity };
+  const reception: Reception = () => {
+    const multicastPackets = cutAt?.packets ?? origin.multicastSent;
+    const lastMulticast = cutAt === null ? origin.lastMulticastAt : multicastPackets > 0 ? cutAt.at : null;
+    const lastPacket = Math.max(lastMulticast ?? -Infinity, origin.lastUnicastAt.get(port) ?? -Infinity);
+    return { msSinceLastPacket: Number.isFinite(lastPacket) ? performance.now() - lastPacket : null, multicastPackets };
+  };
+  const media = new CountingMedia(port, true, reception);
+  return {
+    media,
+    /** The network stops passing the multicast group to this member. */
+    cut: () => (cutAt = { packets: origin.multicastSent, at: origin.lastMulticastAt ?? performance.now() }),
+  };
 }
 
 const until = async (what: string, check: () => boolean, timeoutMs = 3000) => {
@@ -50,9 +73,9 @@ const until = async (what: string, check: () => boolean, timeoutMs = 3000) => {
   }
 };
 
-test('a member that hears the multicast stream stays on it alone, one that does not gets unicast, one that goes silent is dropped', async (t) => {
+function pagingSite(t: { teardown(fn: () => void): void }) {
   const logger = createLogger({ level: 'silent' });
-  const originMedia = new CountingMedia(40_000, true, () => 0);
+  const originMedia = new CountingMedia(40_000, true);
   const services = new Map<string, PagingService>();
   const common = (unitId: string, media: PageMedia): PagingServiceOptions => ({
     unitId,
@@ -76,21 +99,25 @@ test('a member that hears the multicast stream stays on it alone, one that does 
       pageHeard: async (target, pageId, packets) => ({ kind: 'ok', from: target.unitId!, value: services.get(target.unitId!)!.receiveHeard(pageId, unitId, packets) }),
     },
   });
-  const hearing = new CountingMedia(40_001, true, () => originMedia.multicastSent);
-  const missing = new CountingMedia(40_002, true, () => 0);
+  const hearing = member(originMedia, 40_001, true);
+  const missing = member(originMedia, 40_002, false);
   services.set('origin', new PagingService(common('origin', originMedia)));
-  services.set('hears-multicast', new PagingService(common('hears-multicast', hearing)));
-  services.set('misses-multicast', new PagingService(common('misses-multicast', missing)));
+  services.set('hears-multicast', new PagingService(common('hears-multicast', hearing.media)));
+  services.set('misses-multicast', new PagingService(common('misses-multicast', missing.media)));
   const origin = services.get('origin')!;
   t.teardown(() => [...services.values()].forEach((service) => service.stop()));
+  const viaOf = () => Object.fromEntries((origin.status().outgoing as PageView).members.map((entry) => [entry.unitName, entry.via ?? entry.outcome]));
+  return { origin, services, originMedia, hearing, missing, viaOf };
+}
 
+test('a member that hears the multicast stream stays on it alone, one that does not gets unicast, one that goes silent is dropped', async (t) => {
+  const { origin, services, originMedia, hearing, viaOf } = pagingSite(t);
   let frames = 0;
   const page = await origin.startPage('All flats', 'announcement', { nextFrame: (samples) => (frames++ < 500 ? new Int16Array(samples) : null) });
-  t.deepEqual(page.members.map((member) => [member.unitName, member.outcome, member.via]), [
+  t.deepEqual(page.members.map((entry) => [entry.unitName, entry.outcome, entry.via]), [
     ['hears-multicast', 'playing', 'both'],
     ['misses-multicast', 'playing', 'both'],
   ]);
-  const viaOf = () => Object.fromEntries((origin.status().outgoing as PageView).members.map((member) => [member.unitName, member.via ?? member.outcome]));
   await until('both paths decided', () => viaOf()['hears-multicast'] === 'multicast' && viaOf()['misses-multicast'] === 'unicast');
   // From here the multicast member gets no unicast copies; the other one does, frame after frame.
   const [toHearing, toMissing, multicast] = [originMedia.unicastTo.get(40_001) ?? 0, originMedia.unicastTo.get(40_002) ?? 0, originMedia.multicastSent];
@@ -103,7 +130,29 @@ test('a member that hears the multicast stream stays on it alone, one that does 
   services.get('misses-multicast')!.stop();
   await until('the silent member dropped', () => viaOf()['misses-multicast'] === 'dropped');
   t.is(viaOf()['hears-multicast'], 'multicast');
-  t.not(hearing.playing, null, 'the member that hears goes on playing');
+  t.not(hearing.media.playing, null, 'the member that hears goes on playing');
   origin.endPage();
-  t.is(hearing.playing, null, 'and stops when the page ends');
+  t.is(hearing.media.playing, null, 'and stops when the page ends');
+});
+
+test('a member whose multicast stops mid-page gets unicast from then on and plays to the end, instead of being dropped', async (t) => {
+  const { origin, originMedia, hearing, viaOf } = pagingSite(t);
+  let frames = 0;
+  await origin.startPage('All flats', 'announcement', { nextFrame: (samples) => (frames++ < 500 ? new Int16Array(samples) : null) });
+  await until('the member on multicast', () => viaOf()['hears-multicast'] === 'multicast');
+  await until('a second on multicast alone', () => frames >= 75);
+  const unicastBefore = originMedia.unicastTo.get(40_001) ?? 0;
+  // A switch stops passing the group to the member (IGMP snooping, a Wi-Fi that drops multicast).
+  hearing.cut();
+  const cutAt = performance.now();
+  await until('the member moved to unicast', () => viaOf()['hears-multicast'] === 'unicast');
+  t.log(`moved to unicast ${(performance.now() - cutAt).toFixed(0)} ms after its multicast stopped`);
+  t.true(performance.now() - cutAt < 1000, 'well before the member would give the page up as silent (1.5 s)');
+  // Past the member's silence limit and the origin's: it still plays, fed by unicast.
+  await until('two seconds later', () => performance.now() - cutAt > 2000, 3000);
+  t.is(viaOf()['hears-multicast'], 'unicast');
+  t.not(hearing.media.playing, null, 'the member plays on');
+  t.true(originMedia.unicastTo.get(40_001)! >= unicastBefore + 50, 'and gets the page by unicast, frame after frame');
+  origin.endPage();
+  t.is(hearing.media.playing, null);
 });
