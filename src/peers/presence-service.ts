@@ -297,6 +297,7 @@ export class PresenceService {
     if (push.info) await directory.receivePush(sender, push.info, host);
     if (push.online) void (push.sync ? this.reconcile(sender, push.online, push.where) : this.catchUp(sender, push.online));
     const words = wordsOf(push);
+    if (words.length > 0) this.options.logger?.debug({ from: sender, words: words.map((word) => `${word.unitId}:${word.online ? 'back' : 'gone'}`) }, 'presence: words about units');
     await Promise.all(
       words.map(async (seen) => {
         if (seen.unitId === this.options.selfUnitId) return;

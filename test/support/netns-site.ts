@@ -469,7 +469,8 @@ class Site extends EventEmitter implements NetnsSite {
         discovery: { dnsSd: true },
         gpio: { enabled: false },
         site: { secret: TEST_SITE_SECRET },
-        log: { level: 'info' },
+        // INTERCOM_SITE_LOG_LEVEL=debug with INTERCOM_SITE_LOG_DIR: the presence words each unit got, too.
+        log: { level: process.env.INTERCOM_SITE_LOG_LEVEL ?? 'info' },
       },
       this.options.config?.(index) ?? {},
     );
