@@ -233,8 +233,13 @@ export class PresenceService {
   /** Another unit's word that `unitId` is gone, checked with this unit's own probes: online if it acks, else offline (`why`). */
   private async checkOwnProbes(unitId: string, why: string): Promise<void> {
     const version = await this.prober.verify(unitId);
-    if (version !== null) this.options.directory.noteAlive(unitId, version, true);
-    else await this.options.directory.probeFailed(unitId, why, 'hearsay');
+    if (version !== null) {
+      this.options.directory.noteAlive(unitId, version, true);
+      this.options.logger?.debug({ unitId }, 'presence: checked a word, and the unit answers');
+    } else {
+      const outcome = await this.options.directory.probeFailed(unitId, why, 'hearsay');
+      this.options.logger?.debug({ unitId, outcome }, 'presence: checked a word, and the unit answers no probe');
+    }
   }
 
   /** "epoch.counter" of this unit's info. */
