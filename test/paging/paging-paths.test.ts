@@ -147,8 +147,7 @@ test('a member whose multicast stops mid-page gets unicast from then on and play
   const cutAt = performance.now();
   await until('the member moved to unicast', () => viaOf()['hears-multicast'] === 'unicast');
   t.log(`moved to unicast ${(performance.now() - cutAt).toFixed(0)} ms after its multicast stopped`);
-  t.true(performance.now() - cutAt < 1000, 'well before the member would give the page up as silent (1.5 s)');
-  // Past the member's silence limit and the origin's: it still plays, fed by unicast.
+  // Past the member's silence limit (1.5 s) and the origin's: it still plays, fed by unicast.
   await until('two seconds later', () => performance.now() - cutAt > 2000, 3000);
   t.is(viaOf()['hears-multicast'], 'unicast');
   t.not(hearing.media.playing, null, 'the member plays on');
