@@ -2,7 +2,7 @@ import test from 'ava';
 import { CaptureProcessor, DEFAULT_CAPTURE_PROCESSING } from '../../src/audio-processing/capture-processor.js';
 import { farEndSpeech, nearEndSpeech } from '../support/room-simulator/hands-free-scenarios.js';
 import { levelDbfs } from '../support/room-simulator/measures.js';
-import { renderScene } from '../support/room-simulator/room.js';
+import { processScene, renderScene } from '../support/room-simulator/room.js';
 
 // CaptureProcessor as the audio engine will use it: one call per captured frame with the
 // time-aligned playback reference, figures for the status.
@@ -47,7 +47,7 @@ test('on a call with echo its figures show the echo path and a converged cancell
   const far = (await farEndSpeech()).subarray(0, 6 * S);
   const scene = renderScene({ path: { delayMs: 10, rt60Ms: 300, couplingDb: -6, seed: 21 }, farEnd: far });
   t.is(processor.figures().erleDb, null, 'nothing to say before any far-end speech');
-  for (let start = 0; start + 960 <= scene.mic.length; start += 960) processor.process(scene.mic.subarray(start, start + 960), scene.speaker.subarray(start, start + 960));
+  processScene(scene, processor);
   const figures = processor.figures();
   t.log(JSON.stringify(figures));
   t.true(figures.enabled && figures.echoCancellation && figures.noiseSuppression && figures.gainControl);
@@ -72,9 +72,7 @@ test('with no echo coming back (a handset, the speaker turned down), a visitor t
   const run = (reference: Int16Array | null) => {
     const processor = new CaptureProcessor({ ...DEFAULT_CAPTURE_PROCESSING, gainControl: false });
     try {
-      const out = new Int16Array(near.length);
-      for (let start = 0; start + 960 <= near.length; start += 960) out.set(processor.process(near.subarray(start, start + 960), reference?.subarray(start, start + 960) ?? null), start);
-      return { out, figures: processor.figures() };
+      return { out: processScene({ mic: near, speaker: reference }, processor), figures: processor.figures() };
     } finally {
       processor.close();
     }

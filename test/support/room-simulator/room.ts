@@ -100,11 +100,14 @@ export interface FrameProcessor {
   process(mic: Int16Array, reference: Int16Array | null): Int16Array;
 }
 
-/** Runs the mic through `processor` frame by frame with the speaker as reference; returns what would be sent. */
-export function processScene(scene: Scene, processor: FrameProcessor, frameSamples = 960): Int16Array {
+/**
+ * Runs the mic through `processor` frame by frame with the speaker as reference (null: the speaker
+ * was silent throughout); returns what would be sent.
+ */
+export function processScene(scene: Pick<Scene, 'mic'> & { speaker: Int16Array | null }, processor: FrameProcessor, frameSamples = 960): Int16Array {
   const out = new Int16Array(Math.floor(scene.mic.length / frameSamples) * frameSamples);
   for (let start = 0; start + frameSamples <= scene.mic.length; start += frameSamples) {
-    out.set(processor.process(scene.mic.subarray(start, start + frameSamples), scene.speaker.subarray(start, start + frameSamples)), start);
+    out.set(processor.process(scene.mic.subarray(start, start + frameSamples), scene.speaker?.subarray(start, start + frameSamples) ?? null), start);
   }
   return out;
 }
