@@ -114,6 +114,9 @@ export class JitterBuffer {
   /** Slots played as lost whose packet may still turn up late. */
   private readonly missed = new Set<number>();
   private highestSequence: number | null = null;
+  /** The last two buffered packets in order of arrival: where the stream is now. */
+  private lastArrivedSequence: number | null = null;
+  private previousArrivedSequence: number | null = null;
   private nextSequence: number | null = null;
   private playing = false;
   private underrunFrames = 0;
@@ -203,6 +206,8 @@ export class JitterBuffer {
     if (this.highestSequence !== null && sequence < this.highestSequence) this.counters.packetsReordered++;
     if (this.highestSequence === null || sequence > this.highestSequence) this.highestSequence = sequence;
     this.packets.set(sequence, { payload: packet.payload, timestamp, arrivalMs });
+    this.previousArrivedSequence = this.lastArrivedSequence;
+    this.lastArrivedSequence = sequence;
   }
 
   /**
@@ -249,8 +254,18 @@ export class JitterBuffer {
     const packet = this.packets.get(sequence);
     if (packet) this.playPacket(sequence, packet, nowMs);
     else if (this.packets.size === 0) this.playUnderrun();
-    else if (this.earliestBuffered() - sequence > this.maxGapFrames) this.skipGap();
-    else this.playMissing(sequence);
+    else if (this.earliestBuffered() - sequence > this.maxGapFrames) {
+      // Only packets far ahead are here. Skip to them once the stream goes on there; a lone one
+      // (a corrupted or forged sequence number) would otherwise take the whole stream with it,
+      // every real packet after it late until the buffer restarts half a second later.
+      if (this.streamMovedPast(this.earliestBuffered())) this.skipGap();
+      else this.playUnderrun();
+    } else this.playMissing(sequence);
+  }
+
+  /** Whether the last two packets to arrive both lie at or beyond `sequence`. */
+  private streamMovedPast(sequence: number): boolean {
+    return this.lastArrivedSequence !== null && this.previousArrivedSequence !== null && this.lastArrivedSequence >= sequence && this.previousArrivedSequence >= sequence;
   }
 
   private earliestBuffered(): number {
@@ -500,6 +515,8 @@ export class JitterBuffer {
     this.sequences.reset();
     this.timestamps.reset();
     this.highestSequence = null;
+    this.lastArrivedSequence = null;
+    this.previousArrivedSequence = null;
     this.nextSequence = null;
     this.playing = false;
     this.underrunFrames = 0;

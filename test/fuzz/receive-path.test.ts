@@ -253,6 +253,27 @@ const REGRESSIONS: Scenario[] = [
     initialSequence: 3851,
     initialTimestamp: 0,
   },
+  // Corrupted copies of the first packets land 30-64 frames ahead (seed format). The one 64 ahead
+  // waited in the buffer; when the stream's next packet was a few milliseconds late, the buffer
+  // skipped the "gap" to it, and every real packet after was late until a restart 0.5 s later.
+  {
+    steps: [
+      { garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'csrcCount', count: 3 }, { kind: 'padding', count: 0 }] }], validLost: false, extraRead: false },
+      { garbage: [], validLost: true, extraRead: false },
+      { garbage: [], validLost: false, extraRead: false },
+      { garbage: [], validLost: false, extraRead: false },
+      { garbage: [], validLost: true, extraRead: false },
+      { garbage: [], validLost: false, extraRead: false },
+      { garbage: [], validLost: true, extraRead: false },
+      { garbage: [], validLost: false, extraRead: false },
+      { garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'version', version: 1 }] }], validLost: true, extraRead: false },
+      { garbage: [{ source: 'mutated', base: 1, mutations: [{ kind: 'padding', count: 0 }] }], validLost: false, extraRead: false },
+      { garbage: [], validLost: true, extraRead: false },
+      { garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'padding', count: 0 }] }], validLost: true, extraRead: false },
+    ],
+    initialSequence: 26_885,
+    initialTimestamp: 4_294_901_760,
+  },
 ];
 const examples = REGRESSIONS.map((scenario): [Scenario] => [scenario]);
 

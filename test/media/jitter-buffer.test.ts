@@ -213,6 +213,26 @@ test('a sender that skips far ahead in sequence is followed without seconds of c
   t.true(decoder.concealed <= 2, `${decoder.concealed} frames concealed`);
 });
 
+test('a lone packet far ahead (a corrupted sequence number) does not take the stream with it when a packet is late', (t) => {
+  const { buffer, decoder } = setup({ minMs: 20 });
+  const FORGED = 9999;
+  runVirtualCall({
+    frames: 200,
+    // frames 30 and 31 come together after a 37 ms stall: the buffer runs dry while the forged
+    // packet waits far ahead
+    network: (frame, sendMs) => [frame === 30 || frame === 31 ? 642 : sendMs + 5],
+    deliver: (frame, arrivalMs) => {
+      buffer.insert(packetFor(frame), arrivalMs);
+      if (frame === 10) buffer.insert(packetFor(60, {}, TaggedDecoder.payload(FORGED)), arrivalMs + 1);
+    },
+    read: (nowMs) => buffer.readFrame(nowMs),
+  });
+  // Every real packet plays but frame 60, whose place the forged packet took (its own copy came
+  // as a duplicate) and which has waited too long to be played itself.
+  t.deepEqual(decoder.decoded.filter((frame) => frame !== FORGED), range(0, 200).filter((frame) => frame !== 60));
+  t.like(buffer.stats(), { packetsLate: 0, streamResets: 0, packetsDuplicated: 1 });
+});
+
 test('a device that asks for two frames at once every 40 ms gets every packet in time, without underruns', (t) => {
   // PortAudio over ALSA commonly pulls 40 ms per callback. The second frame of each pull is asked
   // for 20 ms before its playout time, so its packet must have arrived that much earlier.
