@@ -25,6 +25,9 @@ export interface DelayManagerOptions {
   bucketMs?: number;
 }
 
+/** Histogram entries kept to be taken back (at least FastestPath's steady run). */
+const RECENT_ENTRIES = 16;
+
 export class DelayManager {
   private readonly minMs: number;
   private readonly maxMs: number;
@@ -35,6 +38,8 @@ export class DelayManager {
   private weight = 1;
   private totalWeight = 0;
   private readonly fastest = new FastestPath();
+  /** The latest entries recorded into the histogram, newest last, to take back when they are found to have been measured against a wrong line. */
+  private readonly recent: { index: number; weight: number }[] = [];
   private floorMs: number;
   private cachedTarget: number | null = null;
 
@@ -50,7 +55,10 @@ export class DelayManager {
 
   /** Records one arrival; returns its delay relative to the fastest path, in ms. */
   update(arrivalMs: number, mediaMs: number): number {
-    const relative = Math.max(0, arrivalMs - mediaMs - this.fastest.update(mediaMs, arrivalMs - mediaMs));
+    const line = this.fastest.update(mediaMs, arrivalMs - mediaMs);
+    // The run that moved the line was not late: it was measured against a line that was wrong.
+    if (this.fastest.runBeforeRestart > 0) this.forgetRecent(this.fastest.runBeforeRestart);
+    const relative = Math.max(0, arrivalMs - mediaMs - line);
     this.record(relative);
     return relative;
   }
@@ -105,12 +113,22 @@ export class DelayManager {
     this.histogram[index] += this.weight;
     this.totalWeight += this.weight;
     this.cachedTarget = null;
+    this.recent.push({ index, weight: this.weight });
+    if (this.recent.length > RECENT_ENTRIES) this.recent.shift();
+  }
 
+  private forgetRecent(entries: number): void {
+    for (const entry of this.recent.splice(Math.max(0, this.recent.length - entries))) {
+      this.histogram[entry.index] = Math.max(0, this.histogram[entry.index] - entry.weight);
+      this.totalWeight = Math.max(0, this.totalWeight - entry.weight);
+    }
+    this.cachedTarget = null;
   }
 
   private renormalise(): void {
     const scale = 1 / this.weight;
     for (let i = 0; i < this.histogram.length; i++) this.histogram[i] *= scale;
+    for (const entry of this.recent) entry.weight *= scale;
     this.totalWeight *= scale;
     this.weight = 1;
   }
@@ -138,13 +156,22 @@ export class DelayManager {
  * one alone well ahead of the stream's timing is corrupted or forged (anyone on the LAN can send
  * plain RTP with the stream's SSRC); taken as the fastest path, it would make every real packet
  * look late by as much, for the whole window. A jump of the offset that no drift explains (the
- * sender skipped ahead in time, or restarted its clock) starts the fit again from there.
+ * sender skipped ahead in time, or restarted its clock) starts the fit again from there. The very
+ * first packet has nothing to be checked against: when no packet comes near the line it set and a
+ * steady run comes far above it instead, it was such a packet, and the fit starts again from the
+ * run. (A burst after a stall is not steady: its offsets fall by a frame per packet.)
  */
 export class FastestPath {
   private readonly minima: { mediaMs: number; offsetMs: number }[] = [];
   private anchor: { mediaMs: number; offsetMs: number } | null = null;
   /** The offset of the last packet that came well below the line, until the next packet confirms or refutes it. */
   private earlyOffsetMs: number | null = null;
+  /** Offsets of the packets since the last one within jumpMs of the line. */
+  private readonly farAboveRun: number[] = [];
+  /** Whether any packet but the one that started the fit has come within jumpMs of the line. */
+  private lineConfirmed = false;
+  /** After update: how many packets before this one made the steady run that restarted the fit (0: none did). */
+  runBeforeRestart = 0;
   slope = 0;
 
   constructor(
@@ -163,10 +190,14 @@ export class FastestPath {
     private readonly jumpMs = 250,
     /** Further below the line than this needs the next packet's confirmation (an offset within as much) to move it. */
     private readonly confirmBelowMs = 30,
+    /** This many packets in a row further above an unconfirmed line than jumpMs, their offsets within steadyRunMs, start the fit again. */
+    private readonly steadyRunPackets = 8,
+    private readonly steadyRunMs = 100,
   ) {}
 
   /** Takes one packet's offset; returns the line's value at its media time. */
   update(mediaMs: number, offsetMs: number): number {
+    this.runBeforeRestart = 0;
     if (this.anchor !== null) {
       const belowMs = this.lineAt(mediaMs) - offsetMs;
       if (belowMs > this.confirmBelowMs) {
@@ -176,6 +207,15 @@ export class FastestPath {
           return this.lineAt(mediaMs);
         }
         if (belowMs > this.jumpMs) this.reset();
+      } else if (-belowMs > this.jumpMs) {
+        this.farAboveRun.push(offsetMs);
+        if (!this.lineConfirmed && this.farAboveRun.length >= this.steadyRunPackets && Math.max(...this.farAboveRun) - Math.min(...this.farAboveRun) <= this.steadyRunMs) {
+          this.runBeforeRestart = this.farAboveRun.length - 1;
+          this.reset();
+        } else if (this.farAboveRun.length >= this.steadyRunPackets) this.farAboveRun.shift();
+      } else {
+        this.farAboveRun.length = 0;
+        this.lineConfirmed = true;
       }
     }
     this.earlyOffsetMs = null;
@@ -203,6 +243,8 @@ export class FastestPath {
     this.minima.length = 0;
     this.anchor = null;
     this.earlyOffsetMs = null;
+    this.farAboveRun.length = 0;
+    this.lineConfirmed = false;
     this.slope = 0;
   }
 

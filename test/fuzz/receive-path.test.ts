@@ -274,6 +274,25 @@ const REGRESSIONS: Scenario[] = [
     initialSequence: 26_885,
     initialTimestamp: 4_294_901_760,
   },
+  // The first datagram the receiver sees is a corrupted copy 32 frames ahead: it set the fastest
+  // path, so every real packet looked 640 ms late, and the buffer raced through them (time-scaled
+  // to catch up) without being late steadily enough to restart.
+  {
+    steps: [
+      { garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'padding', count: 0 }] }], validLost: true, extraRead: true },
+      {
+        garbage: [
+          { source: 'mutated', base: 0, mutations: [{ kind: 'ssrc', ssrc: 0 }] },
+          { source: 'mutated', base: 0, mutations: [{ kind: 'version', version: 1 }] },
+        ],
+        validLost: true,
+        extraRead: true,
+      },
+      ...Array.from({ length: 4 }, () => ({ garbage: [], validLost: true, extraRead: true })),
+    ],
+    initialSequence: 0,
+    initialTimestamp: 0,
+  },
 ];
 const examples = REGRESSIONS.map((scenario): [Scenario] => [scenario]);
 

@@ -233,6 +233,29 @@ test('a lone packet far ahead (a corrupted sequence number) does not take the st
   t.like(buffer.stats(), { packetsLate: 0, streamResets: 0, packetsDuplicated: 1 });
 });
 
+test('the first packet to arrive being one far ahead in media time (forged or corrupted) costs the stream a moment, not its delay', (t) => {
+  // Nothing came before it to check it against, so it set the fastest path: every real packet
+  // looked 640 ms late, the target went to its ceiling and the buffer raced through the stream.
+  const { buffer, decoder } = setup();
+  const FORGED = 9999;
+  runVirtualCall({
+    frames: 300,
+    network: (_frame, sendMs) => [sendMs + 5],
+    deliver: (frame, arrivalMs) => {
+      if (frame === 0) buffer.insert(packetFor(32, {}, TaggedDecoder.payload(FORGED)), arrivalMs - 1);
+      buffer.insert(packetFor(frame), arrivalMs);
+    },
+    read: (nowMs) => buffer.readFrame(nowMs),
+  });
+  const stats = buffer.stats();
+  t.true(stats.targetDelayMs < 60, `target ${stats.targetDelayMs} ms`);
+  t.true(stats.currentDelayMs < 80, `delay ${stats.currentDelayMs} ms`);
+  // After the first few frames, every real frame plays, in order (frame 32's slot was the forged one's).
+  const played = decoder.decoded.filter((frame) => frame !== FORGED);
+  t.deepEqual(played.slice(played.indexOf(40)), range(40, 300));
+  t.is(stats.streamResets, 0);
+});
+
 test('a device that asks for two frames at once every 40 ms gets every packet in time, without underruns', (t) => {
   // PortAudio over ALSA commonly pulls 40 ms per callback. The second frame of each pull is asked
   // for 20 ms before its playout time, so its packet must have arrived that much earlier.
