@@ -57,7 +57,7 @@ export class DelayManager {
   update(arrivalMs: number, mediaMs: number): number {
     const line = this.fastest.update(mediaMs, arrivalMs - mediaMs);
     // The run that moved the line was not late: it was measured against a line that was wrong.
-    if (this.fastest.runBeforeRestart > 0) this.forgetRecent(this.fastest.runBeforeRestart);
+    if (this.fastest.packetsBeforeRestart > 0) this.forgetRecent(this.fastest.packetsBeforeRestart);
     const relative = Math.max(0, arrivalMs - mediaMs - line);
     this.record(relative);
     return relative;
@@ -157,21 +157,24 @@ export class DelayManager {
  * plain RTP with the stream's SSRC); taken as the fastest path, it would make every real packet
  * look late by as much, for the whole window. A jump of the offset that no drift explains (the
  * sender skipped ahead in time, or restarted its clock) starts the fit again from there. The very
- * first packet has nothing to be checked against: when no packet comes near the line it set and a
- * steady run comes far above it instead, it was such a packet, and the fit starts again from the
- * run. (A burst after a stall is not steady: its offsets fall by a frame per packet.)
+ * first packet has nothing to be checked against: when hardly any packet comes near the line it set
+ * (copies corrupted alike may) and a steady run comes far above it instead, it was such a packet,
+ * and the fit starts again from the run. (A burst after a stall is not steady: its offsets fall by
+ * a frame per packet.)
  */
 export class FastestPath {
   private readonly minima: { mediaMs: number; offsetMs: number }[] = [];
   private anchor: { mediaMs: number; offsetMs: number } | null = null;
   /** The offset of the last packet that came well below the line, until the next packet confirms or refutes it. */
   private earlyOffsetMs: number | null = null;
-  /** Offsets of the packets since the last one within jumpMs of the line. */
-  private readonly farAboveRun: number[] = [];
-  /** Whether any packet but the one that started the fit has come within jumpMs of the line. */
-  private lineConfirmed = false;
-  /** After update: how many packets before this one made the steady run that restarted the fit (0: none did). */
-  runBeforeRestart = 0;
+  /** Since the fit started: packets in all, those within jumpMs of the line, those further above it. */
+  private packetsSinceFit = 0;
+  private nearLinePackets = 0;
+  private farAbovePackets = 0;
+  /** Offsets of the latest packets further above the line than jumpMs. */
+  private readonly farAboveOffsets: number[] = [];
+  /** After update: how many packets before this one were measured against a line just dropped as wrong (0: none). */
+  packetsBeforeRestart = 0;
   slope = 0;
 
   constructor(
@@ -190,14 +193,18 @@ export class FastestPath {
     private readonly jumpMs = 250,
     /** Further below the line than this needs the next packet's confirmation (an offset within as much) to move it. */
     private readonly confirmBelowMs = 30,
-    /** This many packets in a row further above an unconfirmed line than jumpMs, their offsets within steadyRunMs, start the fit again. */
+    /**
+     * This many packets further above the line than jumpMs, their offsets within steadyRunMs, and
+     * four times as many as came near it since the fit started, start the fit again.
+     */
     private readonly steadyRunPackets = 8,
     private readonly steadyRunMs = 100,
   ) {}
 
   /** Takes one packet's offset; returns the line's value at its media time. */
   update(mediaMs: number, offsetMs: number): number {
-    this.runBeforeRestart = 0;
+    this.packetsBeforeRestart = 0;
+    this.packetsSinceFit++;
     if (this.anchor !== null) {
       const belowMs = this.lineAt(mediaMs) - offsetMs;
       if (belowMs > this.confirmBelowMs) {
@@ -206,16 +213,25 @@ export class FastestPath {
           this.earlyOffsetMs = offsetMs;
           return this.lineAt(mediaMs);
         }
-        if (belowMs > this.jumpMs) this.reset();
-      } else if (-belowMs > this.jumpMs) {
-        this.farAboveRun.push(offsetMs);
-        if (!this.lineConfirmed && this.farAboveRun.length >= this.steadyRunPackets && Math.max(...this.farAboveRun) - Math.min(...this.farAboveRun) <= this.steadyRunMs) {
-          this.runBeforeRestart = this.farAboveRun.length - 1;
+        if (belowMs > this.jumpMs) {
           this.reset();
-        } else if (this.farAboveRun.length >= this.steadyRunPackets) this.farAboveRun.shift();
+          this.packetsSinceFit = 1;
+        }
+        // The path got faster (or the line stood on a packet that was not the stream's): the
+        // minima of before would tilt the slope fitted through them, so the fit goes on without them.
+        else this.minima.length = 0;
+      } else if (-belowMs > this.jumpMs) {
+        this.farAbovePackets++;
+        this.farAboveOffsets.push(offsetMs);
+        if (this.farAboveOffsets.length > this.steadyRunPackets) this.farAboveOffsets.shift();
+        if (this.lineStandsOnStrays()) {
+          const measured = this.packetsSinceFit - 1;
+          this.reset();
+          this.packetsBeforeRestart = measured;
+          this.packetsSinceFit = 1;
+        }
       } else {
-        this.farAboveRun.length = 0;
-        this.lineConfirmed = true;
+        this.nearLinePackets++;
       }
     }
     this.earlyOffsetMs = null;
@@ -235,6 +251,11 @@ export class FastestPath {
     return this.lineAt(mediaMs);
   }
 
+  private lineStandsOnStrays(): boolean {
+    const offsets = this.farAboveOffsets;
+    return offsets.length >= this.steadyRunPackets && this.farAbovePackets > 4 * this.nearLinePackets && Math.max(...offsets) - Math.min(...offsets) <= this.steadyRunMs;
+  }
+
   at(mediaMs: number): number | null {
     return this.anchor === null ? null : this.lineAt(mediaMs);
   }
@@ -243,8 +264,10 @@ export class FastestPath {
     this.minima.length = 0;
     this.anchor = null;
     this.earlyOffsetMs = null;
-    this.farAboveRun.length = 0;
-    this.lineConfirmed = false;
+    this.packetsSinceFit = 0;
+    this.nearLinePackets = 0;
+    this.farAbovePackets = 0;
+    this.farAboveOffsets.length = 0;
     this.slope = 0;
   }
 

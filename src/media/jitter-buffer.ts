@@ -183,6 +183,11 @@ export class JitterBuffer {
     const timestamp = this.timestamps.unwrap(packet.timestamp);
     if (this.seen.has(sequence)) {
       this.counters.packetsDuplicated++;
+      // The copy waiting for this slot came longer before this one than the maximum delay: it
+      // cannot have been sent in time for the slot (a corrupted or forged sequence number far
+      // ahead), so the one arriving now, at the stream's pace, is played instead.
+      const waiting = this.packets.get(sequence);
+      if (waiting && arrivalMs - waiting.arrivalMs > this.maxMs) this.packets.set(sequence, { payload: packet.payload, timestamp, arrivalMs });
       return;
     }
     this.remember(sequence);

@@ -293,6 +293,52 @@ const REGRESSIONS: Scenario[] = [
     initialSequence: 0,
     initialTimestamp: 0,
   },
+  // The same, and a second corrupted copy consistent with the first came after a real packet.
+  {
+    steps: [
+      { garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'padding', count: 0 }] }], validLost: true, extraRead: true },
+      {
+        garbage: [
+          { source: 'mutated', base: 0, mutations: [{ kind: 'ssrc', ssrc: 0 }] },
+          { source: 'mutated', base: 0, mutations: [{ kind: 'version', version: 1 }] },
+        ],
+        validLost: true,
+        extraRead: true,
+      },
+      { garbage: [], validLost: true, extraRead: true },
+      { garbage: [{ source: 'mutated', base: 1, mutations: [{ kind: 'padding', count: 0 }] }], validLost: false, extraRead: true },
+      { garbage: [], validLost: true, extraRead: true },
+      { garbage: [], validLost: true, extraRead: true },
+    ],
+    initialSequence: 0,
+    initialTimestamp: 0,
+  },
+  // The first datagram the receiver sees is an old packet (frame 1, 12 frames late) whose Opus
+  // TOC byte was zeroed: 10 ms of SILK narrowband instead of a 20 ms frame.
+  {
+    steps: [
+      ...[true, true, true, true, true, true, false, false, true, false, false, false, false].map((extraRead) => ({ garbage: [], validLost: true, extraRead })),
+      { garbage: [{ source: 'mutated', base: 1, mutations: [{ kind: 'overwrite', offset: 12, bytes: Uint8Array.from([0]) }] }], validLost: true, extraRead: false },
+    ],
+    initialSequence: 0,
+    initialTimestamp: 600_687_104,
+  },
+  // Corrupted copies 55, 63 and 64 frames ahead (seed format) held those slots: the real packets
+  // came as duplicates and were dropped, three of the last ten frames.
+  {
+    steps: [
+      { garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'version', version: 3 }, { kind: 'csrcCount', count: 0 }] }], validLost: true, extraRead: true },
+      { garbage: [], validLost: false, extraRead: true },
+      ...Array.from({ length: 5 }, () => ({ garbage: [], validLost: true, extraRead: true })),
+      { garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'version', version: 3 }] }], validLost: true, extraRead: true },
+      ...Array.from({ length: 4 }, () => ({ garbage: [], validLost: true, extraRead: true })),
+      { garbage: [], validLost: false, extraRead: true },
+      { garbage: [], validLost: true, extraRead: true },
+      { garbage: [{ source: 'mutated', base: 7, mutations: [{ kind: 'padding', count: 0 }, { kind: 'extension', words: 0 }] }], validLost: true, extraRead: true },
+    ],
+    initialSequence: 56_449,
+    initialTimestamp: 4_294_901_760,
+  },
 ];
 const examples = REGRESSIONS.map((scenario): [Scenario] => [scenario]);
 
