@@ -8,19 +8,27 @@ import { locateSignal } from '../../test/support/alsa-signal.js';
 import { MIC_CHUNK_SAMPLES, SAMPLE_RATE, type CardRecording } from '../../test/support/paced-card.js';
 
 /**
- * 40 ms, 400 -> 3400 Hz. Opus at the shipped complexity (1) mangles it when it does not start on
- * one of Opus's frames: 0 of 10 matched 10 ms off a boundary, where the capture processing's delay
- * puts it, so the unit call with processing on finds about half its sentences. An 80 ms chirp
- * matches at every offset, but a sender whose card runs 10% slow stretches it past matching
- * (test/cli/clock-skew.test.ts found 2 of 5).
+ * 80 ms, 400 -> 3400 Hz. A 40 ms chirp is mangled by Opus at the shipped complexity (1) when it
+ * does not start on one of Opus's 20 ms frames (0 of 10 matched 10 ms off a boundary, where the
+ * capture processing's delay puts it); an 80 ms one matches at every offset. But a receiver
+ * following a sender whose card runs 10% off time-scales its audio, cutting or repeating pitch
+ * periods inside the chirp, which broke the 80 ms match (test/cli/clock-skew.test.ts: 2 of 5):
+ * so where the whole chirp does not match, either half of it may (locateMarker).
  */
-const CHIRP_SAMPLES = 1920;
+const CHIRP_SAMPLES = 3840;
+const HALF_CHIRP_SAMPLES = CHIRP_SAMPLES / 2;
+/** A chirp (or half of one) matches at this normalised correlation or above. */
+export const MARKER_MATCH = 0.6;
 const GAP_SAMPLES = 2880; // 60 ms between the chirp and the speech
 const SPEECH_SECONDS = 2;
 const PAUSE_SAMPLES = 38_400; // 0.8 s after each sentence
 const LEVEL_FRAME = 960; // envelope levels per 20 ms
 
 export function chirp(): Int16Array {
+  return CHIRP;
+}
+
+function makeChirp(): Int16Array {
   const out = new Int16Array(CHIRP_SAMPLES);
   let phase = 0;
   for (let i = 0; i < CHIRP_SAMPLES; i += 1) {
@@ -28,6 +36,21 @@ export function chirp(): Int16Array {
     out[i] = Math.round(12_000 * Math.sin(phase) * Math.sin((Math.PI * i) / CHIRP_SAMPLES));
   }
   return out;
+}
+
+const CHIRP = makeChirp();
+
+/**
+ * Where the chirp starts in `signal` within [from, to), and how well it matched (below
+ * MARKER_MATCH: not found): the whole chirp, or else the better of its two halves.
+ */
+export function locateMarker(signal: Int16Array, from: number, to: number): { index: number; score: number } {
+  const whole = locateSignal(signal, CHIRP, from, to);
+  if (whole.score >= MARKER_MATCH) return whole;
+  const head = locateSignal(signal, CHIRP.subarray(0, HALF_CHIRP_SAMPLES), from, to);
+  const tail = locateSignal(signal, CHIRP.subarray(HALF_CHIRP_SAMPLES), from + HALF_CHIRP_SAMPLES, to + HALF_CHIRP_SAMPLES);
+  const half = head.score >= tail.score ? head : { index: tail.index < 0 ? -1 : tail.index - HALF_CHIRP_SAMPLES, score: tail.score };
+  return half.score > whole.score ? half : whole;
 }
 
 export interface MarkedSpeech {
@@ -70,7 +93,7 @@ export interface SentenceResult {
 
 export interface MouthToEarResult {
   sentences: SentenceResult[];
-  /** Sentences whose chirp was found (score >= 0.6). */
+  /** Sentences whose chirp was found (score >= MARKER_MATCH). */
   found: number;
   medianDelayMs: number;
   medianPlayedMs: number;
@@ -125,7 +148,6 @@ function pearson(a: number[], b: number[]): number {
  *  - envelope: correlation of 20 ms RMS levels of the speech that followed, at the chirp's offset.
  */
 export function analyse(speech: MarkedSpeech, recording: CardRecording): MouthToEarResult {
-  const marker = chirp();
   const micWrites = new Map<number, number>();
   for (const chunk of recording.mic) if (chunk.written && chunk.inputOffset >= 0) micWrites.set(chunk.inputOffset, chunk.at);
   const steps = recording.speaker;
@@ -152,8 +174,8 @@ export function analyse(speech: MarkedSpeech, recording: CardRecording): MouthTo
     // Search from what the speaker had played when the chirp went into the microphone, 1 s on.
     const startStep = steps[stepIndexAt(micAt)];
     const from = Math.floor((startStep?.readBytes ?? 0) / 2);
-    const found = locateSignal(recording.output, marker, from, from + SAMPLE_RATE);
-    if (found.index < 0 || found.score < 0.6) {
+    const found = locateMarker(recording.output, from, from + SAMPLE_RATE);
+    if (found.index < 0 || found.score < MARKER_MATCH) {
       sentences.push({ micAt, delayMs: Number.NaN, playedMs: Number.NaN, score: found.score, envelope: Number.NaN });
       continue;
     }

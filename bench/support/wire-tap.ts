@@ -5,7 +5,7 @@
  * Works for any plain RTP Opus stream (ours, trx's).
  */
 import { opusCodec } from '../../src/codec/opus.js';
-import { chirp } from './marked-speech.js';
+import { MARKER_MATCH, locateMarker } from './marked-speech.js';
 import { SAMPLE_RATE } from '../../test/support/paced-card.js';
 
 interface TappedPacket {
@@ -80,24 +80,11 @@ export class WireTap {
     } finally {
       decoder.close();
     }
-    const marker = chirp();
     return micTimes.map((micAt) => {
       const startSpan = spans.find((span) => span.at >= micAt);
       if (!startSpan) return Number.NaN;
-      let best = { index: -1, score: 0 };
-      for (let lag = startSpan.from; lag < Math.min(stream.length - marker.length, startSpan.from + SAMPLE_RATE / 2); lag += 2) {
-        let dot = 0;
-        let energy = 0;
-        let reference = 0;
-        for (let i = 0; i < marker.length; i += 3) {
-          dot += marker[i] * stream[lag + i];
-          energy += stream[lag + i] * stream[lag + i];
-          reference += marker[i] * marker[i];
-        }
-        const score = energy === 0 ? 0 : dot / Math.sqrt(reference * energy);
-        if (score > best.score) best = { index: lag, score };
-      }
-      if (best.score < 0.6) return Number.NaN;
+      const best = locateMarker(stream, startSpan.from, startSpan.from + SAMPLE_RATE / 2);
+      if (best.index < 0 || best.score < MARKER_MATCH) return Number.NaN;
       return spans.find((span) => best.index >= span.from && best.index < span.to)?.at ?? Number.NaN;
     });
   }
