@@ -178,6 +178,19 @@ const scenarioArbitrary = fc.record({
 });
 type Scenario = typeof scenarioArbitrary extends fc.Arbitrary<infer T> ? T : never;
 
+/** Two lost frames whose place corrupted copies of the first take: 32 and 64 frames ahead, and one in its own slot. */
+const STRAY_FIRST: Step[] = [
+  { garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'padding', count: 0 }] }], validLost: true, extraRead: true },
+  {
+    garbage: [
+      { source: 'mutated', base: 0, mutations: [{ kind: 'ssrc', ssrc: 0 }] },
+      { source: 'mutated', base: 0, mutations: [{ kind: 'version', version: 1 }] },
+    ],
+    validLost: true,
+    extraRead: true,
+  },
+];
+
 /**
  * Cases fast-check found once, replayed first on every run. The first: the sender starts just
  * below the sequence wrap and the receiver misses the packets before it (a receiver that starts
@@ -278,33 +291,14 @@ const REGRESSIONS: Scenario[] = [
   // path, so every real packet looked 640 ms late, and the buffer raced through them (time-scaled
   // to catch up) without being late steadily enough to restart.
   {
-    steps: [
-      { garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'padding', count: 0 }] }], validLost: true, extraRead: true },
-      {
-        garbage: [
-          { source: 'mutated', base: 0, mutations: [{ kind: 'ssrc', ssrc: 0 }] },
-          { source: 'mutated', base: 0, mutations: [{ kind: 'version', version: 1 }] },
-        ],
-        validLost: true,
-        extraRead: true,
-      },
-      ...Array.from({ length: 4 }, () => ({ garbage: [], validLost: true, extraRead: true })),
-    ],
+    steps: [...STRAY_FIRST, ...Array.from({ length: 4 }, () => ({ garbage: [], validLost: true, extraRead: true }))],
     initialSequence: 0,
     initialTimestamp: 0,
   },
   // The same, and a second corrupted copy consistent with the first came after a real packet.
   {
     steps: [
-      { garbage: [{ source: 'mutated', base: 0, mutations: [{ kind: 'padding', count: 0 }] }], validLost: true, extraRead: true },
-      {
-        garbage: [
-          { source: 'mutated', base: 0, mutations: [{ kind: 'ssrc', ssrc: 0 }] },
-          { source: 'mutated', base: 0, mutations: [{ kind: 'version', version: 1 }] },
-        ],
-        validLost: true,
-        extraRead: true,
-      },
+      ...STRAY_FIRST,
       { garbage: [], validLost: true, extraRead: true },
       { garbage: [{ source: 'mutated', base: 1, mutations: [{ kind: 'padding', count: 0 }] }], validLost: false, extraRead: true },
       { garbage: [], validLost: true, extraRead: true },
