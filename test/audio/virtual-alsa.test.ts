@@ -99,3 +99,34 @@ test.serial('a stall of the harness process skips the time on the mic, as on the
   t.true(capturedMs < elapsedMs - 450, `${capturedMs.toFixed(0)} ms captured in ${elapsedMs.toFixed(0)} ms with a 600 ms stall`);
   t.true(alsa.mic('mic_a').framesSkipped >= 25);
 });
+
+test.serial("the sound of the time a stall skipped is lost, not delayed: after it the mic plays what is due by the clock", async (t) => {
+  const alsa = await createVirtualAlsa({ mics: ['mic_a'], speakers: [] });
+  t.teardown(() => alsa.dispose());
+  const arecord = spawn('arecord', ['-D', 'mic_a', ...PERIODS, ...RAW, '-'], { env: { ...process.env, ...alsa.env }, stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => arecord.kill('SIGKILL'));
+  const chunks: Buffer[] = [];
+  arecord.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  await wait(500);
+  // 3 s of signal whose every 20 ms frame holds its own number (1000 + k), to tell which frame is heard.
+  const signal = new Int16Array(150 * 960);
+  for (let k = 0; k < 150; k += 1) signal.fill(1000 + k, k * 960, (k + 1) * 960);
+  const startedAt = await alsa.mic('mic_a').play(signal);
+  await wait(300);
+  const stallUntil = performance.now() + 600;
+  while (performance.now() < stallUntil); // the harness's own process stops
+  await wait(500);
+  const dueFrame = Math.floor((performance.now() - startedAt) / 20);
+  const joined = Buffer.concat(chunks);
+  const captured = new Int16Array(joined.buffer, joined.byteOffset, Math.floor(joined.length / 2));
+  const heard: number[] = [];
+  for (const value of captured) if (value >= 1000 && value < 1150 && value - 1000 !== heard.at(-1)) heard.push(value - 1000);
+  const lastHeard = heard.at(-1) ?? -1;
+  const largestGap = Math.max(...heard.slice(1).map((frame, index) => frame - heard[index]));
+  t.log(`due frame ${dueFrame}, last heard ${lastHeard}, largest gap ${largestGap} frames, ${alsa.mic('mic_a').framesSkipped} skipped`);
+  // The frames of the stall are missing, and what plays now is what the clock says (within the
+  // capture's own buffering); before, the signal went on where it stopped, 0.6 s late for good.
+  t.true(largestGap >= 20, `largest gap ${largestGap} frames`);
+  t.true(lastHeard >= dueFrame - 8, `frame ${lastHeard} heard when frame ${dueFrame} was due`);
+});

@@ -7,7 +7,8 @@
  *  - it writes each microphone FIFO in real time, 960 samples (20 ms) per 20 ms, from the
  *    signals a test queues with `mic.play()`, and silence in between; after a stall of this
  *    process it catches up by two frames at most and skips the rest of the time, as the speakers
- *    do, so the two sides of a card keep one clock;
+ *    do, so the two sides of a card keep one clock; the sound of the skipped time (queued signal,
+ *    a room's echo) is lost, not delayed;
  *  - it reads each speaker FIFO at the real-time rate in 5 ms steps and records every sample
  *    with the time it was read. The speaker pipe is shrunk to one page (4096 bytes, 42.7 ms)
  *    so that a program writing ahead cannot hide hundreds of ms in the pipe.
@@ -227,6 +228,33 @@ class MicDevice implements VirtualMic {
   /** Writes the next 20 ms: queued signal samples, then silence. */
   writeFrame(): void {
     if (this.stalled) return;
+    const starting = this.composeFrame();
+    try {
+      writeSync(this.fd, this.frameBytes); // <= PIPE_BUF: all or nothing
+      this.framesWritten += 1;
+      const at = performance.now();
+      for (const started of starting) started.resolve(at);
+    } catch (error) {
+      if (!isWouldBlock(error)) throw error;
+      this.framesDropped += 1;
+      for (const started of starting) started.reject(new Error(`mic "${this.name}": FIFO full, nothing is capturing from it`));
+    }
+  }
+
+  /**
+   * 20 ms the card lost (its capture overran while the harness stalled): the sound of that time
+   * (queued signal, the room's echo) is gone, not delayed, as in the air around a real card.
+   */
+  skipFrame(): void {
+    if (this.stalled) return;
+    const starting = this.composeFrame();
+    this.framesSkipped += 1;
+    const at = performance.now();
+    for (const started of starting) started.resolve(at);
+  }
+
+  /** Fills `frame` with the next 20 ms of sound; returns the queued signals that start in it. */
+  private composeFrame(): { resolve(at: number): void; reject(error: Error): void }[] {
     this.frame.fill(0);
     const starting: { resolve(at: number): void; reject(error: Error): void }[] = [];
     let filled = 0;
@@ -250,16 +278,7 @@ class MicDevice implements VirtualMic {
         this.echoOffset = 0;
       }
     }
-    try {
-      writeSync(this.fd, this.frameBytes); // <= PIPE_BUF: all or nothing
-      this.framesWritten += 1;
-      const at = performance.now();
-      for (const started of starting) started.resolve(at);
-    } catch (error) {
-      if (!isWouldBlock(error)) throw error;
-      this.framesDropped += 1;
-      for (const started of starting) started.reject(new Error(`mic "${this.name}": FIFO full, nothing is capturing from it`));
-    }
+    return starting;
   }
 
   dispose(): void {
@@ -485,10 +504,7 @@ export async function createVirtualAlsa(options: VirtualAlsaOptions = {}): Promi
     // After a stall of this process, the time beyond the speakers' catch-up is lost on the mics
     // too, as on a card whose capture overran: a burst would hand a program more samples than
     // the time that passed, and its capture clock would run ahead of its playback for good.
-    if (framesDueNow - micFramesDue > MIC_MAX_FRAMES_BEHIND) {
-      for (const mic of mics) mic.framesSkipped += framesDueNow - MIC_MAX_FRAMES_BEHIND - micFramesDue;
-      micFramesDue = framesDueNow - MIC_MAX_FRAMES_BEHIND;
-    }
+    for (; framesDueNow - micFramesDue > MIC_MAX_FRAMES_BEHIND; micFramesDue += 1) for (const mic of mics) mic.skipFrame();
     for (; micFramesDue < framesDueNow; micFramesDue += 1) for (const mic of mics) mic.writeFrame();
     for (const speaker of speakers) speaker.drain(now);
     step = Math.max(step + 1, Math.floor((now - startedAt) / STEP_MS) + 1);
