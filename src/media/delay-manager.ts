@@ -167,7 +167,7 @@ export class FastestPath {
   private anchor: { mediaMs: number; offsetMs: number } | null = null;
   /** The offset of the last packet that came well below the line, until the next packet confirms or refutes it. */
   private earlyOffsetMs: number | null = null;
-  /** Since the fit started: packets in all, those within jumpMs of the line, those further above it. */
+  /** Since the fit started, before the packet being taken: packets in all, those within jumpMs of the line, those further above it. */
   private packetsSinceFit = 0;
   private nearLinePackets = 0;
   private farAbovePackets = 0;
@@ -204,19 +204,16 @@ export class FastestPath {
   /** Takes one packet's offset; returns the line's value at its media time. */
   update(mediaMs: number, offsetMs: number): number {
     this.packetsBeforeRestart = 0;
-    this.packetsSinceFit++;
     if (this.anchor !== null) {
       const belowMs = this.lineAt(mediaMs) - offsetMs;
       if (belowMs > this.confirmBelowMs) {
         const confirmed = this.earlyOffsetMs !== null && Math.abs(offsetMs - this.earlyOffsetMs) <= this.confirmBelowMs;
         if (!confirmed) {
           this.earlyOffsetMs = offsetMs;
+          this.packetsSinceFit++;
           return this.lineAt(mediaMs);
         }
-        if (belowMs > this.jumpMs) {
-          this.reset();
-          this.packetsSinceFit = 1;
-        }
+        if (belowMs > this.jumpMs) this.reset();
         // The path got faster (or the line stood on a packet that was not the stream's): the
         // minima of before would tilt the slope fitted through them, so the fit goes on without them.
         else this.minima.length = 0;
@@ -225,10 +222,8 @@ export class FastestPath {
         this.farAboveOffsets.push(offsetMs);
         if (this.farAboveOffsets.length > this.steadyRunPackets) this.farAboveOffsets.shift();
         if (this.lineStandsOnStrays()) {
-          const measured = this.packetsSinceFit - 1;
+          this.packetsBeforeRestart = this.packetsSinceFit;
           this.reset();
-          this.packetsBeforeRestart = measured;
-          this.packetsSinceFit = 1;
         }
       } else {
         this.nearLinePackets++;
@@ -248,6 +243,7 @@ export class FastestPath {
       last.offsetMs = offsetMs;
     }
     if (this.anchor === null || offsetMs < this.lineAt(mediaMs)) this.anchor = { mediaMs, offsetMs };
+    this.packetsSinceFit++;
     return this.lineAt(mediaMs);
   }
 

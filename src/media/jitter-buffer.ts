@@ -259,13 +259,15 @@ export class JitterBuffer {
     const packet = this.packets.get(sequence);
     if (packet) this.playPacket(sequence, packet, nowMs);
     else if (this.packets.size === 0) this.playUnderrun();
-    else if (this.earliestBuffered() - sequence > this.maxGapFrames) {
+    else {
+      const first = this.earliestBuffered();
+      if (first - sequence <= this.maxGapFrames) this.playMissing(sequence);
       // Only packets far ahead are here. Skip to them once the stream goes on there; a lone one
       // (a corrupted or forged sequence number) would otherwise take the whole stream with it,
       // every real packet after it late until the buffer restarts half a second later.
-      if (this.streamMovedPast(this.earliestBuffered())) this.skipGap();
+      else if (this.streamMovedPast(first)) this.skipGap(first);
       else this.playUnderrun();
-    } else this.playMissing(sequence);
+    }
   }
 
   /** Whether the last two packets to arrive both lie at or beyond `sequence`. */
@@ -283,8 +285,7 @@ export class JitterBuffer {
    * More packets missing than the maximum delay could hold (the sender skipped ahead): concealing
    * each would play seconds of filler, so count them lost and continue at the next packet.
    */
-  private skipGap(): void {
-    const first = this.earliestBuffered();
+  private skipGap(first: number): void {
     for (let sequence = this.nextSequence!; sequence < first; sequence++) this.markMissed(sequence);
     this.nextSequence = first;
     this.endUnderrun();
