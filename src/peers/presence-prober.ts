@@ -4,6 +4,7 @@ import type { Logger } from '../logging/logger.js';
 import { ReplayCache } from '../security/replay-cache.js';
 import { decodeDatagram, encodeDatagram, type AckDatagram, type PresenceDatagram } from './presence-datagram.js';
 import { OfflinePingSchedule } from './offline-ping-schedule.js';
+import { startAnswerDeadline, type AnswerDeadline } from './answer-deadline.js';
 
 /** The longest a watched offline unit goes unpinged (its watcher notices one that came back silently within this). */
 const WATCH_MAX_DELAY_MS = 60_000;
@@ -93,7 +94,7 @@ interface Outstanding {
   /** Units that relay for this nonce (a ping-req's helpers); empty for a direct ping. */
   helpers: Set<string>;
   resolve: (version: string | null) => void;
-  timer: TimerHandle;
+  deadline: AnswerDeadline;
 }
 
 interface Relay {
@@ -101,7 +102,7 @@ interface Relay {
   requesterNonce: string;
   replyTo: { host: string; port: number };
   target: string;
-  timer: TimerHandle;
+  deadline: AnswerDeadline;
 }
 
 /**
@@ -152,11 +153,11 @@ export class PresenceProber {
     if (this.timer) this.options.clock.clearInterval(this.timer);
     this.timer = null;
     for (const pending of this.outstanding.values()) {
-      this.options.clock.clearTimeout(pending.timer);
+      pending.deadline.cancel();
       pending.resolve(null);
     }
     this.outstanding.clear();
-    for (const relay of this.relays.values()) this.options.clock.clearTimeout(relay.timer);
+    for (const relay of this.relays.values()) relay.deadline.cancel();
     this.relays.clear();
   }
 
@@ -329,19 +330,11 @@ export class PresenceProber {
 
   private expect(nonce: string, unitId: string, helpers: string[], timeoutMs: number): Promise<string | null> {
     return new Promise((resolve) => {
-      const timer = this.options.clock.setTimeout(() => {
-        // The verdict waits one more turn of the event loop. When this process got no CPU for a
-        // while (a busy machine: 50 units on two cores), the deadline's timer and the ack that
-        // arrived in time are both waiting when it runs again, and timers run before a turn's
-        // I/O: the unit that answered would be declared silent, and the site would be told.
-        const pending = this.outstanding.get(nonce);
-        if (!pending) return;
-        pending.timer = this.options.clock.setTimeout(() => {
-          this.outstanding.delete(nonce);
-          resolve(null);
-        }, 0);
-      }, timeoutMs);
-      this.outstanding.set(nonce, { unitId, helpers: new Set(helpers), resolve, timer });
+      const deadline = startAnswerDeadline(this.options.clock, timeoutMs, () => {
+        this.outstanding.delete(nonce);
+        resolve(null);
+      });
+      this.outstanding.set(nonce, { unitId, helpers: new Set(helpers), resolve, deadline });
     });
   }
 
@@ -396,10 +389,8 @@ export class PresenceProber {
       requesterNonce: datagram.nonce,
       replyTo: from,
       target: datagram.target.unitId,
-      // Forgotten a turn after its deadline, as in expect(): a target's ack waiting then is still relayed.
-      timer: this.options.clock.setTimeout(() => {
-        relay.timer = this.options.clock.setTimeout(() => this.relays.delete(nonce), 0);
-      }, this.options.timeoutMs),
+      // Forgotten as in expect(): a target's ack waiting at the deadline, or held up by a starved machine, is still relayed.
+      deadline: startAnswerDeadline(this.options.clock, this.options.timeoutMs, () => this.relays.delete(nonce)),
     };
     this.relays.set(nonce, relay);
     const target = datagram.target;
@@ -428,7 +419,7 @@ export class PresenceProber {
     const relay = this.relays.get(ack.nonce);
     if (relay && ack.from === relay.target && ack.about === undefined) {
       this.relays.delete(ack.nonce);
-      this.options.clock.clearTimeout(relay.timer);
+      relay.deadline.cancel();
       // Reached at the address the requester gave, which may not be where this unit reaches it.
       this.options.findings.alive(ack.from, ack.ver, false);
       this.send(
@@ -446,7 +437,7 @@ export class PresenceProber {
       return;
     }
     this.outstanding.delete(ack.nonce);
-    this.options.clock.clearTimeout(pending.timer);
+    pending.deadline.cancel();
     pending.resolve(relayed ? ack.about!.ver : ack.ver);
     if (direct && ack.view !== undefined) this.options.findings.view?.(ack.from, ack.view);
   }

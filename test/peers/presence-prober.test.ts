@@ -318,3 +318,34 @@ test('an ack waiting when the deadline passes counts: a process that got no CPU 
   t.deepEqual(a.down, [b.unitId]);
   a.prober.stop();
 });
+
+test('a machine so busy that its processes sleep through a probe\'s wait delays the verdict instead of declaring the unit that answered silent; a gone unit is still declared down', async (t) => {
+  const clock = new FakeClock();
+  const net = lan(clock);
+  const a = net.add('unit-aaaa-0001', '10.0.0.1');
+  const b = net.add('unit-bbbb-0002', '10.0.0.2');
+  a.prober.start();
+  // a pings b; then nothing runs for 400 ms (twice the 200 ms wait): b reads the ping only when
+  // a's deadline is long past, and its ack lands a millisecond later.
+  await clock.advance(1000);
+  await clock.stall(400);
+  await clock.advance(300);
+  t.deepEqual(a.down, [], 'b answered as soon as the machine let it');
+  t.true(a.alive.includes(b.unitId));
+  // The same through verify() (another unit's word): the stall comes between the ping and its ack.
+  const verdict = a.prober.verify(b.unitId);
+  await clock.stall(450);
+  await clock.advance(50);
+  t.is(await verdict, '1.0');
+  // Gone, it is still declared down, stalls or not, after at most two more waits of each kind.
+  b.up = false;
+  const downBy = clock.now() + 1000 + 3 * 200 + 3 * 400 + 10;
+  await clock.advance(1000 - (clock.now() % 1000));
+  for (let i = 0; i < 3; i++) {
+    await clock.stall(150);
+    await clock.advance(10);
+  }
+  await clock.advance(Math.max(0, downBy - clock.now()));
+  t.true(a.down.includes(b.unitId));
+  a.prober.stop();
+});

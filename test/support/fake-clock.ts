@@ -53,6 +53,23 @@ export class FakeClock implements Clock {
     await settle();
   }
 
+  /**
+   * A process that got no CPU for `ms` (a starved machine): time jumps on with nothing run, then
+   * every timer that fell due meanwhile runs at once, late, in due order (an interval once).
+   */
+  async stall(ms: number): Promise<void> {
+    this.time += ms;
+    for (;;) {
+      const next = [...this.timers.values()].filter((timer) => timer.due <= this.time).sort((a, b) => a.due - b.due || a.id - b.id)[0];
+      if (!next) break;
+      if (next.every === null) this.timers.delete(next.id);
+      else next.due = Math.max(next.due + next.every, this.time + 1);
+      next.callback();
+      await settle();
+    }
+    await settle();
+  }
+
   private add(callback: () => void, ms: number, every: number | null): TimerHandle {
     const timer: FakeTimer = { id: this.nextId++, due: this.time + Math.max(0, ms), every: every === null ? null : Math.max(1, every), callback };
     this.timers.set(timer.id, timer);
