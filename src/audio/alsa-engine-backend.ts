@@ -18,6 +18,7 @@ import {
   type DuplexOptions,
   type DuplexStream,
   type PlaybackOptions,
+  type PlayoutTiming,
 } from './audio-backend.js';
 import type { AudioDirection } from './device-resolver.js';
 import { ENGINE_EVENT, loadAlsaEngine, type AlsaEngineAddon, type NativeAlsaListing, type NativeEngine, type NativeEngineStats } from './alsa-engine-native.js';
@@ -224,7 +225,7 @@ export interface EngineDuplexStats extends NativeEngineStats {
   lateRefills: number;
   /** The same within a second of the devices starting, which leaves the low-water mark alone. */
   startLateRefills: number;
-  /** Playback frames asked of the service. */
+  /** Playback audio the service gave, in frames (it gives at least a period at a time, and all it has decoded). */
   framesPlayed: number;
   framesCaptured: number;
 }
@@ -241,6 +242,8 @@ class EngineDuplex implements DuplexStream {
   private readonly status = new Float64Array(4);
   private readonly frameSamples: number;
   private readonly periodFrames: number;
+  /** The least playback audio asked for at a time: a device period (a frame at most). */
+  private readonly blockSamples: number;
   /** performance.now() = engine clock - offset. */
   private readonly clockOffsetMs: number;
   private lowWaterPeriods = 1;
@@ -252,7 +255,9 @@ class EngineDuplex implements DuplexStream {
   private lateRefills = 0;
   /** Late refills within START_GRACE_MS of a start, which leave the low-water mark alone. */
   private startLateRefills = 0;
-  private framesPlayed = 0;
+  private samplesPlayed = 0;
+  /** What of the service's last answer did not fit the ring, played before it is asked again. */
+  private heldPlayback: Int16Array | null = null;
   private framesCaptured = 0;
   private watchdog: NodeJS.Timeout | undefined;
   private lastProgress = { capture: -1, playback: -1, quietChecks: 0 };
@@ -268,6 +273,7 @@ class EngineDuplex implements DuplexStream {
   ) {
     this.frameSamples = options.frameSamples;
     this.periodFrames = settings.periodFrames;
+    this.blockSamples = Math.min(settings.periodFrames, options.frameSamples);
     this.clockOffsetMs = addon.nowMs() - performance.now();
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.applyLowWater();
@@ -312,7 +318,7 @@ class EngineDuplex implements DuplexStream {
 
   stats(): EngineDuplexStats {
     const native = this.closing ? ({} as NativeEngineStats) : this.native.stats();
-    return { ...native, lowWaterSamples: this.lowWaterPeriods * this.periodFrames, lateRefills: this.lateRefills, startLateRefills: this.startLateRefills, framesPlayed: this.framesPlayed, framesCaptured: this.framesCaptured };
+    return { ...native, lowWaterSamples: this.lowWaterPeriods * this.periodFrames, lateRefills: this.lateRefills, startLateRefills: this.startLateRefills, framesPlayed: Math.floor(this.samplesPlayed / this.frameSamples), framesCaptured: this.framesCaptured };
   }
 
   close(): Promise<void> {
@@ -411,15 +417,12 @@ class EngineDuplex implements DuplexStream {
         this.missedSamples += read - write;
       }
       this.native.skipPlayback(read);
-      // The device played concealment for the frames the service missed: those frames are taken
-      // (and dropped) now, so the jitter buffer's timeline stays the device's and no delay piles up.
-      while (this.missedSamples >= this.frameSamples) {
-        try {
-          nextFrame({ playoutAtMs: playoutAtMs(read - this.missedSamples), outputDelayMs: 0 });
-        } catch {
-          // reported on the frames that play
-        }
-        this.missedSamples -= this.frameSamples;
+      // The device played concealment for the audio the service missed: that audio is taken (and
+      // dropped) now, so the jitter buffer's timeline stays the device's and no delay piles up.
+      while (this.missedSamples >= this.blockSamples) {
+        const dropped = this.nextPlayback(nextFrame, { playoutAtMs: playoutAtMs(read - this.missedSamples), outputDelayMs: 0, samples: this.blockSamples }, false);
+        if (dropped.length > this.missedSamples) this.heldPlayback = dropped.subarray(this.missedSamples);
+        this.missedSamples = Math.max(0, this.missedSamples - dropped.length);
       }
       write = read;
     } else if (this.lowWaterPeriods > 1 && performance.now() - this.lastLateAt > LOW_WATER_DECAY_MS) {
@@ -427,29 +430,46 @@ class EngineDuplex implements DuplexStream {
       this.lastLateAt = performance.now();
       this.applyLowWater();
     }
+    const starting = !this.refilledSinceStart;
     this.refilledSinceStart = true;
     const lowWater = this.lowWaterPeriods * this.periodFrames;
-    // Steadily, a frame is asked for when the ring is down to the low-water mark, with the
-    // device's own buffer ahead of that: the frame's due time, on the device's clock.
+    // Steadily, audio is asked for when the ring is down to the low-water mark, with the device's
+    // own buffer ahead of that: its due time, on the device's clock.
     const outputDelayMs = (lowWater + Math.max(0, read - playing)) / SAMPLES_PER_MS;
-    while (write - read <= lowWater) {
-      let frame: Int16Array;
-      try {
-        frame = nextFrame({ playoutAtMs: playoutAtMs(write), outputDelayMs });
-      } catch (error) {
-        this.logger.error({ err: error }, 'nextFrame threw; playing silence');
-        frame = new Int16Array(this.frameSamples);
-      }
-      if (frame.length !== this.frameSamples) {
-        const fixed = new Int16Array(this.frameSamples);
-        fixed.set(frame.subarray(0, this.frameSamples));
-        frame = fixed;
-      }
-      const taken = this.native.writePlayback(frame);
-      this.framesPlayed += 1;
-      if (taken === 0) break;
+    const block = this.blockSamples;
+    // Before the device starts, a whole frame goes in: it plays whole however late the service
+    // answers for the next ones (a call's start-up work).
+    while (write - read <= lowWater || (starting && write - read < this.frameSamples)) {
+      const pcm = this.nextPlayback(nextFrame, { playoutAtMs: playoutAtMs(write), outputDelayMs, samples: block });
+      const taken = this.native.writePlayback(pcm);
+      this.samplesPlayed += taken;
       write += taken;
+      if (taken < pcm.length) {
+        // The ring is full: the rest goes in next time.
+        this.heldPlayback = pcm.subarray(taken);
+        break;
+      }
     }
+  }
+
+  /**
+   * What to play next: the rest of the service's last answer, or a new one. The service gives at
+   * least a period, and all it has decoded with it (PlayoutTiming.samples), so the ring runs down
+   * to the low-water mark, and the service is asked again, just when its next packet is due.
+   */
+  private nextPlayback(nextFrame: (timing: PlayoutTiming) => Int16Array, timing: PlayoutTiming & { samples: number }, logErrors = true): Int16Array {
+    const held = this.heldPlayback;
+    if (held) {
+      this.heldPlayback = null;
+      return held;
+    }
+    try {
+      const answer = nextFrame(timing);
+      if (answer.length > 0) return answer;
+    } catch (error) {
+      if (logErrors) this.logger.error({ err: error }, 'nextFrame threw; playing silence');
+    }
+    return new Int16Array(timing.samples);
   }
 
   private late(): void {
@@ -496,3 +516,4 @@ class EngineDuplex implements DuplexStream {
     void this.close();
   }
 }
+

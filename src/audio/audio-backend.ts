@@ -38,6 +38,14 @@ export interface PlayoutTiming {
    * clock, so the due times are as regular as the device, however late the service answers.
    */
   outputDelayMs: number;
+  /**
+   * Absent: the device wants exactly a frame. Present: it plays all it is given, at least this
+   * many samples; the answer may hold more (at most two frames), and the device asks again when
+   * that has played. So the jitter buffer hands over each packet as soon as it is decoded and is
+   * asked again just when the next one is due: with fixed frames, the point where a packet is
+   * taken sits up to a frame above its target (half a frame of delay lost on average).
+   */
+  samples?: number;
 }
 
 export interface PlaybackOptions {
@@ -94,8 +102,8 @@ export interface DuplexOptions {
   frameSamples: number;
   onCapture?(frame: CapturedFrame): void;
   /**
-   * The playback device needs the next frame (exactly frameSamples), to be heard as `timing`
-   * says. Called on the device's clock while the stream is active; never waited for by the
+   * The playback device needs the next frame (exactly frameSamples; see timing.samples for a
+   * backend that takes more or less), to be heard as `timing` says. Called on the device's clock while the stream is active; never waited for by the
    * device: a late answer is played as concealment and the stream catches up.
    */
   nextFrame?(timing: PlayoutTiming): Int16Array;

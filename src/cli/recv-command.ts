@@ -69,8 +69,13 @@ export async function runRecv(options: RecvOptions, logger: Logger): Promise<voi
       .openPlayback({
         device: options.device ?? 'default',
         frameSamples,
-        // Due on the device's clock where the backend says when the frame will be heard.
-        nextFrame: (timing) => (timing ? receiver.readFrame(timing.playoutAtMs - timing.outputDelayMs, timing.outputDelayMs) : receiver.readFrame(performance.now())),
+        // Due on the device's clock where the backend says when the frame will be heard; all that
+        // is decoded where the backend plays what it is given (PlayoutTiming.samples).
+        nextFrame: (timing) => {
+          if (!timing) return receiver.readFrame(performance.now());
+          const dueAtMs = timing.playoutAtMs - timing.outputDelayMs;
+          return timing.samples === undefined ? receiver.readFrame(dueAtMs, timing.outputDelayMs) : receiver.readAvailable(dueAtMs, timing.outputDelayMs, timing.samples);
+        },
         onError: (error: Error) => playbackFailed(`playback failed: ${error.message}`),
       })
       .catch(async (error: unknown) => {

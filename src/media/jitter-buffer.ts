@@ -130,6 +130,11 @@ export class JitterBuffer {
   /** Fetch delay + leftover of the last packet played: the buffer's own share of the delay. */
   private bufferDelayMs = 0;
   private nowMs = 0;
+  /**
+   * How far apart the reads that can take a packet are (a frame, or what the device asks at a
+   * time); 0 when each read takes all that is decoded, so a packet is taken exactly when due.
+   */
+  private fetchStepMs = 0;
   /** When a loss last needed a frame more of delay for its FEC to be in time. */
   private lastLossAtMs: number | null = null;
   /** Packets after a missing one that had not arrived when it was due: sequence -> that time. */
@@ -216,20 +221,46 @@ export class JitterBuffer {
   }
 
   /**
-   * Returns exactly `frameSamples` samples to play now. `outputDelayMs`: how long the sound device
-   * holds them before they are heard (reported in the delay figures; the device's own business).
+   * Returns exactly `samples` samples to play now (a frame unless asked otherwise).
+   * `outputDelayMs`: how long the sound device holds them before they are heard (reported in the
+   * delay figures; the device's own business).
    */
-  readFrame(requestedAtMs: number, outputDelayMs = 0): Int16Array {
+  readFrame(requestedAtMs: number, outputDelayMs = 0, samples = this.frameSamples): Int16Array {
+    const nowMs = this.beginRead(requestedAtMs, outputDelayMs, this.toMs(samples));
+    while (this.fifo.length < samples) this.produce(nowMs);
+    return this.endRead(this.fifo.take(samples), nowMs);
+  }
+
+  /**
+   * For a device that plays whatever it is given: at least `minSamples`, and with them everything
+   * already decoded (a packet, time-scaled, is at most a frame and a half). The device then asks
+   * again just when the next packet is due, wherever time-scaling moved that, so each packet is
+   * taken as soon as its delay reaches the target: with fixed reads of a frame, the fetch point
+   * sits up to a frame above the target (half a frame of delay lost on average).
+   */
+  readAvailable(requestedAtMs: number, outputDelayMs: number, minSamples: number): Int16Array {
+    const nowMs = this.beginRead(requestedAtMs, outputDelayMs, 0);
+    while (this.fifo.length < minSamples) this.produce(nowMs);
+    const pcm = this.fifo.take(this.fifo.length);
+    this.playoutClock.took(this.toMs(pcm.length));
+    return this.endRead(pcm, nowMs);
+  }
+
+  /** `stepMs`: how far apart reads find the FIFO short (0: each read takes all, see readAvailable). */
+  private beginRead(requestedAtMs: number, outputDelayMs: number, stepMs: number): number {
     this.outputDelayMs = outputDelayMs;
-    const nowMs = this.playoutClock.next(requestedAtMs);
+    const nowMs = this.playoutClock.next(requestedAtMs, stepMs > 0 ? stepMs : 'later');
     this.nowMs = nowMs;
+    this.fetchStepMs = Math.min(this.frameMs, stepMs);
     this.adaptFloor(nowMs);
-    while (this.fifo.length < this.frameSamples) this.produce(nowMs);
-    const frame = this.fifo.take(this.frameSamples);
-    this.lastOutputSample = frame[frame.length - 1];
-    this.playedSamples += this.frameSamples;
+    return nowMs;
+  }
+
+  private endRead(pcm: Int16Array, nowMs: number): Int16Array {
+    if (pcm.length > 0) this.lastOutputSample = pcm[pcm.length - 1];
+    this.playedSamples += pcm.length;
     this.playbackClock.add(this.toMs(this.playedSamples), nowMs);
-    return frame;
+    return pcm;
   }
 
   /** Counts a datagram that never became a packet (the receiver's parser rejected it). */
@@ -392,10 +423,16 @@ export class JitterBuffer {
   private scaleTowardTarget(pcm: Int16Array, fetchDelayMs: number, nextHere: boolean): Int16Array {
     const excess = fetchDelayMs - this.targetMs();
     let result: TimeScaleResult | null = null;
-    if (excess >= this.frameMs + STEP_DOWN_HYSTERESIS_MS) {
+    // A packet is taken by the read that finds the FIFO short, so shortening a frame moves the next
+    // one's fetch a whole read earlier: at most as many reads as the excess holds, so the fetch
+    // point lands at or above the target. A device that takes all that is decoded asks again
+    // exactly as much earlier as the frame was shortened.
+    const stepMs = this.fetchStepMs;
+    if (stepMs > 0 ? excess >= stepMs + STEP_DOWN_HYSTERESIS_MS : excess >= ACCELERATE_HYSTERESIS_MS) {
       const urgent = excess > 3 * this.frameMs;
+      const removableMs = stepMs > 0 ? Math.floor((excess - STEP_DOWN_HYSTERESIS_MS) / stepMs) * stepMs : excess - STEP_DOWN_HYSTERESIS_MS;
       result = accelerate(pcm, {
-        maxSamples: pcm.length >> 1,
+        maxSamples: Math.min(pcm.length >> 1, Math.floor((removableMs * this.sampleRate) / 1000)),
         minCorrelation: urgent ? URGENT_CORRELATION : RELAXED_CORRELATION,
       });
     } else if (excess >= ACCELERATE_HYSTERESIS_MS && this.fifo.length > 0) {

@@ -66,11 +66,17 @@ export class MediaReceiver {
   }
 
   /**
-   * Exactly one frame of audio to play now (silence before the first packet). `outputDelayMs`:
-   * how long until its first sample is heard, where the sound device knows (reported, not steered).
+   * Exactly `samples` of audio to play now, a frame unless asked otherwise (silence before the
+   * first packet). `outputDelayMs`: how long until its first sample is heard,
+   * where the sound device knows (reported, not steered).
    */
-  readFrame(nowMs: number, outputDelayMs = 0): Int16Array {
-    return this.buffer.readFrame(nowMs, outputDelayMs);
+  readFrame(nowMs: number, outputDelayMs = 0, samples?: number): Int16Array {
+    return this.buffer.readFrame(nowMs, outputDelayMs, samples);
+  }
+
+  /** At least `minSamples`, with everything already decoded (see JitterBuffer.readAvailable). */
+  readAvailable(nowMs: number, outputDelayMs: number, minSamples: number): Int16Array {
+    return this.buffer.readAvailable(nowMs, outputDelayMs, minSamples);
   }
 
   stats(): ReceiveStats {

@@ -35,6 +35,14 @@ export class PlayoutClock {
   private spacingCount = 0;
   private readonly sortedSpacings: number[] = [];
   private periodMs: number;
+  /** Audio asked for since the start, and by the last request. */
+  private mediaRequestedMs = 0;
+  private lastRequestMs: number;
+  /** The largest lead among the requests of the frame being asked for. */
+  private frameLeadMs = -Infinity;
+  private requestedAtMs = 0;
+  /** Media position (ms requested before it) of each of the last SPAN_FRAMES + 1 counted requests (a ring, beside `requests`). */
+  private readonly requestPositions = new Float64Array(SPAN_FRAMES + 1);
 
   constructor(
     private readonly frameMs: number,
@@ -54,26 +62,49 @@ export class PlayoutClock {
     this.leads = new Array<number>(Math.max(1, Math.ceil(leadWindowMs / frameMs))).fill(0);
     this.spacings = new Float64Array(rateWindowFrames);
     this.periodMs = frameMs;
+    this.lastRequestMs = frameMs;
   }
 
-  /** Playout time of the frame requested at wall time `nowMs`. */
-  next(nowMs: number): number {
+  /**
+   * Playout time of the request made at wall time `nowMs` for `requestMs` of audio (a frame, or
+   * whatever the device asks for). 'later' (a device that takes what is ready): say how much it
+   * took with took() before the next request.
+   */
+  next(nowMs: number, requestMs: number | 'later' = this.frameMs): number {
     if (this.playoutMs === null) {
       this.playoutMs = nowMs;
     } else {
-      const predicted = this.playoutMs + this.periodMs;
+      const predicted = this.playoutMs + this.lastRequestMs * this.msPerMediaMs;
       const error = nowMs - predicted;
       if (Math.abs(error) > this.restartMs) this.requestCount = this.spacingCount = 0;
-      this.playoutMs = Math.abs(error) > this.resyncMs ? nowMs : predicted + this.pull * error;
+      this.playoutMs = Math.abs(error) > this.resyncMs ? nowMs : predicted + this.pull * (this.lastRequestMs / this.frameMs) * error;
     }
-    this.measurePeriod(nowMs);
-    this.rememberLead(this.playoutMs - nowMs);
+    this.requestedAtMs = nowMs;
+    this.frameLeadMs = Math.max(this.frameLeadMs, this.playoutMs - nowMs);
+    this.cachedLeadMs = null;
+    if (requestMs !== 'later') this.took(requestMs);
     return this.playoutMs;
+  }
+
+  /**
+   * How much audio the last request took. The pace and the leads are kept a frame at a time,
+   * however the requests are cut: a request that ends a frame of media counts, with the largest
+   * lead among that frame's requests.
+   */
+  took(requestMs: number): void {
+    const framesBefore = Math.floor(this.mediaRequestedMs / this.frameMs + 1e-9);
+    this.mediaRequestedMs += requestMs;
+    this.lastRequestMs = requestMs;
+    if (Math.floor(this.mediaRequestedMs / this.frameMs + 1e-9) > framesBefore) {
+      this.measurePeriod(this.requestedAtMs, this.mediaRequestedMs - requestMs);
+      this.rememberLead(this.frameLeadMs);
+      this.frameLeadMs = -Infinity;
+    }
   }
 
   /** The most a recent frame was requested ahead of its playout time (never negative). */
   get leadMs(): number {
-    this.cachedLeadMs ??= Math.max(0, ...this.leads);
+    this.cachedLeadMs ??= Math.max(0, this.frameLeadMs, ...this.leads);
     return this.cachedLeadMs;
   }
 
@@ -82,12 +113,18 @@ export class PlayoutClock {
     return this.periodMs / this.frameMs;
   }
 
-  private measurePeriod(nowMs: number): void {
-    this.requests[this.requestCount % (SPAN_FRAMES + 1)] = nowMs;
+  /** `positionMs`: the audio requested before the request made at `nowMs`. */
+  private measurePeriod(nowMs: number, positionMs: number): void {
+    const slot = this.requestCount % (SPAN_FRAMES + 1);
+    this.requests[slot] = nowMs;
+    this.requestPositions[slot] = positionMs;
     this.requestCount++;
     if (this.requestCount <= SPAN_FRAMES) return;
-    const spanStart = this.requests[(this.requestCount - 1 - SPAN_FRAMES) % (SPAN_FRAMES + 1)];
-    this.spacings[this.spacingCount % this.rateWindowFrames] = (nowMs - spanStart) / SPAN_FRAMES;
+    const start = (this.requestCount - 1 - SPAN_FRAMES) % (SPAN_FRAMES + 1);
+    const mediaMs = positionMs - this.requestPositions[start];
+    if (mediaMs <= 0) return;
+    // Wall time per frame of media over the span (requests need not be a frame each).
+    this.spacings[this.spacingCount % this.rateWindowFrames] = ((nowMs - this.requests[start]) / mediaMs) * this.frameMs;
     this.spacingCount++;
     const count = Math.min(this.spacingCount, this.rateWindowFrames);
     if (count < this.rateAfterSpacings) {
@@ -105,6 +142,5 @@ export class PlayoutClock {
   private rememberLead(leadMs: number): void {
     this.leads[this.leadIndex] = leadMs;
     this.leadIndex = (this.leadIndex + 1) % this.leads.length;
-    this.cachedLeadMs = null;
   }
 }

@@ -107,7 +107,7 @@ export class CallSounds {
     if (this.playing && this.playing.key === key && !this.playing.source.finished) return;
     const source = this.sounds.play(name);
     this.playing = { key, source };
-    this.output.setLocalSound({ nextFrame: () => source.nextFrame() });
+    this.output.setLocalSound({ nextFrame: (samples) => source.nextFrame(samples) });
   }
 
   /** Fades the sound out over its next frame (no click); the source then ends itself on the speaker. */

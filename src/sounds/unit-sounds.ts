@@ -17,6 +17,8 @@ export type { UnitSoundName } from './tone-plan.js';
 
 export interface SoundSource extends FrameSource {
   readonly name: UnitSoundName;
+  /** The next `samples` (a frame when absent: the device may ask a period at a time), or null when ended. */
+  nextFrame(samples?: number): Int16Array | null;
   /** Ends the sound: the next frame fades it out, every frame after that is null. */
   stop(): void;
   /** Stopped, or played to its end. */
@@ -85,9 +87,10 @@ class CycleSource implements SoundSource {
     this.stopRequested = true;
   }
 
-  nextFrame(): Int16Array | null {
+  /** The next `samples` (a frame unless the device asks in smaller blocks), or null when ended. */
+  nextFrame(samples = this.frameSamples): Int16Array | null {
     if (this.done) return null;
-    const frame = new Int16Array(this.frameSamples);
+    const frame = new Int16Array(samples);
     let filled = 0;
     while (filled < frame.length) {
       if (this.position === this.cycle.length) {

@@ -440,21 +440,29 @@ export class CallAudio implements CallMedia, SoftwareLevels {
 
   private mixedPlaybackFrame(timing?: PlayoutTiming): Int16Array {
     const receiver = this.call?.receiver;
+    const pageReceiver = this.page?.receiver;
     // Due at playout time minus the device's steady output delay: the device's clock, not the
     // moment this service got round to answering (the real time base when a backend has none).
     const dueAtMs = timing && !this.options.now ? timing.playoutAtMs - timing.outputDelayMs : this.now();
-    const callAudio = receiver ? receiver.readFrame(dueAtMs, timing?.outputDelayMs ?? 0) : null;
-    const pageReceiver = this.page?.receiver;
+    const outputDelayMs = timing?.outputDelayMs ?? 0;
+    // A device that plays what it is given gets all the call (or page) has decoded, and the rest
+    // is mixed to that length; otherwise a frame.
+    const lead = receiver ?? pageReceiver;
+    const leadAudio = lead && timing?.samples !== undefined ? lead.readAvailable(dueAtMs, outputDelayMs, timing.samples) : null;
+    const samples = leadAudio?.length ?? this.frameSamples;
+    const read = (from: MediaReceiver) => (from === lead && leadAudio ? leadAudio : from.readFrame(dueAtMs, outputDelayMs, samples));
+    const callAudio = receiver ? read(receiver) : null;
     let callFrame = callAudio && this.callGain !== 1 ? scaled(callAudio, this.callGain) : callAudio;
     if (pageReceiver) {
-      const pageFrame = scaled(pageReceiver.readFrame(dueAtMs, timing?.outputDelayMs ?? 0), this.page!.gain);
+      const pageFrame = scaled(read(pageReceiver), this.page!.gain);
       callFrame = callFrame ? mixInto(callFrame === callAudio ? callFrame.slice() : callFrame, pageFrame) : pageFrame;
     }
+    const silence = samples === this.frameSamples ? this.silence : new Int16Array(samples);
     const source = this.localSound;
-    if (!source) return callFrame ?? this.silence;
+    if (!source) return callFrame ?? silence;
     let own: Int16Array | null = null;
     try {
-      own = source.nextFrame(this.frameSamples);
+      own = source.nextFrame(samples);
     } catch (error) {
       this.options.logger.error({ err: error }, 'the local sound failed; it stops');
     }
@@ -462,9 +470,9 @@ export class CallAudio implements CallMedia, SoftwareLevels {
       // Ended: the devices may stop (after this frame) if nothing else plays.
       if (this.localSound === source) this.localSound = null;
       queueMicrotask(() => this.updateRelaying());
-      return callFrame ?? this.silence;
+      return callFrame ?? silence;
     }
-    return mixInto(callFrame ? callFrame.slice() : new Int16Array(this.frameSamples), own);
+    return mixInto(callFrame ? callFrame.slice() : new Int16Array(samples), own);
   }
 
   /**

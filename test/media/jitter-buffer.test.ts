@@ -326,3 +326,53 @@ test('one packet far ahead in media time (forged or corrupted) does not make the
   // Every real frame played.
   t.deepEqual(decoder.decoded.slice(0, 290), range(0, 290));
 });
+
+/**
+ * A device with 5 ms periods that keeps one period in its ring and asks for more when down to it:
+ * `takesAll` (the ALSA engine) plays all it is given, at least a period; otherwise it asks for
+ * exactly a frame. Packets arrive every 20 ms, `phaseMs` into the device's periods. The listener's
+ * delay for each packet: when its first sample plays minus when it arrived.
+ */
+function deviceRun(takesAll: boolean, phaseMs: number, frames = 400) {
+  const decoder = new TaggedDecoder();
+  const periodSamples = FRAME_SAMPLES / 4;
+  const outputDelayMs = 5;
+  const delays: number[] = [];
+  const arrivals = new Map<number, number>();
+  const buffer = new JitterBuffer({ decoder, frameSamples: FRAME_SAMPLES, minMs: 5, maxMs: 400, onPlayout: (event) => delays.push(event.playoutMs + outputDelayMs - arrivals.get(event.sequence)!) });
+  let ring = 0;
+  let next = 0;
+  for (let at = 0; at < frames * FRAME_MS; at += 0.25) {
+    for (; next < frames && next * FRAME_MS + phaseMs <= at; next++) {
+      arrivals.set((1000 + next) & 0xffff, next * FRAME_MS + phaseMs);
+      buffer.insert(packetFor(next), next * FRAME_MS + phaseMs);
+    }
+    if (at % 5 !== 0) continue;
+    ring = Math.max(0, ring - periodSamples);
+    while (ring <= periodSamples) {
+      // Due when the ring ahead of it has played down to the low-water mark.
+      const dueAtMs = at + (ring - periodSamples) / 48;
+      ring += (takesAll ? buffer.readAvailable(dueAtMs, outputDelayMs, periodSamples) : buffer.readFrame(dueAtMs, outputDelayMs)).length;
+    }
+  }
+  const stats = buffer.stats();
+  const settled = delays.slice(200);
+  return { stats, meanDelayMs: settled.reduce((sum, value) => sum + value, 0) / settled.length, decoded: decoder.decoded };
+}
+
+test('a device that plays all it is given is asked again just when the next packet is due: each packet is heard at its target delay, not up to a frame later', (t) => {
+  const excesses: number[] = [];
+  const frameExcesses: number[] = [];
+  for (let phaseMs = 0.5; phaseMs < FRAME_MS; phaseMs += 2.5) {
+    const takesAll = deviceRun(true, phaseMs);
+    t.like(takesAll.stats, { underruns: 0, packetsLate: 0, packetsLost: 0, concealedMs: 0 }, `phase ${phaseMs} ms`);
+    t.deepEqual(takesAll.decoded.slice(0, 390), range(0, 390));
+    excesses.push(takesAll.meanDelayMs - takesAll.stats.targetDelayMs);
+    const frames = deviceRun(false, phaseMs);
+    frameExcesses.push(frames.meanDelayMs - frames.stats.targetDelayMs);
+  }
+  const worst = Math.max(...excesses);
+  t.log(`delay over the target, by phase: taking all ${excesses.map((value) => value.toFixed(1)).join(', ')} ms; a frame at a time ${frameExcesses.map((value) => value.toFixed(1)).join(', ')} ms`);
+  t.true(worst < 3, `up to ${worst.toFixed(1)} ms over the target`);
+  t.true(Math.min(...excesses) > -1, 'never under it');
+});

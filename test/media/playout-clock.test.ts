@@ -35,3 +35,17 @@ test('a 200 ms stall that a burst catches up does not bend the measured period',
   }
   t.true(Math.max(...periods.map((period) => Math.abs(period - 1))) < 0.01, `measured up to ${Math.max(...periods)} ms per ms`);
 });
+
+test('requests of varying length (a device that takes what is decoded, time-scaled frames): the pace of a device at 0.9x is measured right', (t) => {
+  const clock = new PlayoutClock(20);
+  const rate = 0.9;
+  let playedMs = 0;
+  for (let request = 0; request < 400; request++) {
+    // 15-25 ms of audio per request, asked when the previous one has played.
+    const requestMs = 20 + ((request * 7) % 11) - 5;
+    clock.next(playedMs / rate, 'later');
+    clock.took(requestMs);
+    playedMs += requestMs;
+  }
+  t.true(Math.abs(clock.msPerMediaMs - 1 / rate) < 0.005, `measured ${clock.msPerMediaMs} ms per ms`);
+});
