@@ -30,6 +30,14 @@ const SAMPLES_PER_MS = SAMPLE_RATE / 1000;
  * emulated machine whose event loop is late by tens of ms needs more, at a cost in delay.
  */
 const MAX_LOW_WATER_PERIODS = 8;
+/**
+ * The lowest low-water mark. The service's answers are not whole periods (it hands over all the
+ * jitter buffer has decoded, a time-scaled packet), so the device thread, which looks at the ring
+ * once a period, wakes the service with anything from the mark down to a period less in it: two
+ * periods leave it at least one to answer in. The listener's delay holds the mark, not what was in
+ * the ring at the wake-up (the jitter buffer reckons from the write position's playout time).
+ */
+const MIN_LOW_WATER_PERIODS = 2;
 /** The low-water mark comes down a period after this long without a late refill. */
 const LOW_WATER_DECAY_MS = 30_000;
 /**
@@ -246,7 +254,7 @@ class EngineDuplex implements DuplexStream {
   private readonly blockSamples: number;
   /** performance.now() = engine clock - offset. */
   private readonly clockOffsetMs: number;
-  private lowWaterPeriods = 1;
+  private lowWaterPeriods = MIN_LOW_WATER_PERIODS;
   private lastLateAt = 0;
   private startedAt = 0;
   private refilledSinceStart = false;
@@ -340,8 +348,8 @@ class EngineDuplex implements DuplexStream {
     this.startedAt = performance.now();
     // Stopped between calls, the mark had no refills to come down in: it comes down for the time that passed.
     const idlePeriods = Math.floor((this.startedAt - this.lastLateAt) / LOW_WATER_DECAY_MS);
-    if (idlePeriods > 0 && this.lowWaterPeriods > 1) {
-      this.lowWaterPeriods = Math.max(1, this.lowWaterPeriods - idlePeriods);
+    if (idlePeriods > 0 && this.lowWaterPeriods > MIN_LOW_WATER_PERIODS) {
+      this.lowWaterPeriods = Math.max(MIN_LOW_WATER_PERIODS, this.lowWaterPeriods - idlePeriods);
       this.lastLateAt = this.startedAt;
       this.applyLowWater();
     }
@@ -425,7 +433,7 @@ class EngineDuplex implements DuplexStream {
         this.missedSamples = Math.max(0, this.missedSamples - dropped.length);
       }
       write = read;
-    } else if (this.lowWaterPeriods > 1 && performance.now() - this.lastLateAt > LOW_WATER_DECAY_MS) {
+    } else if (this.lowWaterPeriods > MIN_LOW_WATER_PERIODS && performance.now() - this.lastLateAt > LOW_WATER_DECAY_MS) {
       this.lowWaterPeriods -= 1;
       this.lastLateAt = performance.now();
       this.applyLowWater();

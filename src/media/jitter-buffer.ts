@@ -22,6 +22,12 @@ const ACCELERATE_HYSTERESIS_MS = 2;
 /** A packet that would play later than jitter.maxMs by more than this is dropped (when a later one is here). */
 const MAX_DELAY_SLACK_MS = 1;
 const STEP_DOWN_HYSTERESIS_MS = 0.25;
+/**
+ * The band a device that takes all that is decoded is steered into, around the target: wide
+ * enough that no correction overshoots it (see scaleTakenWhole).
+ */
+const TAKEN_WHOLE_ABOVE_MS = 4;
+const TAKEN_WHOLE_BELOW_MS = 1;
 /** Pitch correlation needed to time-scale loud audio when there is no hurry, and when there is. */
 const RELAXED_CORRELATION = 0.9;
 const URGENT_CORRELATION = 0.5;
@@ -422,15 +428,15 @@ export class JitterBuffer {
 
   private scaleTowardTarget(pcm: Int16Array, fetchDelayMs: number, nextHere: boolean): Int16Array {
     const excess = fetchDelayMs - this.targetMs();
+    if (this.fetchStepMs === 0) return this.scaleTakenWhole(pcm, excess, nextHere);
     let result: TimeScaleResult | null = null;
     // A packet is taken by the read that finds the FIFO short, so shortening a frame moves the next
     // one's fetch a whole read earlier: at most as many reads as the excess holds, so the fetch
-    // point lands at or above the target. A device that takes all that is decoded asks again
-    // exactly as much earlier as the frame was shortened.
+    // point lands at or above the target.
     const stepMs = this.fetchStepMs;
-    if (stepMs > 0 ? excess >= stepMs + STEP_DOWN_HYSTERESIS_MS : excess >= ACCELERATE_HYSTERESIS_MS) {
+    if (excess >= stepMs + STEP_DOWN_HYSTERESIS_MS) {
       const urgent = excess > 3 * this.frameMs;
-      const removableMs = stepMs > 0 ? Math.floor((excess - STEP_DOWN_HYSTERESIS_MS) / stepMs) * stepMs : excess - STEP_DOWN_HYSTERESIS_MS;
+      const removableMs = Math.floor((excess - STEP_DOWN_HYSTERESIS_MS) / stepMs) * stepMs;
       result = accelerate(pcm, {
         maxSamples: Math.min(pcm.length >> 1, Math.floor((removableMs * this.sampleRate) / 1000)),
         minCorrelation: urgent ? URGENT_CORRELATION : RELAXED_CORRELATION,
@@ -447,6 +453,32 @@ export class JitterBuffer {
         minCorrelation: excess < -this.frameMs || !nextHere ? URGENT_CORRELATION : RELAXED_CORRELATION,
       });
     }
+    return this.counted(result, pcm);
+  }
+
+  /**
+   * For a device that takes all that is decoded (readAvailable): the next packet is taken exactly
+   * as much earlier (later) as this one is shortened (lengthened), so the fetch point is steered
+   * into a band around the target, [target - TAKEN_WHOLE_BELOW_MS, target + TAKEN_WHOLE_ABOVE_MS),
+   * and a correction lands inside it: a pitch period is 2.5-15 ms, and one that overshot the band
+   * would be undone by the next frame, and that again by the one after (time-scaling all call long).
+   */
+  private scaleTakenWhole(pcm: Int16Array, excess: number, nextHere: boolean): Int16Array {
+    const toSamples = (ms: number) => Math.max(0, Math.floor((ms * this.sampleRate) / 1000));
+    let result: TimeScaleResult | null = null;
+    if (excess >= TAKEN_WHOLE_ABOVE_MS) {
+      const urgent = excess > 3 * this.frameMs;
+      result = accelerate(pcm, { maxSamples: Math.min(pcm.length >> 1, toSamples(excess + TAKEN_WHOLE_BELOW_MS)), minCorrelation: urgent ? URGENT_CORRELATION : RELAXED_CORRELATION });
+    } else if (excess < -TAKEN_WHOLE_BELOW_MS) {
+      result = expand(pcm, {
+        maxSamples: Math.min(pcm.length >> 1, toSamples(TAKEN_WHOLE_ABOVE_MS - excess)),
+        minCorrelation: excess < -this.frameMs || !nextHere ? URGENT_CORRELATION : RELAXED_CORRELATION,
+      });
+    }
+    return this.counted(result, pcm);
+  }
+
+  private counted(result: TimeScaleResult | null, pcm: Int16Array): Int16Array {
     if (!result) return pcm;
     this.counters.timeScaledMs += this.toMs(Math.abs(result.changedSamples));
     return result.pcm;
