@@ -524,4 +524,3 @@ class EngineDuplex implements DuplexStream {
     void this.close();
   }
 }
-

@@ -17,7 +17,7 @@ export type { UnitSoundName } from './tone-plan.js';
 
 export interface SoundSource extends FrameSource {
   readonly name: UnitSoundName;
-  /** The next `samples` (a frame when absent: the device may ask a period at a time), or null when ended. */
+  /** The next `samples` (a frame when absent; a device that plays what it is given asks as much as the call's audio came in), or null when ended. */
   nextFrame(samples?: number): Int16Array | null;
   /** Ends the sound: the next frame fades it out, every frame after that is null. */
   stop(): void;
@@ -87,7 +87,6 @@ class CycleSource implements SoundSource {
     this.stopRequested = true;
   }
 
-  /** The next `samples` (a frame unless the device asks in smaller blocks), or null when ended. */
   nextFrame(samples = this.frameSamples): Int16Array | null {
     if (this.done) return null;
     const frame = new Int16Array(samples);

@@ -8,7 +8,7 @@
 export interface LocalSoundSource {
   /**
    * The next `frameSamples` samples (48 kHz mono), or null when the sound has ended. Called on
-   * the playback device's clock, a frame (or a device period) at a time, from the moment it is set.
+   * the playback device's clock, a frame (or as much as the call's audio came in) at a time, from the moment it is set.
    */
   nextFrame(frameSamples: number): Int16Array | null;
 }

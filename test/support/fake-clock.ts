@@ -41,7 +41,7 @@ export class FakeClock implements Clock {
   async advance(ms: number): Promise<void> {
     const end = this.time + ms;
     for (;;) {
-      const next = [...this.timers.values()].filter((timer) => timer.due <= end).sort((a, b) => a.due - b.due || a.id - b.id)[0];
+      const next = this.earliestDue(end);
       if (!next) break;
       this.time = next.due;
       if (next.every === null) this.timers.delete(next.id);
@@ -60,7 +60,7 @@ export class FakeClock implements Clock {
   async stall(ms: number): Promise<void> {
     this.time += ms;
     for (;;) {
-      const next = [...this.timers.values()].filter((timer) => timer.due <= this.time).sort((a, b) => a.due - b.due || a.id - b.id)[0];
+      const next = this.earliestDue(this.time);
       if (!next) break;
       if (next.every === null) this.timers.delete(next.id);
       else next.due = Math.max(next.due + next.every, this.time + 1);
@@ -68,6 +68,11 @@ export class FakeClock implements Clock {
       await settle();
     }
     await settle();
+  }
+
+  /** The timer due first at or before `limit` (the first set, among those due together). */
+  private earliestDue(limit: number): FakeTimer | undefined {
+    return [...this.timers.values()].filter((timer) => timer.due <= limit).sort((a, b) => a.due - b.due || a.id - b.id)[0];
   }
 
   private add(callback: () => void, ms: number, every: number | null): TimerHandle {
